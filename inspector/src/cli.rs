@@ -1,0 +1,195 @@
+//! Command-line arguments (clap) and their validation into a [`Config`].
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::filter::{normalise_type, Filter};
+
+/// Decode captures of corosync's Totem protocol (udpu and knet, corosync 3.x) down to CPG.
+#[derive(Debug, Parser)]
+#[command(name = "totem-inspect", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode frames: one line each, a field tree (--verbose), or JSON lines.
+    Decode(DecodeArgs),
+    /// Summarise a capture: membership timeline, token rotation, retransmits, traffic per
+    /// service and CPG group, anomalies.
+    Stats(StatsArgs),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// For people.
+    Text,
+    /// JSON (one object per frame for `decode`, one document for `stats`).
+    Json,
+}
+
+/// Options shared by the subcommands.
+#[derive(Debug, Args)]
+pub struct InputArgs {
+    /// pcap or pcapng files.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Also treat UDP traffic on PORT as corosync's (5405 always is); datagrams on these
+    /// ports that are neither totem nor knet are reported as errors.
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `decode` options.
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Files, ports, format.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// Capture live on this interface instead of reading files (needs CAP_NET_RAW).
+    #[arg(long, short = 'i', value_name = "IF", conflicts_with = "files")]
+    pub interface: Option<String>,
+    /// Stop after this many frames (handy with --interface).
+    #[arg(long, short = 'c', value_name = "N")]
+    pub count: Option<u64>,
+    /// Show every field, and the frames each reassembled message came from.
+    #[arg(long, short = 'V')]
+    pub verbose: bool,
+    /// Only frames from or about this nodeid (repeatable).
+    #[arg(long = "node", value_name = "NODEID")]
+    pub nodes: Vec<u32>,
+    /// Only this totem message type: token, mcast, join, commit, merge, hold-cancel, or
+    /// corosync's name (ORF_TOKEN ...). Repeatable.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only frames that complete a message of this service (CPG, SYNC, CMAP, VOTEQUORUM,
+    /// CFG, PLOAD). Repeatable.
+    #[arg(long = "service", value_name = "SERVICE")]
+    pub services: Vec<String>,
+    /// Only frames that complete a CPG message about this group. Repeatable.
+    #[arg(long = "group", value_name = "GROUP")]
+    pub groups: Vec<String>,
+}
+
+/// `stats` options.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Files, ports, format.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// The cluster's token timeout in ms: longer gaps between tokens are anomalies.
+    #[arg(long, value_name = "MS", default_value_t = 3000)]
+    pub token_ms: u64,
+}
+
+/// Where frames come from.
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// Files, in order.
+    Files(Vec<PathBuf>),
+    /// A live interface.
+    Live(String),
+}
+
+/// Which view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// One line per frame.
+    Summary,
+    /// Field tree.
+    Verbose,
+    /// JSON lines.
+    Json,
+    /// Aggregates, as text.
+    StatsText,
+    /// Aggregates, as JSON.
+    StatsJson,
+}
+
+/// The validated configuration `run` works from.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Input.
+    pub input: Input,
+    /// Extra ports.
+    pub ports: Vec<u16>,
+    /// View.
+    pub view: View,
+    /// Filter (decode only).
+    pub filter: Filter,
+    /// Frame limit.
+    pub count: Option<u64>,
+    /// Token timeout for stats.
+    pub token_ms: u64,
+}
+
+impl Config {
+    /// Validates the parsed arguments.
+    pub fn from_cli(cli: Cli) -> Result<Config, String> {
+        match cli.command {
+            Command::Decode(args) => {
+                let input = match (&args.interface, args.input.files.is_empty()) {
+                    (Some(interface), true) => Input::Live(interface.clone()),
+                    (None, false) => Input::Files(args.input.files.clone()),
+                    (None, true) => return Err("decode needs a FILE or --interface".into()),
+                    (Some(_), false) => return Err("give FILEs or --interface, not both".into()),
+                };
+                let mut types = Vec::new();
+                for t in &args.types {
+                    types.push(normalise_type(t).ok_or_else(|| {
+                        format!(
+                            "unknown --type {t:?}: use token, mcast, join, commit, merge or hold-cancel"
+                        )
+                    })?);
+                }
+                let view = match (args.input.format, args.verbose) {
+                    (Format::Json, _) => View::Json,
+                    (Format::Text, true) => View::Verbose,
+                    (Format::Text, false) => View::Summary,
+                };
+                Ok(Config {
+                    input,
+                    ports: args.input.ports,
+                    view,
+                    filter: Filter {
+                        nodes: args.nodes,
+                        types,
+                        services: args
+                            .services
+                            .iter()
+                            .map(|s| s.to_ascii_uppercase())
+                            .collect(),
+                        groups: args.groups,
+                    },
+                    count: args.count,
+                    token_ms: 3000,
+                })
+            }
+            Command::Stats(args) => {
+                if args.input.files.is_empty() {
+                    return Err("stats needs at least one FILE".into());
+                }
+                Ok(Config {
+                    input: Input::Files(args.input.files),
+                    ports: args.input.ports,
+                    view: match args.input.format {
+                        Format::Json => View::StatsJson,
+                        Format::Text => View::StatsText,
+                    },
+                    filter: Filter::default(),
+                    count: None,
+                    token_ms: args.token_ms,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! The per-capture decoding pipeline: UDP payload → knet (and its fragments) → totemsrp →
+//! totempg (reassembled per sender) → group → exec service or sync. State lives here
+//! (fragments, partial messages, the duplicate window); every frame becomes one
+//! [`FrameRecord`], whatever fails on the way.
+
+use std::collections::{HashMap, HashSet};
+
+use totem_wire::exec::cmap::CmapMcast;
+use totem_wire::exec::cpg::CpgMessage;
+use totem_wire::exec::votequorum::fixed_name_text;
+use totem_wire::exec::{CfgMessage, ExecMessage, PloadMessage, SyncMessage, VotequorumMessage};
+use totem_wire::knet::{
+    DefragLimits, Defragmented, Defragmenter, KnetBody, KnetPacket, KNET_DATA_HEADER_LEN,
+};
+use totem_wire::pg::{Assembler, AssemblerLimits, GroupPrefix, PgPacket};
+use totem_wire::srp::{Encapsulation, Mcast, Message, MCAST_HEADER_LEN};
+use totem_wire::{classify, ByteOrder, Framing};
+
+use crate::capture::RawFrame;
+use crate::layers::{Datagram, Layered, Layers};
+use crate::model::{
+    CommitEntryRecord, ErrorRecord, Fields, FrameRecord, KnetRecord, MessageRecord, PgRecord,
+    RtrRecord, TotemBody, TotemRecord, Value,
+};
+
+/// corosync's default `mcastport`.
+pub const DEFAULT_PORT: u16 = 5405;
+/// MCAST keys remembered for duplicate detection (two generations of this many).
+const DEDUP_GENERATION: usize = 1 << 16;
+
+/// Decodes the frames of one capture, in order.
+pub struct FrameDecoder {
+    layers: Layers,
+    ports: HashSet<u16>,
+    knet_defrag: Defragmenter<(u16, Option<std::net::IpAddr>), u64>,
+    assembler: Assembler<u64>,
+    dedup: DedupWindow,
+    /// For frames that completed a knet reassembly: the frames of its fragments, so that a
+    /// totempg message can name every frame it came from. Bounded, oldest dropped first.
+    knet_sources: std::collections::BTreeMap<u64, Vec<u64>>,
+}
+
+/// knet reassemblies remembered for provenance.
+const KNET_SOURCES_MAX: usize = 4096;
+
+impl FrameDecoder {
+    /// A decoder for frames of `linktype`. Datagrams to or from `ports` that are neither
+    /// totem nor knet are reported as errors; others are simply "other" traffic.
+    pub fn new(linktype: pcap::Linktype, ports: &[u16]) -> FrameDecoder {
+        let mut port_set: HashSet<u16> = ports.iter().copied().collect();
+        port_set.insert(DEFAULT_PORT);
+        FrameDecoder {
+            layers: Layers::new(linktype),
+            ports: port_set,
+            knet_defrag: Defragmenter::new(DefragLimits::default()),
+            assembler: Assembler::observer(AssemblerLimits::default()),
+            dedup: DedupWindow::default(),
+            knet_sources: std::collections::BTreeMap::new(),
+        }
+    }
+
+    /// Decodes frame number `number` (1-based).
+    pub fn decode(&mut self, number: u64, raw: &RawFrame<'_>) -> FrameRecord {
+        let mut record = FrameRecord {
+            frame: number,
+            ts: raw.ts_sec as f64 + raw.ts_usec as f64 / 1e6,
+            caplen: raw.data.len(),
+            src: None,
+            dst: None,
+            transport: "other",
+            udp_len: None,
+            knet: None,
+            totem: None,
+            messages: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+        };
+        if (raw.data.len() as u64) < u64::from(raw.wire_len) {
+            record.notes.push(format!(
+                "frame truncated by the capture: {} of {} bytes captured",
+                raw.data.len(),
+                raw.wire_len
+            ));
+        }
+        match self.layers.peel(raw.data) {
+            Err(e) => record.error = Some(ErrorRecord::from(&e)),
+            Ok(Layered::NotUdp(what)) => record.notes.push(what.to_string()),
+            Ok(Layered::Fragment { src, dst }) => {
+                record.transport = "ip-fragment";
+                record.src = Some(src.to_string());
+                record.dst = Some(dst.to_string());
+                record.notes.push("IP fragment, held for reassembly".into());
+            }
+            Ok(Layered::Udp(datagram)) => {
+                let (src, dst, payload, reassembled) = match &datagram {
+                    Datagram::Borrowed {
+                        src, dst, payload, ..
+                    } => (*src, *dst, *payload, false),
+                    Datagram::Reassembled { src, dst, payload } => {
+                        (*src, *dst, payload.as_slice(), true)
+                    }
+                };
+                record.src = Some(src.to_string());
+                record.dst = Some(dst.to_string());
+                record.udp_len = Some(payload.len());
+                if reassembled {
+                    record
+                        .notes
+                        .push("UDP datagram reassembled from IP fragments".into());
+                }
+                let ours = self.ports.contains(&src.port()) || self.ports.contains(&dst.port());
+                self.decode_udp(number, payload, dst, ours, &mut record);
+            }
+        }
+        record
+    }
+
+    fn decode_udp(
+        &mut self,
+        frame: u64,
+        payload: &[u8],
+        dst: std::net::SocketAddr,
+        ours: bool,
+        record: &mut FrameRecord,
+    ) {
+        match classify(payload) {
+            Framing::Totem(_) => {
+                record.transport = "udpu";
+                self.decode_totem(frame, payload, 0, record);
+            }
+            Framing::Knet => {
+                record.transport = "knet";
+                self.decode_knet(frame, payload, dst.ip(), record);
+            }
+            Framing::Unknown if ours => {
+                record.transport = "udpu";
+                // Neither magic: let the totem parser say precisely what is wrong.
+                if let Err(e) = Message::parse(payload) {
+                    record.error = Some(ErrorRecord::from(&e));
+                }
+            }
+            Framing::Unknown => {}
+        }
+    }
+
+    fn decode_knet(
+        &mut self,
+        frame: u64,
+        payload: &[u8],
+        receiver: std::net::IpAddr,
+        record: &mut FrameRecord,
+    ) {
+        let packet = match KnetPacket::parse(payload) {
+            Ok(p) => p,
+            Err(e) => {
+                record.error = Some(ErrorRecord::from(&e));
+                return;
+            }
+        };
+        let mut knet = KnetRecord {
+            packet_type: packet.header.packet_type.to_string(),
+            node: packet.header.node,
+            seq_num: None,
+            bcast: None,
+            frag: None,
+            channel: None,
+            link: None,
+            pmtud_size: None,
+            reassembled_from: Vec::new(),
+        };
+        match &packet.body {
+            KnetBody::Data(data) => {
+                knet.seq_num = Some(data.seq_num);
+                knet.bcast = Some(data.bcast);
+                knet.channel = Some(data.channel);
+                if data.frag_num > 1 {
+                    knet.frag = Some(format!("{}/{}", data.frag_seq, data.frag_num));
+                }
+                match self
+                    .knet_defrag
+                    .feed((packet.header.node, Some(receiver)), data, frame)
+                {
+                    Defragmented::Whole => {
+                        record.knet = Some(knet);
+                        if data.compress != 0 {
+                            record.notes.push(format!(
+                                "knet payload compressed (model {}), not decoded",
+                                data.compress
+                            ));
+                        } else {
+                            self.decode_totem(frame, data.payload, KNET_DATA_HEADER_LEN, record);
+                        }
+                        return;
+                    }
+                    Defragmented::Pending => {
+                        record
+                            .notes
+                            .push("knet fragment, held for reassembly".into());
+                    }
+                    Defragmented::Dropped(why) => {
+                        record.notes.push(format!("knet fragment dropped: {why}"));
+                    }
+                    Defragmented::Complete {
+                        data: whole,
+                        sources,
+                    } => {
+                        if self.knet_sources.len() >= KNET_SOURCES_MAX {
+                            self.knet_sources.pop_first();
+                        }
+                        self.knet_sources.insert(frame, sources.clone());
+                        knet.reassembled_from = sources;
+                        record.knet = Some(knet);
+                        // Offsets of errors in a reassembled message count from its start.
+                        self.decode_totem(frame, &whole, 0, record);
+                        return;
+                    }
+                }
+            }
+            KnetBody::Ping(p) | KnetBody::Pong(p) => {
+                knet.seq_num = Some(p.seq_num);
+                knet.link = Some(p.link);
+            }
+            KnetBody::Pmtud(p) | KnetBody::PmtudReply(p) => {
+                knet.link = Some(p.link);
+                knet.pmtud_size = Some(p.size_le());
+            }
+            KnetBody::Unknown(_) => {}
+        }
+        record.knet = Some(knet);
+    }
+
+    /// Decodes a totemsrp message that starts at `base` of the UDP payload.
+    fn decode_totem(&mut self, frame: u64, bytes: &[u8], base: usize, record: &mut FrameRecord) {
+        let message = match Message::parse(bytes) {
+            Ok((m, _)) => m,
+            Err(e) => {
+                record.error = Some(ErrorRecord::from(&e.add_offset(base)));
+                return;
+            }
+        };
+        let header = *message.header();
+        let body = match &message {
+            Message::OrfToken(t) => TotemBody::OrfToken {
+                ring_id: t.ring_id.into(),
+                seq: t.seq,
+                token_seq: t.token_seq,
+                aru: t.aru,
+                aru_addr: t.aru_addr,
+                backlog: t.backlog,
+                fcc: t.fcc,
+                retrans_flg: t.retrans_flg,
+                rtr: t
+                    .rtr_list
+                    .iter()
+                    .map(|r| RtrRecord {
+                        ring_id: r.ring_id.into(),
+                        seq: r.seq,
+                    })
+                    .collect(),
+            },
+            Message::Mcast(m) => self.decode_mcast(frame, m, base, record),
+            Message::MembMergeDetect(m) => TotemBody::MergeDetect {
+                ring_id: m.ring_id.into(),
+                system_from: m.system_from,
+            },
+            Message::MembJoin(j) => TotemBody::Join {
+                system_from: j.system_from,
+                ring_seq: j.ring_seq,
+                proc_list: j.proc_list.clone(),
+                failed_list: j.failed_list.clone(),
+                leave: j.is_leave(),
+            },
+            Message::MembCommitToken(c) => TotemBody::CommitToken {
+                ring_id: c.ring_id.into(),
+                token_seq: c.token_seq,
+                memb_index: c.memb_index,
+                addr: c.addr.clone(),
+                memb_list: c
+                    .memb_list
+                    .iter()
+                    .map(|e| CommitEntryRecord {
+                        ring_id: e.ring_id.into(),
+                        aru: e.aru,
+                        high_delivered: e.high_delivered,
+                        received_flg: e.received_flg,
+                    })
+                    .collect(),
+            },
+            Message::TokenHoldCancel(t) => TotemBody::TokenHoldCancel {
+                ring_id: t.ring_id.into(),
+            },
+            Message::Unknown { body, .. } => TotemBody::Unknown {
+                body_len: body.len(),
+            },
+        };
+        record.totem = Some(TotemRecord {
+            message_type: header.message_type.to_string(),
+            byte_order: header.order.short_name(),
+            nodeid: header.nodeid,
+            target_nodeid: header.target_nodeid,
+            body,
+        });
+    }
+
+    fn decode_mcast(
+        &mut self,
+        frame: u64,
+        m: &Mcast<'_>,
+        base: usize,
+        record: &mut FrameRecord,
+    ) -> TotemBody {
+        let encapsulated = m.encapsulation() == Encapsulation::Encapsulated;
+        let mut inner_record = None;
+        let mut pg = None;
+        let mut duplicate_of = None;
+        // The message whose payload is the totempg packet: the MCAST itself, or for a
+        // recovery re-send the old-ring MCAST inside it (spec §2.6).
+        let carried = if encapsulated {
+            match m.inner() {
+                Some(Ok(inner)) => Some((inner, base + MCAST_HEADER_LEN)),
+                Some(Err(e)) => {
+                    record.error = Some(ErrorRecord::from(&e.add_offset(base)));
+                    None
+                }
+                None => None,
+            }
+        } else {
+            Some((m.clone(), base))
+        };
+        if let Some((carrier, carrier_base)) = carried {
+            let key = (
+                carrier.ring_id.rep,
+                carrier.ring_id.seq,
+                carrier.seq,
+                carrier.header.nodeid,
+            );
+            duplicate_of = self.dedup.check(key, frame);
+            match PgPacket::parse(carrier.payload, carrier.header.order) {
+                Ok(packet) => {
+                    pg = Some(PgRecord {
+                        fragmented: packet.fragmented,
+                        continuation: packet.continuation,
+                        lens: packet.entries.iter().map(|e| e.len()).collect(),
+                    });
+                    if duplicate_of.is_none() {
+                        let fed = self.assembler.feed(carrier.header.nodeid, &packet, frame);
+                        for d in fed.discarded {
+                            record.notes.push(format!(
+                                "totempg: {} bytes from node {} discarded: {}",
+                                d.len, d.sender, d.reason
+                            ));
+                        }
+                        for assembled in fed.delivered {
+                            let frames = self.expand_sources(assembled.sources);
+                            record.messages.push(decode_message(
+                                assembled.sender,
+                                &assembled.data,
+                                frames,
+                                carrier.header.order,
+                            ));
+                        }
+                    }
+                }
+                Err(e) => {
+                    record.error = Some(ErrorRecord::from(
+                        &e.add_offset(carrier_base + MCAST_HEADER_LEN),
+                    ));
+                }
+            }
+            if encapsulated {
+                inner_record = Some(Box::new(TotemRecord {
+                    message_type: carrier.header.message_type.to_string(),
+                    byte_order: carrier.header.order.short_name(),
+                    nodeid: carrier.header.nodeid,
+                    target_nodeid: carrier.header.target_nodeid,
+                    body: TotemBody::Mcast {
+                        ring_id: carrier.ring_id.into(),
+                        seq: carrier.seq,
+                        system_from: carrier.system_from,
+                        this_seqno: carrier.this_seqno,
+                        node_id: carrier.node_id,
+                        guarantee: carrier.guarantee,
+                        encapsulated: false,
+                        inner: None,
+                        pg: pg.take(),
+                        duplicate_of: None,
+                    },
+                }));
+            }
+        }
+        TotemBody::Mcast {
+            ring_id: m.ring_id.into(),
+            seq: m.seq,
+            system_from: m.system_from,
+            this_seqno: m.this_seqno,
+            node_id: m.node_id,
+            guarantee: m.guarantee,
+            encapsulated,
+            inner: inner_record,
+            pg,
+            duplicate_of,
+        }
+    }
+}
+
+impl FrameDecoder {
+    /// Replaces frames that completed a knet reassembly by the frames of its fragments.
+    fn expand_sources(&self, sources: Vec<u64>) -> Vec<u64> {
+        if self.knet_sources.is_empty() {
+            return sources;
+        }
+        let mut frames = Vec::with_capacity(sources.len());
+        for frame in sources {
+            match self.knet_sources.get(&frame) {
+                Some(fragments) => frames.extend_from_slice(fragments),
+                None => frames.push(frame),
+            }
+        }
+        frames
+    }
+}
+
+/// Remembers which MCASTs were seen, in two generations so memory stays bounded.
+#[derive(Default)]
+struct DedupWindow {
+    current: HashMap<(u32, u64, u32, u32), u64>,
+    previous: HashMap<(u32, u64, u32, u32), u64>,
+}
+
+impl DedupWindow {
+    /// `Some(first frame)` when `key` was seen before; otherwise records it.
+    fn check(&mut self, key: (u32, u64, u32, u32), frame: u64) -> Option<u64> {
+        if let Some(first) = self.current.get(&key).or_else(|| self.previous.get(&key)) {
+            return Some(*first);
+        }
+        if self.current.len() >= DEDUP_GENERATION {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        self.current.insert(key, frame);
+        None
+    }
+}
+
+/// Decodes a whole totempg message: group prefix, then exec or sync.
+fn decode_message(sender: u32, data: &[u8], frames: Vec<u64>, order: ByteOrder) -> MessageRecord {
+    let mut record = MessageRecord {
+        sender,
+        frames,
+        len: data.len(),
+        groups: Vec::new(),
+        name: "RAW".into(),
+        service: "RAW".into(),
+        detail: Fields::default(),
+        cpg_group: None,
+        error: None,
+    };
+    let (prefix, payload) = match GroupPrefix::parse(data, order) {
+        Ok(p) => p,
+        Err(e) => {
+            record.error = Some(ErrorRecord::from(&e));
+            return record;
+        }
+    };
+    let payload_offset = data.len() - payload.len();
+    record.groups = prefix
+        .groups
+        .iter()
+        .map(|g| String::from_utf8_lossy(g).into_owned())
+        .collect();
+    if prefix.contains(GroupPrefix::EXEC) {
+        match ExecMessage::parse(payload, order) {
+            Ok(message) => {
+                record.name = message.name();
+                record.service = message.header().service().to_string();
+                let (fields, group) = exec_fields(&message, order);
+                record.detail = fields;
+                record.cpg_group = group;
+            }
+            Err(e) => {
+                if let Ok(h) = totem_wire::exec::ExecHeader::parse(payload, order) {
+                    record.service = h.service().to_string();
+                    record.name = format!("{}/fn{}", h.service(), h.function());
+                }
+                record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset)));
+            }
+        }
+    } else if prefix.contains(GroupPrefix::SYNC) {
+        record.service = "SYNC".into();
+        match SyncMessage::parse(payload, order) {
+            Ok(message) => {
+                record.name = format!("SYNC/{}", message.name());
+                let mut f = Fields::default();
+                if let Some(ring) = message.ring_id() {
+                    f.push("ring_id", Value::Ring(ring.into()));
+                }
+                if let SyncMessage::ServiceBuild { services, .. } = &message {
+                    f.push(
+                        "services",
+                        Value::List(services.iter().map(|s| *s as u32 as u64).collect()),
+                    );
+                }
+                record.detail = f;
+            }
+            Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset))),
+        }
+    } else {
+        let mut f = Fields::default();
+        f.push("payload_len", Value::U(payload.len() as u64));
+        record.detail = f;
+    }
+    record
+}
+
+fn text(s: impl std::fmt::Display) -> Value {
+    Value::Str(s.to_string())
+}
+
+/// FNV-1a, 64 bits: a stable digest of user payloads so that runs can be compared
+/// without printing the data.
+pub fn digest(data: &[u8]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in data {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn exec_fields(message: &ExecMessage<'_>, order: ByteOrder) -> (Fields, Option<String>) {
+    let mut f = Fields::default();
+    let mut group = None;
+    match message {
+        ExecMessage::Cpg(cpg) => {
+            if let Some(g) = cpg.group() {
+                group = Some(g.to_string());
+                f.push("group", text(g));
+            }
+            match cpg {
+                CpgMessage::ProcJoin(p) | CpgMessage::ProcLeave(p) => {
+                    f.push("pid", Value::U(p.pid.into()));
+                    f.push("reason", text(p.reason));
+                }
+                CpgMessage::JoinList(j) => {
+                    f.push(
+                        "entries",
+                        Value::Records(
+                            j.entries
+                                .iter()
+                                .map(|e| {
+                                    let mut r = Fields::default();
+                                    r.push("pid", Value::U(e.pid.into()));
+                                    r.push("group", text(e.group));
+                                    r
+                                })
+                                .collect(),
+                        ),
+                    );
+                }
+                CpgMessage::Mcast(m) => {
+                    f.push("pid", Value::U(m.pid.into()));
+                    f.push("source_nodeid", Value::U(m.source.nodeid.into()));
+                    f.push("msglen", Value::U(m.msglen.into()));
+                    f.push("digest", Value::Str(digest(m.data)));
+                }
+                CpgMessage::PartialMcast(m) => {
+                    f.push("pid", Value::U(m.pid.into()));
+                    f.push("source_nodeid", Value::U(m.source.nodeid.into()));
+                    f.push("type", text(m.kind));
+                    f.push("msglen", Value::U(m.msglen.into()));
+                    f.push("fraglen", Value::U(m.fraglen.into()));
+                    f.push("digest", Value::Str(digest(m.data)));
+                }
+                CpgMessage::Downlist(d) => {
+                    if let Some(old) = d.old_members {
+                        f.push("old_members", Value::U(old.into()));
+                    }
+                    f.push("left_nodes", Value::U(d.left_nodes.into()));
+                    f.push(
+                        "nodeids",
+                        Value::List(d.nodeids.iter().map(|n| u64::from(*n)).collect()),
+                    );
+                }
+            }
+        }
+        ExecMessage::Cmap(CmapMcast { reason, items, .. }) => {
+            f.push("reason", text(reason));
+            f.push(
+                "items",
+                Value::Records(
+                    items
+                        .iter()
+                        .map(|i| {
+                            let mut r = Fields::default();
+                            r.push(
+                                "key",
+                                Value::Str(String::from_utf8_lossy(i.key).into_owned()),
+                            );
+                            r.push("type", text(i.value_type));
+                            r.push("value", Value::Str(i.value_text(order)));
+                            r
+                        })
+                        .collect(),
+                ),
+            );
+        }
+        ExecMessage::Votequorum(v) => match v {
+            VotequorumMessage::NodeInfo {
+                nodeid,
+                votes,
+                expected_votes,
+                flags,
+                ..
+            } => {
+                f.push("nodeid", Value::U((*nodeid).into()));
+                f.push("votes", Value::U((*votes).into()));
+                f.push("expected_votes", Value::U((*expected_votes).into()));
+                f.push("flags", text(flags));
+            }
+            VotequorumMessage::Reconfigure {
+                nodeid,
+                value,
+                param,
+                ..
+            } => {
+                f.push("nodeid", Value::U((*nodeid).into()));
+                f.push("value", Value::U((*value).into()));
+                let name = match param {
+                    1 => "EXPECTED_VOTES".to_string(),
+                    2 => "NODE_VOTES".to_string(),
+                    3 => "CANCEL_WFA".to_string(),
+                    other => format!("{other}"),
+                };
+                f.push("param", Value::Str(name));
+            }
+            VotequorumMessage::QdeviceReg {
+                operation, name, ..
+            } => {
+                f.push(
+                    "operation",
+                    Value::Str(
+                        if *operation == 1 {
+                            "register"
+                        } else {
+                            "unregister"
+                        }
+                        .into(),
+                    ),
+                );
+                f.push("name", Value::Str(fixed_name_text(&name[..])));
+            }
+            VotequorumMessage::QdeviceReconfigure {
+                oldname, newname, ..
+            } => {
+                f.push("oldname", Value::Str(fixed_name_text(&oldname[..])));
+                f.push("newname", Value::Str(fixed_name_text(&newname[..])));
+            }
+        },
+        ExecMessage::Cfg(c) => match c {
+            CfgMessage::RingReenable { source_nodeid, .. }
+            | CfgMessage::ReloadConfig { source_nodeid, .. } => {
+                f.push("source_nodeid", Value::U((*source_nodeid).into()));
+            }
+            CfgMessage::KillNode { nodeid, reason, .. } => {
+                f.push("nodeid", Value::U((*nodeid).into()));
+                f.push(
+                    "reason",
+                    Value::Str(String::from_utf8_lossy(reason).into_owned()),
+                );
+            }
+            CfgMessage::Shutdown { .. } => {}
+            CfgMessage::CryptoReconfig { phase, .. } => {
+                f.push("phase", Value::U((*phase).into()));
+            }
+        },
+        ExecMessage::Pload(p) => match p {
+            PloadMessage::Start {
+                msg_count,
+                msg_size,
+                ..
+            } => {
+                f.push("msg_count", Value::U((*msg_count).into()));
+                f.push("msg_size", Value::U((*msg_size).into()));
+            }
+            PloadMessage::Mcast { filler, .. } => {
+                f.push("len", Value::U(filler.len() as u64));
+            }
+        },
+        ExecMessage::Unknown { body, .. } => {
+            f.push("body_len", Value::U(body.len() as u64));
+        }
+    }
+    (f, group)
+}
