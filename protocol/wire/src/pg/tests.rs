@@ -1,1 +1,132 @@
+//! totempg tests on real fragments: the 1573-byte CPG DOWNLIST that corosync split into
+//! 1400 + 173 bytes over two MCASTs (udpu-01-formation frames 9 and 11).
 
+use super::*;
+use crate::srp::{Message, MCAST_HEADER_LEN};
+use crate::{ByteOrder, ErrorKind};
+
+fn pg_of(datagram: &[u8]) -> PgPacket<'_> {
+    let (Message::Mcast(m), _) = Message::parse(datagram).unwrap() else {
+        panic!("not MCAST")
+    };
+    PgPacket::parse(m.payload, ByteOrder::Little).unwrap()
+}
+
+const PART1: &[u8] = include_bytes!("../../../../fixtures/wire/pg/downlist-part1.bin");
+const PART2: &[u8] = include_bytes!("../../../../fixtures/wire/pg/downlist-part2.bin");
+
+#[test]
+fn fragmented_packets_carry_matching_tags() {
+    let first = pg_of(PART1);
+    let second = pg_of(PART2);
+    assert_eq!((first.fragmented, first.continuation), (1, 0));
+    assert_eq!((second.fragmented, second.continuation), (0, 1));
+    assert_eq!(
+        first.entries.iter().map(|e| e.len()).collect::<Vec<_>>(),
+        vec![1400]
+    );
+    assert_eq!(
+        second.entries.iter().map(|e| e.len()).collect::<Vec<_>>(),
+        vec![173]
+    );
+    let mut out = Vec::new();
+    first.emit(&mut out);
+    assert_eq!(out, &PART1[MCAST_HEADER_LEN..]);
+}
+
+#[test]
+fn assembler_joins_the_pieces_and_names_both_packets() {
+    for mut assembler in [
+        Assembler::corosync(AssemblerLimits::default()),
+        Assembler::observer(AssemblerLimits::default()),
+    ] {
+        let fed = assembler.feed(1, &pg_of(PART1), 9u64);
+        assert!(fed.delivered.is_empty());
+        assert_eq!(assembler.pending_len(1), 1400);
+        let fed = assembler.feed(1, &pg_of(PART2), 11u64);
+        assert_eq!(fed.delivered.len(), 1);
+        let message = &fed.delivered[0];
+        assert_eq!(message.data.len(), 1573);
+        assert_eq!(message.sources, vec![9, 11]);
+        let (prefix, exec) = GroupPrefix::parse(&message.data, ByteOrder::Little).unwrap();
+        assert_eq!(prefix.groups, vec![b"a".as_slice()]);
+        assert_eq!(exec.len(), 1568, "CPG DOWNLIST is 1568 bytes");
+        assert_eq!(assembler.pending_len(1), 0);
+    }
+}
+
+#[test]
+fn an_orphan_continuation_is_discarded_and_the_observer_keeps_what_follows() {
+    // Start mid-message: the continuation arrives without its first piece.
+    let mut observer = Assembler::observer(AssemblerLimits::default());
+    let fed = observer.feed(1, &pg_of(PART2), 11u64);
+    assert!(fed.delivered.is_empty());
+    assert_eq!(fed.discarded.len(), 1);
+    assert_eq!(fed.discarded[0].len, 173);
+    // The next complete message is delivered.
+    let fed = observer.feed(1, &pg_of(PART1), 12u64);
+    assert!(fed.delivered.is_empty());
+    let fed = observer.feed(1, &pg_of(PART2), 13u64);
+    assert_eq!(fed.delivered.len(), 1);
+}
+
+#[test]
+fn corosync_mode_throws_away_until_a_fresh_packet_like_totempg_deliver_fn() {
+    let whole = PgPacket {
+        order: ByteOrder::Little,
+        version: 0,
+        pg_type: 0,
+        fragmented: 0,
+        continuation: 0,
+        entries: vec![b"\x01\x00\x01\x00ahello"],
+    };
+    let mut corosync = Assembler::corosync(AssemblerLimits::default());
+    let fed = corosync.feed(1, &pg_of(PART2), 11u64);
+    assert!(fed.delivered.is_empty(), "orphan continuation");
+    // corosync leaves throw-away mode on this packet but delivers nothing from it.
+    let fed = corosync.feed(1, &whole, 12u64);
+    assert!(fed.delivered.is_empty());
+    let fed = corosync.feed(1, &whole, 13u64);
+    assert_eq!(fed.delivered.len(), 1);
+}
+
+#[test]
+fn lengths_must_sum_to_the_packet_size() {
+    let mut payload = PART2[MCAST_HEADER_LEN..].to_vec();
+    payload.push(0);
+    let e = PgPacket::parse(&payload, ByteOrder::Little).unwrap_err();
+    assert!(matches!(
+        e.kind,
+        ErrorKind::LengthMismatch {
+            declared: 173,
+            actual: 174,
+            ..
+        }
+    ));
+    assert_eq!(e.offset, 10);
+    for len in 0..payload.len() - 1 {
+        assert!(PgPacket::parse(&payload[..len], ByteOrder::Little).is_err());
+    }
+}
+
+#[test]
+fn group_prefix_names_the_groups() {
+    let (prefix, rest) = GroupPrefix::parse(b"\x01\x00\x04\x00syncXYZ", ByteOrder::Little).unwrap();
+    assert!(prefix.contains(GroupPrefix::SYNC));
+    assert!(!prefix.contains(GroupPrefix::EXEC));
+    assert_eq!(rest, b"XYZ");
+    let e = GroupPrefix::parse(b"\x21\x00", ByteOrder::Little).unwrap_err();
+    assert!(matches!(e.kind, ErrorKind::CountTooLarge { max: 32, .. }));
+}
+
+#[test]
+fn oversized_messages_are_dropped_not_buffered() {
+    let limits = AssemblerLimits {
+        message_len_max: 1000,
+        senders_max: 4,
+    };
+    let mut assembler = Assembler::observer(limits);
+    let fed = assembler.feed(1, &pg_of(PART1), 9u64);
+    assert_eq!(fed.discarded.len(), 1);
+    assert_eq!(assembler.pending_len(1), 0);
+}
