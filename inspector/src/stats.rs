@@ -29,9 +29,10 @@ pub struct RingFormation {
     pub ring_id: RingRecord,
     /// Its representative.
     pub representative: u32,
-    /// Members, from the commit token.
-    pub members: Vec<u32>,
-    /// Frame of the first commit token.
+    /// Members, from the commit token; `None` when no commit token of this ring was captured
+    /// (a singleton ring's commit token never leaves its node).
+    pub members: Option<Vec<u32>>,
+    /// Frame where the ring was first seen.
     pub first_frame: u64,
     /// Capture time (s since the epoch) the ring was first seen.
     pub first_seen: f64,
@@ -235,6 +236,18 @@ impl Stats {
     fn add_totem(&mut self, frame: &FrameRecord, options: StatsOptions) {
         let Some(t) = &frame.totem else { return };
         match &t.body {
+            TotemBody::OrfToken { ring_id, .. }
+            | TotemBody::MergeDetect { ring_id, .. }
+            | TotemBody::Mcast {
+                ring_id,
+                encapsulated: false,
+                ..
+            } => {
+                self.ring_index(*ring_id, frame);
+            }
+            _ => {}
+        }
+        match &t.body {
             TotemBody::Join { .. } => {
                 match self.gather_start {
                     None => {
@@ -269,32 +282,11 @@ impl Stats {
                 addr,
                 ..
             } => {
-                let known = self.rings.iter().position(|r| r.ring_id == *ring_id);
-                let index = match known {
-                    Some(i) => i,
-                    None => {
-                        let gather_ms = self.gather_start.map(|(_, s)| (frame.ts - s) * 1000.0);
-                        self.gather_start = None;
-                        self.rings.push(RingFormation {
-                            ring_id: *ring_id,
-                            representative: ring_id.rep,
-                            members: addr.clone(),
-                            first_frame: frame.frame,
-                            first_seen: frame.ts,
-                            gather_ms,
-                            commit_ms: None,
-                            recovery_ms: None,
-                            token_rotation_ms: None,
-                            recovery_start: None,
-                            operational: false,
-                            rotations: Vec::new(),
-                            rotations_seen: 0,
-                            last_rep_token: None,
-                        });
-                        self.rings.len() - 1
-                    }
-                };
+                let index = self.ring_index(*ring_id, frame);
                 let ring = &mut self.rings[index];
+                if ring.members.is_none() {
+                    ring.members = Some(addr.clone());
+                }
                 if *memb_index as usize == addr.len() && ring.recovery_start.is_none() {
                     ring.recovery_start = Some(frame.ts);
                     ring.commit_ms = Some((frame.ts - ring.first_seen) * 1000.0);
@@ -339,6 +331,33 @@ impl Stats {
             }
             _ => {}
         }
+    }
+
+    /// The ring's entry, created when the ring is first seen. Seeing a new ring ends the
+    /// gather that led to it.
+    fn ring_index(&mut self, ring_id: RingRecord, frame: &FrameRecord) -> usize {
+        if let Some(i) = self.rings.iter().rposition(|r| r.ring_id == ring_id) {
+            return i;
+        }
+        let gather_ms = self.gather_start.map(|(_, s)| (frame.ts - s) * 1000.0);
+        self.gather_start = None;
+        self.rings.push(RingFormation {
+            ring_id,
+            representative: ring_id.rep,
+            members: None,
+            first_frame: frame.frame,
+            first_seen: frame.ts,
+            gather_ms,
+            commit_ms: None,
+            recovery_ms: None,
+            token_rotation_ms: None,
+            recovery_start: None,
+            operational: false,
+            rotations: Vec::new(),
+            rotations_seen: 0,
+            last_rep_token: None,
+        });
+        self.rings.len() - 1
     }
 
     fn rotation(&mut self, frame: &FrameRecord, ring_id: RingRecord, sender: u32, token_seq: u32) {
@@ -433,13 +452,18 @@ impl Stats {
         }
         let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} ms"));
         for r in &self.rings {
+            let members = r
+                .members
+                .as_ref()
+                .map_or("unknown (no commit token captured)".to_string(), |m| {
+                    format!("{m:?}")
+                });
             writeln!(
                 out,
-                "  ring {} (frame {}): rep {}, members {:?}; gather {}, commit {}, recovery {}",
+                "  ring {} (frame {}): rep {}, members {members}; gather {}, commit {}, recovery {}",
                 r.ring_id,
                 r.first_frame,
                 r.representative,
-                r.members,
                 ms(r.gather_ms),
                 ms(r.commit_ms),
                 ms(r.recovery_ms)
