@@ -135,11 +135,13 @@ pub struct LegacyFraming {
     pub transport: TransportHeader,
 }
 
-/// Is there a plausible 1.x/2.x message header at the start of `bytes`? Type 0..=7, an
-/// `encapsulated` of 0..=2 and the endian detector in either order.
+/// Is there a plausible 1.x/2.x message header at the start of `bytes`? Type 0..=7 and the
+/// endian detector in either order. `encapsulated` is not checked: the `*_endian_convert`
+/// functions of `exec/totemsrp.c` do not copy it, so a token forwarded in a mixed-endian
+/// cluster carries whatever was on the receiver's stack there.
 fn plausible_header(bytes: &[u8]) -> Option<ByteOrder> {
     match bytes {
-        [t, enc, _, _, _, _, _, _, ..] if *t <= 7 && *enc <= 2 => detect_order(bytes),
+        [t, _, _, _, _, _, _, _, ..] if *t <= 7 => detect_order(bytes),
         _ => None,
     }
 }
@@ -196,7 +198,8 @@ impl LegacyFraming {
     }
 
     /// Detects the framing and parses the message after it. Errors count offsets from the
-    /// start of `payload`; a payload that is not recognised is a [`ErrorKind::BadMagic`] at 0
+    /// start of `payload`. A payload that is not recognised, including one too short to hold
+    /// the 8-byte message header after its framing, is a [`ErrorKind::BadMagic`] at 0
     /// holding its first two bytes.
     pub fn parse(payload: &[u8]) -> Result<(LegacyFraming, Message<'_>, &[u8])> {
         let Some(framing) = LegacyFraming::detect(payload) else {

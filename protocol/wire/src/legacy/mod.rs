@@ -3,8 +3,8 @@
 //!
 //! The grammar differs from 3.x ([`crate::srp`]) everywhere: an 8-byte header whose byte order
 //! comes from the endian detector `0xff22` instead of the `0xC070` magic, and addresses
-//! instead of nodeids (`struct totem_ip_address`, 22 bytes; `struct memb_ring_id` = address
-//! + u64, 30 bytes). 1.x and 2.x differ only in `struct srp_addr` (44 vs 45 bytes, see
+//! instead of nodeids (`struct totem_ip_address`, 22 bytes; `struct memb_ring_id`, an
+//! address and a u64, 30 bytes). 1.x and 2.x differ only in `struct srp_addr` (44 vs 45, see
 //! [`SrpAddr`]) and in what the transport puts before the message ([`LegacyFraming`]).
 //! Which of the two a message follows cannot be read from the message itself, so
 //! [`Message::parse`] takes a [`LegacyVersion`]; [`LegacyFraming::parse`] learns it from the
