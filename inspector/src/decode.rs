@@ -20,7 +20,7 @@ use crate::capture::RawFrame;
 use crate::layers::{Datagram, Layered, Layers};
 use crate::model::{
     CommitEntryRecord, ErrorRecord, Fields, FrameRecord, KnetRecord, MessageRecord, PgRecord,
-    RtrRecord, TotemBody, TotemRecord, Value,
+    RingRecord, RtrRecord, TotemBody, TotemRecord, Value,
 };
 
 /// corosync's default `mcastport`.
@@ -131,6 +131,13 @@ impl FrameDecoder {
             Framing::Knet => {
                 record.transport = "knet";
                 self.decode_knet(frame, payload, dst.ip(), record);
+            }
+            Framing::Legacy(framing) => {
+                record.transport = match framing.version {
+                    totem_wire::legacy::LegacyVersion::Corosync1 => "corosync-1.x",
+                    totem_wire::legacy::LegacyVersion::Corosync2 => "corosync-2.x",
+                };
+                self.decode_legacy(frame, payload, record);
             }
             Framing::Unknown if ours => {
                 record.transport = "udpu";
@@ -404,6 +411,148 @@ impl FrameDecoder {
 }
 
 impl FrameDecoder {
+    /// A corosync 1.x/2.x datagram: the same fields, with nodeids taken from the srp_addr
+    /// (whose IP addresses the verbose view does not repeat). 2.x exec messages share 3.x's
+    /// layouts and service ids, so they are decoded; 1.x's (coroipc header, other service
+    /// ids) are shown by service and function number.
+    fn decode_legacy(&mut self, frame: u64, payload: &[u8], record: &mut FrameRecord) {
+        use totem_wire::legacy::{LegacyFraming, LegacyVersion, Message as L, TransportHeader};
+        let (framing, message, _) = match LegacyFraming::parse(payload) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                record.error = Some(ErrorRecord::from(&e));
+                return;
+            }
+        };
+        if let TransportHeader::Crypto(c) = framing.transport {
+            record.notes.push(format!(
+                "2.x crypto header cipher={:#04x} hash={:#04x}",
+                c.cipher_type, c.hash_type
+            ));
+        }
+        let ring = |r: &totem_wire::legacy::RingId| RingRecord {
+            rep: r.rep.nodeid,
+            seq: r.seq,
+        };
+        let nodes = |list: &[totem_wire::legacy::SrpAddr]| list.iter().map(|a| a.nodeid()).collect();
+        let (header_nodeid, type_name, order) = {
+            let h = match &message {
+                L::OrfToken(m) => &m.header,
+                L::Mcast(m) => &m.header,
+                L::MembMergeDetect(m) => &m.header,
+                L::MembJoin(m) => &m.header,
+                L::MembCommitToken(m) => &m.header,
+                L::TokenHoldCancel(m) => &m.header,
+                L::Unknown { header, .. } => header,
+            };
+            (h.nodeid, h.message_type.to_string(), h.order)
+        };
+        let body = match &message {
+            L::OrfToken(t) => TotemBody::OrfToken {
+                ring_id: ring(&t.ring_id),
+                seq: t.seq,
+                token_seq: t.token_seq,
+                aru: t.aru,
+                aru_addr: t.aru_addr,
+                backlog: t.backlog,
+                fcc: t.fcc,
+                retrans_flg: t.retrans_flg,
+                rtr: t
+                    .rtr_list
+                    .iter()
+                    .map(|r| RtrRecord {
+                        ring_id: ring(&r.ring_id),
+                        seq: r.seq,
+                    })
+                    .collect(),
+            },
+            L::Mcast(m) => {
+                let key = (m.ring_id.rep.nodeid, m.ring_id.seq, m.seq, m.header.nodeid);
+                let duplicate_of = self.dedup.check(key, frame);
+                let mut pg_record = None;
+                if m.header.encapsulated != 1 {
+                    match PgPacket::parse(m.payload, order) {
+                        Ok(packet) => {
+                            pg_record = Some(PgRecord {
+                                fragmented: packet.fragmented,
+                                continuation: packet.continuation,
+                                lens: packet.entries.iter().map(|e| e.len()).collect(),
+                            });
+                            if duplicate_of.is_none() {
+                                let fed = self.assembler.feed(m.header.nodeid, &packet, frame);
+                                for a in fed.delivered {
+                                    record.messages.push(
+                                        if framing.version == LegacyVersion::Corosync2 {
+                                            decode_message(a.sender, &a.data, a.sources, order)
+                                        } else {
+                                            decode_message_1x(a.sender, &a.data, a.sources, order)
+                                        },
+                                    );
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            let offset = framing.offset + m.buffer_len() - m.payload.len();
+                            record.error = Some(ErrorRecord::from(&e.add_offset(offset)));
+                        }
+                    }
+                }
+                TotemBody::Mcast {
+                    ring_id: ring(&m.ring_id),
+                    seq: m.seq,
+                    system_from: m.system_from.nodeid(),
+                    this_seqno: m.this_seqno,
+                    node_id: m.node_id,
+                    guarantee: m.guarantee,
+                    encapsulated: m.header.encapsulated == 1,
+                    inner: None,
+                    pg: pg_record,
+                    duplicate_of,
+                }
+            }
+            L::MembMergeDetect(m) => TotemBody::MergeDetect {
+                ring_id: ring(&m.ring_id),
+                system_from: m.system_from.nodeid(),
+            },
+            L::MembJoin(j) => TotemBody::Join {
+                system_from: j.system_from.nodeid(),
+                ring_seq: j.ring_seq,
+                proc_list: nodes(&j.proc_list),
+                failed_list: nodes(&j.failed_list),
+                leave: j.header.nodeid == 0,
+            },
+            L::MembCommitToken(c) => TotemBody::CommitToken {
+                ring_id: ring(&c.ring_id),
+                token_seq: c.token_seq,
+                memb_index: c.memb_index,
+                addr: nodes(&c.addr),
+                memb_list: c
+                    .memb_list
+                    .iter()
+                    .map(|e| CommitEntryRecord {
+                        ring_id: ring(&e.ring_id),
+                        aru: e.aru,
+                        high_delivered: e.high_delivered,
+                        received_flg: e.received_flg,
+                    })
+                    .collect(),
+            },
+            L::TokenHoldCancel(t) => TotemBody::TokenHoldCancel {
+                ring_id: ring(&t.ring_id),
+            },
+            L::Unknown { body, .. } => TotemBody::Unknown {
+                body_len: body.len(),
+            },
+        };
+        record.totem = Some(TotemRecord {
+            message_type: type_name,
+            byte_order: order.short_name(),
+            nodeid: header_nodeid,
+            target_nodeid: 0,
+            body,
+        });
+    }
+
     /// Replaces frames that completed a knet reassembly by the frames of its fragments.
     fn expand_sources(&self, sources: Vec<u64>) -> Vec<u64> {
         if self.knet_sources.is_empty() {
@@ -507,6 +656,35 @@ fn decode_message(sender: u32, data: &[u8], frames: Vec<u64>, order: ByteOrder) 
         let mut f = Fields::default();
         f.push("payload_len", Value::U(payload.len() as u64));
         record.detail = f;
+    }
+    record
+}
+
+/// A corosync 1.x totempg message: the coroipc header has `size` at 0 and `id` at 8, and
+/// service ids follow 1.4's table (`EVS_SERVICE` 0 ... `CPG_SERVICE` 8).
+fn decode_message_1x(sender: u32, data: &[u8], frames: Vec<u64>, order: ByteOrder) -> MessageRecord {
+    const SERVICES_1X: [&str; 16] = [
+        "EVS", "CLM", "AMF", "CKPT", "EVT", "LCK", "MSG", "CFG", "CPG", "CONFDB", "UNKNOWN10",
+        "PCMK", "QUORUM", "PLOAD", "TMR", "VOTEQUORUM",
+    ];
+    let mut record = decode_message(sender, data, frames, order);
+    let Ok((_, payload)) = GroupPrefix::parse(data, order) else { return record };
+    let word = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = payload.get(at..at + 4)?.try_into().ok()?;
+        Some(match order {
+            ByteOrder::Little => u32::from_le_bytes(b),
+            ByteOrder::Big => u32::from_be_bytes(b),
+        })
+    };
+    record.detail = Fields::default();
+    record.error = None;
+    record.cpg_group = None;
+    if let (Some(size), Some(id)) = (word(0), word(8)) {
+        let service = (id >> 16) as usize;
+        let name = SERVICES_1X.get(service).copied().unwrap_or("UNKNOWN");
+        record.service = format!("{name}(1.x)");
+        record.name = format!("{name}(1.x)/fn{}", id & 0xFFFF);
+        record.detail.push("size", Value::U(size.into()));
     }
     record
 }

@@ -67,10 +67,25 @@ pub fn knet_round_trip(data: &[u8]) {
     }
 }
 
+/// corosync 1.x/2.x: framing and message parse without panics; the message round-trips.
+pub fn legacy_round_trip(data: &[u8]) {
+    use crate::legacy::{LegacyFraming, LegacyVersion};
+    if let Ok((framing, message, rest)) = LegacyFraming::parse(data) {
+        let mut out = Vec::new();
+        message.emit(&mut out);
+        out.extend_from_slice(rest);
+        assert_eq!(out, &data[framing.offset..], "legacy emit(parse(x)) != x");
+    }
+    for version in [LegacyVersion::Corosync1, LegacyVersion::Corosync2] {
+        let _ = crate::legacy::Message::parse(data, version);
+    }
+}
+
 /// Every entry point at once: what the corpus replay test runs.
 pub fn all(data: &[u8]) {
     srp_round_trip(data);
     pg_round_trip(data);
     exec_round_trip(data);
     knet_round_trip(data);
+    legacy_round_trip(data);
 }

@@ -56,17 +56,23 @@ pub enum Framing {
     Totem(ByteOrder),
     /// kronosnet v1 with crypto off.
     Knet,
+    /// corosync 1.x/2.x over udp/udpu (endian detector 0xff22), unencrypted.
+    Legacy(legacy::LegacyFraming),
     /// Neither.
     Unknown,
 }
 
 /// Classifies a UDP payload. The totem magic is checked first: a knet packet can never
-/// start with `70 C0` or `C0 70` because its first byte is the version, 1.
+/// start with `70 C0` or `C0 70` because its first byte is the version, 1. knet comes before
+/// the 1.x/2.x grammar, whose weaker signature (the endian detector at offset 2) a knet
+/// packet from host 8959 or 65314 would also match.
 pub fn classify(payload: &[u8]) -> Framing {
     if let Some(order) = srp::looks_like_totem(payload) {
         Framing::Totem(order)
     } else if knet::looks_like_knet(payload) {
         Framing::Knet
+    } else if let Some(framing) = legacy::detect(payload) {
+        Framing::Legacy(framing)
     } else {
         Framing::Unknown
     }
