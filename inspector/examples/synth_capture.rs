@@ -37,7 +37,11 @@ impl<W: Write> Writer<W> {
     fn udp(&mut self, from: u32, to: u32, sport: u16, payload: &[u8]) -> std::io::Result<()> {
         let mut frame = Vec::with_capacity(42 + payload.len());
         let builder = etherparse::PacketBuilder::ethernet2(mac(from), mac(to))
-            .ipv4([10, 200, 0, 10 + from as u8], [10, 200, 0, 10 + to as u8], 64)
+            .ipv4(
+                [10, 200, 0, 10 + from as u8],
+                [10, 200, 0, 10 + to as u8],
+                64,
+            )
             .udp(sport, 5405);
         builder
             .write(&mut frame, payload)
@@ -108,7 +112,12 @@ fn main() -> std::io::Result<()> {
         let mut pending: Vec<Vec<u8>> = (0..6)
             .map(|i| {
                 counter += 1;
-                cpg_message(holder, 1000 + holder, counter, [100, 320, 64, 1000, 200, 40][i])
+                cpg_message(
+                    holder,
+                    1000 + holder,
+                    counter,
+                    [100, 320, 64, 1000, 200, 40][i],
+                )
             })
             .collect();
         if counter % 240 == 0 {

@@ -51,7 +51,7 @@ impl Filter {
         }
         if !self.types.is_empty() {
             let Some(t) = &frame.totem else { return false };
-            if !self.types.contains(&t.message_type) {
+            if !self.types.iter().any(|ty| *ty == t.message_type) {
                 return false;
             }
         }

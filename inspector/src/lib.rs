@@ -69,6 +69,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
         let mut decoder = FrameDecoder::new(source.linktype(), &config.ports);
         let mut number = 0u64;
         let mut t0 = None;
+        let mut summary = render::summary::SummaryWriter::default();
         loop {
             if config.count.is_some_and(|c| number >= c) {
                 break;
@@ -100,7 +101,7 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
                     },
                 ),
                 _ if !config.filter.matches(&record) => {}
-                View::Summary => render::summary::write_frame(out, &record, start)?,
+                View::Summary => summary.write_frame(out, &record, start)?,
                 View::Verbose => render::verbose::write_frame(out, &record, start)?,
                 View::Json => {
                     if several {

@@ -1,6 +1,9 @@
 //! What one decoded frame is: the structure every view (summary, verbose, JSON, stats)
 //! renders. Field names here are the JSON contract documented in the README.
 
+use std::borrow::Cow;
+use std::net::SocketAddr;
+
 use serde::Serialize;
 
 /// One frame of the capture, decoded as far as it goes.
@@ -12,12 +15,12 @@ pub struct FrameRecord {
     pub ts: f64,
     /// Bytes captured.
     pub caplen: usize,
-    /// Source `ip:port`, when the frame is UDP.
+    /// Source `ip:port`, when the frame is UDP (port 0 for an IP fragment).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub src: Option<String>,
+    pub src: Option<SocketAddr>,
     /// Destination `ip:port`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub dst: Option<String>,
+    pub dst: Option<SocketAddr>,
     /// `udpu`, `knet`, `legacy`, `ip-fragment`, `other`.
     pub transport: &'static str,
     /// UDP payload length.
@@ -103,7 +106,7 @@ pub struct TotemRecord {
     /// `ORF_TOKEN`, `MCAST`, `MEMB_MERGE_DETECT`, `MEMB_JOIN`, `MEMB_COMMIT_TOKEN`,
     /// `TOKEN_HOLD_CANCEL`, or `UNKNOWN(0x..)`.
     #[serde(rename = "type")]
-    pub message_type: String,
+    pub message_type: Cow<'static, str>,
     /// `le` or `be`.
     pub byte_order: &'static str,
     /// Header nodeid (0 in a LEAVE).
@@ -279,11 +282,11 @@ pub struct MessageRecord {
     /// Length with the group prefix.
     pub len: usize,
     /// Group names.
-    pub groups: Vec<String>,
+    pub groups: Vec<Cow<'static, str>>,
     /// `SERVICE/FUNCTION` (exec), `SYNC/BARRIER` ..., or `RAW` for other groups.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// Service name, for filters and stats (`CPG`, `SYNC`, `CMAP`, ...).
-    pub service: String,
+    pub service: Cow<'static, str>,
     /// Decoded fields, in wire order.
     #[serde(skip_serializing_if = "Fields::is_empty")]
     pub detail: Fields,
@@ -305,8 +308,11 @@ pub enum Value {
     I(i64),
     /// A flag.
     Bool(bool),
-    /// Text (names, enum values, digests).
+    /// Text (names, enum values).
     Str(String),
+    /// A 64-bit digest, shown as 16 hex digits.
+    #[serde(serialize_with = "hex16")]
+    Digest(u64),
     /// A list of numbers (nodeids, service ids).
     List(Vec<u64>),
     /// A ring id.
@@ -355,6 +361,7 @@ impl std::fmt::Display for Value {
             Value::I(v) => write!(f, "{v}"),
             Value::Bool(v) => write!(f, "{v}"),
             Value::Str(v) => f.write_str(v),
+            Value::Digest(v) => write!(f, "{v:016x}"),
             Value::List(v) => {
                 f.write_str("[")?;
                 for (i, n) in v.iter().enumerate() {
@@ -385,4 +392,9 @@ impl std::fmt::Display for Value {
             }
         }
     }
+}
+
+fn hex16<S: serde::Serializer>(v: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    let mut buf = [0u8; 16];
+    serializer.serialize_str(crate::render::fast::hex16(*v, &mut buf))
 }

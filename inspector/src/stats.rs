@@ -185,16 +185,20 @@ impl Stats {
             );
         }
         if let Some(t) = &frame.totem {
-            *self.totem_types.entry(t.message_type.clone()).or_default() += 1;
+            if let Some(n) = self.totem_types.get_mut(t.message_type.as_ref()) {
+                *n += 1;
+            } else {
+                self.totem_types.insert(t.message_type.to_string(), 1);
+            }
             self.add_totem(frame, options);
         }
         for m in &frame.messages {
-            let traffic = self.services.entry(m.service.clone()).or_default();
+            let traffic = self.services.entry(m.service.to_string()).or_default();
             traffic.messages += 1;
             traffic.bytes += m.len as u64;
             if let Some(group) = &m.cpg_group {
                 let g = self.cpg_groups.entry(group.clone()).or_default();
-                match m.name.as_str() {
+                match m.name.as_ref() {
                     "CPG/MCAST" | "CPG/PARTIAL_MCAST" => {
                         g.messages += 1;
                         let len = match (m.detail.get("fraglen"), m.detail.get("msglen")) {

@@ -1,6 +1,7 @@
 //! The views of decoded frames. Each printer writes one frame at a time, so memory stays
 //! flat however long the capture.
 
+pub mod fast;
 pub mod json;
 pub mod summary;
 pub mod verbose;

@@ -1,58 +1,85 @@
 //! One line per frame, like tshark's summary: number, relative time, addresses, length,
-//! the totem message and what it carried.
+//! the totem message and what it carried. Built in a reused buffer with [`Line`]: this view
+//! is what people run over a whole capture, so it avoids `core::fmt` on the hot path.
 
 use std::io::{self, Write};
 
-use crate::model::{FrameRecord, MessageRecord, TotemBody, TotemRecord};
+use crate::model::{FrameRecord, MessageRecord, TotemBody, TotemRecord, Value};
+use crate::render::fast::{hex16, Line};
 
-/// Writes the summary line of `frame`; `t0` is the capture's first timestamp.
-pub fn write_frame(out: &mut dyn Write, frame: &FrameRecord, t0: f64) -> io::Result<()> {
-    write!(out, "{:>6} {:>11.6} ", frame.frame, frame.ts - t0)?;
-    match (&frame.src, &frame.dst) {
-        (Some(src), Some(dst)) => write!(out, "{src} \u{2192} {dst} ")?,
-        _ => write!(out, "- ")?,
-    }
-    match frame.udp_len {
-        Some(len) => write!(out, "{} {len}B", frame.transport)?,
-        None => write!(out, "{} {}B", frame.transport, frame.caplen)?,
-    }
-    if let Some(knet) = &frame.knet {
-        if knet.packet_type != "DATA" || frame.totem.is_none() {
-            write!(out, " knet {} node={}", knet.packet_type, knet.node)?;
-            if let Some(seq) = knet.seq_num {
-                write!(out, " seq={seq}")?;
-            }
-            if let Some(frag) = &knet.frag {
-                write!(out, " frag={frag}")?;
-            }
-            if let Some(size) = knet.pmtud_size {
-                write!(out, " size={size}")?;
-            }
-        }
-    }
-    if let Some(totem) = &frame.totem {
-        out.write_all(b" ")?;
-        write_totem(out, totem)?;
-    }
-    for message in &frame.messages {
-        out.write_all(b" | ")?;
-        write_message(out, message)?;
-    }
-    for note in &frame.notes {
-        write!(out, " ({note})")?;
-    }
-    if let Some(e) = &frame.error {
-        write!(
-            out,
-            " [error: {} at offset {}: {}]",
-            e.layer, e.offset, e.reason
-        )?;
-    }
-    out.write_all(b"\n")
+/// Writes summary lines, reusing one buffer.
+#[derive(Debug, Default)]
+pub struct SummaryWriter {
+    line: Line,
 }
 
-/// The totemsrp part of a summary line.
-pub fn write_totem(out: &mut dyn Write, t: &TotemRecord) -> io::Result<()> {
+impl SummaryWriter {
+    /// Writes the summary line of `frame`; `t0` is the capture's first timestamp.
+    pub fn write_frame(
+        &mut self,
+        out: &mut dyn Write,
+        frame: &FrameRecord,
+        t0: f64,
+    ) -> io::Result<()> {
+        let l = &mut self.line;
+        l.buf.clear();
+        l.u_width(frame.frame, 6)
+            .s(" ")
+            .seconds(frame.ts - t0, 11)
+            .s(" ");
+        match (&frame.src, &frame.dst) {
+            (Some(src), Some(dst)) => {
+                l.addr(src).s(" \u{2192} ").addr(dst).s(" ");
+            }
+            _ => {
+                l.s("- ");
+            }
+        }
+        l.s(frame.transport).s(" ");
+        l.u(frame.udp_len.unwrap_or(frame.caplen) as u64).s("B");
+        if let Some(knet) = &frame.knet {
+            if knet.packet_type != "DATA" || frame.totem.is_none() {
+                l.s(" knet ")
+                    .s(&knet.packet_type)
+                    .s(" node=")
+                    .u(knet.node.into());
+                if let Some(seq) = knet.seq_num {
+                    l.s(" seq=").u(seq.into());
+                }
+                if let Some(frag) = &knet.frag {
+                    l.s(" frag=").s(frag);
+                }
+                if let Some(size) = knet.pmtud_size {
+                    l.s(" size=").u(size.into());
+                }
+            }
+        }
+        if let Some(totem) = &frame.totem {
+            l.s(" ");
+            write_totem(l, totem);
+        }
+        for message in &frame.messages {
+            l.s(" | ");
+            write_message(l, message);
+        }
+        for note in &frame.notes {
+            l.s(" (").s(note).s(")");
+        }
+        if let Some(e) = &frame.error {
+            l.s(" [error: ")
+                .s(e.layer)
+                .s(" at offset ")
+                .u(e.offset as u64)
+                .s(": ")
+                .s(&e.reason)
+                .s("]");
+        }
+        l.s("\n");
+        out.write_all(&l.buf)
+    }
+}
+
+fn write_totem(l: &mut Line, t: &TotemRecord) {
     match &t.body {
         TotemBody::OrfToken {
             ring_id,
@@ -64,28 +91,29 @@ pub fn write_totem(out: &mut dyn Write, t: &TotemRecord) -> io::Result<()> {
             retrans_flg,
             ..
         } => {
-            write!(
-                out,
-                "ORF_TOKEN from={} ring={ring_id} token_seq={token_seq} seq={seq} aru={aru}",
-                t.nodeid
-            )?;
+            l.s("ORF_TOKEN from=").u(t.nodeid.into());
+            l.s(" ring=").x(ring_id.rep.into()).s(".").x(ring_id.seq);
+            l.s(" token_seq=")
+                .u((*token_seq).into())
+                .s(" seq=")
+                .u((*seq).into());
+            l.s(" aru=").u((*aru).into());
             if *aru_addr != 0 {
-                write!(out, " aru_addr={aru_addr}")?;
+                l.s(" aru_addr=").u((*aru_addr).into());
             }
             if *retrans_flg != 0 {
-                write!(out, " retrans_flg={retrans_flg}")?;
+                l.s(" retrans_flg=").i((*retrans_flg).into());
             }
             if !rtr.is_empty() {
-                write!(out, " rtr=[")?;
+                l.s(" rtr=[");
                 for (i, r) in rtr.iter().enumerate() {
                     if i > 0 {
-                        out.write_all(b",")?;
+                        l.s(",");
                     }
-                    write!(out, "{}", r.seq)?;
+                    l.u(r.seq.into());
                 }
-                out.write_all(b"]")?;
+                l.s("]");
             }
-            Ok(())
         }
         TotemBody::Mcast {
             ring_id,
@@ -96,12 +124,16 @@ pub fn write_totem(out: &mut dyn Write, t: &TotemRecord) -> io::Result<()> {
             duplicate_of,
             ..
         } => {
-            write!(out, "MCAST from={} ring={ring_id} seq={seq}", t.nodeid)?;
+            l.s("MCAST from=").u(t.nodeid.into());
+            l.s(" ring=").x(ring_id.rep.into()).s(".").x(ring_id.seq);
+            l.s(" seq=").u((*seq).into());
             if *encapsulated {
-                out.write_all(b" encapsulated")?;
+                l.s(" encapsulated");
                 if let Some(inner) = inner {
                     if let TotemBody::Mcast { ring_id, seq, .. } = &inner.body {
-                        write!(out, "(from={} ring={ring_id} seq={seq})", inner.nodeid)?;
+                        l.s("(from=").u(inner.nodeid.into());
+                        l.s(" ring=").x(ring_id.rep.into()).s(".").x(ring_id.seq);
+                        l.s(" seq=").u((*seq).into()).s(")");
                     }
                 }
             }
@@ -113,21 +145,21 @@ pub fn write_totem(out: &mut dyn Write, t: &TotemRecord) -> io::Result<()> {
                 _ => None,
             });
             if let Some(pg) = pg {
-                write!(out, " pg[{}]", pg.lens.len())?;
+                l.s(" pg[").u(pg.lens.len() as u64).s("]");
                 if pg.continuation != 0 {
-                    write!(out, " cont={}", pg.continuation)?;
+                    l.s(" cont=").u(pg.continuation.into());
                 }
                 if pg.fragmented != 0 {
-                    write!(out, " frag={}", pg.fragmented)?;
+                    l.s(" frag=").u(pg.fragmented.into());
                 }
             }
             if let Some(first) = duplicate_of {
-                write!(out, " dup-of={first}")?;
+                l.s(" dup-of=").u(*first);
             }
-            Ok(())
         }
         TotemBody::MergeDetect { ring_id, .. } => {
-            write!(out, "MEMB_MERGE_DETECT from={} ring={ring_id}", t.nodeid)
+            l.s("MEMB_MERGE_DETECT from=").u(t.nodeid.into());
+            l.s(" ring=").x(ring_id.rep.into()).s(".").x(ring_id.seq);
         }
         TotemBody::Join {
             system_from,
@@ -136,12 +168,19 @@ pub fn write_totem(out: &mut dyn Write, t: &TotemRecord) -> io::Result<()> {
             failed_list,
             leave,
         } => {
-            let kind = if *leave { "MEMB_JOIN(LEAVE)" } else { "MEMB_JOIN" };
-            write!(out, "{kind} from={system_from} ring_seq={ring_seq:x} proc={proc_list:?}")?;
+            l.s(if *leave {
+                "MEMB_JOIN(LEAVE)"
+            } else {
+                "MEMB_JOIN"
+            });
+            l.s(" from=")
+                .u((*system_from).into())
+                .s(" ring_seq=")
+                .x(*ring_seq);
+            l.s(" proc=").list(proc_list);
             if !failed_list.is_empty() {
-                write!(out, " failed={failed_list:?}")?;
+                l.s(" failed=").list(failed_list);
             }
-            Ok(())
         }
         TotemBody::CommitToken {
             ring_id,
@@ -149,35 +188,58 @@ pub fn write_totem(out: &mut dyn Write, t: &TotemRecord) -> io::Result<()> {
             memb_index,
             addr,
             ..
-        } => write!(
-            out,
-            "MEMB_COMMIT_TOKEN from={} ring={ring_id} token_seq={token_seq} memb_index={memb_index} members={addr:?}",
-            t.nodeid
-        ),
+        } => {
+            l.s("MEMB_COMMIT_TOKEN from=").u(t.nodeid.into());
+            l.s(" ring=").x(ring_id.rep.into()).s(".").x(ring_id.seq);
+            l.s(" token_seq=").u((*token_seq).into());
+            l.s(" memb_index=").i((*memb_index).into());
+            l.s(" members=").list(addr);
+        }
         TotemBody::TokenHoldCancel { ring_id } => {
-            write!(out, "TOKEN_HOLD_CANCEL from={} ring={ring_id}", t.nodeid)
+            l.s("TOKEN_HOLD_CANCEL from=").u(t.nodeid.into());
+            l.s(" ring=").x(ring_id.rep.into()).s(".").x(ring_id.seq);
         }
         TotemBody::Unknown { body_len } => {
-            write!(out, "{} from={} ({body_len}B)", t.message_type, t.nodeid)
+            l.s(&t.message_type).s(" from=").u(t.nodeid.into());
+            l.s(" (").u(*body_len as u64).s("B)");
         }
     }
 }
 
-/// A reassembled message in a summary line.
-pub fn write_message(out: &mut dyn Write, m: &MessageRecord) -> io::Result<()> {
-    out.write_all(m.name.as_bytes())?;
+fn write_message(l: &mut Line, m: &MessageRecord) {
+    l.s(&m.name);
     for (key, value) in &m.detail.0 {
-        write!(out, " {key}={value}")?;
+        l.s(" ").s(key).s("=");
+        match value {
+            Value::U(n) => {
+                l.u(*n);
+            }
+            Value::Str(s) => {
+                l.s(s);
+            }
+            Value::Digest(d) => {
+                let mut buf = [0u8; 16];
+                l.s(hex16(*d, &mut buf));
+            }
+            other => {
+                let _ = write!(l.buf, "{other}");
+            }
+        }
     }
     if m.frames.len() > 1 {
-        write!(out, " ({}B from {} frames)", m.len, m.frames.len())?;
+        l.s(" (")
+            .u(m.len as u64)
+            .s("B from ")
+            .u(m.frames.len() as u64)
+            .s(" frames)");
     }
     if let Some(e) = &m.error {
-        write!(
-            out,
-            " [error: {} at offset {}: {}]",
-            e.layer, e.offset, e.reason
-        )?;
+        l.s(" [error: ")
+            .s(e.layer)
+            .s(" at offset ")
+            .u(e.offset as u64)
+            .s(": ")
+            .s(&e.reason)
+            .s("]");
     }
-    Ok(())
 }

@@ -136,7 +136,12 @@ impl fmt::Debug for CpgName {
 
 impl fmt::Display for CpgName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for &b in self.as_bytes() {
+        let bytes = self.as_bytes();
+        // The common case, a printable ASCII name, in one write.
+        if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+            return f.write_str(core::str::from_utf8(bytes).map_err(|_| fmt::Error)?);
+        }
+        for &b in bytes {
             if b.is_ascii_graphic() || b == b' ' {
                 write!(f, "{}", b as char)?;
             } else {

@@ -265,10 +265,11 @@ impl<T: Clone> Assembler<T> {
                 }
             }
         } else {
+            // The entry stays (cleared) for the sender's next packet: most packets are
+            // unfragmented, and re-creating it each time was measurable.
             assembly.last_frag_num = 0;
-            if !assembly.throw_away {
-                self.senders.remove(&sender);
-            }
+            assembly.partial.clear();
+            assembly.sources.clear();
         }
         fed
     }
