@@ -2,4 +2,5 @@
 //! capture in fixtures/pcap, and the CLI's behaviour on bad input.
 
 mod cli;
+mod layers;
 mod snapshots;
