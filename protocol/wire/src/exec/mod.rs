@@ -128,3 +128,6 @@ pub(crate) fn body_decoder(
     d.pad(EXEC_HEADER_LEN)?;
     Ok(d)
 }
+
+#[cfg(test)]
+mod tests;

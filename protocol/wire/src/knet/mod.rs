@@ -235,3 +235,6 @@ pub fn looks_like_knet(bytes: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests;

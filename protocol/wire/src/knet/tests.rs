@@ -1,0 +1,73 @@
+//! knet round trips and defragmentation.
+
+use proptest::collection::vec;
+use proptest::prelude::*;
+
+use super::*;
+
+proptest! {
+    #[test]
+    fn data_packets_round_trip(
+        node in any::<u16>(),
+        seq_num in any::<u16>(),
+        flags in any::<[u8; 6]>(),
+        payload in vec(any::<u8>(), 0..256),
+    ) {
+        let packet = KnetPacket {
+            header: KnetHeader { version: 1, packet_type: KnetType::Data, node, pad: [0, 0] },
+            body: KnetBody::Data(KnetData {
+                seq_num,
+                compress: flags[0],
+                pad1: flags[1],
+                bcast: flags[2],
+                frag_num: flags[3],
+                frag_seq: flags[4],
+                channel: flags[5],
+                payload: &payload,
+            }),
+        };
+        let bytes = packet.to_bytes();
+        prop_assert_eq!(KnetPacket::parse(&bytes).unwrap(), packet);
+    }
+
+    /// Fragments in any order give back the message, once.
+    #[test]
+    fn defragmenter_reorders(message in vec(any::<u8>(), 1..4000), mtu in 100usize..1500, seed in any::<u64>()) {
+        let pieces: Vec<&[u8]> = message.chunks(mtu).collect();
+        prop_assume!(pieces.len() > 1 && pieces.len() < 256);
+        let n = pieces.len() as u8;
+        let mut order: Vec<usize> = (0..pieces.len()).collect();
+        let mut s = seed | 1;
+        for i in (1..order.len()).rev() {
+            s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+            order.swap(i, (s % (i as u64 + 1)) as usize);
+        }
+        let mut d: Defragmenter<u16, usize> = Defragmenter::new(DefragLimits::default());
+        let mut done = Vec::new();
+        for i in order {
+            let data = KnetData { seq_num: 9, compress: 0, pad1: 0, bcast: 1, frag_num: n, frag_seq: i as u8 + 1, channel: 0, payload: pieces[i] };
+            if let Defragmented::Complete { data, sources } = d.feed(3, &data, i) {
+                done.push((data, sources));
+            }
+        }
+        prop_assert_eq!(done.len(), 1);
+        prop_assert_eq!(&done[0].0, &message);
+        prop_assert_eq!(done[0].1.clone(), (0..pieces.len()).collect::<Vec<_>>());
+    }
+}
+
+#[test]
+fn fragments_outside_their_count_are_dropped() {
+    let mut d: Defragmenter<u16, ()> = Defragmenter::new(DefragLimits::default());
+    let data = KnetData {
+        seq_num: 1,
+        compress: 0,
+        pad1: 0,
+        bcast: 1,
+        frag_num: 2,
+        frag_seq: 3,
+        channel: 0,
+        payload: b"x",
+    };
+    assert!(matches!(d.feed(1, &data, ()), Defragmented::Dropped(_)));
+}
