@@ -128,6 +128,9 @@ pub struct KnetPacket<'a> {
     pub header: KnetHeader,
     /// Type-specific payload.
     pub body: KnetBody<'a>,
+    /// Bytes after a fixed-size body (PING/PONG are 26 bytes; libknet ignores anything
+    /// more). Kept so that the packet re-emits byte for byte.
+    pub trailing: &'a [u8],
 }
 
 impl<'a> KnetPacket<'a> {
@@ -184,7 +187,11 @@ impl<'a> KnetPacket<'a> {
             }
             KnetType::Unknown(_) => KnetBody::Unknown(d.take_rest()),
         };
-        Ok(KnetPacket { header, body })
+        Ok(KnetPacket {
+            header,
+            body,
+            trailing: d.take_rest(),
+        })
     }
 
     /// Appends the packet.
@@ -218,6 +225,7 @@ impl<'a> KnetPacket<'a> {
             }
             KnetBody::Unknown(rest) => e.bytes(rest),
         }
+        e.bytes(self.trailing);
     }
 
     /// The packet as a new vector.

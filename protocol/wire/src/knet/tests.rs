@@ -25,6 +25,7 @@ proptest! {
                 channel: flags[5],
                 payload: &payload,
             }),
+            trailing: &[],
         };
         let bytes = packet.to_bytes();
         prop_assert_eq!(KnetPacket::parse(&bytes).unwrap(), packet);
@@ -70,4 +71,14 @@ fn fragments_outside_their_count_are_dropped() {
         payload: b"x",
     };
     assert!(matches!(d.feed(1, &data, ()), Defragmented::Dropped(_)));
+}
+
+#[test]
+fn a_pong_longer_than_26_bytes_keeps_its_tail() {
+    // Found by the knet fuzz target: a PONG with bytes after its 20-byte payload.
+    let bytes = include_bytes!("../../../fuzz/corpus/knet/pong-with-trailing-bytes");
+    let packet = KnetPacket::parse(bytes).unwrap();
+    assert!(matches!(packet.body, KnetBody::Pong(_)));
+    assert_eq!(packet.trailing.len(), bytes.len() - KNET_PING_LEN);
+    assert_eq!(packet.to_bytes(), bytes);
 }
