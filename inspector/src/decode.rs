@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use totem_wire::exec::cmap::CmapMcast;
 use totem_wire::exec::cpg::CpgMessage;
@@ -39,6 +40,7 @@ pub struct FrameDecoder {
     /// For frames that completed a knet reassembly: the frames of its fragments, so that a
     /// totempg message can name every frame it came from. Bounded, oldest dropped first.
     knet_sources: std::collections::BTreeMap<u64, Vec<u64>>,
+    names: NameInterner,
 }
 
 /// knet reassemblies remembered for provenance.
@@ -57,6 +59,7 @@ impl FrameDecoder {
             assembler: Assembler::observer(AssemblerLimits::default()),
             dedup: DedupWindow::default(),
             knet_sources: std::collections::BTreeMap::new(),
+            names: NameInterner::default(),
         }
     }
 
@@ -365,6 +368,7 @@ impl FrameDecoder {
                                 &assembled.data,
                                 frames,
                                 carrier.header.order,
+                                &mut self.names,
                             ));
                         }
                     }
@@ -485,9 +489,21 @@ impl FrameDecoder {
                                 for a in fed.delivered {
                                     record.messages.push(
                                         if framing.version == LegacyVersion::Corosync2 {
-                                            decode_message(a.sender, &a.data, a.sources, order)
+                                            decode_message(
+                                                a.sender,
+                                                &a.data,
+                                                a.sources,
+                                                order,
+                                                &mut self.names,
+                                            )
                                         } else {
-                                            decode_message_1x(a.sender, &a.data, a.sources, order)
+                                            decode_message_1x(
+                                                a.sender,
+                                                &a.data,
+                                                a.sources,
+                                                order,
+                                                &mut self.names,
+                                            )
                                         },
                                     );
                                 }
@@ -618,7 +634,13 @@ impl DedupWindow {
 }
 
 /// Decodes a whole totempg message: group prefix, then exec or sync.
-fn decode_message(sender: u32, data: &[u8], frames: Vec<u64>, order: ByteOrder) -> MessageRecord {
+fn decode_message(
+    sender: u32,
+    data: &[u8],
+    frames: Vec<u64>,
+    order: ByteOrder,
+    names: &mut NameInterner,
+) -> MessageRecord {
     let mut record = MessageRecord {
         sender,
         frames,
@@ -655,7 +677,7 @@ fn decode_message(sender: u32, data: &[u8], frames: Vec<u64>, order: ByteOrder) 
                     Some(name) => Cow::Borrowed(name),
                     None => Cow::Owned(message.header().service().to_string()),
                 };
-                let (fields, group) = exec_fields(&message, order);
+                let (fields, group) = exec_fields(&message, order, names);
                 record.detail = fields;
                 record.cpg_group = group;
             }
@@ -705,6 +727,7 @@ fn decode_message_1x(
     data: &[u8],
     frames: Vec<u64>,
     order: ByteOrder,
+    names: &mut NameInterner,
 ) -> MessageRecord {
     const SERVICES_1X: [&str; 16] = [
         "EVS",
@@ -724,7 +747,7 @@ fn decode_message_1x(
         "TMR",
         "VOTEQUORUM",
     ];
-    let mut record = decode_message(sender, data, frames, order);
+    let mut record = decode_message(sender, data, frames, order, names);
     let Ok((_, payload)) = GroupPrefix::parse(data, order) else {
         return record;
     };
@@ -758,6 +781,37 @@ fn type_name(t: totem_wire::srp::MessageType) -> Cow<'static, str> {
 
 fn text(s: impl std::fmt::Display) -> Value {
     Value::Str(s.to_string())
+}
+
+/// The name of an open-enum value: borrowed when known.
+fn name_of(known: Option<&'static str>, value: impl std::fmt::Display) -> Value {
+    match known {
+        Some(name) => Value::Static(name),
+        None => text(value),
+    }
+}
+
+/// Shares one allocation per distinct CPG group name (a capture names a handful; each
+/// message used to allocate two copies). Bounded: past the limit names are not interned.
+#[derive(Default)]
+struct NameInterner {
+    names: HashMap<Vec<u8>, Arc<str>, FxBuild>,
+}
+
+/// Distinct names kept by a [`NameInterner`].
+const INTERNED_NAMES_MAX: usize = 4096;
+
+impl NameInterner {
+    fn intern(&mut self, name: &totem_wire::exec::cpg::CpgName) -> Arc<str> {
+        if let Some(shared) = self.names.get(name.as_bytes()) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(name.to_string());
+        if self.names.len() < INTERNED_NAMES_MAX {
+            self.names.insert(name.as_bytes().to_vec(), shared.clone());
+        }
+        shared
+    }
 }
 
 /// A stable 64-bit digest of user payloads, so that runs can be compared without printing
@@ -802,19 +856,24 @@ fn exec_name(message: &ExecMessage<'_>) -> Cow<'static, str> {
     }
 }
 
-fn exec_fields(message: &ExecMessage<'_>, order: ByteOrder) -> (Fields, Option<String>) {
+fn exec_fields(
+    message: &ExecMessage<'_>,
+    order: ByteOrder,
+    names: &mut NameInterner,
+) -> (Fields, Option<Arc<str>>) {
     let mut f = Fields(Vec::with_capacity(6));
     let mut group = None;
     match message {
         ExecMessage::Cpg(cpg) => {
             if let Some(g) = cpg.group() {
-                group = Some(g.to_string());
-                f.push("group", text(g));
+                let shared = names.intern(g);
+                f.push("group", Value::Shared(shared.clone()));
+                group = Some(shared);
             }
             match cpg {
                 CpgMessage::ProcJoin(p) | CpgMessage::ProcLeave(p) => {
                     f.push("pid", Value::U(p.pid.into()));
-                    f.push("reason", text(p.reason));
+                    f.push("reason", name_of(p.reason.known_name(), p.reason));
                 }
                 CpgMessage::JoinList(j) => {
                     f.push(
@@ -825,7 +884,7 @@ fn exec_fields(message: &ExecMessage<'_>, order: ByteOrder) -> (Fields, Option<S
                                 .map(|e| {
                                     let mut r = Fields::default();
                                     r.push("pid", Value::U(e.pid.into()));
-                                    r.push("group", text(e.group));
+                                    r.push("group", Value::Shared(names.intern(&e.group)));
                                     r
                                 })
                                 .collect(),
@@ -841,7 +900,7 @@ fn exec_fields(message: &ExecMessage<'_>, order: ByteOrder) -> (Fields, Option<S
                 CpgMessage::PartialMcast(m) => {
                     f.push("pid", Value::U(m.pid.into()));
                     f.push("source_nodeid", Value::U(m.source.nodeid.into()));
-                    f.push("type", text(m.kind));
+                    f.push("type", name_of(m.kind.known_name(), m.kind));
                     f.push("msglen", Value::U(m.msglen.into()));
                     f.push("fraglen", Value::U(m.fraglen.into()));
                     f.push("digest", Value::Digest(digest(m.data)));
@@ -859,7 +918,7 @@ fn exec_fields(message: &ExecMessage<'_>, order: ByteOrder) -> (Fields, Option<S
             }
         }
         ExecMessage::Cmap(CmapMcast { reason, items, .. }) => {
-            f.push("reason", text(reason));
+            f.push("reason", name_of(reason.known_name(), reason));
             f.push(
                 "items",
                 Value::Records(
@@ -871,7 +930,7 @@ fn exec_fields(message: &ExecMessage<'_>, order: ByteOrder) -> (Fields, Option<S
                                 "key",
                                 Value::Str(String::from_utf8_lossy(i.key).into_owned()),
                             );
-                            r.push("type", text(i.value_type));
+                            r.push("type", name_of(i.value_type.known_name(), i.value_type));
                             r.push("value", Value::Str(i.value_text(order)));
                             r
                         })

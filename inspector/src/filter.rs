@@ -67,11 +67,11 @@ impl Filter {
         if !self.groups.is_empty()
             && !frame.messages.iter().any(|m| {
                 m.cpg_group
-                    .as_ref()
-                    .is_some_and(|g| self.groups.contains(g))
+                    .as_deref()
+                    .is_some_and(|g| self.groups.iter().any(|want| want == g))
                     || matches!(m.detail.get("entries"), Some(crate::model::Value::Records(r))
-                        if r.iter().any(|e| matches!(e.get("group"),
-                            Some(crate::model::Value::Str(g)) if self.groups.contains(g))))
+                        if r.iter().any(|e| e.get("group").and_then(|g| g.as_str())
+                            .is_some_and(|g| self.groups.iter().any(|want| want == g))))
             })
         {
             return false;

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -290,9 +291,9 @@ pub struct MessageRecord {
     /// Decoded fields, in wire order.
     #[serde(skip_serializing_if = "Fields::is_empty")]
     pub detail: Fields,
-    /// CPG group the message is about, if one.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cpg_group: Option<String>,
+    /// CPG group the message is about, if one (interned: a capture names few groups).
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "shared_opt")]
+    pub cpg_group: Option<Arc<str>>,
     /// Failure below the totempg layer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorRecord>,
@@ -308,8 +309,13 @@ pub enum Value {
     I(i64),
     /// A flag.
     Bool(bool),
-    /// Text (names, enum values).
+    /// Text.
     Str(String),
+    /// A name known at compile time (enum values: `JOIN`, `PROCDOWN` ...).
+    Static(&'static str),
+    /// An interned name (CPG group names).
+    #[serde(serialize_with = "shared")]
+    Shared(Arc<str>),
     /// A 64-bit digest, shown as 16 hex digits.
     #[serde(serialize_with = "hex16")]
     Digest(u64),
@@ -354,6 +360,32 @@ impl Serialize for Fields {
     }
 }
 
+impl Value {
+    /// The text of a textual value.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            Value::Static(s) => Some(s),
+            Value::Shared(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+fn shared<S: serde::Serializer>(v: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(v)
+}
+
+fn shared_opt<S: serde::Serializer>(
+    v: &Option<Arc<str>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => serializer.serialize_str(v),
+        None => serializer.serialize_none(),
+    }
+}
+
 impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -361,6 +393,8 @@ impl std::fmt::Display for Value {
             Value::I(v) => write!(f, "{v}"),
             Value::Bool(v) => write!(f, "{v}"),
             Value::Str(v) => f.write_str(v),
+            Value::Static(v) => f.write_str(v),
+            Value::Shared(v) => f.write_str(v),
             Value::Digest(v) => write!(f, "{v:016x}"),
             Value::List(v) => {
                 f.write_str("[")?;

@@ -197,7 +197,7 @@ impl Stats {
             traffic.messages += 1;
             traffic.bytes += m.len as u64;
             if let Some(group) = &m.cpg_group {
-                let g = self.cpg_groups.entry(group.clone()).or_default();
+                let g = self.cpg_groups.entry(group.to_string()).or_default();
                 match m.name.as_ref() {
                     "CPG/MCAST" | "CPG/PARTIAL_MCAST" => {
                         g.messages += 1;
@@ -209,10 +209,12 @@ impl Stats {
                     }
                     "CPG/PROCJOIN" => g.joins += 1,
                     "CPG/PROCLEAVE" => {
-                        let reason = match m.detail.get("reason") {
-                            Some(Value::Str(r)) => r.clone(),
-                            _ => "?".into(),
-                        };
+                        let reason = m
+                            .detail
+                            .get("reason")
+                            .and_then(Value::as_str)
+                            .unwrap_or("?")
+                            .to_string();
                         *g.leaves.entry(reason).or_default() += 1;
                     }
                     _ => {}

@@ -217,6 +217,12 @@ fn write_message(l: &mut Line, m: &MessageRecord) {
             Value::Str(s) => {
                 l.s(s);
             }
+            Value::Static(s) => {
+                l.s(s);
+            }
+            Value::Shared(s) => {
+                l.s(s);
+            }
             Value::Digest(d) => {
                 let mut buf = [0u8; 16];
                 l.s(hex16(*d, &mut buf));
