@@ -3,10 +3,12 @@
 
 mod assembler;
 mod groups;
+mod packer;
 mod packet;
 
 pub use assembler::{Assembled, Assembler, AssemblerLimits, Discarded, Fed};
 pub use groups::{GroupPrefix, MAX_GROUPS_PER_MSG};
+pub use packer::Packer;
 pub use packet::{PgPacket, PG_HEADER_LEN};
 
 #[cfg(test)]
