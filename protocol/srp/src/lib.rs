@@ -12,6 +12,8 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod config;
+pub mod membership;
+pub mod seq;
 mod time;
 mod timer;
 
