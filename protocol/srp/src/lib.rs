@@ -5,18 +5,21 @@
 //! configuration is derived exactly as `exec/totemconfig.c::totem_volatile_config_read`
 //! derives it ([`SrpConfig`]).
 //!
-//! This crate grows with issue #4 (the ring state machine: Gather, Commit, Recovery,
-//! Operational). What is here now is the part every later piece stands on.
+//! [`Srp`] is the ring: Gather, Commit, Recovery and Operational, the token with its
+//! retransmit list and flow control, agreed-order delivery and configuration changes.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
 mod config;
+mod engine;
 pub mod membership;
 pub mod seq;
+pub mod sort_queue;
 mod time;
 mod timer;
 
 pub use config::{ConfigError, SrpConfig, SrpConfigBuilder};
+pub use engine::{ConfigurationKind, Destination, Event, MembState, QueueFull, Srp, Transmit};
 pub use time::{Duration, Instant};
 pub use timer::{Timer, TimerTable};

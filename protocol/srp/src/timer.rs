@@ -27,11 +27,14 @@ pub enum Timer {
     Heartbeat,
     /// The transport's interface re-check (`downcheck`).
     Downcheck,
+    /// `timer_pause_timeout`: every token/5 the process notes that it ran; a JOIN arriving
+    /// more than token/2 after that note means the process was paused (`pause_flush`).
+    Pause,
 }
 
 impl Timer {
     /// Every timer, in the order expiries at the same instant are reported.
-    pub const ALL: [Timer; 10] = [
+    pub const ALL: [Timer; 11] = [
         Timer::OrfToken,
         Timer::OrfTokenWarning,
         Timer::OrfTokenRetransmit,
@@ -42,6 +45,7 @@ impl Timer {
         Timer::Commit,
         Timer::Heartbeat,
         Timer::Downcheck,
+        Timer::Pause,
     ];
 
     fn index(self) -> usize {
@@ -52,7 +56,7 @@ impl Timer {
 /// At most one deadline per [`Timer`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TimerTable {
-    deadlines: [Option<Instant>; 10],
+    deadlines: [Option<Instant>; 11],
 }
 
 impl TimerTable {

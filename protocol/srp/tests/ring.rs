@@ -1,0 +1,362 @@
+//! Multi-node tests of the ring on a small deterministic network: virtual time, a fixed
+//! one-way delay, in-order delivery per link, faults scripted by the test. Names are
+//! sentences; each cites the Totem paper or the totemsrp.c function whose rule it checks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use totem_srp::{ConfigurationKind, Destination, Event, Instant, MembState, Srp, SrpConfig};
+use totem_wire::srp::RingId;
+
+const DELAY_MICROS: i64 = 100;
+
+struct Net {
+    now: Instant,
+    nodes: BTreeMap<u32, Srp>,
+    alive: BTreeSet<u32>,
+    /// (arrival, sequence for ties, to, bytes)
+    in_flight: Vec<(Instant, u64, u32, Vec<u8>)>,
+    next_id: u64,
+    cut: BTreeSet<(u32, u32)>,
+    /// Links that lose MCASTs only (tokens still pass).
+    mcast_cut: BTreeSet<(u32, u32)>,
+    events: BTreeMap<u32, Vec<Event>>,
+    encapsulated_sent: usize,
+}
+
+impl Net {
+    fn new(ids: &[u32]) -> Net {
+        let mut net = Net {
+            now: Instant::ZERO,
+            nodes: BTreeMap::new(),
+            alive: BTreeSet::new(),
+            in_flight: Vec::new(),
+            next_id: 0,
+            cut: BTreeSet::new(),
+            mcast_cut: BTreeSet::new(),
+            events: BTreeMap::new(),
+            encapsulated_sent: 0,
+        };
+        for id in ids {
+            net.start(*id, 0);
+        }
+        net
+    }
+
+    fn start(&mut self, id: u32, stored_ring_seq: u64) {
+        let n = self.nodes.len().max(3) as u32;
+        let config = SrpConfig::defaults(n);
+        self.nodes
+            .insert(id, Srp::new(config, id, stored_ring_seq, 1500, self.now));
+        self.alive.insert(id);
+        self.drain(id);
+    }
+
+    fn crash(&mut self, id: u32) {
+        self.alive.remove(&id);
+        self.nodes.remove(&id);
+    }
+
+    fn partition(&mut self, a: &[u32], b: &[u32]) {
+        for x in a {
+            for y in b {
+                self.cut.insert((*x, *y));
+                self.cut.insert((*y, *x));
+            }
+        }
+    }
+
+    fn heal(&mut self) {
+        self.cut.clear();
+    }
+
+    fn drain(&mut self, id: u32) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let mut out = Vec::new();
+        while let Some(t) = node.poll_transmit() {
+            out.push(t);
+        }
+        while let Some(e) = node.poll_event() {
+            self.events.entry(id).or_default().push(e);
+        }
+        for t in out {
+            let targets: Vec<u32> = match t.destination {
+                Destination::Node(n) => vec![n],
+                Destination::All => self.alive.iter().copied().collect(),
+            };
+            let is_mcast = t.bytes.get(3) == Some(&1);
+            if is_mcast && t.bytes.get(4) == Some(&1) {
+                self.encapsulated_sent += 1;
+            }
+            for to in targets {
+                if self.cut.contains(&(id, to)) || (is_mcast && self.mcast_cut.contains(&(id, to)))
+                {
+                    continue;
+                }
+                self.next_id += 1;
+                let arrival = self.now + totem_srp::Duration::from_micros(DELAY_MICROS as u64);
+                self.in_flight
+                    .push((arrival, self.next_id, to, t.bytes.clone()));
+            }
+        }
+    }
+
+    /// Runs until `until`, processing datagrams and timers in time order.
+    fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_packet = self.in_flight.iter().map(|p| (p.0, p.1)).min();
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|(id, n)| n.poll_timeout().map(|t| (t, *id)))
+                .min();
+            let next = match (next_packet, next_timer) {
+                (Some((p, _)), Some((t, _))) => p.min(t),
+                (Some((p, _)), None) => p,
+                (None, Some((t, _))) => t,
+                (None, None) => break,
+            };
+            if next > until {
+                break;
+            }
+            self.now = next;
+            if next_packet.is_some_and(|(p, _)| p == next) {
+                let (_, id) = next_packet.unwrap();
+                let index = self.in_flight.iter().position(|p| p.1 == id).unwrap();
+                let (_, _, to, bytes) = self.in_flight.swap_remove(index);
+                if let Some(node) = self.nodes.get_mut(&to) {
+                    node.handle_datagram(self.now, &bytes).expect("well-formed");
+                    self.drain(to);
+                }
+            } else {
+                let (_, id) = next_timer.unwrap();
+                self.nodes.get_mut(&id).unwrap().handle_timeout(self.now);
+                self.drain(id);
+            }
+        }
+        self.now = until;
+    }
+
+    fn run_for_ms(&mut self, ms: i64) {
+        let until = Instant::from_micros(self.now.total_micros() + ms * 1000);
+        self.run_until(until);
+    }
+
+    fn submit(&mut self, id: u32, payload: &[u8]) {
+        self.nodes
+            .get_mut(&id)
+            .unwrap()
+            .submit(payload)
+            .expect("room");
+        self.drain(id);
+    }
+
+    /// Acknowledges sync on every node whose last regular configuration asked for it, as the
+    /// layer above does when its sync completes (`totemsrp_trans_ack`).
+    fn trans_ack_all(&mut self) {
+        let ids: Vec<u32> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.nodes.get_mut(&id).unwrap().trans_ack();
+            self.drain(id);
+        }
+    }
+
+    fn regular_configurations(&self, id: u32) -> Vec<(RingId, Vec<u32>, Vec<u32>)> {
+        self.events[&id]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Configuration {
+                    kind: ConfigurationKind::Regular,
+                    members,
+                    joined,
+                    ring_id,
+                    ..
+                } => Some((*ring_id, members.clone(), joined.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn deliveries(&self, id: u32) -> Vec<(u32, Vec<u8>)> {
+        self.events[&id]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Deliver { nodeid, payload } => Some((*nodeid, payload.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+// Reference: totemsrp.c main_iface_change_fn (seq + 1) and memb_state_commit_token_create
+// (+ 4): a cold node's first singleton ring is rep.5, as in udpu-01-formation ("1.5").
+#[test]
+fn membership_a_lone_node_installs_ring_1_5() {
+    let mut net = Net::new(&[1]);
+    net.run_for_ms(500);
+    let node = &net.nodes[&1];
+    assert_eq!(node.state(), MembState::Operational);
+    assert_eq!(node.ring_id(), RingId { rep: 1, seq: 5 });
+    assert_eq!(node.members(), &[1]);
+    let regular = net.regular_configurations(1);
+    assert_eq!(regular, vec![(RingId { rep: 1, seq: 5 }, vec![1], vec![1])]);
+    assert!(net.events[&1].contains(&Event::StoreRingId(RingId { rep: 1, seq: 5 })));
+}
+
+// Reference: Totem (Amir et al. 1995) §4 membership; memb_join_process consensus.
+#[test]
+fn membership_three_nodes_started_together_form_one_ring() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    let ring = net.nodes[&1].ring_id();
+    for id in [1, 2, 3] {
+        let node = &net.nodes[&id];
+        assert_eq!(node.state(), MembState::Operational, "node {id}");
+        assert_eq!(node.ring_id(), ring, "node {id}");
+        assert_eq!(node.members(), &[1, 2, 3], "node {id}");
+    }
+    assert_eq!(ring.rep, 1, "the lowest nodeid creates the commit token");
+}
+
+// Reference: Totem §3 (agreed order): every member delivers the same sequence.
+#[test]
+fn ordering_messages_from_every_node_are_delivered_in_one_order() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    net.trans_ack_all();
+    for round in 0..20u8 {
+        for id in [1u32, 2, 3] {
+            net.submit(id, &[id as u8, round]);
+        }
+        net.run_for_ms(3);
+    }
+    net.run_for_ms(2000);
+    let first = net.deliveries(1);
+    assert_eq!(first.len(), 60, "every message delivered once");
+    for id in [2, 3] {
+        assert_eq!(net.deliveries(id), first, "node {id} saw another order");
+    }
+    // Per-sender FIFO.
+    for sender in [1u32, 2, 3] {
+        let rounds: Vec<u8> = first
+            .iter()
+            .filter(|(n, _)| *n == sender)
+            .map(|(_, p)| p[1])
+            .collect();
+        assert_eq!(rounds, (0..20).collect::<Vec<_>>());
+    }
+}
+
+// Reference: totemsrp.c timer_function_orf_token_timeout, memb_state_operational_enter
+// (transitional configuration = members from the old ring, left = the rest).
+#[test]
+fn membership_a_crashed_node_leaves_and_two_form_a_ring() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    let old_ring = net.nodes[&1].ring_id();
+    net.crash(3);
+    // token (3650 ms with 3 nodes) + consensus (4380 ms), then formation.
+    net.run_for_ms(12_000);
+    for id in [1, 2] {
+        let node = &net.nodes[&id];
+        assert_eq!(node.state(), MembState::Operational);
+        assert_eq!(node.members(), &[1, 2]);
+        assert!(node.ring_id().seq > old_ring.seq);
+        let transitional = net.events[&id].iter().rev().find_map(|e| match e {
+            Event::Configuration {
+                kind: ConfigurationKind::Transitional,
+                members,
+                left,
+                ..
+            } => Some((members.clone(), left.clone())),
+            _ => None,
+        });
+        assert_eq!(transitional, Some((vec![1, 2], vec![3])), "node {id}");
+    }
+}
+
+// Reference: totemsrp.c message_handler_memb_merge_detect: an idle representative's
+// MERGE_DETECT pulls a partitioned node back in.
+#[test]
+fn membership_partition_2_1_then_heal_merges_one_ring() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    net.partition(&[1, 2], &[3]);
+    net.run_for_ms(12_000);
+    assert_eq!(net.nodes[&1].members(), &[1, 2]);
+    assert_eq!(net.nodes[&3].members(), &[3]);
+    net.heal();
+    net.run_for_ms(10_000);
+    let ring = net.nodes[&1].ring_id();
+    for id in [1, 2, 3] {
+        assert_eq!(net.nodes[&id].members(), &[1, 2, 3], "node {id}");
+        assert_eq!(net.nodes[&id].ring_id(), ring, "node {id}");
+    }
+}
+
+// Reference: totemsrp.c memb_state_recovery_enter: messages of the old ring that a
+// surviving member missed are re-sent encapsulated, and every survivor delivers them
+// before the transitional configuration.
+#[test]
+fn recovery_messages_sent_as_a_node_dies_reach_every_survivor() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    net.trans_ack_all();
+    // Node 2 loses node 3's multicasts; node 3 dies before anyone retransmits them to 2.
+    net.mcast_cut.insert((3, 2));
+    for i in 0..10u8 {
+        net.submit(3, &[3, i]);
+        net.submit(1, &[1, i]);
+    }
+    net.run_for_ms(1);
+    net.crash(3);
+    net.mcast_cut.clear();
+    net.run_for_ms(15_000);
+    let one = net.deliveries(1);
+    let two = net.deliveries(2);
+    assert_eq!(
+        one, two,
+        "survivors deliver the same messages in the same order"
+    );
+    let from_one = one.iter().filter(|(n, _)| *n == 1).count();
+    assert_eq!(
+        from_one, 10,
+        "a survivor's own messages are never lost: {one:?}"
+    );
+    let from_three: Vec<u8> = one
+        .iter()
+        .filter(|(n, _)| *n == 3)
+        .map(|(_, p)| p[1])
+        .collect();
+    assert_eq!(
+        from_three,
+        (0..from_three.len() as u8).collect::<Vec<_>>(),
+        "a prefix of 3's, in order"
+    );
+    // Both survivors went through recovery and agree on the new ring.
+    assert_eq!(net.nodes[&1].members(), &[1, 2]);
+    assert_eq!(net.nodes[&1].ring_id(), net.nodes[&2].ring_id());
+    assert!(
+        net.encapsulated_sent > 0,
+        "node 1 re-sent 3's messages in recovery"
+    );
+    assert_eq!(
+        from_three.len(),
+        10,
+        "node 2 got all of 3's messages through recovery"
+    );
+}
+
+// Reference: udpu-01-formation frame 1, the first datagram of a cold node 1: its JOIN.
+// Byte for byte, but for target_nodeid, which corosync leaves uninitialised on udpu.
+#[test]
+fn wire_a_cold_nodes_first_join_matches_corosyncs() {
+    let captured = include_bytes!("../../../fixtures/wire/srp/memb_join-1node.bin");
+    let mut node = Srp::new(SrpConfig::defaults(3), 1, 0, 1500, Instant::ZERO);
+    let first = node.poll_transmit().expect("a JOIN at start");
+    assert_eq!(first.destination, Destination::All);
+    let mut ours = first.bytes.clone();
+    ours[9..13].copy_from_slice(&captured[9..13]);
+    assert_eq!(&ours[..], &captured[..]);
+}
