@@ -1,0 +1,516 @@
+//! Real corosync 3.1.7 (Debian's package), one network namespace per node.
+//!
+//! How the pieces fit is what corosync-lab.md measured: corosync has no run_dir option and
+//! a compiled-in /run/corosync.pid, so each daemon gets a private /run bind-mounted inside
+//! the mount namespace `ip netns exec` creates; IPC sockets are abstract and per network
+//! namespace, so agents must run in their node's namespace.
+
+use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::agent::{self, AgentProc};
+use super::netns::{self, Net};
+use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
+use crate::scenario::model::{Topology, MAX_NODES};
+use crate::scenario::raw::{Signal, Transport};
+use crate::trace::{Trace, TraceSink};
+
+const TEMPLATE: &str = include_str!("../../../fixtures/corosync/corosync.conf.tmpl");
+const COROSYNC: &str = "/usr/sbin/corosync";
+
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Capture the ring on the bridge with tcpdump (needs an artifacts directory).
+    pub pcap: bool,
+}
+
+struct Node {
+    child: Child,
+    paused: bool,
+}
+
+pub struct Corosync {
+    cfg: Config,
+    net: Option<Net>,
+    topology: Option<Topology>,
+    dir: Option<PathBuf>,
+    keep_dir: bool,
+    nodes: BTreeMap<u32, Node>,
+    agents: BTreeMap<String, AgentProc>,
+    tcpdump: Option<Child>,
+    sink: TraceSink,
+    scenario: String,
+    killed_pids: Vec<u32>,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl Corosync {
+    pub fn new(cfg: Config) -> Self {
+        Self {
+            cfg,
+            net: None,
+            topology: None,
+            dir: None,
+            keep_dir: false,
+            nodes: BTreeMap::new(),
+            agents: BTreeMap::new(),
+            tcpdump: None,
+            sink: TraceSink::default(),
+            scenario: String::new(),
+            killed_pids: Vec::new(),
+        }
+    }
+
+    fn dir(&self) -> BResult<&Path> {
+        self.dir
+            .as_deref()
+            .ok_or_else(|| BackendError("not started".into()))
+    }
+
+    fn net(&self) -> BResult<&Net> {
+        self.net
+            .as_ref()
+            .ok_or_else(|| BackendError("not started".into()))
+    }
+
+    /// corosync.conf for `node` (corosync.conf(5)); nodeid N has address 10.200.0.1N.
+    pub fn render_conf(topo: &Topology, node: u32, dir: &Path) -> String {
+        let nd = dir.join(format!("n{node}"));
+        let mut timings = String::new();
+        let t = &topo.totem;
+        for (k, v) in [
+            ("token", t.token_ms),
+            ("consensus", t.consensus_ms),
+            ("join", t.join_ms),
+            (
+                "token_retransmits_before_loss_const",
+                t.token_retransmits_before_loss_const,
+            ),
+            ("max_messages", t.max_messages),
+        ] {
+            if let Some(v) = v {
+                timings.push_str(&format!("\t{k}: {v}\n"));
+            }
+        }
+        let mut nodelist = String::new();
+        for n in 1..=topo.nodes {
+            nodelist.push_str(&format!(
+                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {n}\n\t}}\n",
+                netns::addr(n)
+            ));
+        }
+        TEMPLATE
+            .replace(
+                "{{transport}}",
+                match topo.transport {
+                    Transport::Udpu => "udpu",
+                    Transport::Knet => "knet",
+                },
+            )
+            .replace("{{totem_timings}}", &timings)
+            .replace("{{nodelist}}", &nodelist)
+            .replace(
+                "{{logfile}}",
+                &nd.join("log/corosync.log").display().to_string(),
+            )
+            .replace("{{state_dir}}", &nd.join("state").display().to_string())
+    }
+
+    fn start_node(&mut self, n: u32) -> BResult<()> {
+        if let Some(node) = self.nodes.get_mut(&n) {
+            if node.child.try_wait()?.is_none() {
+                return Err(BackendError(format!("node {n} is already running")));
+            }
+        }
+        let topo = self
+            .topology
+            .clone()
+            .ok_or_else(|| BackendError("not started".into()))?;
+        let dir = self.dir()?.to_owned();
+        let nd = dir.join(format!("n{n}"));
+        for sub in ["run", "state", "log"] {
+            std::fs::create_dir_all(nd.join(sub))?;
+        }
+        let conf = nd.join("corosync.conf");
+        std::fs::write(&conf, Self::render_conf(&topo, n, &dir))?;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(nd.join("log/corosync.stdout"))?;
+        let script = format!(
+            "mount --bind '{}' /run && exec {COROSYNC} -f -c '{}'",
+            nd.join("run").display(),
+            conf.display()
+        );
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.net()?.node_ns(n),
+                "sh",
+                "-c",
+                &script,
+            ])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| BackendError(format!("cannot start corosync on node {n}: {e}")))?;
+        self.nodes.insert(
+            n,
+            Node {
+                child,
+                paused: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn node_mut(&mut self, n: u32) -> BResult<&mut Node> {
+        self.nodes
+            .get_mut(&n)
+            .ok_or_else(|| BackendError(format!("node {n} was never started")))
+    }
+
+    /// Signals corosync on `n` and, for TERM/KILL, waits for it to exit.
+    fn end_node(&mut self, n: u32, sig: i32, grace: Duration) -> BResult<()> {
+        let node = self.node_mut(n)?;
+        if node.child.try_wait()?.is_some() {
+            return Ok(());
+        }
+        let pid = node.child.id();
+        if node.paused {
+            crate::sys::kill(pid as i32, libc::SIGCONT);
+            node.paused = false;
+        }
+        crate::sys::kill(pid as i32, sig);
+        let deadline = Instant::now() + grace;
+        while node.child.try_wait()?.is_none() {
+            if Instant::now() > deadline {
+                crate::sys::kill(pid as i32, libc::SIGKILL);
+                node.child.wait()?;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if sig == libc::SIGKILL {
+            self.killed_pids.push(pid);
+        }
+        Ok(())
+    }
+
+    fn start_tcpdump(&mut self, dir: &Path) -> BResult<()> {
+        if which("tcpdump").is_none() {
+            return Ok(());
+        }
+        let err_path = dir.join("tcpdump.stderr");
+        let err = std::fs::File::create(&err_path)?;
+        // -B 65536 and -Z root: corosync-lab.md gotchas 3 (drops) and tcpdump's privilege drop.
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.net()?.hub(),
+                "tcpdump",
+                "-i",
+                "br0",
+                "-B",
+                "65536",
+                "-Z",
+                "root",
+                "-U",
+                "-w",
+            ])
+            .arg(dir.join("ring.pcap"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err)
+            .process_group(0)
+            .spawn()?;
+        self.tcpdump = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if std::fs::read_to_string(&err_path)
+                .unwrap_or_default()
+                .contains("listening on")
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// Files a SIGKILLed corosync leaves in /dev/shm (corosync-lab.md gotcha 5).
+    fn clean_shm(pids: &[u32]) {
+        let Ok(rd) = std::fs::read_dir("/dev/shm") else {
+            return;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if pids.iter().any(|p| {
+                name.starts_with(&format!("qb-corosync-{p}-"))
+                    || name.starts_with(&format!("qb-{p}-"))
+            }) {
+                let p = e.path();
+                let _ = if p.is_dir() {
+                    std::fs::remove_dir_all(p)
+                } else {
+                    std::fs::remove_file(p)
+                };
+            }
+        }
+    }
+}
+
+pub fn which(prog: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin".into(), "/sbin".into()])
+        .map(|d| d.join(prog))
+        .find(|p| p.is_file())
+}
+
+/// Why the real backend cannot run here, if it cannot.
+pub fn availability() -> Result<(), String> {
+    if !crate::sys::is_root() {
+        return Err("needs root (network namespaces, bind mounts)".into());
+    }
+    if !Path::new(COROSYNC).is_file() {
+        return Err(format!("{COROSYNC} not found (run ci/install-corosync.sh)"));
+    }
+    for p in ["ip"] {
+        if which(p).is_none() {
+            return Err(format!("`{p}` not found (iproute2)"));
+        }
+    }
+    let agent = agent::agent_path()?;
+    let out = Command::new(&agent)
+        .arg("--probe")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", agent.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "agent cannot load libcpg: {}",
+            String::from_utf8_lossy(&out.stdout).trim()
+        ));
+    }
+    Ok(())
+}
+
+impl Backend for Corosync {
+    fn kind(&self) -> BackendKind {
+        BackendKind::Corosync
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            transports: vec![Transport::Udpu, Transport::Knet],
+            max_nodes: MAX_NODES,
+            signals: true,
+            partitions: true,
+            pcap: which("tcpdump").is_some(),
+        }
+    }
+
+    fn availability(&self) -> Result<(), String> {
+        availability()
+    }
+
+    fn start(
+        &mut self,
+        topology: &Topology,
+        sink: TraceSink,
+        artifacts: Option<&Path>,
+    ) -> BResult<()> {
+        let k = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let prefix = format!("{}{}-{k}-", netns::NS_PREFIX, std::process::id());
+        let dir = match artifacts {
+            Some(d) => {
+                self.keep_dir = true;
+                d.to_owned()
+            }
+            None => std::env::temp_dir().join(format!("totem-conform-{}-{k}", std::process::id())),
+        };
+        std::fs::create_dir_all(&dir)?;
+        self.dir = Some(dir.clone());
+        self.topology = Some(topology.clone());
+        self.sink = sink;
+        let mut net = Net::new(prefix, topology.nodes);
+        let r = net.create();
+        self.net = Some(net);
+        r?;
+        if self.cfg.pcap && artifacts.is_some() {
+            self.start_tcpdump(&dir)?;
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, action: &Action) -> BResult<()> {
+        match action {
+            Action::StartNode(n) => self.start_node(*n),
+            Action::StopNode(n) => self.end_node(*n, libc::SIGTERM, Duration::from_secs(15)),
+            Action::KillNode(n) => self.end_node(*n, libc::SIGKILL, Duration::from_secs(5)),
+            Action::PauseNode(n) => {
+                let node = self.node_mut(*n)?;
+                crate::sys::kill(node.child.id() as i32, libc::SIGSTOP);
+                node.paused = true;
+                Ok(())
+            }
+            Action::ResumeNode(n) => {
+                let node = self.node_mut(*n)?;
+                crate::sys::kill(node.child.id() as i32, libc::SIGCONT);
+                node.paused = false;
+                Ok(())
+            }
+            Action::Partition(sets) => self.net()?.partition(sets),
+            Action::Heal => {
+                self.net()?.heal();
+                Ok(())
+            }
+            Action::StartClient { name, node } => {
+                if self.agents.contains_key(name) {
+                    return Err(BackendError(format!("client {name} already started")));
+                }
+                let ns = self.net()?.node_ns(*node);
+                let path = agent::agent_path().map_err(BackendError)?;
+                let p = agent::spawn(
+                    name,
+                    *node,
+                    Some(&ns),
+                    &path,
+                    self.dir()?,
+                    self.sink.clone(),
+                )?;
+                self.agents.insert(name.clone(), p);
+                Ok(())
+            }
+            Action::SignalClient { name, signal } => {
+                let a = self
+                    .agents
+                    .get(name)
+                    .ok_or_else(|| BackendError(format!("no client {name}")))?;
+                a.signal(match signal {
+                    Signal::Kill => libc::SIGKILL,
+                    Signal::Term => libc::SIGTERM,
+                    Signal::Stop => libc::SIGSTOP,
+                    Signal::Cont => libc::SIGCONT,
+                });
+                Ok(())
+            }
+            Action::QuitClient(name) => {
+                let a = self
+                    .agents
+                    .get_mut(name)
+                    .ok_or_else(|| BackendError(format!("no client {name}")))?;
+                a.close_stdin();
+                Ok(())
+            }
+            Action::Command { client, line } => self
+                .agents
+                .get_mut(client)
+                .ok_or_else(|| BackendError(format!("no client {client}")))?
+                .send(line),
+        }
+    }
+
+    fn ring_members(&mut self, node: u32) -> BResult<Option<Vec<u32>>> {
+        let running = match self.nodes.get_mut(&node) {
+            Some(n) => n.child.try_wait()?.is_none() && !n.paused,
+            None => false,
+        };
+        if !running {
+            return Ok(None);
+        }
+        let ns = self.net()?.node_ns(node);
+        // runtime.members.<nodeid>.status = joined|left (cmap_keys(8)).
+        let Ok(out) = netns::run(&[
+            "ip",
+            "netns",
+            "exec",
+            &ns,
+            "corosync-cmapctl",
+            "-b",
+            "runtime.members",
+        ]) else {
+            return Ok(None);
+        };
+        let mut m: Vec<u32> = out
+            .lines()
+            .filter(|l| l.contains(".status") && l.trim_end().ends_with("= joined"))
+            .filter_map(|l| {
+                l.strip_prefix("runtime.members.")?
+                    .split('.')
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .collect();
+        m.sort_unstable();
+        Ok(Some(m))
+    }
+
+    fn observe(&self) -> Trace {
+        Trace {
+            scenario: self.scenario.clone(),
+            backend: "corosync".into(),
+            events: self.sink.snapshot(),
+        }
+    }
+
+    fn stop(&mut self) -> BResult<Artifacts> {
+        let mut art = Artifacts::default();
+        for (_, mut a) in std::mem::take(&mut self.agents) {
+            a.stop(Duration::from_secs(2));
+        }
+        let nodes: Vec<u32> = self.nodes.keys().copied().collect();
+        for n in nodes {
+            let _ = self.end_node(n, libc::SIGTERM, Duration::from_secs(10));
+        }
+        let mut pids = std::mem::take(&mut self.killed_pids);
+        pids.extend(self.nodes.values().map(|n| n.child.id()));
+        self.nodes.clear();
+        if let Some(mut t) = self.tcpdump.take() {
+            crate::sys::kill(t.id() as i32, libc::SIGTERM);
+            let _ = t.wait();
+        }
+        if let Some(mut net) = self.net.take() {
+            net.destroy();
+        }
+        Self::clean_shm(&pids);
+        if let Some(d) = self.dir.take() {
+            if self.keep_dir {
+                let mut files = Vec::new();
+                collect_files(&d, &mut files);
+                art.files = files;
+            } else {
+                let _ = std::fs::remove_dir_all(&d);
+            }
+        }
+        Ok(art)
+    }
+}
+
+fn collect_files(d: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(d) else { return };
+    for e in rd.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            collect_files(&p, out);
+        } else {
+            out.push(p);
+        }
+    }
+}
+
+impl Drop for Corosync {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}

@@ -1,0 +1,192 @@
+//! Backends run a topology and apply steps; the driver owns the scenario logic.
+//!
+//! `corosync` is real corosync 3.1.7 in network namespaces. `sim`, `native` and `mixed` come
+//! with issues #4 (deterministic simulator of our engine) and #5 (`totemd`); until then they
+//! are registered so that runs name them, and they always report *skipped*.
+
+pub mod agent;
+pub mod corosync;
+pub mod netns;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::scenario::model::Topology;
+use crate::scenario::raw::{Signal, Transport};
+use crate::trace::TraceSink;
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    /// Real corosync 3.1.7 (Debian), one network namespace per node; needs root.
+    Corosync,
+    /// Deterministic simulator of our Totem engine (issue #4).
+    Sim,
+    /// Our daemon `totemd` on every node (issue #5).
+    Native,
+    /// corosync and totemd nodes in one ring (issue #5).
+    Mixed,
+}
+
+impl BackendKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Corosync => "corosync",
+            Self::Sim => "sim",
+            Self::Native => "native",
+            Self::Mixed => "mixed",
+        }
+    }
+}
+
+impl fmt::Display for BackendKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a backend can do; the driver skips a scenario whose needs exceed it.
+#[derive(Debug, Clone)]
+pub struct Capabilities {
+    pub transports: Vec<Transport>,
+    pub max_nodes: u32,
+    /// SIGSTOP/SIGCONT/SIGKILL of a node's daemon.
+    pub signals: bool,
+    pub partitions: bool,
+    /// Captures the ring's traffic as pcap.
+    pub pcap: bool,
+}
+
+/// A step in the terms a backend understands (the driver turns scenario steps into these).
+#[derive(Debug, Clone)]
+pub enum Action {
+    StartNode(u32),
+    StopNode(u32),
+    KillNode(u32),
+    PauseNode(u32),
+    ResumeNode(u32),
+    Partition(Vec<Vec<u32>>),
+    Heal,
+    StartClient {
+        name: String,
+        node: u32,
+    },
+    SignalClient {
+        name: String,
+        signal: Signal,
+    },
+    /// Close the client's stdin.
+    QuitClient(String),
+    /// One JSON command line for the client's agent.
+    Command {
+        client: String,
+        line: String,
+    },
+}
+
+#[derive(Debug)]
+pub struct BackendError(pub String);
+
+impl fmt::Display for BackendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BackendError {}
+
+impl From<std::io::Error> for BackendError {
+    fn from(e: std::io::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+pub type BResult<T> = Result<T, BackendError>;
+
+/// Files a run leaves for the report.
+#[derive(Debug, Default, Clone)]
+pub struct Artifacts {
+    pub files: Vec<PathBuf>,
+}
+
+pub trait Backend {
+    fn kind(&self) -> BackendKind;
+    fn capabilities(&self) -> Capabilities;
+    /// `Err(reason)` when this backend cannot run here: the case is then *skipped*.
+    fn availability(&self) -> Result<(), String>;
+    /// Builds the topology and starts recording into `sink`. `artifacts` is where logs and
+    /// captures go (a report directory), when the run keeps them.
+    fn start(
+        &mut self,
+        topology: &Topology,
+        sink: TraceSink,
+        artifacts: Option<&Path>,
+    ) -> BResult<()>;
+    fn apply(&mut self, action: &Action) -> BResult<()>;
+    /// Current ring membership (node numbers) as seen by `node`'s daemon, when it runs.
+    fn ring_members(&mut self, node: u32) -> BResult<Option<Vec<u32>>>;
+    /// Everything recorded so far.
+    fn observe(&self) -> crate::trace::Trace;
+    /// Tears everything down; safe to call twice and after a failed start.
+    fn stop(&mut self) -> BResult<Artifacts>;
+}
+
+/// A backend that is not built yet: always skipped, never passes.
+pub struct NotBuilt {
+    pub kind: BackendKind,
+    pub reason: &'static str,
+}
+
+impl Backend for NotBuilt {
+    fn kind(&self) -> BackendKind {
+        self.kind
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            transports: Vec::new(),
+            max_nodes: 0,
+            signals: false,
+            partitions: false,
+            pcap: false,
+        }
+    }
+    fn availability(&self) -> Result<(), String> {
+        Err(self.reason.to_owned())
+    }
+    fn start(&mut self, _: &Topology, _: TraceSink, _: Option<&Path>) -> BResult<()> {
+        Err(BackendError(self.reason.to_owned()))
+    }
+    fn apply(&mut self, _: &Action) -> BResult<()> {
+        Err(BackendError(self.reason.to_owned()))
+    }
+    fn ring_members(&mut self, _: u32) -> BResult<Option<Vec<u32>>> {
+        Err(BackendError(self.reason.to_owned()))
+    }
+    fn observe(&self) -> crate::trace::Trace {
+        crate::trace::Trace::default()
+    }
+    fn stop(&mut self) -> BResult<Artifacts> {
+        Ok(Artifacts::default())
+    }
+}
+
+/// A fresh backend instance for one case.
+pub fn make(kind: BackendKind, cfg: &corosync::Config) -> Box<dyn Backend> {
+    match kind {
+        BackendKind::Corosync => Box::new(corosync::Corosync::new(cfg.clone())),
+        BackendKind::Sim => Box::new(NotBuilt {
+            kind,
+            reason: "not built yet: issue #4 (deterministic simulator)",
+        }),
+        BackendKind::Native => Box::new(NotBuilt {
+            kind,
+            reason: "not built yet: issue #5 (totemd)",
+        }),
+        BackendKind::Mixed => Box::new(NotBuilt {
+            kind,
+            reason: "not built yet: issue #5 (totemd, mixed with corosync)",
+        }),
+    }
+}

@@ -1,0 +1,171 @@
+//! Network namespaces for an N-node ring on one machine.
+//!
+//! Layout (corosync-lab.md): one namespace per node with `eth0` = 10.200.0.1N/24, its veth
+//! peer in a hub namespace where a bridge joins them. Nothing is created in the host's
+//! namespace, so no traffic can leave the machine. Partitions are blackhole routes inside the
+//! node namespaces (iptables/nft are not part of the base image, tc qdiscs may be missing).
+
+use std::process::{Command, Stdio};
+
+use super::{BResult, BackendError};
+
+/// Every namespace this crate creates starts with this, so leftovers can be found.
+pub const NS_PREFIX: &str = "tcf-";
+
+pub fn addr(node: u32) -> String {
+    format!("10.200.0.{}", 10 + node)
+}
+
+/// Runs a command to completion; a non-zero exit is an error carrying its stderr.
+pub fn run(args: &[&str]) -> BResult<String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| BackendError(format!("{}: {e}", args[0])))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(BackendError(format!(
+            "`{}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+pub struct Net {
+    pub prefix: String,
+    pub nodes: u32,
+    created: Vec<String>,
+}
+
+impl Net {
+    pub fn new(prefix: String, nodes: u32) -> Self {
+        Self {
+            prefix,
+            nodes,
+            created: Vec::new(),
+        }
+    }
+
+    pub fn hub(&self) -> String {
+        format!("{}h", self.prefix)
+    }
+
+    pub fn node_ns(&self, n: u32) -> String {
+        format!("{}n{n}", self.prefix)
+    }
+
+    fn add_ns(&mut self, name: &str) -> BResult<()> {
+        run(&["ip", "netns", "add", name])?;
+        self.created.push(name.to_owned());
+        run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    pub fn create(&mut self) -> BResult<()> {
+        let hub = self.hub();
+        self.add_ns(&hub)?;
+        run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
+        for n in 1..=self.nodes {
+            let ns = self.node_ns(n);
+            self.add_ns(&ns)?;
+            let peer = format!("v{n}");
+            run(&[
+                "ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &peer,
+                "netns", &hub,
+            ])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", addr(n)),
+                "dev",
+                "eth0",
+            ])?;
+            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br0"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
+        }
+        Ok(())
+    }
+
+    /// Cuts traffic between nodes of different sets, in both directions, with blackhole
+    /// routes for the other side's /32s in each node's namespace (more specific than the
+    /// on-link /24, and needs no tc/netfilter kernel modules, which the CI kernel may lack).
+    pub fn partition(&self, sets: &[Vec<u32>]) -> BResult<()> {
+        self.heal();
+        for (i, set) in sets.iter().enumerate() {
+            let others: Vec<u32> = sets
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, s)| s.iter().copied())
+                .collect();
+            for &a in set {
+                let ns = self.node_ns(a);
+                for &b in &others {
+                    let dst = format!("{}/32", addr(b));
+                    run(&["ip", "-n", &ns, "route", "add", "blackhole", &dst])?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn heal(&self) {
+        for n in 1..=self.nodes {
+            // Nothing to flush (never partitioned) is not an error worth reporting.
+            let _ = run(&[
+                "ip",
+                "-n",
+                &self.node_ns(n),
+                "route",
+                "flush",
+                "type",
+                "blackhole",
+            ]);
+        }
+    }
+
+    pub fn destroy(&mut self) {
+        for ns in self.created.drain(..).rev() {
+            let _ = run(&["ip", "netns", "del", &ns]);
+        }
+    }
+}
+
+impl Drop for Net {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+/// Namespaces left by earlier runs (killed runner), for `totem-conform cleanup`.
+pub fn leftover_namespaces() -> Vec<String> {
+    run(&["ip", "netns", "list"])
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|n| n.starts_with(NS_PREFIX))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Kills every process still inside `ns` (by pid, from `ip netns pids`) and deletes it.
+pub fn purge(ns: &str) {
+    for pid in run(&["ip", "netns", "pids", ns])
+        .unwrap_or_default()
+        .lines()
+    {
+        if let Ok(p) = pid.trim().parse::<i32>() {
+            crate::sys::kill(p, libc::SIGKILL);
+        }
+    }
+    let _ = run(&["ip", "netns", "del", ns]);
+}

@@ -1,0 +1,208 @@
+//! Evaluation of scenario conditions (`wait_until` and `expect`) over trace events.
+
+use std::collections::BTreeMap;
+
+use crate::scenario::raw::Condition;
+use crate::trace::{Event, EventKind};
+
+fn handle_or_default(h: Option<&String>) -> &str {
+    h.map_or("h1", String::as_str)
+}
+
+/// Number of events matching the condition's filters, and the count rule it asks for.
+fn count(
+    cond: &Condition,
+    events: &[Event],
+    pids: &BTreeMap<String, u32>,
+) -> (usize, Option<usize>, usize) {
+    match cond {
+        Condition::Confchg(c) => {
+            let h = handle_or_default(c.handle.as_ref());
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::Confchg {
+                        handle,
+                        group,
+                        members,
+                        left,
+                        joined,
+                    } => {
+                        handle == h
+                            && c.group.as_ref().is_none_or(|g| g == group)
+                            && c.members.is_none_or(|m| m == members.len())
+                            && c.joined
+                                .as_ref()
+                                .is_none_or(|r| joined.iter().any(|a| &a.reason == r))
+                            && c.left
+                                .as_ref()
+                                .is_none_or(|r| left.iter().any(|a| &a.reason == r))
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, 1)
+        }
+        Condition::Delivered(c) => {
+            let h = handle_or_default(c.handle.as_ref());
+            let from_pid = c.from.as_ref().map(|f| pids.get(f).copied());
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::Deliver {
+                        handle, pid, len, ..
+                    } => {
+                        handle == h
+                            && from_pid.is_none_or(|p| p == Some(*pid))
+                            && c.len.is_none_or(|l| l == *len)
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, c.at_least.unwrap_or(1))
+        }
+        Condition::TotemConfchg(c) => {
+            let h = handle_or_default(c.handle.as_ref());
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::TotemConfchg {
+                        handle, members, ..
+                    } => handle == h && c.members.is_none_or(|m| m == members.len()),
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, 1)
+        }
+        Condition::Exited(c) => {
+            let exited = events
+                .iter()
+                .any(|e| e.client == c.client && matches!(e.kind, EventKind::ClientExited { .. }));
+            let watchdog = events
+                .iter()
+                .any(|e| e.client == c.client && matches!(e.kind, EventKind::Watchdog { .. }));
+            let ok = exited && c.watchdog.is_none_or(|w| w == watchdog);
+            (usize::from(ok), None, 1)
+        }
+        Condition::Call(c) => {
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| matches!(&e.kind, EventKind::Result { cmd, rc, .. } if *cmd == c.cmd && rc.as_deref() == Some(c.rc.as_str())))
+                .count();
+            (n, c.exactly, 1)
+        }
+    }
+}
+
+fn pids(events: &[Event]) -> BTreeMap<String, u32> {
+    events
+        .iter()
+        .filter_map(|e| match e.kind {
+            EventKind::ClientStarted { pid, .. } => Some((e.client.clone(), pid)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether the condition holds now.
+pub fn holds(cond: &Condition, events: &[Event]) -> bool {
+    let (n, exactly, at_least) = count(cond, events, &pids(events));
+    match exactly {
+        Some(x) => n == x,
+        None => n >= at_least,
+    }
+}
+
+/// A one-line account of a condition that did not hold, for the report.
+pub fn explain(cond: &Condition, events: &[Event]) -> String {
+    let (n, exactly, at_least) = count(cond, events, &pids(events));
+    let want = exactly.map_or_else(
+        || format!("at least {at_least}"),
+        |x| format!("exactly {x}"),
+    );
+    let what = serde_json::to_string(cond).unwrap_or_default();
+    format!("{what}: {n} matching event(s), wanted {want}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::raw::{ConfchgCond, DeliveredCond};
+    use crate::trace::Addr;
+
+    fn started(c: &str, pid: u32) -> Event {
+        Event {
+            t_us: 0,
+            client: c.into(),
+            kind: EventKind::ClientStarted { node: 1, pid },
+        }
+    }
+
+    #[test]
+    fn delivered_counts_only_the_named_sender() {
+        let dl = |pid| Event {
+            t_us: 0,
+            client: "a".into(),
+            kind: EventKind::Deliver {
+                handle: "h1".into(),
+                group: "g".into(),
+                nodeid: 1,
+                pid,
+                len: 8,
+                digest: String::new(),
+                tag: None,
+                seq: None,
+                intact: None,
+            },
+        };
+        let ev = vec![started("a", 10), started("b", 20), dl(10), dl(20), dl(20)];
+        let c = |from: &str, at_least| {
+            Condition::Delivered(DeliveredCond {
+                client: "a".into(),
+                handle: None,
+                from: Some(from.into()),
+                len: None,
+                at_least: Some(at_least),
+                exactly: None,
+            })
+        };
+        assert!(holds(&c("b", 2), &ev));
+        assert!(!holds(&c("a", 2), &ev));
+    }
+
+    #[test]
+    fn confchg_reason_filter() {
+        let ev = vec![Event {
+            t_us: 0,
+            client: "a".into(),
+            kind: EventKind::Confchg {
+                handle: "h1".into(),
+                group: "g".into(),
+                members: vec![],
+                left: vec![Addr {
+                    nodeid: 2,
+                    pid: 5,
+                    reason: "NODEDOWN".into(),
+                }],
+                joined: vec![],
+            },
+        }];
+        let mk = |r: &str| {
+            Condition::Confchg(ConfchgCond {
+                client: "a".into(),
+                handle: None,
+                group: None,
+                members: Some(0),
+                joined: None,
+                left: Some(r.into()),
+                exactly: None,
+            })
+        };
+        assert!(holds(&mk("NODEDOWN"), &ev));
+        assert!(!holds(&mk("PROCDOWN"), &ev));
+    }
+}

@@ -1,0 +1,939 @@
+//! Runs one scenario on one backend: steps, waits, expectations, checkers, verdict.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::backend::{Action, Backend, BackendKind};
+use crate::check::{self, CheckName, Violation};
+use crate::cond;
+use crate::expectations::Deviations;
+use crate::scenario::model::Scenario;
+use crate::scenario::raw::{Fields, RcExpect, Signal, Step, Transport};
+use crate::trace::normalize::{normalize, NormTrace};
+use crate::trace::{now_us, EventKind, Trace, TraceSink};
+
+/// Set by the Ctrl-C handler; every wait checks it, then the run tears down.
+pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+fn interrupted() -> bool {
+    INTERRUPTED.load(Ordering::SeqCst)
+}
+
+/// Pseudo return codes for `expect`: the agent did not call libcpg (`NO_CALL`, a guarded
+/// dispatch that would block), refused an unsafe call (`REFUSED`), or its dispatch
+/// watchdog ended it (`WATCHDOG`).
+/// `NO_ANSWER`: the call did not return within the step's `timeout_ms` (libcpg loops
+/// forever in a few documented cases); the client is unusable afterwards.
+pub const PSEUDO_RCS: &[&str] = &["NO_CALL", "REFUSED", "WATCHDOG", "NO_ANSWER"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "lowercase")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// Passed, and the behaviour is a documented deviation from the man page.
+    Deviation(String),
+    Skipped(String),
+}
+
+impl Verdict {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Deviation(_) => "deviation",
+            Self::Skipped(_) => "skipped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseOutcome {
+    pub scenario: String,
+    pub backend: BackendKind,
+    pub verdict: Verdict,
+    pub failures: Vec<String>,
+    pub violations: Vec<Violation>,
+    pub duration_ms: u64,
+    #[serde(skip)]
+    pub trace: Option<Trace>,
+    #[serde(skip)]
+    pub norm: Option<NormTrace>,
+    pub artifacts: Vec<PathBuf>,
+}
+
+pub struct RunOptions<'a> {
+    /// Per-case artifact directory (logs, pcap, agent traces), when a report is written.
+    pub artifacts: Option<&'a Path>,
+    pub deviations: &'a Deviations,
+    pub cmd_timeout: Duration,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn skipped(s: &Scenario, kind: BackendKind, why: String) -> CaseOutcome {
+    CaseOutcome {
+        scenario: s.id.clone(),
+        backend: kind,
+        verdict: Verdict::Skipped(why),
+        failures: Vec::new(),
+        violations: Vec::new(),
+        duration_ms: 0,
+        trace: None,
+        norm: None,
+        artifacts: Vec::new(),
+    }
+}
+
+/// Why a backend cannot run this scenario, from its declared capabilities.
+fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
+    let c = b.capabilities();
+    if s.topology.nodes > c.max_nodes {
+        return Some(format!(
+            "needs {} nodes, backend has {}",
+            s.topology.nodes, c.max_nodes
+        ));
+    }
+    if !c.transports.contains(&s.topology.transport) {
+        let t = if s.topology.transport == Transport::Knet {
+            "knet"
+        } else {
+            "udpu"
+        };
+        return Some(format!("transport {t} not supported"));
+    }
+    for st in &s.steps {
+        match st {
+            Step::KillNode(_) | Step::PauseNode(_) | Step::ResumeNode(_) if !c.signals => {
+                return Some("needs node signals".into())
+            }
+            Step::Partition(_) | Step::Heal if !c.partitions => {
+                return Some("needs partitions".into())
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) -> CaseOutcome {
+    let kind = backend.kind();
+    if let Err(why) = backend.availability() {
+        return skipped(s, kind, why);
+    }
+    if let Some(why) = unsupported(s, backend) {
+        return skipped(s, kind, why);
+    }
+    let t0 = Instant::now();
+    let sink = TraceSink::default();
+    let mut run = Run {
+        s,
+        backend,
+        sink: sink.clone(),
+        failures: Vec::new(),
+        cmd_timeout: opts.cmd_timeout,
+    };
+    let started = run.backend.start(&s.topology, sink.clone(), opts.artifacts);
+    match started {
+        Ok(()) => run.steps(),
+        Err(e) => run.failures.push(format!("backend start: {e}")),
+    }
+    if run.failures.is_empty() {
+        run.settle();
+        for c in &s.expect {
+            let ev = sink.snapshot();
+            if !cond::holds(c, &ev) {
+                run.failures
+                    .push(format!("expect: {}", cond::explain(c, &ev)));
+            }
+        }
+    }
+    run.marker(s.steps.len(), crate::trace::normalize::TEARDOWN.into());
+    let mut trace = run.backend.observe();
+    trace.scenario.clone_from(&s.id);
+    let artifacts = match run.backend.stop() {
+        Ok(a) => a.files,
+        Err(e) => {
+            run.failures.push(format!("teardown: {e}"));
+            Vec::new()
+        }
+    };
+    // The checkers see the trace after teardown, with the exits of the agents in it.
+    trace.events = sink.snapshot();
+    let disabled: BTreeSet<CheckName> = s.disabled_checks.keys().copied().collect();
+    let violations = check::run_all(&trace, &disabled);
+    let norm = normalize(&trace);
+    let mut failures = run.failures;
+    if interrupted() {
+        failures.push("interrupted (Ctrl-C)".into());
+    }
+    let verdict = if !failures.is_empty() || !violations.is_empty() {
+        Verdict::Fail
+    } else if let Some(d) = &s.deviation {
+        match opts.deviations.lookup(&d.id, &s.id, kind) {
+            Some(reason) => Verdict::Deviation(reason),
+            None => {
+                failures.push(format!(
+                    "scenario declares deviation {:?} but fixtures/expectations/deviations.yaml does not document it",
+                    d.id
+                ));
+                Verdict::Fail
+            }
+        }
+    } else {
+        Verdict::Pass
+    };
+    CaseOutcome {
+        scenario: s.id.clone(),
+        backend: kind,
+        verdict,
+        failures,
+        violations,
+        duration_ms: t0.elapsed().as_millis() as u64,
+        trace: Some(trace),
+        norm: Some(norm),
+        artifacts,
+    }
+}
+
+struct Run<'a> {
+    s: &'a Scenario,
+    backend: &'a mut dyn Backend,
+    sink: TraceSink,
+    failures: Vec<String>,
+    cmd_timeout: Duration,
+}
+
+fn h(handle: Option<&String>) -> String {
+    handle.cloned().unwrap_or_else(|| "h1".into())
+}
+
+/// The agent command line for a step (see "Agent protocol" in conformance/README.md).
+fn command(step: &Step) -> Option<(String, Value, Option<RcExpect>, Fields)> {
+    let none = Fields::new;
+    let base = |client: &str, cmd: &str, handle: Option<&String>, hv: Option<u64>| {
+        let mut v = json!({"cmd": cmd, "handle": h(handle)});
+        if let Some(x) = hv {
+            v["handle_value"] = json!(x);
+        }
+        (client.to_owned(), v)
+    };
+    let (client, v, expect, fields) = match step {
+        Step::Initialize(c) => {
+            let (cl, mut v) = base(&c.client, "initialize", c.handle.as_ref(), None);
+            v["model"] = json!(c.model);
+            v["initial_totem_conf"] = json!(c.initial_totem_conf);
+            v["auto_dispatch"] = json!(c.auto_dispatch);
+            if let Some(x) = c.context {
+                v["context"] = json!(x);
+            }
+            (cl, v, c.expect.clone(), none())
+        }
+        Step::Finalize(c)
+        | Step::LocalGet(c)
+        | Step::ContextGet(c)
+        | Step::FdGet(c)
+        | Step::FlowControlStateGet(c)
+        | Step::MaxAtomicMsgsizeGet(c) => {
+            let name = match step {
+                Step::Finalize(_) => "finalize",
+                Step::LocalGet(_) => "local_get",
+                Step::ContextGet(_) => "context_get",
+                Step::FdGet(_) => "fd_get",
+                Step::FlowControlStateGet(_) => "flow_control_state_get",
+                _ => "max_atomic_msgsize_get",
+            };
+            let (cl, v) = base(&c.client, name, c.handle.as_ref(), c.handle_value);
+            (cl, v, c.expect.clone(), c.expect_fields.clone())
+        }
+        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => {
+            let name = match step {
+                Step::Join(_) => "join",
+                Step::Leave(_) => "leave",
+                _ => "membership_get",
+            };
+            let (cl, mut v) = base(&c.client, name, c.handle.as_ref(), c.handle_value);
+            v["group"] = json!(c.group);
+            if let Some(l) = c.name_length {
+                v["name_length"] = json!(l);
+            }
+            (cl, v, c.expect.clone(), c.expect_fields.clone())
+        }
+        Step::Mcast(c) => {
+            let (cl, mut v) = base(&c.client, "mcast", c.handle.as_ref(), c.handle_value);
+            v["guarantee"] = json!(c.guarantee);
+            v["size"] = json!(c.size);
+            v["count"] = json!(c.count);
+            v["tag"] = json!(format!("{}.{}", c.client, h(c.handle.as_ref())));
+            if let Some(i) = c.iovs {
+                v["iovs"] = json!(i);
+            }
+            (cl, v, c.expect.clone(), c.expect_fields.clone())
+        }
+        Step::ZcbAlloc(c) => {
+            let (cl, mut v) = base(&c.client, "zcb_alloc", c.handle.as_ref(), c.handle_value);
+            v["buf"] = json!(c.buf);
+            v["size"] = json!(c.size);
+            (cl, v, c.expect.clone(), c.expect_fields.clone())
+        }
+        Step::ZcbMcast(c) => {
+            let (cl, mut v) = base(&c.client, "zcb_mcast", c.handle.as_ref(), None);
+            v["buf"] = json!(c.buf);
+            v["guarantee"] = json!(c.guarantee);
+            v["tag"] = json!(format!("{}.{}", c.client, h(c.handle.as_ref())));
+            if let Some(l) = c.len {
+                v["len"] = json!(l);
+            }
+            (cl, v, c.expect.clone(), none())
+        }
+        Step::ZcbFree(c) => {
+            let (cl, mut v) = base(&c.client, "zcb_free", c.handle.as_ref(), None);
+            v["buf"] = json!(c.buf);
+            v["bogus"] = json!(c.bogus);
+            (cl, v, c.expect.clone(), none())
+        }
+        Step::ContextSet(c) => {
+            let (cl, mut v) = base(&c.client, "context_set", c.handle.as_ref(), c.handle_value);
+            v["context"] = json!(c.context);
+            (cl, v, c.expect.clone(), none())
+        }
+        Step::Dispatch(c) => {
+            let (cl, mut v) = base(&c.client, "dispatch", c.handle.as_ref(), c.handle_value);
+            v["mode"] = json!(c.mode);
+            if let Some(g) = &c.guard {
+                v["guard"] = json!(g);
+            }
+            if let Some(t) = c.timeout_ms {
+                v["timeout_ms"] = json!(t);
+            }
+            if let Some(n) = c.finalize_after {
+                v["finalize_after"] = json!(n);
+            }
+            (cl, v, c.expect.clone(), c.expect_fields.clone())
+        }
+        Step::Iteration(c) => {
+            let (cl, mut v) = base(&c.client, "iteration", c.handle.as_ref(), c.handle_value);
+            v["type"] = json!(c.kind);
+            if let Some(g) = &c.group {
+                v["group"] = json!(g);
+            }
+            v["after_finalize"] = json!(c.after_finalize);
+            (cl, v, c.expect.clone(), c.expect_fields.clone())
+        }
+        _ => return None,
+    };
+    Some((client, v, expect, fields))
+}
+
+/// Compares expected result fields; a number expected for an array compares its length.
+fn fields_mismatch(want: &Fields, got: &serde_json::Map<String, Value>) -> Option<String> {
+    for (k, w) in want {
+        let g = got.get(k).cloned().unwrap_or(Value::Null);
+        let ok = match (&g, w) {
+            (Value::Array(a), Value::Number(n)) => n.as_u64() == Some(a.len() as u64),
+            _ => &g == w,
+        };
+        if !ok {
+            return Some(format!("field {k}: got {g}, expected {w}"));
+        }
+    }
+    None
+}
+
+impl Run<'_> {
+    fn marker(&self, index: usize, text: String) {
+        self.sink
+            .push("", EventKind::Step { index, text }, now_us());
+    }
+
+    fn act(&mut self, a: &Action) -> bool {
+        match self.backend.apply(a) {
+            Ok(()) => true,
+            Err(e) => {
+                self.failures.push(format!("{a:?}: {e}"));
+                false
+            }
+        }
+    }
+
+    fn steps(&mut self) {
+        let n = self.s.topology.nodes;
+        for (i, step) in self.s.steps.iter().enumerate() {
+            if interrupted() {
+                return;
+            }
+            let text = step_text(step, n);
+            self.marker(i, text.clone());
+            let ok = self.step(i, step, n);
+            if !ok {
+                self.failures
+                    .push(format!("aborted at steps[{i}] ({text})"));
+                return;
+            }
+        }
+    }
+
+    /// Executes one step; false aborts the scenario (later steps would only time out).
+    fn step(&mut self, i: usize, step: &Step, n: u32) -> bool {
+        match step {
+            Step::StartNodes(sel) => sel
+                .resolve(n)
+                .into_iter()
+                .all(|x| self.act(&Action::StartNode(x))),
+            Step::StopNode(x) => self.act(&Action::StopNode(*x)),
+            Step::KillNode(x) => self.act(&Action::KillNode(*x)),
+            Step::PauseNode(x) => self.act(&Action::PauseNode(*x)),
+            Step::ResumeNode(x) => self.act(&Action::ResumeNode(*x)),
+            Step::Partition(sets) => self.act(&Action::Partition(sets.clone())),
+            Step::Heal => self.act(&Action::Heal),
+            Step::SleepMs(ms) => {
+                let end = Instant::now() + Duration::from_millis(*ms);
+                while Instant::now() < end && !interrupted() {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                true
+            }
+            Step::WaitRing(w) => self.wait_ring(&w.nodes.resolve(n), &w.members, w.timeout_ms),
+            Step::Client(c) => {
+                if !self.act(&Action::StartClient {
+                    name: c.name.clone(),
+                    node: c.node,
+                }) {
+                    return false;
+                }
+                let name = c.name.clone();
+                let got = self.sink.wait_for(
+                    Instant::now() + Duration::from_secs(15),
+                    &interrupted,
+                    |ev| {
+                        ev.iter().find_map(|e| match &e.kind {
+                            EventKind::ClientStarted { .. } if e.client == name => Some(Ok(())),
+                            EventKind::ClientFatal { error } if e.client == name => {
+                                Some(Err(error.clone()))
+                            }
+                            EventKind::ClientExited { .. } if e.client == name => {
+                                Some(Err("exited at start".into()))
+                            }
+                            _ => None,
+                        })
+                    },
+                );
+                match got {
+                    Some(Ok(())) => true,
+                    Some(Err(e)) => {
+                        self.failures.push(format!("client {name}: {e}"));
+                        false
+                    }
+                    None => {
+                        self.failures
+                            .push(format!("client {name}: no hello within 15 s"));
+                        false
+                    }
+                }
+            }
+            Step::KillClient(k) => {
+                if !self.act(&Action::SignalClient {
+                    name: k.name.clone(),
+                    signal: k.signal,
+                }) {
+                    return false;
+                }
+                if matches!(k.signal, Signal::Kill | Signal::Term) {
+                    return self.wait_exit(&k.name);
+                }
+                true
+            }
+            Step::QuitClient(name) => {
+                self.act(&Action::QuitClient(name.clone())) && self.wait_exit(name)
+            }
+            Step::Burst(b) => self.burst(b),
+            Step::WaitUntil(w) => {
+                let Ok(c) = w.condition() else { return false };
+                let deadline = Instant::now() + Duration::from_millis(w.timeout_ms);
+                if self
+                    .sink
+                    .wait_for(deadline, &interrupted, |ev| {
+                        cond::holds(&c, ev).then_some(())
+                    })
+                    .is_some()
+                {
+                    true
+                } else {
+                    let ev = self.sink.snapshot();
+                    self.failures.push(format!(
+                        "steps[{i}] wait_until timed out after {} ms: {}",
+                        w.timeout_ms,
+                        cond::explain(&c, &ev)
+                    ));
+                    false
+                }
+            }
+            other => {
+                let Some((client, mut v, expect, fields)) = command(other) else {
+                    self.failures
+                        .push(format!("steps[{i}]: not an agent command"));
+                    return false;
+                };
+                let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+                v["id"] = json!(id);
+                let timeout = match other {
+                    Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => {
+                        c.timeout_ms.map(Duration::from_millis)
+                    }
+                    _ => None,
+                };
+                let timeout = timeout.unwrap_or(self.cmd_timeout);
+                self.call(i, &client, id, &v, expect.as_ref(), &fields, timeout)
+            }
+        }
+    }
+
+    fn wait_exit(&mut self, name: &str) -> bool {
+        let ok = self
+            .sink
+            .wait_for(
+                Instant::now() + Duration::from_secs(10),
+                &interrupted,
+                |ev| {
+                    ev.iter()
+                        .any(|e| {
+                            e.client == name && matches!(e.kind, EventKind::ClientExited { .. })
+                        })
+                        .then_some(())
+                },
+            )
+            .is_some();
+        if !ok {
+            self.failures
+                .push(format!("client {name} did not exit within 10 s"));
+        }
+        ok
+    }
+
+    /// Sends one command and checks its result. Returns false only when the scenario cannot
+    /// go on (no answer); a wrong return code is recorded and the run continues.
+    #[allow(clippy::too_many_arguments)]
+    fn call(
+        &mut self,
+        i: usize,
+        client: &str,
+        id: u64,
+        v: &Value,
+        expect: Option<&RcExpect>,
+        fields: &Fields,
+        timeout: Duration,
+    ) -> bool {
+        if !self.act(&Action::Command {
+            client: client.to_owned(),
+            line: v.to_string(),
+        }) {
+            return false;
+        }
+        enum Got {
+            Result(
+                Option<String>,
+                Option<String>,
+                serde_json::Map<String, Value>,
+            ),
+            Watchdog,
+            Exited,
+        }
+        let got = self
+            .sink
+            .wait_for(Instant::now() + timeout, &interrupted, |ev| {
+                ev.iter().rev().find_map(|e| {
+                    if e.client != client {
+                        return None;
+                    }
+                    match &e.kind {
+                        EventKind::Result {
+                            id: Some(x),
+                            rc,
+                            error,
+                            fields,
+                            ..
+                        } if *x == id => {
+                            Some(Got::Result(rc.clone(), error.clone(), fields.clone()))
+                        }
+                        EventKind::Watchdog { .. } => Some(Got::Watchdog),
+                        EventKind::ClientExited { .. } => Some(Got::Exited),
+                        _ => None,
+                    }
+                })
+            });
+        let cmd = v["cmd"].as_str().unwrap_or("?").to_owned();
+        let want = expect
+            .cloned()
+            .unwrap_or_else(|| RcExpect::One("CS_OK".into()));
+        let (rc, error, got_fields) = match got {
+            Some(Got::Result(rc, error, f)) => (rc, error, f),
+            Some(Got::Watchdog) => (Some("WATCHDOG".into()), None, Default::default()),
+            Some(Got::Exited) => {
+                self.failures.push(format!(
+                    "steps[{i}] {cmd}: client {client} exited before answering"
+                ));
+                return false;
+            }
+            None if want.accepts("NO_ANSWER") => return true,
+            None => {
+                self.failures.push(format!(
+                    "steps[{i}] {cmd}: no answer from {client} within {} ms",
+                    timeout.as_millis()
+                ));
+                return false;
+            }
+        };
+        let rc_name = match (&rc, &error) {
+            (Some(r), _) => r.clone(),
+            (None, Some(e)) if e.starts_with("refused") => "REFUSED".into(),
+            (None, Some(e)) => {
+                self.failures
+                    .push(format!("steps[{i}] {cmd}: agent error: {e}"));
+                return true;
+            }
+            (None, None) => "NO_CALL".into(),
+        };
+        if !want.accepts(&rc_name) {
+            self.failures.push(format!(
+                "steps[{i}] {cmd} on {client}: returned {rc_name}, expected {:?}",
+                want.names()
+            ));
+        }
+        if let Some(m) = fields_mismatch(fields, &got_fields) {
+            self.failures
+                .push(format!("steps[{i}] {cmd} on {client}: {m}"));
+        }
+        rc_name != "WATCHDOG" || want.accepts("WATCHDOG")
+    }
+
+    fn burst(&mut self, b: &crate::scenario::raw::Burst) -> bool {
+        let mut ids = Vec::new();
+        for s in &b.senders {
+            let (client, handle) = s.split_once('.').unwrap_or((s.as_str(), "h1"));
+            let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+            let v = json!({"id": id, "cmd": "mcast", "handle": handle, "guarantee": b.guarantee,
+                           "size": b.size, "count": b.count, "tag": format!("{client}.{handle}")});
+            if !self.act(&Action::Command {
+                client: client.to_owned(),
+                line: v.to_string(),
+            }) {
+                return false;
+            }
+            ids.push((client.to_owned(), id));
+        }
+        let deadline = Instant::now() + Duration::from_millis(b.timeout_ms);
+        for (client, id) in ids {
+            let got = self.sink.wait_for(deadline, &interrupted, |ev| {
+                ev.iter().rev().find_map(|e| match &e.kind {
+                    EventKind::Result {
+                        id: Some(x),
+                        rc,
+                        fields,
+                        ..
+                    } if e.client == client && *x == id => Some((
+                        rc.clone(),
+                        fields.get("sent").and_then(Value::as_u64).unwrap_or(0),
+                    )),
+                    _ => None,
+                })
+            });
+            match got {
+                Some((Some(rc), sent)) if rc == "CS_OK" && sent == b.count => {}
+                Some((rc, sent)) => {
+                    self.failures.push(format!(
+                        "burst from {client}: rc {rc:?}, sent {sent} of {}",
+                        b.count
+                    ));
+                }
+                None => {
+                    self.failures.push(format!(
+                        "burst from {client}: no result within {} ms",
+                        b.timeout_ms
+                    ));
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    fn wait_ring(&mut self, nodes: &[u32], members: &[u32], timeout_ms: u64) -> bool {
+        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        let mut want = members.to_vec();
+        want.sort_unstable();
+        let mut last = Vec::new();
+        loop {
+            last.clear();
+            let mut all = true;
+            for &n in nodes {
+                let m = self.backend.ring_members(n).ok().flatten();
+                if m.as_deref() != Some(&want[..]) {
+                    all = false;
+                }
+                last.push((n, m));
+            }
+            if all {
+                return true;
+            }
+            if Instant::now() > deadline || interrupted() {
+                self.failures.push(format!(
+                    "wait_ring: wanted members {want:?}, saw {last:?} after {timeout_ms} ms"
+                ));
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Waits until the trace has been quiet for a moment (bounded), so messages still in
+    /// flight are in the trace before expectations and checkers look at it.
+    fn settle(&mut self) {
+        let end = Instant::now() + Duration::from_secs(10);
+        let mut last = self.sink.len();
+        let mut quiet_since = Instant::now();
+        while Instant::now() < end && !interrupted() {
+            std::thread::sleep(Duration::from_millis(50));
+            let now = self.sink.len();
+            if now != last {
+                last = now;
+                quiet_since = Instant::now();
+            } else if quiet_since.elapsed() > Duration::from_millis(400) {
+                return;
+            }
+        }
+    }
+}
+
+/// The marker text for a step (kept short; the normalised trace lists these).
+pub fn step_text(step: &Step, n: u32) -> String {
+    match step {
+        Step::StartNodes(sel) => format!("start_nodes {:?}", sel.resolve(n)),
+        Step::StopNode(x) => format!("stop_node {x}"),
+        Step::KillNode(x) => format!("kill_node {x}"),
+        Step::PauseNode(x) => format!("pause_node {x}"),
+        Step::ResumeNode(x) => format!("resume_node {x}"),
+        Step::Partition(s) => format!("partition {s:?}"),
+        Step::Heal => "heal".into(),
+        Step::WaitRing(w) => format!("wait_ring {:?} members {:?}", w.nodes.resolve(n), w.members),
+        Step::SleepMs(ms) => format!("sleep {ms} ms"),
+        Step::Client(c) => format!("client {} on node {}", c.name, c.node),
+        Step::KillClient(k) => format!("kill_client {} {:?}", k.name, k.signal),
+        Step::QuitClient(c) => format!("quit_client {c}"),
+        Step::Burst(b) => format!(
+            "burst {:?} x{} of {} B {}",
+            b.senders, b.count, b.size, b.guarantee
+        ),
+        Step::WaitUntil(w) => format!(
+            "wait_until {}",
+            w.condition()
+                .map(|c| serde_json::to_string(&c).unwrap_or_default())
+                .unwrap_or_default()
+        ),
+        other => command(other)
+            .map(|(c, v, _, _)| format!("{c}: {}", v["cmd"].as_str().unwrap_or("?")))
+            .unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The driver against a scripted in-process backend (a mock, used only here): return
+    //! codes, result fields, waits and the deviation bookkeeping decide the verdict.
+
+    use std::path::Path;
+
+    use super::*;
+    use crate::backend::{Artifacts, BResult, Capabilities};
+    use crate::expectations::Deviation;
+    use crate::scenario::load::parse_str;
+    use crate::scenario::model::Topology;
+
+    /// Answers every command with `rc` (CS_ERR_EXIST for a join on an already-joined
+    /// handle) and a confchg for joins, like a one-node CPG would.
+    struct Scripted {
+        sink: TraceSink,
+        joined: BTreeSet<String>,
+    }
+
+    impl Backend for Scripted {
+        fn kind(&self) -> BackendKind {
+            BackendKind::Sim
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities {
+                transports: vec![Transport::Udpu],
+                max_nodes: 5,
+                signals: false,
+                partitions: false,
+                pcap: false,
+            }
+        }
+        fn availability(&self) -> Result<(), String> {
+            Ok(())
+        }
+        fn start(&mut self, _: &Topology, sink: TraceSink, _: Option<&Path>) -> BResult<()> {
+            self.sink = sink;
+            Ok(())
+        }
+        fn apply(&mut self, a: &Action) -> BResult<()> {
+            match a {
+                Action::StartClient { name, node } => self.sink.push(
+                    name,
+                    EventKind::ClientStarted {
+                        node: *node,
+                        pid: 10,
+                    },
+                    0,
+                ),
+                Action::Command { client, line } => {
+                    let v: Value = serde_json::from_str(line).expect("json");
+                    let cmd = v["cmd"].as_str().unwrap_or_default().to_owned();
+                    let handle = v["handle"].as_str().unwrap_or_default().to_owned();
+                    let mut rc = "CS_OK";
+                    let mut fields = serde_json::Map::new();
+                    if cmd == "join" {
+                        if self.joined.insert(handle.clone()) {
+                            let me = crate::trace::Addr {
+                                nodeid: 1,
+                                pid: 10,
+                                reason: "JOIN".into(),
+                            };
+                            self.sink.push(
+                                client,
+                                EventKind::Confchg {
+                                    handle: handle.clone(),
+                                    group: "g".into(),
+                                    members: vec![crate::trace::Addr {
+                                        reason: "UNDEFINED".into(),
+                                        ..me.clone()
+                                    }],
+                                    left: vec![],
+                                    joined: vec![me],
+                                },
+                                0,
+                            );
+                        } else {
+                            rc = "CS_ERR_EXIST";
+                        }
+                    }
+                    if cmd == "local_get" {
+                        fields.insert("nodeid".into(), json!(1));
+                    }
+                    self.sink.push(
+                        client,
+                        EventKind::Result {
+                            id: v["id"].as_u64(),
+                            cmd,
+                            handle,
+                            rc: Some(rc.into()),
+                            error: None,
+                            fields,
+                        },
+                        0,
+                    );
+                }
+                _ => {}
+            }
+            Ok(())
+        }
+        fn ring_members(&mut self, _: u32) -> BResult<Option<Vec<u32>>> {
+            Ok(Some(vec![1]))
+        }
+        fn observe(&self) -> Trace {
+            Trace::default()
+        }
+        fn stop(&mut self) -> BResult<Artifacts> {
+            Ok(Artifacts::default())
+        }
+    }
+
+    const BASE: &str = "id: t\ntitle: t\nspec_ref: s\nrequirement: r\ntopology:\n  nodes: 1\nsteps:\n  - start_nodes: all\n  - wait_ring: {nodes: all, members: [1]}\n  - client: {name: a, node: 1}\n  - initialize: {client: a}\n  - join: {client: a, group: g}\n";
+
+    fn run(extra: &str, devs: &Deviations) -> CaseOutcome {
+        let s = parse_str(&format!("{BASE}{extra}"), Path::new("t.yaml")).expect("valid scenario");
+        let mut b = Scripted {
+            sink: TraceSink::default(),
+            joined: BTreeSet::new(),
+        };
+        run_case(
+            &s,
+            &mut b,
+            &RunOptions {
+                artifacts: None,
+                deviations: devs,
+                cmd_timeout: Duration::from_secs(2),
+            },
+        )
+    }
+
+    #[test]
+    fn matching_codes_and_fields_pass() {
+        let o = run(
+            "  - join: {client: a, group: g, expect: CS_ERR_EXIST}\n  - local_get: {client: a, expect_fields: {nodeid: 1}}\n  - wait_until: {confchg: {client: a, joined: JOIN}, timeout_ms: 100}\n",
+            &Deviations::default(),
+        );
+        assert_eq!(o.verdict, Verdict::Pass, "{:?}", o.failures);
+    }
+
+    #[test]
+    fn wrong_code_field_or_wait_fails() {
+        for extra in [
+            "  - join: {client: a, group: g}\n",
+            "  - local_get: {client: a, expect_fields: {nodeid: 2}}\n",
+            "  - wait_until: {confchg: {client: a, left: LEAVE}, timeout_ms: 100}\n",
+        ] {
+            let o = run(extra, &Deviations::default());
+            assert_eq!(o.verdict, Verdict::Fail, "{extra}");
+            assert!(!o.failures.is_empty());
+        }
+    }
+
+    #[test]
+    fn declared_deviation_needs_its_entry() {
+        let dev = "deviation: {id: d1, man_page_says: x, corosync_does: y}\n";
+        let extra = "  - join: {client: a, group: g, expect: CS_ERR_EXIST}\n";
+        let s = format!("{BASE}{extra}").replacen("topology:", &format!("{dev}topology:"), 1);
+        let parse = |devs: &Deviations| {
+            let sc = parse_str(&s, Path::new("t.yaml")).expect("valid");
+            let mut b = Scripted {
+                sink: TraceSink::default(),
+                joined: BTreeSet::new(),
+            };
+            run_case(
+                &sc,
+                &mut b,
+                &RunOptions {
+                    artifacts: None,
+                    deviations: devs,
+                    cmd_timeout: Duration::from_secs(2),
+                },
+            )
+        };
+        assert_eq!(parse(&Deviations::default()).verdict, Verdict::Fail);
+        let listed = Deviations {
+            deviations: vec![Deviation {
+                id: "d1".into(),
+                scenarios: "t".into(),
+                backends: vec![],
+                man_page: "m".into(),
+                reason: "because".into(),
+            }],
+        };
+        assert!(matches!(parse(&listed).verdict, Verdict::Deviation(r) if r.contains("because")));
+    }
+
+    #[test]
+    fn unsupported_steps_skip() {
+        let o = run("  - kill_node: 1\n", &Deviations::default());
+        assert!(
+            matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("signals")),
+            "{:?}",
+            o.verdict
+        );
+    }
+}

@@ -1,0 +1,20 @@
+//! `totem-conformance`: runs YAML scenarios against real corosync 3.1.7 (and, later, our
+//! own Totem engine), checks CPG's guarantees on the traces, and reports.
+//!
+//! Layout: [`scenario`] (schema, validation, loading), [`backend`] (the `Backend` trait,
+//! real corosync in network namespaces, placeholders for sim/native/mixed), [`driver`]
+//! (one scenario on one backend), [`trace`] (backend-neutral trace, normalisation),
+//! [`check`] (invariant checkers), [`diff`], [`expectations`] (documented deviations),
+//! [`report`], and [`cli`] (the `totem-conform` command, thin `main`).
+
+pub mod backend;
+pub mod check;
+pub mod cli;
+pub mod cond;
+pub mod diff;
+pub mod driver;
+pub mod expectations;
+pub mod report;
+pub mod scenario;
+mod sys;
+pub mod trace;

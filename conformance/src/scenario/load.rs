@@ -1,0 +1,193 @@
+//! Finding, parsing and filtering scenario files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobMatcher};
+
+use super::model::{Scenario, ScenarioError};
+use super::raw::RawScenario;
+
+/// Parses one scenario file. Errors name the file, the line and column serde_yaml reports,
+/// and the key path serde_path_to_error tracked (e.g. `steps[3].join.grup`).
+pub fn parse_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let raw: RawScenario = serde_path_to_error::deserialize(de).map_err(|e| {
+        let key = e.path().to_string();
+        let inner = e.into_inner();
+        let loc = inner.location();
+        ScenarioError {
+            file: path.to_owned(),
+            line: loc.as_ref().map(|l| l.line()),
+            column: loc.as_ref().map(|l| l.column()),
+            key: if key == "." {
+                "(top level)".into()
+            } else {
+                key
+            },
+            message: inner.to_string(),
+        }
+    })?;
+    let lines = step_lines(text);
+    Scenario::from_raw(raw, path.to_owned(), &|i| lines.get(i).copied())
+}
+
+/// Line numbers (1-based) of the items of the top-level `steps:` list, so that semantic
+/// errors found after parsing can still point at a line.
+fn step_lines(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut in_steps = false;
+    let mut indent = None;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let ind = line.len() - trimmed.len();
+        if ind == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            in_steps = trimmed.starts_with("steps:");
+            continue;
+        }
+        if in_steps && trimmed.starts_with("- ") && *indent.get_or_insert(ind) == ind {
+            out.push(i + 1);
+        }
+    }
+    out
+}
+
+pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+        file: path.to_owned(),
+        line: None,
+        column: None,
+        key: "(file)".into(),
+        message: e.to_string(),
+    })?;
+    parse_str(&text, path)
+}
+
+/// Every `*.yaml` / `*.yml` under `dir`, sorted by path.
+pub fn discover(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yaml" | "yml")) {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Selection of scenarios by id glob and tags.
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub id_globs: Vec<String>,
+    pub tags: Vec<String>,
+    pub exclude_tags: Vec<String>,
+}
+
+impl Filter {
+    fn matchers(&self) -> Result<Vec<GlobMatcher>, String> {
+        self.id_globs
+            .iter()
+            .map(|g| {
+                Glob::new(g)
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| format!("bad --scenario glob {g:?}: {e}"))
+            })
+            .collect()
+    }
+
+    pub fn select<'a>(&self, all: &'a [Scenario]) -> Result<Vec<&'a Scenario>, String> {
+        let m = self.matchers()?;
+        Ok(all
+            .iter()
+            .filter(|s| m.is_empty() || m.iter().any(|g| g.is_match(&s.id)))
+            .filter(|s| self.tags.is_empty() || self.tags.iter().any(|t| s.tags.contains(t)))
+            .filter(|s| !self.exclude_tags.iter().any(|t| s.tags.contains(t)))
+            .collect())
+    }
+}
+
+/// Loads every scenario under `dir`. All file errors are collected, and duplicate ids are
+/// an error too (ids key deviations, reports and snapshots).
+pub fn load_dir(dir: &Path) -> Result<Vec<Scenario>, Vec<ScenarioError>> {
+    let files = discover(dir).map_err(|e| {
+        vec![ScenarioError {
+            file: dir.to_owned(),
+            line: None,
+            column: None,
+            key: "(dir)".into(),
+            message: e.to_string(),
+        }]
+    })?;
+    let mut ok = Vec::new();
+    let mut errs = Vec::new();
+    let mut seen: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for f in files {
+        match load_file(&f) {
+            Ok(s) => {
+                if let Some(prev) = seen.insert(s.id.clone(), f.clone()) {
+                    errs.push(ScenarioError {
+                        file: f.clone(),
+                        line: None,
+                        column: None,
+                        key: "id".into(),
+                        message: format!("duplicate id {:?} (also in {})", s.id, prev.display()),
+                    });
+                } else {
+                    ok.push(s);
+                }
+            }
+            Err(e) => errs.push(e),
+        }
+    }
+    if errs.is_empty() {
+        ok.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(ok)
+    } else {
+        Err(errs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: &str = "id: x\ntitle: t\nspec_ref: cpg_join(3)\nrequirement: r\ntopology:\n  nodes: 1\nsteps:\n  - start_nodes: all\n  - client: {name: a, node: 1}\n  - initialize: {client: a}\n";
+
+    #[test]
+    fn parses_a_minimal_scenario() {
+        let s = parse_str(OK, Path::new("x.yaml")).expect("valid");
+        assert_eq!(s.steps.len(), 3);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_key() {
+        let text = OK.replace("initialize: {client: a}", "join: {client: a, grup: g}");
+        let e = parse_str(&text, Path::new("bad.yaml")).expect_err("unknown key");
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.key.starts_with("steps[2]"), "{e}");
+        assert!(e.message.contains("grup"), "{e}");
+    }
+
+    #[test]
+    fn client_must_be_started_before_use() {
+        let text = OK.replace("  - client: {name: a, node: 1}\n", "");
+        let e = parse_str(&text, Path::new("bad.yaml")).expect_err("unknown client");
+        assert_eq!(
+            (e.key.as_str(), e.line),
+            ("steps[1].client", Some(9)),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn node_out_of_range_is_rejected() {
+        let text = OK.replace("{name: a, node: 1}", "{name: a, node: 4}");
+        assert!(parse_str(&text, Path::new("bad.yaml")).is_err());
+    }
+}

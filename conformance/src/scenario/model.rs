@@ -1,0 +1,364 @@
+//! The validated scenario: raw YAML plus the cross-field rules serde cannot express
+//! (node numbers within the topology, clients started before use, return-code names).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use super::raw::{Condition, NodeSel, RawDeviation, RawScenario, RcExpect, Step, Totem, Transport};
+use crate::check::CheckName;
+
+/// Highest node count the real backend builds (issue #3: N = 1..5).
+pub const MAX_NODES: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct Topology {
+    pub nodes: u32,
+    pub transport: Transport,
+    pub totem: Totem,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub id: String,
+    pub title: String,
+    pub spec_ref: String,
+    pub requirement: String,
+    pub desc: Option<String>,
+    pub tags: Vec<String>,
+    pub deviation: Option<RawDeviation>,
+    pub topology: Topology,
+    pub disabled_checks: BTreeMap<CheckName, String>,
+    pub steps: Vec<Step>,
+    pub expect: Vec<Condition>,
+}
+
+/// An error in a scenario file: file, line (when known), key path and message.
+#[derive(Debug, Clone)]
+pub struct ScenarioError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ScenarioError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+            if let Some(c) = self.column {
+                write!(f, ":{c}")?;
+            }
+        }
+        write!(f, ": key `{}`: {}", self.key, self.message)
+    }
+}
+
+impl std::error::Error for ScenarioError {}
+
+/// `cs_error_t` names of corotypes.h that an `expect` may use.
+pub const RC_NAMES: &[&str] = &[
+    "CS_OK",
+    "CS_ERR_LIBRARY",
+    "CS_ERR_VERSION",
+    "CS_ERR_INIT",
+    "CS_ERR_TIMEOUT",
+    "CS_ERR_TRY_AGAIN",
+    "CS_ERR_INVALID_PARAM",
+    "CS_ERR_NO_MEMORY",
+    "CS_ERR_BAD_HANDLE",
+    "CS_ERR_BUSY",
+    "CS_ERR_ACCESS",
+    "CS_ERR_NOT_EXIST",
+    "CS_ERR_NAME_TOO_LONG",
+    "CS_ERR_EXIST",
+    "CS_ERR_NO_SPACE",
+    "CS_ERR_INTERRUPT",
+    "CS_ERR_NAME_NOT_FOUND",
+    "CS_ERR_NO_RESOURCES",
+    "CS_ERR_NOT_SUPPORTED",
+    "CS_ERR_BAD_OPERATION",
+    "CS_ERR_FAILED_OPERATION",
+    "CS_ERR_MESSAGE_ERROR",
+    "CS_ERR_QUEUE_FULL",
+    "CS_ERR_QUEUE_NOT_AVAILABLE",
+    "CS_ERR_BAD_FLAGS",
+    "CS_ERR_TOO_BIG",
+    "CS_ERR_NO_SECTIONS",
+    "CS_ERR_CONTEXT_NOT_FOUND",
+    "CS_ERR_TOO_MANY_GROUPS",
+    "CS_ERR_SECURITY",
+];
+
+/// `cpg_reason_t` names (cpg.h).
+pub const REASONS: &[&str] = &[
+    "UNDEFINED",
+    "JOIN",
+    "LEAVE",
+    "NODEDOWN",
+    "NODEUP",
+    "PROCDOWN",
+];
+
+impl NodeSel {
+    pub fn resolve(&self, n: u32) -> Vec<u32> {
+        match self {
+            Self::All(_) => (1..=n).collect(),
+            Self::List(v) => v.clone(),
+            Self::One(x) => vec![*x],
+        }
+    }
+}
+
+/// The client an agent-command step addresses, and its expected return code.
+pub fn step_client(step: &Step) -> Option<(&str, Option<&RcExpect>)> {
+    Some(match step {
+        Step::Initialize(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::Finalize(c)
+        | Step::LocalGet(c)
+        | Step::ContextGet(c)
+        | Step::FdGet(c)
+        | Step::FlowControlStateGet(c)
+        | Step::MaxAtomicMsgsizeGet(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => {
+            (c.client.as_str(), c.expect.as_ref())
+        }
+        Step::Mcast(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::ZcbAlloc(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::ZcbMcast(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::ZcbFree(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::ContextSet(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::Dispatch(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::Iteration(c) => (c.client.as_str(), c.expect.as_ref()),
+        _ => return None,
+    })
+}
+
+fn cond_clients(c: &Condition) -> Vec<&str> {
+    match c {
+        Condition::Confchg(x) => vec![x.client.as_str()],
+        Condition::Delivered(x) => {
+            let mut v = vec![x.client.as_str()];
+            v.extend(x.from.as_deref());
+            v
+        }
+        Condition::TotemConfchg(x) => vec![x.client.as_str()],
+        Condition::Exited(x) => vec![x.client.as_str()],
+        Condition::Call(x) => vec![x.client.as_str()],
+    }
+}
+
+fn cond_reasons(c: &Condition) -> Vec<&str> {
+    match c {
+        Condition::Confchg(x) => x
+            .joined
+            .iter()
+            .chain(x.left.iter())
+            .map(String::as_str)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+impl Scenario {
+    /// Checks the rules serde cannot; `line_of_step` maps a step index to its line.
+    pub fn from_raw(
+        raw: RawScenario,
+        path: PathBuf,
+        line_of_step: &dyn Fn(usize) -> Option<usize>,
+    ) -> Result<Self, ScenarioError> {
+        let err = |key: String, line: Option<usize>, message: String| ScenarioError {
+            file: path.clone(),
+            line,
+            column: None,
+            key,
+            message,
+        };
+        let n = raw.topology.nodes;
+        if !(1..=MAX_NODES).contains(&n) {
+            return Err(err(
+                "topology.nodes".into(),
+                None,
+                format!("must be 1..={MAX_NODES}, got {n}"),
+            ));
+        }
+        let mut disabled = BTreeMap::new();
+        for (k, reason) in &raw.checks.disable {
+            let c: CheckName = k
+                .parse()
+                .map_err(|e: String| err(format!("checks.disable.{k}"), None, e))?;
+            if reason.trim().is_empty() {
+                return Err(err(
+                    format!("checks.disable.{k}"),
+                    None,
+                    "a disabled check needs a reason".into(),
+                ));
+            }
+            disabled.insert(c, reason.clone());
+        }
+        let mut clients = BTreeSet::new();
+        let node_ok = |x: u32| (1..=n).contains(&x);
+        for (i, step) in raw.steps.iter().map(|s| &s.0).enumerate() {
+            let line = line_of_step(i);
+            let key = |k: &str| format!("steps[{i}].{k}");
+            let bad_node =
+                |k: &str, x: u32| err(key(k), line, format!("node {x} is not in 1..={n}"));
+            match step {
+                Step::StartNodes(sel) => {
+                    for x in sel.resolve(n) {
+                        if !node_ok(x) {
+                            return Err(bad_node("start_nodes", x));
+                        }
+                    }
+                }
+                Step::StopNode(x)
+                | Step::KillNode(x)
+                | Step::PauseNode(x)
+                | Step::ResumeNode(x)
+                    if !node_ok(*x) =>
+                {
+                    return Err(bad_node("node", *x));
+                }
+                Step::Partition(sets) => {
+                    for x in sets.iter().flatten() {
+                        if !node_ok(*x) {
+                            return Err(bad_node("partition", *x));
+                        }
+                    }
+                    if sets.len() < 2 {
+                        return Err(err(
+                            key("partition"),
+                            line,
+                            "needs at least two sets".into(),
+                        ));
+                    }
+                }
+                Step::WaitRing(w) => {
+                    for x in w
+                        .nodes
+                        .resolve(n)
+                        .into_iter()
+                        .chain(w.members.iter().copied())
+                    {
+                        if !node_ok(x) {
+                            return Err(bad_node("wait_ring", x));
+                        }
+                    }
+                }
+                Step::Client(c) => {
+                    if !node_ok(c.node) {
+                        return Err(bad_node("client.node", c.node));
+                    }
+                    clients.insert(c.name.clone());
+                }
+                Step::KillClient(k) if !clients.contains(&k.name) => {
+                    return Err(err(
+                        key("kill_client.name"),
+                        line,
+                        format!("unknown client {:?}", k.name),
+                    ));
+                }
+                Step::QuitClient(name) if !clients.contains(name) => {
+                    return Err(err(
+                        key("quit_client"),
+                        line,
+                        format!("unknown client {name:?}"),
+                    ));
+                }
+                Step::Burst(b) => {
+                    for s in &b.senders {
+                        let c = s.split('.').next().unwrap_or(s);
+                        if !clients.contains(c) {
+                            return Err(err(
+                                key("burst.senders"),
+                                line,
+                                format!("unknown client {c:?}"),
+                            ));
+                        }
+                    }
+                }
+                Step::WaitUntil(w) => {
+                    let c = w.condition().map_err(|e| err(key("wait_until"), line, e))?;
+                    for name in cond_clients(&c) {
+                        if !clients.contains(name) {
+                            return Err(err(
+                                key("wait_until"),
+                                line,
+                                format!("unknown client {name:?}"),
+                            ));
+                        }
+                    }
+                    for r in cond_reasons(&c) {
+                        if !REASONS.contains(&r) {
+                            return Err(err(
+                                key("wait_until"),
+                                line,
+                                format!("unknown reason {r:?}; one of {REASONS:?}"),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            }
+            if let Some((client, rc)) = step_client(step) {
+                if !clients.contains(client) {
+                    return Err(err(
+                        key("client"),
+                        line,
+                        format!("unknown client {client:?} (start it with a `client` step first)"),
+                    ));
+                }
+                for name in rc.map(RcExpect::names).unwrap_or_default() {
+                    if !RC_NAMES.contains(&name) && !crate::driver::PSEUDO_RCS.contains(&name) {
+                        return Err(err(
+                            key("expect"),
+                            line,
+                            format!("unknown return code {name:?}"),
+                        ));
+                    }
+                }
+            }
+        }
+        for (i, c) in raw.expect.iter().map(|s| &s.0).enumerate() {
+            for name in cond_clients(c) {
+                if !clients.contains(name) {
+                    return Err(err(
+                        format!("expect[{i}]"),
+                        None,
+                        format!("unknown client {name:?}"),
+                    ));
+                }
+            }
+            for r in cond_reasons(c) {
+                if !REASONS.contains(&r) {
+                    return Err(err(
+                        format!("expect[{i}]"),
+                        None,
+                        format!("unknown reason {r:?}; one of {REASONS:?}"),
+                    ));
+                }
+            }
+        }
+        Ok(Self {
+            path,
+            id: raw.id,
+            title: raw.title,
+            spec_ref: raw.spec_ref,
+            requirement: raw.requirement,
+            desc: raw.desc,
+            tags: raw.tags,
+            deviation: raw.deviation,
+            topology: Topology {
+                nodes: n,
+                transport: raw.topology.transport,
+                totem: raw.topology.totem,
+            },
+            disabled_checks: disabled,
+            steps: raw.steps.into_iter().map(|s| s.0).collect(),
+            expect: raw.expect.into_iter().map(|s| s.0).collect(),
+        })
+    }
+}

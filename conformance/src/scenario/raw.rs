@@ -1,0 +1,568 @@
+//! The YAML schema of a scenario file, as serde structs (documented in conformance/README.md).
+//!
+//! Every struct denies unknown keys, so a typo is an error that names file, line and key
+//! rather than a silently ignored setting.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawScenario {
+    pub id: String,
+    pub title: String,
+    /// Seed man page and section, or the corosync function, e.g. `cpg_join(3) RETURN VALUE`.
+    pub spec_ref: String,
+    /// The sentence being checked, quoted from the reference where possible.
+    pub requirement: String,
+    #[serde(default)]
+    pub desc: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Set when corosync 3.1.7 disagrees with its man page: the steps expect what corosync
+    /// does, and this says what the page says (mirrored in fixtures/expectations/deviations.yaml).
+    #[serde(default)]
+    pub deviation: Option<RawDeviation>,
+    pub topology: RawTopology,
+    #[serde(default)]
+    pub checks: RawChecks,
+    pub steps: Vec<SingleKey<Step>>,
+    #[serde(default)]
+    pub expect: Vec<SingleKey<Condition>>,
+}
+
+/// An enum written as `variant: value` (or a bare `variant` for unit variants).
+///
+/// serde_yaml 0.9 only reads enums from `!tag` syntax; this wrapper reads the plain
+/// single-key map form through serde's `MapAccessDeserializer`, keeping key paths.
+#[derive(Debug, Clone)]
+pub struct SingleKey<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for SingleKey<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{self, IntoDeserializer};
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> de::Visitor<'de> for V<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`name: {...}` with one key, or a bare name such as `heal`")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+                T::deserialize(s.into_deserializer())
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, m: A) -> Result<T, A::Error> {
+                T::deserialize(de::value::MapAccessDeserializer::new(m))
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+            .map(SingleKey)
+    }
+}
+
+impl<T: Serialize> Serialize for SingleKey<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeviation {
+    /// Key into fixtures/expectations/deviations.yaml.
+    pub id: String,
+    pub man_page_says: String,
+    pub corosync_does: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    Udpu,
+    Knet,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTopology {
+    pub nodes: u32,
+    #[serde(default = "default_transport")]
+    pub transport: Transport,
+    #[serde(default)]
+    pub totem: Totem,
+}
+
+fn default_transport() -> Transport {
+    Transport::Udpu
+}
+
+/// Totem timings (corosync.conf(5) `totem` section); unset values keep corosync's defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Totem {
+    pub token_ms: Option<u32>,
+    pub consensus_ms: Option<u32>,
+    pub join_ms: Option<u32>,
+    pub token_retransmits_before_loss_const: Option<u32>,
+    pub max_messages: Option<u32>,
+}
+
+/// Switches for the always-on invariant checkers; turning one off needs a reason.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChecks {
+    #[serde(default)]
+    pub disable: BTreeMap<String, String>,
+}
+
+/// Nodes named by number (1-based), or `all`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum NodeSel {
+    All(AllKw),
+    List(Vec<u32>),
+    One(u32),
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AllKw {
+    All,
+}
+
+/// A return code expectation: one name or any of several.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum RcExpect {
+    One(String),
+    Any(Vec<String>),
+}
+
+impl RcExpect {
+    pub fn accepts(&self, rc: &str) -> bool {
+        match self {
+            Self::One(s) => s == rc,
+            Self::Any(v) => v.iter().any(|s| s == rc),
+        }
+    }
+
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            Self::One(s) => vec![s.as_str()],
+            Self::Any(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// One step. Agent commands carry `client` (a name from a `client` step), `handle`
+/// (default `h1`), optional `handle_value` (a raw, possibly invalid handle number) and
+/// `expect` (the return code, by name).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    StartNodes(NodeSel),
+    /// Clean stop (SIGTERM).
+    StopNode(u32),
+    /// SIGKILL of corosync.
+    KillNode(u32),
+    /// SIGSTOP of corosync.
+    PauseNode(u32),
+    /// SIGCONT of corosync.
+    ResumeNode(u32),
+    /// Cut the network between sets of nodes; nodes in one set still talk to each other.
+    Partition(Vec<Vec<u32>>),
+    Heal,
+    WaitRing(WaitRing),
+    SleepMs(u64),
+    Client(ClientSpec),
+    KillClient(KillClient),
+    /// Close the client's stdin: the agent exits without finalizing its handles.
+    QuitClient(String),
+    Initialize(Initialize),
+    Finalize(Call),
+    Join(GroupCall),
+    Leave(GroupCall),
+    Mcast(Mcast),
+    ZcbAlloc(ZcbAlloc),
+    ZcbMcast(ZcbMcast),
+    ZcbFree(ZcbFree),
+    MembershipGet(GroupCall),
+    LocalGet(Call),
+    ContextGet(Call),
+    ContextSet(ContextSet),
+    FdGet(Call),
+    Dispatch(Dispatch),
+    Iteration(Iteration),
+    FlowControlStateGet(Call),
+    MaxAtomicMsgsizeGet(Call),
+    /// N messages from each of M senders, sent at once; waits for every sender's result.
+    Burst(Burst),
+    WaitUntil(Box<WaitUntil>),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitRing {
+    pub nodes: NodeSel,
+    /// Expected members (node numbers) seen by every node in `nodes`.
+    pub members: Vec<u32>,
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+}
+
+pub(crate) fn default_wait_ms() -> u64 {
+    15_000
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSpec {
+    pub name: String,
+    pub node: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Signal {
+    Kill,
+    Term,
+    Stop,
+    Cont,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct KillClient {
+    pub name: String,
+    #[serde(default = "default_signal")]
+    pub signal: Signal,
+}
+
+fn default_signal() -> Signal {
+    Signal::Kill
+}
+
+/// Expected result fields other than the return code, compared as JSON values.
+pub type Fields = BTreeMap<String, serde_json::Value>;
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Initialize {
+    pub client: String,
+    pub handle: Option<String>,
+    /// `plain` (cpg_initialize) or `v1` (cpg_model_initialize with CPG_MODEL_V1).
+    #[serde(default = "default_model")]
+    pub model: String,
+    #[serde(default)]
+    pub initial_totem_conf: bool,
+    pub context: Option<u64>,
+    /// Dispatch (CS_DISPATCH_ALL) whenever the fd is readable; off for dispatch-mode cases.
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+    pub expect: Option<RcExpect>,
+}
+
+fn default_model() -> String {
+    "plain".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupCall {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    pub group: String,
+    /// Overrides `cpg_name.length` (e.g. 129 or 4294967295) to probe the length checks.
+    pub name_length: Option<u32>,
+    /// How long to wait for the answer (default: `--cmd-timeout`); with `expect: NO_ANSWER`
+    /// a call that never returns is the expected outcome.
+    pub timeout_ms: Option<u64>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mcast {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    /// UNORDERED, FIFO, AGREED, SAFE or a number.
+    #[serde(default = "default_guarantee")]
+    pub guarantee: String,
+    #[serde(default = "default_size")]
+    pub size: u64,
+    #[serde(default = "one")]
+    pub count: u64,
+    /// Number of iovec entries the payload is split into (0 = empty iovec array).
+    pub iovs: Option<u64>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+pub(crate) fn default_guarantee() -> String {
+    "AGREED".to_owned()
+}
+
+fn default_size() -> u64 {
+    64
+}
+
+fn one() -> u64 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZcbAlloc {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    #[serde(default = "default_buf")]
+    pub buf: String,
+    pub size: u64,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+fn default_buf() -> String {
+    "b1".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZcbMcast {
+    pub client: String,
+    pub handle: Option<String>,
+    #[serde(default = "default_buf")]
+    pub buf: String,
+    pub len: Option<u64>,
+    #[serde(default = "default_guarantee")]
+    pub guarantee: String,
+    pub expect: Option<RcExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZcbFree {
+    pub client: String,
+    pub handle: Option<String>,
+    #[serde(default = "default_buf")]
+    pub buf: String,
+    /// Free a pointer libcpg never handed out.
+    #[serde(default)]
+    pub bogus: bool,
+    pub expect: Option<RcExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextSet {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    pub context: u64,
+    pub expect: Option<RcExpect>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dispatch {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    /// ONE, ALL, BLOCKING, ONE_NONBLOCKING or a number.
+    pub mode: String,
+    /// `poll` (default except BLOCKING): poll the fd first and report `would_block`;
+    /// `watchdog`: call for real, the agent exits (code 3) if the call outlives the timeout.
+    pub guard: Option<String>,
+    pub timeout_ms: Option<u64>,
+    /// Finalize the handle from inside the N-th callback (ends a BLOCKING dispatch).
+    pub finalize_after: Option<u64>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Iteration {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    /// NAME_ONLY, ONE_GROUP, ALL or a number.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub group: Option<String>,
+    #[serde(default)]
+    pub after_finalize: bool,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Burst {
+    /// `client` or `client.handle`.
+    pub senders: Vec<String>,
+    pub count: u64,
+    #[serde(default = "default_size")]
+    pub size: u64,
+    #[serde(default = "default_guarantee")]
+    pub guarantee: String,
+    #[serde(default = "default_burst_ms")]
+    pub timeout_ms: u64,
+}
+
+fn default_burst_ms() -> u64 {
+    120_000
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitUntil {
+    #[serde(default = "default_wait_ms")]
+    pub timeout_ms: u64,
+    // One of the following, as in `expect` (a flattened enum cannot deny unknown keys).
+    pub confchg: Option<ConfchgCond>,
+    pub delivered: Option<DeliveredCond>,
+    pub totem_confchg: Option<TotemCond>,
+    pub exited: Option<ExitedCond>,
+    pub call: Option<CallCond>,
+}
+
+impl WaitUntil {
+    /// The one condition given, or an error message when there are none or several.
+    pub fn condition(&self) -> Result<Condition, String> {
+        let mut v = Vec::new();
+        if let Some(c) = &self.confchg {
+            v.push(Condition::Confchg(c.clone()));
+        }
+        if let Some(c) = &self.delivered {
+            v.push(Condition::Delivered(c.clone()));
+        }
+        if let Some(c) = &self.totem_confchg {
+            v.push(Condition::TotemConfchg(c.clone()));
+        }
+        if let Some(c) = &self.exited {
+            v.push(Condition::Exited(c.clone()));
+        }
+        if let Some(c) = &self.call {
+            v.push(Condition::Call(c.clone()));
+        }
+        match v.len() {
+            1 => Ok(v.remove(0)),
+            0 => Err(
+                "wait_until needs one of confchg, delivered, totem_confchg, exited, call"
+                    .to_owned(),
+            ),
+            _ => Err("wait_until takes exactly one condition".to_owned()),
+        }
+    }
+}
+
+/// A condition over the trace. In `wait_until` it must become true within the timeout; in
+/// `expect` it must hold when the steps are done.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum Condition {
+    /// A confchg on the handle matching every given filter.
+    Confchg(ConfchgCond),
+    /// Deliveries on the handle matching the filters; at least / exactly a count.
+    Delivered(DeliveredCond),
+    TotemConfchg(TotemCond),
+    /// The agent process has ended.
+    Exited(ExitedCond),
+    /// A call result with this return code was reported (also the agent's own automatic
+    /// dispatch, e.g. CS_ERR_LIBRARY when the daemon dies).
+    Call(CallCond),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallCond {
+    pub client: String,
+    pub cmd: String,
+    pub rc: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfchgCond {
+    pub client: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
+    /// Some `joined` entry has this reason (JOIN, NODEUP).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined: Option<String>,
+    /// Some `left` entry has this reason (LEAVE, NODEDOWN, PROCDOWN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<String>,
+    /// Exactly this many matching confchgs (default: at least one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveredCond {
+    pub client: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// Only messages sent by this client.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TotemCond {
+    pub client: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExitedCond {
+    pub client: String,
+    /// The agent's dispatch watchdog fired (a ONE/BLOCKING dispatch did not return).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub watchdog: Option<bool>,
+}
