@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Bounded fuzzing of the codec: each target for FUZZ_SECONDS (default 60).
 #
-#   FUZZ_SECONDS=60 bash ci/fuzz.sh [TARGET...]     (targets: srp pg exec knet legacy)
+#   FUZZ_SECONDS=60 bash ci/fuzz.sh [TARGET...]     (targets: srp pg exec knet legacy ipc)
 #
 # Needs cargo-fuzz (installed if missing); on the stable toolchain RUSTC_BOOTSTRAP lets it
 # use the sanitizer flags it needs. The committed seed corpus is copied to a scratch
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(srp pg exec knet legacy)
+[ ${#targets[@]} -gt 0 ] || targets=(srp pg exec knet legacy ipc)
 for target in "${targets[@]}"; do
   scratch="target/fuzz-corpus/$target"
   mkdir -p "$scratch"

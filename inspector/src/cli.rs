@@ -23,6 +23,9 @@ pub enum Command {
     /// Summarise a capture: membership timeline, token rotation, retransmits, traffic per
     /// service and CPG group, anomalies.
     Stats(StatsArgs),
+    /// Run a command and record its libqb IPC (libcpg <-> corosync) into a pcapng file
+    /// that `decode` and `stats` read.
+    RecordIpc(crate::ipc::record::RecordIpcArgs),
 }
 
 /// Output formats.
@@ -145,11 +148,14 @@ impl Config {
                 };
                 let mut types = Vec::new();
                 for t in &args.types {
-                    types.push(normalise_type(t).ok_or_else(|| {
-                        format!(
-                            "unknown --type {t:?}: use token, mcast, join, commit, merge or hold-cancel"
-                        )
-                    })?);
+                    match normalise_type(t) {
+                        Some(totem) => types.push(totem),
+                        // IPC recordings are filtered by message name instead.
+                        None if crate::ipc::is_message_name(t) => {}
+                        None => return Err(format!(
+                            "unknown --type {t:?}: use token, mcast, join, commit, merge or hold-cancel (or an IPC message name such as JOIN, DELIVER)"
+                        )),
+                    }
                 }
                 let view = match (args.input.format, args.verbose) {
                     (Format::Json, _) => View::Json,
@@ -169,10 +175,14 @@ impl Config {
                             .map(|s| s.to_ascii_uppercase())
                             .collect(),
                         groups: args.groups,
+                        ipc_types: args.types.iter().map(|t| t.to_ascii_uppercase()).collect(),
                     },
                     count: args.count,
                     token_ms: 3000,
                 })
+            }
+            Command::RecordIpc(_) => {
+                Err("record-ipc runs a command; call totem_inspect::ipc::record::run".into())
             }
             Command::Stats(args) => {
                 if args.input.files.is_empty() {

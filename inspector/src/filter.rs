@@ -14,6 +14,9 @@ pub struct Filter {
     pub services: Vec<String>,
     /// CPG group names.
     pub groups: Vec<String>,
+    /// `--type` as given, upper case, for IPC recordings (request, response and event
+    /// names: `JOIN`, `MCAST`, `DELIVER` ...).
+    pub ipc_types: Vec<String>,
 }
 
 /// Maps the short names people type to corosync's message type names.

@@ -10,6 +10,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod filter;
+pub mod ipc;
 pub mod layers;
 pub mod model;
 pub mod render;
@@ -46,6 +47,8 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
         )],
     };
     let several = sources.len() > 1;
+    let mut ipc_stats = ipc::IpcStats::new();
+    let mut totem_sources = 0usize;
     for (name, source) in sources {
         let mut source = match source {
             Ok(s) => s,
@@ -54,6 +57,18 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
                 return Ok(ExitCode::from(EXIT_BAD_INPUT));
             }
         };
+        // libqb IPC recordings (`record-ipc`) have their own pipeline.
+        if ipc::is_ipc(source.linktype()) {
+            if several && matches!(config.view, View::Summary | View::Verbose) {
+                writeln!(out, "==> {name} <==")?;
+            }
+            let stats = &mut ipc_stats;
+            if !ipc::run_source(&mut source, &name, several, config, stats, out, err)? {
+                status = EXIT_INCOMPLETE;
+            }
+            continue;
+        }
+        totem_sources += 1;
         if !Layers::supported(source.linktype()) {
             writeln!(
                 err,
@@ -115,6 +130,13 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
                 }
             }
         }
+    }
+    if matches!(config.view, View::StatsText | View::StatsJson) && !ipc_stats.is_empty() {
+        stats.finish();
+        let totem = (totem_sources > 0).then_some(&stats);
+        ipc::stats::write(config.view == View::StatsJson, totem, &mut ipc_stats, out)?;
+        out.flush()?;
+        return Ok(ExitCode::from(status));
     }
     match config.view {
         View::StatsText => {

@@ -7,6 +7,9 @@ use totem_inspect::EXIT_BAD_INPUT;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let totem_inspect::cli::Command::RecordIpc(args) = &cli.command {
+        return totem_inspect::ipc::record::run(args, &mut io::stderr().lock());
+    }
     let config = match Config::from_cli(cli) {
         Ok(c) => c,
         Err(message) => {

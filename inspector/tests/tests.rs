@@ -2,5 +2,6 @@
 //! capture in fixtures/pcap, and the CLI's behaviour on bad input.
 
 mod cli;
+mod ipc;
 mod layers;
 mod snapshots;

@@ -39,6 +39,7 @@ mod macros;
 pub mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod ipc;
 pub mod knet;
 pub mod legacy;
 pub mod pg;

@@ -1,0 +1,150 @@
+//! libqb IPC recordings (link type 147, written by `totem-inspect record-ipc`; the README's
+//! "IPC recording format"): decoding each record down to CPG fields, pairing responses with
+//! their requests, the three views, and `stats`.
+//!
+//! The pipeline mirrors the Totem one but is its own: a record is not a network frame, so it
+//! gets its own [`IpcFrame`] (same JSON conventions: `frame` always, `error` on failure).
+
+pub mod decode;
+pub mod record;
+pub mod render;
+pub mod stats;
+
+use std::io::{self, Write};
+
+use crate::capture::{Next, Source};
+use crate::cli::{Config, View};
+use crate::filter::Filter;
+use crate::model::{Fields, Value};
+
+pub use decode::{IpcDecoder, IpcFrame};
+pub use stats::IpcStats;
+
+/// The link type of IPC recordings (LINKTYPE_USER0).
+pub const LINKTYPE: i32 = totem_wire::ipc::record::LINKTYPE_QB_IPC as i32;
+
+/// Is this a capture of libqb IPC records?
+pub fn is_ipc(linktype: pcap::Linktype) -> bool {
+    linktype.0 == LINKTYPE
+}
+
+/// Decodes one IPC capture with the configured view (stats go to `stats`). Returns
+/// `Ok(false)` when the file ended early (reported on `err`).
+pub fn run_source(
+    source: &mut Source,
+    name: &str,
+    several: bool,
+    config: &Config,
+    stats: &mut IpcStats,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> io::Result<bool> {
+    let mut decoder = IpcDecoder::new();
+    let mut number = 0u64;
+    let mut t0 = None;
+    loop {
+        if config.count.is_some_and(|c| number >= c) {
+            break;
+        }
+        let frame = match source.next_frame() {
+            Ok(Next::Frame(frame)) => frame,
+            Ok(Next::Idle) => continue,
+            Ok(Next::End) => break,
+            Err(e) => {
+                writeln!(
+                    err,
+                    "totem-inspect: {name}: capture ends early after frame {number}: {e}"
+                )?;
+                return Ok(false);
+            }
+        };
+        number += 1;
+        let record = decoder.decode(number, &frame);
+        let start = *t0.get_or_insert(record.ts);
+        match config.view {
+            View::StatsText | View::StatsJson => stats.add(&record),
+            _ if !matches(&config.filter, &record) => {}
+            View::Summary => render::write_summary(out, &record, start)?,
+            View::Verbose => render::write_verbose(out, &record, start)?,
+            View::Json => {
+                if several {
+                    write!(out, "{{\"file\":{},", serde_json::to_string(name)?)?;
+                    let line = serde_json::to_string(&record)?;
+                    out.write_all(line.get(1..).unwrap_or_default().as_bytes())?;
+                    out.write_all(b"\n")?;
+                } else {
+                    serde_json::to_writer(&mut *out, &record)?;
+                    out.write_all(b"\n")?;
+                }
+            }
+        }
+    }
+    Ok(true)
+}
+
+/// The decode filters, as they apply to IPC records: `--type` matches the message name
+/// (`JOIN`, `MCAST`, `CONFCHG_CALLBACK`, with or without `_CALLBACK`), `--service` the
+/// service the client connected to (`cpg`), `--group` the CPG group, `--node` a nodeid
+/// anywhere in the message.
+pub fn matches(filter: &Filter, frame: &IpcFrame) -> bool {
+    if !filter.ipc_types.is_empty() {
+        let Some(name) = frame.name.as_deref() else {
+            return false;
+        };
+        let short = name.strip_suffix("_CALLBACK").unwrap_or(name);
+        if !filter
+            .ipc_types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(name) || t.eq_ignore_ascii_case(short))
+        {
+            return false;
+        }
+    }
+    if !filter.services.is_empty()
+        && !filter
+            .services
+            .iter()
+            .any(|s| s.eq_ignore_ascii_case(&frame.service))
+    {
+        return false;
+    }
+    if !filter.groups.is_empty()
+        && !frame
+            .group
+            .as_deref()
+            .is_some_and(|g| filter.groups.iter().any(|want| want == g))
+    {
+        return false;
+    }
+    if !filter.nodes.is_empty()
+        && !filter
+            .nodes
+            .iter()
+            .any(|n| mentions_node(&frame.detail, *n))
+    {
+        return false;
+    }
+    true
+}
+
+fn mentions_node(fields: &Fields, node: u32) -> bool {
+    fields.0.iter().any(|(key, value)| match value {
+        Value::U(v) => {
+            matches!(*key, "nodeid" | "local_nodeid" | "ring_rep") && *v == u64::from(node)
+        }
+        Value::List(list) => *key == "members" && list.contains(&u64::from(node)),
+        Value::Records(records) => records.iter().any(|r| mentions_node(r, node)),
+        _ => false,
+    })
+}
+
+/// Is `name` a CPG IPC message name (`--type` on IPC recordings), with or without
+/// `_CALLBACK`?
+pub fn is_message_name(name: &str) -> bool {
+    use totem_wire::ipc::cpg::{CpgRequestId, CpgResponseId};
+    let upper = name.to_ascii_uppercase();
+    let known = |n: &str| n == upper || n.strip_suffix("_CALLBACK") == Some(upper.as_str());
+    matches!(upper.as_str(), "CONNECT" | "DISCONNECT")
+        || (0..=12).any(|i| CpgRequestId::from(i).known_name().is_some_and(known))
+        || (0..=18).any(|i| CpgResponseId::from(i).known_name().is_some_and(known))
+}
