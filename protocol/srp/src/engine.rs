@@ -342,6 +342,12 @@ impl Srp {
         Ok(())
     }
 
+    /// Something new is waiting to be sent (`totemsrp_event_signal`): if this node saw the
+    /// token held, it asks the representative to release it (TOKEN_HOLD_CANCEL).
+    pub fn new_message_signal(&mut self) {
+        self.token_hold_cancel_send();
+    }
+
     /// Sync is complete (`totemsrp_trans_ack`): new messages go to the regular queue again.
     pub fn trans_ack(&mut self) {
         self.waiting_trans_ack = false;

@@ -1,0 +1,18 @@
+//! `totem-cpg`: what corosync 3.1.7 runs above the ring, composed with [`totem_srp::Srp`] into
+//! one sans-IO [`Node`]: totempg (packing, fragmentation and the two assembly sets around
+//! sync), the exec layer's group "a", sync v2 (service build and barrier rounds), and the
+//! CPG service with its process registry, confchg computation and sync.
+//!
+//! The call protocol is the ring's: `handle_datagram` / `handle_timeout` / client commands
+//! in, then drain `poll_transmit` and `poll_event`, then `poll_timeout`.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
+mod cpg;
+mod node;
+mod sync;
+
+pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
+pub use node::{Node, NodeConfig, NodeEvent};
+pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};

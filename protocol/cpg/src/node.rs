@@ -1,0 +1,530 @@
+//! One cluster member: the ring, totempg, the exec layer's dispatch, sync and CPG.
+
+use std::collections::VecDeque;
+
+use totem_srp::{ConfigurationKind, Event, Instant, MembState, Srp, SrpConfig, Transmit};
+use totem_wire::exec::cmap::{CmapItem, CmapMcast, CmapMcastReason, CmapValueType};
+use totem_wire::exec::cpg::{
+    CpgMcast, CpgMessage, CpgName, Downlist, JoinList, JoinListEntry, MessageSource, DOWNLIST_LEN,
+    JOINLIST_ENTRY_LEN, JOINLIST_HEADER_LEN, MCAST_FIXED_LEN,
+};
+use totem_wire::exec::votequorum::NodeInfoFlags;
+use totem_wire::exec::{ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage};
+use totem_wire::pg::{Assembler, AssemblerLimits, GroupPrefix, Packer, PgPacket};
+use totem_wire::srp::RingId;
+use totem_wire::ByteOrder;
+
+use crate::cpg::{ClientEvent, ConnId, Cpg, CpgAddress, CpgError, CpgSend};
+use crate::sync::{Sync, SyncAction};
+
+/// How a node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// This node's id.
+    pub nodeid: u32,
+    /// Ring timings.
+    pub srp: SrpConfig,
+    /// The transport's netmtu (1500 for udpu, 65536 for knet).
+    pub net_mtu: usize,
+    /// The ring seq loaded from the state directory (0 on a first start).
+    pub stored_ring_seq: u64,
+    /// `quorum.expected_votes` as sent in votequorum NODEINFO.
+    pub expected_votes: u32,
+}
+
+/// What a node reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeEvent {
+    /// For a local CPG client.
+    Client(ClientEvent),
+    /// Persist this ring's seq (`ringid_<nodeid>`).
+    StoreRingId(RingId),
+    /// A totem configuration change (for traces: CPG clients see their own confchgs).
+    Configuration {
+        /// Transitional or regular.
+        kind: ConfigurationKind,
+        /// Members.
+        members: Vec<u32>,
+        /// Left (transitional).
+        left: Vec<u32>,
+        /// Joined (regular).
+        joined: Vec<u32>,
+        /// The ring.
+        ring_id: RingId,
+    },
+    /// Every sync round of this ring completed.
+    SyncCompleted(RingId),
+    /// The ring's membership state changed.
+    StateChanged {
+        /// From.
+        from: MembState,
+        /// To.
+        to: MembState,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// A cluster member: `handle_*` in, `poll_*` out, `cpg_*` for local clients.
+#[derive(Debug)]
+pub struct Node {
+    my_id: u32,
+    srp: Srp,
+    packer: Packer,
+    assembler: Assembler<()>,
+    trans_assembler: Assembler<()>,
+    waiting_trans_ack: bool,
+    sync: Sync,
+    cpg: Cpg,
+    trans_list: Vec<u32>,
+    expected_votes: u32,
+    votequorum_first: bool,
+    events: VecDeque<NodeEvent>,
+}
+
+impl Node {
+    /// A node starting now; it begins gathering at once.
+    pub fn new(config: NodeConfig, now: Instant) -> Node {
+        let limits = AssemblerLimits::default();
+        let mut node = Node {
+            my_id: config.nodeid,
+            srp: Srp::new(
+                config.srp,
+                config.nodeid,
+                config.stored_ring_seq,
+                config.net_mtu,
+                now,
+            ),
+            packer: Packer::for_net_mtu(config.net_mtu, ByteOrder::Little),
+            assembler: Assembler::corosync(limits),
+            trans_assembler: Assembler::corosync(limits),
+            waiting_trans_ack: true,
+            sync: Sync::new(),
+            cpg: Cpg::new(config.nodeid),
+            trans_list: Vec::new(),
+            expected_votes: config.expected_votes,
+            votequorum_first: true,
+            events: VecDeque::new(),
+        };
+        // votequorum_exec_init_fn sends NODEINFO at start-up, before any ring exists.
+        node.send_nodeinfo();
+        node.process_srp_events();
+        node
+    }
+
+    // ---- getters -------------------------------------------------------------------------
+
+    /// This node.
+    pub fn nodeid(&self) -> u32 {
+        self.my_id
+    }
+
+    /// The ring.
+    pub fn ring_id(&self) -> RingId {
+        self.srp.ring_id()
+    }
+
+    /// Ring members.
+    pub fn members(&self) -> &[u32] {
+        self.srp.members()
+    }
+
+    /// Membership state.
+    pub fn state(&self) -> MembState {
+        self.srp.state()
+    }
+
+    /// Is sync running (CPG requests answer TRY_AGAIN)?
+    pub fn syncing(&self) -> bool {
+        self.sync.in_progress()
+    }
+
+    // ---- outputs -------------------------------------------------------------------------
+
+    /// The next datagram.
+    #[must_use]
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.srp.poll_transmit()
+    }
+
+    /// The next event.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        self.events.pop_front()
+    }
+
+    /// The next deadline.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.srp.poll_timeout()
+    }
+
+    // ---- inputs --------------------------------------------------------------------------
+
+    /// A datagram arrived. An ORF token first flushes totempg's staged packet into the
+    /// ring's queue, as `callback_token_received_fn` does, so it leaves on this token visit.
+    pub fn handle_datagram(&mut self, now: Instant, bytes: &[u8]) -> Result<(), totem_wire::Error> {
+        let is_token = matches!(bytes, [0x70, 0xC0, 3, 0, ..] | [0xC0, 0x70, 3, 0, ..]);
+        if is_token {
+            if let Some(packet) = self.packer.flush() {
+                // The queue was checked when the message was staged; a full queue now drops
+                // the packet as corosync's ignored totemsrp_mcast result would.
+                let _ = self.srp.submit(&packet);
+            }
+        }
+        let result = self.srp.handle_datagram(now, bytes);
+        self.process_srp_events();
+        result
+    }
+
+    /// Timers due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.srp.handle_timeout(now);
+        self.process_srp_events();
+    }
+
+    /// Clean shutdown: the LEAVE message.
+    pub fn leave_ring(&mut self) {
+        self.srp.leave();
+    }
+
+    // ---- CPG clients ---------------------------------------------------------------------
+
+    /// `cpg_initialize` / `cpg_model_initialize`.
+    pub fn cpg_connect(&mut self, initial_totem_conf: bool) -> ConnId {
+        self.cpg.connect(initial_totem_conf)
+    }
+
+    /// `cpg_join`.
+    pub fn cpg_join(&mut self, conn: ConnId, group: &[u8], pid: u32) -> Result<(), CpgError> {
+        let name = CpgName::new(group).ok_or(CpgError::NameTooLong)?;
+        self.flow_control(MCAST_FIXED_LEN)?;
+        let send = self.cpg.join(conn, name, pid)?;
+        self.cpg_send(send);
+        Ok(())
+    }
+
+    /// `cpg_leave`.
+    pub fn cpg_leave(&mut self, conn: ConnId) -> Result<(), CpgError> {
+        self.flow_control(MCAST_FIXED_LEN)?;
+        let send = self.cpg.leave(conn)?;
+        self.cpg_send(send);
+        Ok(())
+    }
+
+    /// `cpg_mcast_joined` (one piece: libcpg splits larger messages itself).
+    pub fn cpg_mcast(&mut self, conn: ConnId, data: &[u8]) -> Result<(), CpgError> {
+        let (group, pid) = self.cpg.mcast_identity(conn)?;
+        self.flow_control(MCAST_FIXED_LEN + data.len())?;
+        let message = CpgMessage::Mcast(CpgMcast {
+            header: ExecHeader::new(ServiceId::Cpg, 3, MCAST_FIXED_LEN + data.len()),
+            group,
+            msglen: data.len() as u32,
+            pid,
+            source: MessageSource {
+                nodeid: self.my_id,
+                conn,
+            },
+            data,
+        });
+        let mut bytes = Vec::with_capacity(MCAST_FIXED_LEN + data.len());
+        message.emit(&mut bytes, ByteOrder::Little);
+        let (fixed, user) = bytes.split_at(MCAST_FIXED_LEN);
+        self.send(GroupPrefix::EXEC, &[fixed, user]);
+        Ok(())
+    }
+
+    /// The client went away (`cpg_lib_exit_fn`): its process leaves with PROCDOWN.
+    pub fn cpg_disconnect(&mut self, conn: ConnId) {
+        if let Some(send) = self.cpg.disconnect(conn) {
+            self.cpg_send(send);
+        }
+    }
+
+    /// `cpg_membership_get`.
+    pub fn cpg_membership(&self, group: &[u8]) -> Vec<CpgAddress> {
+        CpgName::new(group).map_or_else(Vec::new, |g| self.cpg.membership(&g))
+    }
+
+    /// `corosync_sending_allowed` for flow-controlled CPG requests: nothing during sync, and
+    /// only what the ring's queue can take.
+    fn flow_control(&self, len: usize) -> Result<(), CpgError> {
+        if self.sync.in_progress() {
+            return Err(CpgError::TryAgain);
+        }
+        let packets = len / self.packer.packet_size().max(1) + 2;
+        if self.srp.avail() < packets {
+            return Err(CpgError::TryAgain);
+        }
+        Ok(())
+    }
+
+    fn cpg_send(&mut self, send: CpgSend) {
+        let message = match send {
+            CpgSend::ProcJoin { group, pid } => CpgMessage::procjoin(group, pid),
+            CpgSend::ProcLeave { group, pid, reason } => {
+                let CpgMessage::ProcJoin(mut m) = CpgMessage::procjoin(group, pid) else {
+                    return;
+                };
+                m.header = ExecHeader::new(ServiceId::Cpg, 1, m.header.size as usize);
+                m.reason = reason;
+                CpgMessage::ProcLeave(m)
+            }
+        };
+        let mut bytes = Vec::new();
+        message.emit(&mut bytes, ByteOrder::Little);
+        self.send(GroupPrefix::EXEC, &[&bytes]);
+    }
+
+    /// `totempg_groups_mcast_joined` on `group`: the group header and name are iovecs of
+    /// their own, which decides where totempg cuts (spec §3.2).
+    fn send(&mut self, group: &[u8], iovecs: &[&[u8]]) {
+        // u16 group count (1), u16 name length, little-endian.
+        let header = [1u8, 0, group.len() as u8, 0];
+        let mut all: Vec<&[u8]> = vec![&header, group];
+        all.extend_from_slice(iovecs);
+        let mut packets = Vec::new();
+        self.packer.submit(&all, &mut packets);
+        for p in packets {
+            let _ = self.srp.submit(&p);
+        }
+        self.srp.new_message_signal();
+    }
+
+    // ---- deliveries ----------------------------------------------------------------------
+
+    fn process_srp_events(&mut self) {
+        while let Some(event) = self.srp.poll_event() {
+            match event {
+                Event::Deliver { nodeid, payload } => self.deliver_packet(nodeid, &payload),
+                Event::Configuration {
+                    kind,
+                    members,
+                    left,
+                    joined,
+                    ring_id,
+                } => {
+                    self.confchg(kind, &members, &left, ring_id);
+                    self.events.push_back(NodeEvent::Configuration {
+                        kind,
+                        members,
+                        left,
+                        joined,
+                        ring_id,
+                    });
+                    self.run_sync_start(kind, ring_id);
+                }
+                Event::WaitingTransAck(waiting) => self.waiting_trans_ack = waiting,
+                Event::StoreRingId(ring) => self.events.push_back(NodeEvent::StoreRingId(ring)),
+                Event::StateChanged { from, to, reason } => self
+                    .events
+                    .push_back(NodeEvent::StateChanged { from, to, reason }),
+            }
+            self.drain_cpg_events();
+        }
+    }
+
+    fn drain_cpg_events(&mut self) {
+        for e in self.cpg.events.drain(..) {
+            self.events.push_back(NodeEvent::Client(e));
+        }
+    }
+
+    /// `main.c::confchg_fn`: abort a running sync, remember the transitional list; totempg
+    /// forgets the partial messages of nodes that left (`app_confchg_fn`).
+    fn confchg(&mut self, kind: ConfigurationKind, members: &[u32], left: &[u32], _ring: RingId) {
+        if self.sync.abort() {
+            self.cpg.sync_abort();
+        }
+        if kind == ConfigurationKind::Transitional {
+            self.trans_list = members.to_vec();
+            for n in left {
+                self.assembler.reset(*n);
+                self.trans_assembler.reset(*n);
+            }
+        }
+    }
+
+    fn run_sync_start(&mut self, kind: ConfigurationKind, ring_id: RingId) {
+        if kind != ConfigurationKind::Regular {
+            return;
+        }
+        let members = self.srp.members().to_vec();
+        let trans: Vec<u32> = self
+            .trans_list
+            .iter()
+            .copied()
+            .filter(|n| members.contains(n))
+            .collect();
+        let actions = self.sync.start(ring_id, &members);
+        self.cpg.sync_init(&trans, &members, ring_id);
+        self.apply_sync(actions);
+    }
+
+    fn deliver_packet(&mut self, nodeid: u32, payload: &[u8]) {
+        let Ok(packet) = PgPacket::parse(payload, ByteOrder::Little) else {
+            return;
+        };
+        let fed = if self.waiting_trans_ack {
+            self.trans_assembler.feed(nodeid, &packet, ())
+        } else {
+            self.assembler.feed(nodeid, &packet, ())
+        };
+        for message in fed.delivered {
+            self.deliver_message(nodeid, &message.data);
+        }
+    }
+
+    fn deliver_message(&mut self, nodeid: u32, data: &[u8]) {
+        let Ok((prefix, payload)) = GroupPrefix::parse(data, ByteOrder::Little) else {
+            return;
+        };
+        if prefix.contains(GroupPrefix::SYNC) {
+            let Ok(message) = SyncMessage::parse(payload, ByteOrder::Little) else {
+                return;
+            };
+            let actions = match message {
+                SyncMessage::ServiceBuild {
+                    ring_id, services, ..
+                } => self.sync.on_service_build(nodeid, ring_id, &services),
+                SyncMessage::Barrier { ring_id, .. } => self.sync.on_barrier(nodeid, ring_id),
+                SyncMessage::Unknown { .. } => Vec::new(),
+            };
+            self.apply_sync(actions);
+            return;
+        }
+        if !prefix.contains(GroupPrefix::EXEC) {
+            return;
+        }
+        // main.c::deliver_fn: services not loaded, or unknown functions, are ignored.
+        let Ok(ExecMessage::Cpg(message)) = ExecMessage::parse(payload, ByteOrder::Little) else {
+            return;
+        };
+        match message {
+            CpgMessage::ProcJoin(m) => self.cpg.on_procjoin(nodeid, m.group, m.pid),
+            CpgMessage::ProcLeave(m) => self.cpg.on_procleave(nodeid, m.group, m.pid, m.reason),
+            CpgMessage::JoinList(list) => {
+                let entries: Vec<(u32, CpgName)> =
+                    list.entries.iter().map(|e| (e.pid, e.group)).collect();
+                self.cpg.on_joinlist(nodeid, &entries);
+            }
+            CpgMessage::Mcast(m) => self.cpg.on_mcast(nodeid, m.group, m.pid, m.data),
+            // 3.1.7 only logs received downlists; partial pieces are reassembled by libcpg.
+            CpgMessage::Downlist(_) | CpgMessage::PartialMcast(_) => {}
+        }
+        self.drain_cpg_events();
+    }
+
+    // ---- sync ----------------------------------------------------------------------------
+
+    fn apply_sync(&mut self, actions: Vec<SyncAction>) {
+        let mut queue: VecDeque<SyncAction> = actions.into();
+        while let Some(action) = queue.pop_front() {
+            match action {
+                SyncAction::SendServiceBuild(ring, services) => {
+                    let mut bytes = Vec::new();
+                    SyncMessage::service_build(ring, services).emit(&mut bytes, ByteOrder::Little);
+                    self.send(GroupPrefix::SYNC, &[&bytes]);
+                }
+                SyncAction::Process(service, ring) => {
+                    self.sync_process(service);
+                    let mut bytes = Vec::new();
+                    SyncMessage::barrier(ring).emit(&mut bytes, ByteOrder::Little);
+                    self.send(GroupPrefix::SYNC, &[&bytes]);
+                }
+                SyncAction::Activate(service) => {
+                    if service == i32::from(u16::from(ServiceId::Cpg)) {
+                        self.cpg.sync_activate();
+                        self.drain_cpg_events();
+                    }
+                    if service == i32::from(u16::from(ServiceId::Votequorum))
+                        && self.srp.members().len() > 1
+                    {
+                        self.votequorum_first = false;
+                    }
+                }
+                SyncAction::Completed(ring) => {
+                    self.srp.trans_ack();
+                    self.events.push_back(NodeEvent::SyncCompleted(ring));
+                }
+            }
+        }
+    }
+
+    /// Each service's `sync_process`: what real 3.1.7 nodes send, so that they accept us
+    /// (spec §4.5).
+    fn sync_process(&mut self, service: i32) {
+        match service {
+            0 => {
+                // CMAP: totem.config_version as "not exist" (never triggers the shutdown trap).
+                let cmap = CmapMcast {
+                    header: ExecHeader { id: 0, size: 328 },
+                    reason: CmapMcastReason::Sync,
+                    items: vec![CmapItem {
+                        key: b"totem.config_version",
+                        value_type: CmapValueType::NotExist,
+                        value: &[],
+                    }],
+                };
+                let mut bytes = Vec::new();
+                cmap.emit(&mut bytes, ByteOrder::Little);
+                self.send(GroupPrefix::EXEC, &[&bytes]);
+            }
+            2 => {
+                let (old_members, left, joinlist) = self.cpg.sync_messages();
+                let downlist = CpgMessage::Downlist(Downlist {
+                    header: ExecHeader::new(ServiceId::Cpg, 5, DOWNLIST_LEN),
+                    old_members: Some(old_members),
+                    left_nodes: left.len() as u32,
+                    nodeids: left,
+                });
+                let mut bytes = Vec::new();
+                downlist.emit(&mut bytes, ByteOrder::Little);
+                self.send(GroupPrefix::EXEC, &[&bytes]);
+                if !joinlist.is_empty() {
+                    let size = JOINLIST_HEADER_LEN + JOINLIST_ENTRY_LEN * joinlist.len();
+                    let list = CpgMessage::JoinList(JoinList {
+                        header: ExecHeader::new(ServiceId::Cpg, 2, size),
+                        error: 0,
+                        entries: joinlist
+                            .into_iter()
+                            .map(|(pid, group)| JoinListEntry { pid, group })
+                            .collect(),
+                    });
+                    let mut bytes = Vec::new();
+                    list.emit(&mut bytes, ByteOrder::Little);
+                    self.send(GroupPrefix::EXEC, &[&bytes]);
+                }
+            }
+            5 => {
+                self.send_nodeinfo();
+                // The qdevice pseudo-node's entry, after ours (the nodeid-0 assert trap).
+                let qdevice = VotequorumMessage::NodeInfo {
+                    header: ExecHeader::new(ServiceId::Votequorum, 0, 32),
+                    nodeid: 0,
+                    votes: 0,
+                    expected_votes: 0,
+                    flags: NodeInfoFlags(0),
+                };
+                let mut bytes = Vec::new();
+                qdevice.emit(&mut bytes, ByteOrder::Little);
+                self.send(GroupPrefix::EXEC, &[&bytes]);
+            }
+            _ => {}
+        }
+    }
+
+    fn send_nodeinfo(&mut self) {
+        let flags = if self.votequorum_first { 8 } else { 0 };
+        let nodeinfo = VotequorumMessage::NodeInfo {
+            header: ExecHeader::new(ServiceId::Votequorum, 0, 32),
+            nodeid: self.my_id,
+            votes: 1,
+            expected_votes: self.expected_votes,
+            flags: NodeInfoFlags(flags),
+        };
+        let mut bytes = Vec::new();
+        nodeinfo.emit(&mut bytes, ByteOrder::Little);
+        self.send(GroupPrefix::EXEC, &[&bytes]);
+    }
+}

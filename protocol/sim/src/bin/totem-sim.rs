@@ -1,0 +1,181 @@
+//! `totem-sim`: run one seed, sweep many, or check that a seed replays identically.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant as WallClock;
+
+use clap::{Parser, Subcommand};
+use totem_sim::scenario::run_seed;
+
+/// Deterministic simulation of corosync's Totem/CPG stack (our implementation).
+#[derive(Debug, Parser)]
+#[command(name = "totem-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run one seed and check it; prints the trace when a property breaks.
+    Run {
+        /// The seed (as printed by a failing sweep).
+        #[arg(long)]
+        seed: u64,
+        /// Print the whole trace as JSON lines even when nothing broke.
+        #[arg(long)]
+        trace: bool,
+        /// Write the simulated traffic to this pcap (decode it with totem-inspect).
+        #[arg(long, value_name = "FILE")]
+        pcap: Option<std::path::PathBuf>,
+    },
+    /// Run many seeds with random fault mixes and report violations.
+    Sweep {
+        /// How many seeds.
+        #[arg(long, default_value_t = 100)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 1)]
+        start: u64,
+        /// Also run every seed twice and compare the traces.
+        #[arg(long)]
+        determinism: bool,
+        /// Summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a seed twice and compare the traces event by event.
+    CheckDeterminism {
+        /// The seed.
+        #[arg(long)]
+        seed: u64,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::Run { seed, trace, pcap } => {
+            let (report, capture) = run_seed(seed, pcap.is_some());
+            let _ = writeln!(
+                out,
+                "SEED={seed} options={}",
+                serde_json::to_string(&report.options).unwrap_or_default()
+            );
+            if let (Some(path), Some(bytes)) = (pcap, capture) {
+                if let Err(e) = std::fs::write(&path, bytes) {
+                    eprintln!("totem-sim: {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+            if trace || !report.violations.is_empty() {
+                for entry in &report.trace {
+                    let _ = writeln!(out, "{}", serde_json::to_string(entry).unwrap_or_default());
+                }
+            }
+            let _ = writeln!(
+                out,
+                "faults={} messages={} datagrams={} lost={} replayed={} violations={}",
+                report.faults,
+                report.messages_sent,
+                report.stats.datagrams,
+                report.stats.lost,
+                report.stats.replayed,
+                report.violations.len()
+            );
+            for v in &report.violations {
+                let _ = writeln!(out, "VIOLATION {}: {}", v.checker, v.detail);
+            }
+            if report.violations.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Sweep {
+            seeds,
+            start,
+            determinism,
+            json,
+        } => {
+            let wall = WallClock::now();
+            let mut failed = Vec::new();
+            let mut faults = 0;
+            let mut messages = 0;
+            let mut node_micros: u128 = 0;
+            let mut nondeterministic = Vec::new();
+            for seed in start..start + seeds {
+                let (report, _) = run_seed(seed, false);
+                faults += report.faults;
+                messages += report.messages_sent;
+                node_micros += report.stats.node_micros;
+                if determinism {
+                    let (again, _) = run_seed(seed, false);
+                    if again.trace != report.trace {
+                        nondeterministic.push(seed);
+                    }
+                }
+                if !report.violations.is_empty() {
+                    eprintln!(
+                        "seed {seed}: {} violation(s), first: {}: {}\n  replay: totem-sim run --seed {seed}",
+                        report.violations.len(),
+                        report.violations[0].checker,
+                        report.violations[0].detail
+                    );
+                    failed.push(seed);
+                }
+            }
+            let elapsed = wall.elapsed().as_secs_f64();
+            let node_seconds = node_micros as f64 / 1e6;
+            let rate = node_seconds / elapsed.max(1e-9);
+            if json {
+                let summary = serde_json::json!({
+                    "seeds": seeds, "faults": faults, "messages": messages,
+                    "violating_seeds": failed, "nondeterministic_seeds": nondeterministic,
+                    "simulated_node_seconds": node_seconds, "wall_seconds": elapsed,
+                    "node_seconds_per_wall_second": rate,
+                });
+                let _ = writeln!(out, "{summary}");
+            } else {
+                let _ = writeln!(
+                    out,
+                    "seeds={seeds} faults={faults} messages={messages} violating_seeds={} nondeterministic={} simulated_node_seconds={node_seconds:.0} wall_seconds={elapsed:.1} node_seconds_per_wall_second={rate:.0}",
+                    failed.len(),
+                    nondeterministic.len()
+                );
+            }
+            if failed.is_empty() && nondeterministic.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::CheckDeterminism { seed } => {
+            let (a, _) = run_seed(seed, false);
+            let (b, _) = run_seed(seed, false);
+            if a.trace == b.trace {
+                let _ = writeln!(
+                    out,
+                    "seed {seed}: deterministic ({} trace entries)",
+                    a.trace.len()
+                );
+                ExitCode::SUCCESS
+            } else {
+                let at = a
+                    .trace
+                    .iter()
+                    .zip(&b.trace)
+                    .position(|(x, y)| x != y)
+                    .unwrap_or(a.trace.len().min(b.trace.len()));
+                let _ = writeln!(
+                    out,
+                    "seed {seed}: traces differ at entry {at}: {:?} vs {:?}",
+                    a.trace.get(at),
+                    b.trace.get(at)
+                );
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,751 @@
+//! The simulated cluster: [`Node`]s on a seeded network, virtual time, scripted and random
+//! faults, CPG clients, and a trace of everything that happened.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+
+use serde::Serialize;
+use totem_cpg::{ClientEvent, ConnId, CpgAddress, CpgError, Node, NodeConfig, NodeEvent};
+use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
+use totem_wire::srp::RingId;
+
+use crate::pcap::PcapWriter;
+use crate::rng::Rng;
+
+/// The network's behaviour, drawn from the seed or set by a test (TigerBeetle's packet
+/// simulator vocabulary).
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkOptions {
+    /// Shortest one-way delay (µs).
+    pub one_way_delay_min_us: u64,
+    /// Mean one-way delay (µs); delays are uniform in [min, 2·mean − min].
+    pub one_way_delay_mean_us: u64,
+    /// Probability that a datagram is lost.
+    pub packet_loss_probability: f64,
+    /// Probability that a datagram is delivered twice.
+    pub packet_replay_probability: f64,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> Self {
+        NetworkOptions {
+            one_way_delay_min_us: 50,
+            one_way_delay_mean_us: 150,
+            packet_loss_probability: 0.0,
+            packet_replay_probability: 0.0,
+        }
+    }
+}
+
+/// Timing of the simulated cluster's ring (corosync.conf `totem { }`).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Timings {
+    /// `token` (ms), before the coefficient.
+    pub token_ms: u32,
+    /// `token_coefficient` (ms).
+    pub token_coefficient_ms: u32,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Timings {
+            token_ms: 1000,
+            token_coefficient_ms: 0,
+        }
+    }
+}
+
+/// One thing that happened, for checkers and people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TraceEvent {
+    /// A node's daemon started (with the ring seq it loaded).
+    Start {
+        /// Node.
+        node: u32,
+        /// Loaded ring seq.
+        ring_seq: u64,
+    },
+    /// A node crashed (SIGKILL).
+    Crash {
+        /// Node.
+        node: u32,
+    },
+    /// A node stopped being scheduled until `until_us`.
+    Pause {
+        /// Node.
+        node: u32,
+        /// Virtual time it resumes (µs).
+        until_us: i64,
+    },
+    /// Links were cut (directed pairs).
+    Cut {
+        /// (from, to) pairs.
+        links: Vec<(u32, u32)>,
+    },
+    /// Every link restored.
+    Heal,
+    /// A totem configuration change on a node.
+    Totem {
+        /// Node.
+        node: u32,
+        /// `transitional` or `regular`.
+        kind: &'static str,
+        /// Ring.
+        ring: String,
+        /// Members.
+        members: Vec<u32>,
+        /// Left.
+        left: Vec<u32>,
+        /// Joined.
+        joined: Vec<u32>,
+    },
+    /// Sync finished on a node.
+    SyncCompleted {
+        /// Node.
+        node: u32,
+        /// Ring.
+        ring: String,
+    },
+    /// A client's CPG call.
+    Call {
+        /// Node.
+        node: u32,
+        /// Connection.
+        conn: ConnId,
+        /// `join`, `leave`, `mcast`, `finalize`.
+        call: &'static str,
+        /// Message id for mcast (`node.conn.seq`).
+        message: Option<String>,
+        /// `CS_OK` or the error.
+        result: String,
+    },
+    /// A confchg callback.
+    Confchg {
+        /// Node.
+        node: u32,
+        /// Connection.
+        conn: ConnId,
+        /// Group.
+        group: String,
+        /// Members as (nodeid, pid).
+        members: Vec<(u32, u32)>,
+        /// Left as (nodeid, pid, reason).
+        left: Vec<(u32, u32, String)>,
+        /// Joined as (nodeid, pid, reason).
+        joined: Vec<(u32, u32, String)>,
+    },
+    /// A deliver callback.
+    Deliver {
+        /// Node.
+        node: u32,
+        /// Connection.
+        conn: ConnId,
+        /// Group.
+        group: String,
+        /// Sender node.
+        from_node: u32,
+        /// Sender pid.
+        from_pid: u32,
+        /// Message id (the payload).
+        message: String,
+        /// The ring the delivering node was on.
+        ring: String,
+    },
+}
+
+/// A trace entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceEntry {
+    /// Virtual time (µs).
+    pub time_us: i64,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: TraceEvent,
+}
+
+/// Counters of a run.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct SimStats {
+    /// Datagrams sent.
+    pub datagrams: u64,
+    /// Lost by the network.
+    pub lost: u64,
+    /// Delivered twice.
+    pub replayed: u64,
+    /// Dropped by a cut link.
+    pub cut: u64,
+    /// Simulated node-microseconds (alive nodes × elapsed).
+    pub node_micros: u128,
+    /// The run hit the datagram budget and stopped early.
+    pub budget_exhausted: bool,
+}
+
+/// Datagrams one run may send: a livelock (a retransmission storm, a token loop) stops the
+/// run with a violation instead of exhausting the machine.
+pub(crate) const DATAGRAM_BUDGET: u64 = 5_000_000;
+
+#[derive(Debug)]
+struct SimNode {
+    node: Option<Node>,
+    stored_ring_seq: u64,
+    paused_until: Option<Instant>,
+    conns: BTreeMap<ConnId, u32>,
+    sends: BTreeMap<ConnId, u64>,
+    /// Daemon starts so far: client ids of a restarted daemon must not repeat earlier ones.
+    incarnation: u64,
+}
+
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct InFlight {
+    at: Instant,
+    id: u64,
+    from: u32,
+    to: u32,
+    bytes: Vec<u8>,
+}
+
+/// A deterministic simulated cluster.
+pub struct Sim {
+    now: Instant,
+    rng: Rng,
+    options: NetworkOptions,
+    timings: Timings,
+    ids: Vec<u32>,
+    nodes: BTreeMap<u32, SimNode>,
+    queue: BinaryHeap<Reverse<InFlight>>,
+    next_id: u64,
+    cut: BTreeSet<(u32, u32)>,
+    trace: Vec<TraceEntry>,
+    stats: SimStats,
+    capture: Option<PcapWriter>,
+    /// Each node's last regular configuration, as its event stream says: deliveries are
+    /// labelled with the ring they were delivered in (old-ring messages come out of
+    /// recovery before the transitional configuration).
+    delivery_ring: BTreeMap<u32, RingId>,
+}
+
+impl Sim {
+    /// A cluster of `ids` (the nodelist), none started yet.
+    pub fn new(seed: u64, ids: &[u32], options: NetworkOptions, timings: Timings) -> Sim {
+        Sim {
+            now: Instant::ZERO,
+            rng: Rng::new(seed),
+            options,
+            timings,
+            ids: ids.to_vec(),
+            nodes: ids
+                .iter()
+                .map(|id| {
+                    (
+                        *id,
+                        SimNode {
+                            node: None,
+                            stored_ring_seq: 0,
+                            paused_until: None,
+                            conns: BTreeMap::new(),
+                            sends: BTreeMap::new(),
+                            incarnation: 0,
+                        },
+                    )
+                })
+                .collect(),
+            queue: BinaryHeap::new(),
+            next_id: 0,
+            cut: BTreeSet::new(),
+            trace: Vec::new(),
+            stats: SimStats::default(),
+            capture: None,
+            delivery_ring: BTreeMap::new(),
+        }
+    }
+
+    /// Records every datagram into a pcap that `totem-inspect` decodes.
+    pub fn capture_to(&mut self, writer: PcapWriter) {
+        self.capture = Some(writer);
+    }
+
+    /// The capture, finished.
+    pub fn take_capture(&mut self) -> Option<PcapWriter> {
+        self.capture.take()
+    }
+
+    /// Virtual time.
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Everything recorded.
+    pub fn trace(&self) -> &[TraceEntry] {
+        &self.trace
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SimStats {
+        self.stats
+    }
+
+    /// The nodelist.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// The node, if running.
+    pub fn node(&self, id: u32) -> Option<&Node> {
+        self.nodes.get(&id).and_then(|n| n.node.as_ref())
+    }
+
+    /// Nodes running now.
+    pub fn alive(&self) -> Vec<u32> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| n.node.is_some())
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    fn record(&mut self, event: TraceEvent) {
+        self.trace.push(TraceEntry {
+            time_us: self.now.total_micros(),
+            event,
+        });
+    }
+
+    fn srp_config(&self) -> SrpConfig {
+        let mut b = SrpConfigBuilder::new(self.ids.len() as u32);
+        b.token_ms = Some(self.timings.token_ms);
+        b.token_coefficient_ms = Some(self.timings.token_coefficient_ms);
+        b.build()
+            .unwrap_or_else(|_| SrpConfig::defaults(self.ids.len() as u32))
+    }
+
+    // ---- scripted actions ----------------------------------------------------------------
+
+    /// Starts (or restarts) a node's daemon with the ring seq it persisted.
+    pub fn start(&mut self, id: u32) {
+        let config = NodeConfig {
+            nodeid: id,
+            srp: self.srp_config(),
+            net_mtu: 1500,
+            stored_ring_seq: self.nodes.get(&id).map_or(0, |n| n.stored_ring_seq),
+            expected_votes: self.ids.len() as u32,
+        };
+        let ring_seq = config.stored_ring_seq;
+        let node = Node::new(config, self.now);
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.node = Some(node);
+            n.paused_until = None;
+            n.conns.clear();
+            n.incarnation += 1;
+        }
+        self.record(TraceEvent::Start { node: id, ring_seq });
+        self.drain(id);
+    }
+
+    /// Kills a node's daemon; its clients die with it.
+    pub fn crash(&mut self, id: u32) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.node = None;
+            n.conns.clear();
+        }
+        self.record(TraceEvent::Crash { node: id });
+    }
+
+    /// Stops scheduling `id` for `duration` (SIGSTOP … SIGCONT).
+    pub fn pause(&mut self, id: u32, duration: Duration) {
+        let until = self.now + duration;
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.paused_until = Some(until);
+        }
+        self.record(TraceEvent::Pause {
+            node: id,
+            until_us: until.total_micros(),
+        });
+    }
+
+    /// Cuts every link between the groups (symmetric partition).
+    pub fn partition(&mut self, groups: &[Vec<u32>]) {
+        let mut links = Vec::new();
+        for (i, a) in groups.iter().enumerate() {
+            for b in groups.iter().skip(i + 1) {
+                for x in a {
+                    for y in b {
+                        links.push((*x, *y));
+                        links.push((*y, *x));
+                    }
+                }
+            }
+        }
+        self.cut_links(&links);
+    }
+
+    /// Cuts directed links (asymmetric faults).
+    pub fn cut_links(&mut self, links: &[(u32, u32)]) {
+        self.cut.extend(links.iter().copied());
+        self.record(TraceEvent::Cut {
+            links: links.to_vec(),
+        });
+    }
+
+    /// Restores every link.
+    pub fn heal(&mut self) {
+        self.cut.clear();
+        self.record(TraceEvent::Heal);
+    }
+
+    /// Sets the network's behaviour from now on.
+    pub fn set_network(&mut self, options: NetworkOptions) {
+        self.options = options;
+    }
+
+    /// A CPG client connects on `node`. Its id is unique over the node's restarts
+    /// (`incarnation << 16 | connection`); its pid is `1000 + connection`.
+    pub fn client_connect(&mut self, node: u32, initial_totem_conf: bool) -> Option<ConnId> {
+        let n = self.nodes.get_mut(&node)?;
+        let conn = n.node.as_mut()?.cpg_connect(initial_totem_conf);
+        n.conns.insert(conn, 1000 + conn as u32);
+        Some(n.incarnation << 16 | conn)
+    }
+
+    fn internal(conn: ConnId) -> ConnId {
+        conn & 0xFFFF
+    }
+
+    fn external(&self, node: u32, conn: ConnId) -> ConnId {
+        let incarnation = self.nodes.get(&node).map_or(0, |n| n.incarnation);
+        incarnation << 16 | conn
+    }
+
+    /// `cpg_join`; the result is traced and returned.
+    pub fn client_join(&mut self, node: u32, conn: ConnId, group: &[u8]) -> Result<(), CpgError> {
+        let result = self.with_node(
+            node,
+            |n, pid| n.cpg_join(Self::internal(conn), group, pid),
+            conn,
+        );
+        self.record_call(node, conn, "join", None, result);
+        self.drain(node);
+        result
+    }
+
+    /// `cpg_leave`.
+    pub fn client_leave(&mut self, node: u32, conn: ConnId) -> Result<(), CpgError> {
+        let result = self.with_node(node, |n, _| n.cpg_leave(Self::internal(conn)), conn);
+        self.record_call(node, conn, "leave", None, result);
+        self.drain(node);
+        result
+    }
+
+    /// `cpg_mcast_joined` of a unique message `node.conn.seq`.
+    pub fn client_mcast(&mut self, node: u32, conn: ConnId) -> Result<(), CpgError> {
+        let seq = self
+            .nodes
+            .get(&node)
+            .and_then(|n| n.sends.get(&conn))
+            .copied()
+            .unwrap_or(0);
+        let message = format!("{node}.{conn}.{seq}");
+        let result = self.with_node(
+            node,
+            |n, _| n.cpg_mcast(Self::internal(conn), message.as_bytes()),
+            conn,
+        );
+        if result.is_ok() {
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.sends.insert(conn, seq + 1);
+            }
+        }
+        self.record_call(node, conn, "mcast", Some(message), result);
+        self.drain(node);
+        result
+    }
+
+    /// The client exits (`cpg_finalize` or death): PROCDOWN for a joined process.
+    pub fn client_disconnect(&mut self, node: u32, conn: ConnId) {
+        let _ = self.with_node(
+            node,
+            |n, _| {
+                n.cpg_disconnect(Self::internal(conn));
+                Ok(())
+            },
+            conn,
+        );
+        if let Some(n) = self.nodes.get_mut(&node) {
+            n.conns.remove(&Self::internal(conn));
+        }
+        self.record_call(node, conn, "finalize", None, Ok(()));
+        self.drain(node);
+    }
+
+    fn with_node(
+        &mut self,
+        node: u32,
+        f: impl FnOnce(&mut Node, u32) -> Result<(), CpgError>,
+        conn: ConnId,
+    ) -> Result<(), CpgError> {
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return Err(CpgError::BadHandle);
+        };
+        if conn >> 16 != n.incarnation {
+            // A client of an earlier daemon: gone with it.
+            return Err(CpgError::BadHandle);
+        }
+        let pid = n.conns.get(&Self::internal(conn)).copied().unwrap_or(0);
+        match n.node.as_mut() {
+            Some(node) if n.paused_until.is_none() => f(node, pid),
+            _ => Err(CpgError::BadHandle),
+        }
+    }
+
+    fn record_call(
+        &mut self,
+        node: u32,
+        conn: ConnId,
+        call: &'static str,
+        message: Option<String>,
+        result: Result<(), CpgError>,
+    ) {
+        let result = match result {
+            Ok(()) => "CS_OK".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        self.record(TraceEvent::Call {
+            node,
+            conn,
+            call,
+            message,
+            result,
+        });
+    }
+
+    // ---- running -------------------------------------------------------------------------
+
+    /// Runs until `until`: datagrams and timers in time order.
+    pub fn run_until(&mut self, until: Instant) {
+        loop {
+            let next_packet = self.queue.peek().map(|Reverse(p)| p.at);
+            let next_timer = self
+                .nodes
+                .iter()
+                .filter_map(|(id, n)| {
+                    let node = n.node.as_ref()?;
+                    let at = match n.paused_until {
+                        Some(resume) => node.poll_timeout()?.max(resume),
+                        None => node.poll_timeout()?,
+                    };
+                    Some((at, *id))
+                })
+                .min();
+            let next = match (next_packet, next_timer) {
+                (Some(p), Some((t, _))) => p.min(t),
+                (Some(p), None) => p,
+                (None, Some((t, _))) => t,
+                (None, None) => break,
+            };
+            if next > until {
+                break;
+            }
+            if self.stats.datagrams > DATAGRAM_BUDGET {
+                self.stats.budget_exhausted = true;
+                break;
+            }
+            self.advance(next);
+            match (next_timer, next_packet) {
+                (Some((t, id)), _) if t == next => {
+                    if let Some(n) = self.nodes.get_mut(&id) {
+                        if n.paused_until.is_some_and(|r| r <= next) {
+                            n.paused_until = None;
+                        }
+                        if let Some(node) = n.node.as_mut() {
+                            node.handle_timeout(next);
+                        }
+                    }
+                    self.drain(id);
+                }
+                _ => {
+                    let Some(Reverse(packet)) = self.queue.pop() else {
+                        break;
+                    };
+                    self.deliver(packet);
+                }
+            }
+        }
+        self.advance(until);
+    }
+
+    /// Runs for `ms` of virtual time.
+    pub fn run_for_ms(&mut self, ms: u64) {
+        let until = self.now + Duration::from_millis(ms);
+        self.run_until(until);
+    }
+
+    fn advance(&mut self, to: Instant) {
+        if to > self.now {
+            let alive = self.nodes.values().filter(|n| n.node.is_some()).count() as u128;
+            self.stats.node_micros += alive * u128::from((to - self.now).total_micros());
+            self.now = to;
+        }
+    }
+
+    fn deliver(&mut self, packet: InFlight) {
+        let Some(n) = self.nodes.get_mut(&packet.to) else {
+            return;
+        };
+        if let Some(resume) = n.paused_until {
+            if resume > self.now {
+                // A stopped process reads its socket only when it runs again.
+                self.queue.push(Reverse(InFlight {
+                    at: resume,
+                    ..packet
+                }));
+                return;
+            }
+            n.paused_until = None;
+        }
+        let Some(node) = n.node.as_mut() else { return };
+        // Malformed datagrams cannot occur here (every byte comes from the codec); an error
+        // would be dropped as the daemon drops it.
+        let _ = node.handle_datagram(self.now, &packet.bytes);
+        self.drain(packet.to);
+    }
+
+    /// Collects a node's datagrams and events after an input.
+    fn drain(&mut self, id: u32) {
+        let mut transmits = Vec::new();
+        let mut events = Vec::new();
+        if let Some(node) = self.nodes.get_mut(&id).and_then(|n| n.node.as_mut()) {
+            while let Some(t) = node.poll_transmit() {
+                transmits.push(t);
+            }
+            while let Some(e) = node.poll_event() {
+                events.push(e);
+            }
+        }
+        for e in events {
+            self.on_node_event(id, e);
+        }
+        for t in transmits {
+            let targets: Vec<u32> = match t.destination {
+                Destination::Node(to) => vec![to],
+                Destination::All => self.ids.clone(),
+            };
+            for to in targets {
+                self.send(id, to, &t.bytes);
+            }
+        }
+    }
+
+    fn send(&mut self, from: u32, to: u32, bytes: &[u8]) {
+        self.stats.datagrams += 1;
+        if let Some(capture) = self.capture.as_mut() {
+            capture.datagram(self.now, from, to, bytes);
+        }
+        if self.cut.contains(&(from, to)) {
+            self.stats.cut += 1;
+            return;
+        }
+        // A node's datagrams to itself go through its own stack: never lost.
+        if from != to && self.rng.chance(self.options.packet_loss_probability) {
+            self.stats.lost += 1;
+            return;
+        }
+        let copies = if from != to && self.rng.chance(self.options.packet_replay_probability) {
+            self.stats.replayed += 1;
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let min = self.options.one_way_delay_min_us;
+            let max = (2 * self.options.one_way_delay_mean_us)
+                .saturating_sub(min)
+                .max(min);
+            let delay = self.rng.range(min, max);
+            self.next_id += 1;
+            self.queue.push(Reverse(InFlight {
+                at: self.now + Duration::from_micros(delay),
+                id: self.next_id,
+                from,
+                to,
+                bytes: bytes.to_vec(),
+            }));
+        }
+    }
+
+    fn on_node_event(&mut self, id: u32, event: NodeEvent) {
+        let ring = self.delivery_ring.get(&id).copied().unwrap_or_default();
+        match event {
+            NodeEvent::StoreRingId(r) => {
+                if let Some(n) = self.nodes.get_mut(&id) {
+                    n.stored_ring_seq = r.seq;
+                }
+            }
+            NodeEvent::Configuration {
+                kind,
+                members,
+                left,
+                joined,
+                ring_id,
+            } => {
+                if kind == ConfigurationKind::Regular {
+                    self.delivery_ring.insert(id, ring_id);
+                }
+                self.record(TraceEvent::Totem {
+                    node: id,
+                    kind: match kind {
+                        ConfigurationKind::Transitional => "transitional",
+                        ConfigurationKind::Regular => "regular",
+                    },
+                    ring: ring_id.to_string(),
+                    members,
+                    left,
+                    joined,
+                })
+            }
+            NodeEvent::SyncCompleted(r) => self.record(TraceEvent::SyncCompleted {
+                node: id,
+                ring: r.to_string(),
+            }),
+            NodeEvent::StateChanged { .. } => {}
+            NodeEvent::Client(ClientEvent::Confchg {
+                conn,
+                group,
+                members,
+                left,
+                joined,
+            }) => {
+                let conn = self.external(id, conn);
+                let pairs = |v: &[CpgAddress]| v.iter().map(|a| (a.nodeid, a.pid)).collect();
+                let triples = |v: &[CpgAddress]| {
+                    v.iter()
+                        .map(|a| (a.nodeid, a.pid, a.reason.to_string()))
+                        .collect()
+                };
+                self.record(TraceEvent::Confchg {
+                    node: id,
+                    conn,
+                    group: group.to_string(),
+                    members: pairs(&members),
+                    left: triples(&left),
+                    joined: triples(&joined),
+                });
+            }
+            NodeEvent::Client(ClientEvent::Deliver {
+                conn,
+                group,
+                nodeid,
+                pid,
+                data,
+            }) => self.record(TraceEvent::Deliver {
+                node: id,
+                conn: self.external(id, conn),
+                group: group.to_string(),
+                from_node: nodeid,
+                from_pid: pid,
+                message: String::from_utf8_lossy(&data).into_owned(),
+                ring: ring.to_string(),
+            }),
+            NodeEvent::Client(ClientEvent::TotemConfchg { .. }) => {}
+        }
+    }
+}
