@@ -18,7 +18,7 @@ fi
 bash ci/install-corosync.sh
 
 TARGET="${CARGO_TARGET_DIR:-target}"
-REPORT="${REPORT_DIR:-$TARGET/conformance}"
+REPORT="$(realpath -m "${REPORT_DIR:-$TARGET/conformance}")"
 cargo build -p totem-conformance -p totem-conform-agent
 BIN="$TARGET/debug/totem-conform"
 

@@ -191,7 +191,11 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             let opts = RunArgs {
                 backends: backend.clone(),
                 junit: junit.clone(),
-                report: report.clone(),
+                // corosync's state_dir and logfile are taken relative to wherever the daemon
+                // runs: every path handed down from the report must be absolute.
+                report: report
+                    .as_ref()
+                    .map(|r| std::path::absolute(r).unwrap_or_else(|_| r.clone())),
                 format: *format,
                 pcap: !no_pcap,
                 cmd_timeout: Duration::from_secs(*cmd_timeout),
