@@ -120,3 +120,125 @@ impl Source {
         }
     }
 }
+
+/// Frames read by a second thread in batches, so that libpcap's reads and copies (about a
+/// quarter of `decode`'s time on a large file, measured with perf) overlap with decoding.
+/// Order is kept; a read error arrives after the frames before it.
+pub struct Prefetch {
+    rx: std::sync::mpsc::Receiver<Batch>,
+    current: Option<Batch>,
+    index: usize,
+    finished: bool,
+}
+
+/// Frames copied out of libpcap's buffer.
+struct Batch {
+    data: Vec<u8>,
+    /// (ts_sec, ts_usec, wire_len, start, end) per frame.
+    frames: Vec<(i64, i64, u32, usize, usize)>,
+    /// Set on the last batch: the end of the file, or why reading stopped.
+    end: Option<Result<(), String>>,
+}
+
+/// Frames per batch, and bytes per batch: enough to amortise the channel, small enough to
+/// keep memory flat.
+const BATCH_FRAMES: usize = 4096;
+const BATCH_BYTES: usize = 1 << 20;
+
+impl Prefetch {
+    /// Starts reading `source` on its own thread.
+    pub fn spawn(mut source: Source) -> Prefetch {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(4);
+        std::thread::spawn(move || loop {
+            let mut batch = Batch {
+                data: Vec::with_capacity(BATCH_BYTES),
+                frames: Vec::with_capacity(BATCH_FRAMES),
+                end: None,
+            };
+            while batch.frames.len() < BATCH_FRAMES && batch.data.len() < BATCH_BYTES {
+                match source.next_frame() {
+                    Ok(Next::Frame(f)) => {
+                        let start = batch.data.len();
+                        batch.data.extend_from_slice(f.data);
+                        batch.frames.push((
+                            f.ts_sec,
+                            f.ts_usec,
+                            f.wire_len,
+                            start,
+                            batch.data.len(),
+                        ));
+                    }
+                    Ok(Next::Idle) => {}
+                    Ok(Next::End) => {
+                        batch.end = Some(Ok(()));
+                        break;
+                    }
+                    Err(e) => {
+                        batch.end = Some(Err(e.to_string()));
+                        break;
+                    }
+                }
+            }
+            let last = batch.end.is_some();
+            // The reader stops when the consumer has gone (an early `--count`, a closed pipe).
+            if tx.send(batch).is_err() || last {
+                return;
+            }
+        });
+        Prefetch {
+            rx,
+            current: None,
+            index: 0,
+            finished: false,
+        }
+    }
+
+    /// The next frame, `Ok(None)` at the end.
+    pub fn next_frame(&mut self) -> Result<Option<RawFrame<'_>>, CaptureError> {
+        loop {
+            if let Some(batch) = &self.current {
+                if self.index < batch.frames.len() {
+                    break;
+                }
+                let end = batch.end.clone();
+                self.current = None;
+                match end {
+                    Some(Ok(())) => {
+                        self.finished = true;
+                        return Ok(None);
+                    }
+                    Some(Err(e)) => {
+                        self.finished = true;
+                        return Err(CaptureError::Read(e));
+                    }
+                    None => {}
+                }
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            match self.rx.recv() {
+                Ok(batch) => {
+                    self.current = Some(batch);
+                    self.index = 0;
+                }
+                Err(_) => {
+                    self.finished = true;
+                    return Err(CaptureError::Read("reader thread stopped".into()));
+                }
+            }
+        }
+        let batch = self
+            .current
+            .as_ref()
+            .ok_or_else(|| CaptureError::Read("no batch".into()))?;
+        let (ts_sec, ts_usec, wire_len, start, end) = batch.frames[self.index];
+        self.index += 1;
+        Ok(Some(RawFrame {
+            ts_sec,
+            ts_usec,
+            wire_len,
+            data: &batch.data[start..end],
+        }))
+    }
+}

@@ -32,6 +32,24 @@ pub const EXIT_INCOMPLETE: u8 = 1;
 /// Exit code: bad usage, or an input that is not a capture.
 pub const EXIT_BAD_INPUT: u8 = 2;
 
+/// Where a Totem capture's frames come from.
+enum Frames {
+    Direct(Source),
+    Prefetched(capture::Prefetch),
+}
+
+impl Frames {
+    fn next_frame(&mut self) -> Result<capture::Next<'_>, CaptureError> {
+        match self {
+            Frames::Direct(source) => source.next_frame(),
+            Frames::Prefetched(p) => Ok(match p.next_frame()? {
+                Some(frame) => capture::Next::Frame(frame),
+                None => capture::Next::End,
+            }),
+        }
+    }
+}
+
 /// Runs the configured command, writing the view to `out` and problems to `err`.
 pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<ExitCode> {
     let mut stats = Stats::new();
@@ -85,11 +103,16 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
         let mut number = 0u64;
         let mut t0 = None;
         let mut summary = render::summary::SummaryWriter::default();
+        // Files are read ahead on a second thread; a live capture is read as frames come.
+        let mut frames = match config.input {
+            Input::Files(_) => Frames::Prefetched(capture::Prefetch::spawn(source)),
+            Input::Live(_) => Frames::Direct(source),
+        };
         loop {
             if config.count.is_some_and(|c| number >= c) {
                 break;
             }
-            let frame = match source.next_frame() {
+            let frame = match frames.next_frame() {
                 Ok(capture::Next::Frame(frame)) => frame,
                 Ok(capture::Next::Idle) => {
                     out.flush()?;
