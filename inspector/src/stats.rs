@@ -72,7 +72,9 @@ pub struct Distribution {
 }
 
 impl Distribution {
-    fn of(samples: &mut [f64], count: u64) -> Option<Distribution> {
+    /// min/p50/p99/max of `samples` (sorted in place); `count` is how many were seen when
+    /// only a sample was kept.
+    pub(crate) fn of(samples: &mut [f64], count: u64) -> Option<Distribution> {
         if samples.is_empty() {
             return None;
         }

@@ -118,18 +118,7 @@ pub struct IpcStats {
 }
 
 fn distribution(samples: &mut [f64], count: u64) -> Option<Distribution> {
-    if samples.is_empty() {
-        return None;
-    }
-    samples.sort_by(f64::total_cmp);
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    Some(Distribution {
-        count,
-        min: samples[0],
-        p50: at(0.5),
-        p99: at(0.99),
-        max: samples[samples.len() - 1],
-    })
+    Distribution::of(samples, count)
 }
 
 fn push_sample(samples: &mut Vec<f64>, v: f64) {
