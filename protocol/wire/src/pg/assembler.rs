@@ -26,8 +26,9 @@ impl Default for AssemblerLimits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Salvage {
     /// Exactly what corosync delivers (`totempg_deliver_fn`), quirks included: after a
-    /// mismatch the next packet whose `fragmented` is 0 or 1 ends "throw-away mode" and
-    /// delivers nothing at all.
+    /// continuation that does not match, the sender's packets are thrown away until one
+    /// ends complete (`fragmented` 0, which frees the assembly) or a fragmenting packet with
+    /// tag 1 comes, which itself delivers nothing.
     Corosync,
     /// For an observer: drop only the pieces that cannot be completed and deliver every
     /// whole message, so a capture that starts mid-message loses as little as possible.
@@ -265,9 +266,13 @@ impl<T: Clone> Assembler<T> {
                 }
             }
         } else {
-            // The entry stays (cleared) for the sender's next packet: most packets are
-            // unfragmented, and re-creating it each time was measurable.
+            // A packet that ends complete ends the assembly: corosync puts it back on the
+            // free list (`assembly_deref`) and the next packet of this sender starts from a
+            // fresh one (`assembly_ref`), throw-away mode included. The entry is kept and
+            // cleared here instead of re-created: most packets are unfragmented, and
+            // re-creating it each time was measurable.
             assembly.last_frag_num = 0;
+            assembly.throw_away = false;
             assembly.partial.clear();
             assembly.sources.clear();
         }

@@ -71,7 +71,7 @@ fn an_orphan_continuation_is_discarded_and_the_observer_keeps_what_follows() {
 }
 
 #[test]
-fn corosync_mode_throws_away_until_a_fresh_packet_like_totempg_deliver_fn() {
+fn corosync_mode_throws_away_like_totempg_deliver_fn() {
     let whole = PgPacket {
         order: ByteOrder::Little,
         version: 0,
@@ -81,13 +81,30 @@ fn corosync_mode_throws_away_until_a_fresh_packet_like_totempg_deliver_fn() {
         entries: vec![b"\x01\x00\x01\x00ahello"],
     };
     let mut corosync = Assembler::corosync(AssemblerLimits::default());
+    // An orphan continuation that ends complete: thrown away, and the assembly freed
+    // (assembly_deref), so the next packet starts fresh.
     let fed = corosync.feed(1, &pg_of(PART2), 11u64);
     assert!(fed.delivered.is_empty(), "orphan continuation");
-    // corosync leaves throw-away mode on this packet but delivers nothing from it.
     let fed = corosync.feed(1, &whole, 12u64);
-    assert!(fed.delivered.is_empty());
-    let fed = corosync.feed(1, &whole, 13u64);
     assert_eq!(fed.delivered.len(), 1);
+    // An orphan continuation that itself continues (fragmented 2): throw-away mode lasts
+    // through it; the next packet with fragmented 1 ends it but delivers nothing.
+    let orphan_fragment = PgPacket {
+        fragmented: 2,
+        continuation: 1,
+        ..whole.clone()
+    };
+    let starts_again = PgPacket {
+        fragmented: 1,
+        continuation: 0,
+        entries: vec![b"\x01\x00\x01\x00ahel", b"\x01\x00\x01\x00apart"],
+        ..whole.clone()
+    };
+    assert!(corosync
+        .feed(1, &orphan_fragment, 13u64)
+        .delivered
+        .is_empty());
+    assert!(corosync.feed(1, &starts_again, 14u64).delivered.is_empty());
 }
 
 #[test]
