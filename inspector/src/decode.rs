@@ -497,13 +497,7 @@ impl FrameDecoder {
                                                 &mut self.names,
                                             )
                                         } else {
-                                            decode_message_1x(
-                                                a.sender,
-                                                &a.data,
-                                                a.sources,
-                                                order,
-                                                &mut self.names,
-                                            )
+                                            decode_message_1x(a.sender, &a.data, a.sources, order)
                                         },
                                     );
                                 }
@@ -720,53 +714,45 @@ fn decode_message(
     record
 }
 
-/// A corosync 1.x totempg message: the coroipc header has `size` at 0 and `id` at 8, and
-/// service ids follow 1.4's table (`EVS_SERVICE` 0 ... `CPG_SERVICE` 8).
+/// A corosync 1.x totempg message: the group prefix, then a coroipc header
+/// (`totem_wire::legacy::CoroipcHeader`); 1.x service bodies are not decoded.
 fn decode_message_1x(
     sender: u32,
     data: &[u8],
     frames: Vec<u64>,
     order: ByteOrder,
-    names: &mut NameInterner,
 ) -> MessageRecord {
-    const SERVICES_1X: [&str; 16] = [
-        "EVS",
-        "CLM",
-        "AMF",
-        "CKPT",
-        "EVT",
-        "LCK",
-        "MSG",
-        "CFG",
-        "CPG",
-        "CONFDB",
-        "UNKNOWN10",
-        "PCMK",
-        "QUORUM",
-        "PLOAD",
-        "TMR",
-        "VOTEQUORUM",
-    ];
-    let mut record = decode_message(sender, data, frames, order, names);
-    let Ok((_, payload)) = GroupPrefix::parse(data, order) else {
-        return record;
+    let mut record = MessageRecord {
+        sender,
+        frames,
+        len: data.len(),
+        groups: Vec::new(),
+        name: Cow::Borrowed("RAW"),
+        service: Cow::Borrowed("RAW"),
+        detail: Fields::default(),
+        cpg_group: None,
+        error: None,
     };
-    let word = |at: usize| -> Option<u32> {
-        let b: [u8; 4] = payload.get(at..at + 4)?.try_into().ok()?;
-        Some(match order {
-            ByteOrder::Little => u32::from_le_bytes(b),
-            ByteOrder::Big => u32::from_be_bytes(b),
-        })
+    let (prefix, payload) = match GroupPrefix::parse(data, order) {
+        Ok(p) => p,
+        Err(e) => {
+            record.error = Some(ErrorRecord::from(&e));
+            return record;
+        }
     };
-    record.detail = Fields::default();
-    record.error = None;
-    record.cpg_group = None;
-    if let (Some(size), Some(id)) = (word(0), word(8)) {
-        let service = (id >> 16) as usize;
-        let name = SERVICES_1X.get(service).copied().unwrap_or("UNKNOWN");
-        record.service = Cow::Owned(format!("{name}(1.x)"));
-        record.name = Cow::Owned(format!("{name}(1.x)/fn{}", id & 0xFFFF));
-        record.detail.push("size", Value::U(size.into()));
+    record.groups = prefix
+        .groups
+        .iter()
+        .map(|g| Cow::Owned(String::from_utf8_lossy(g).into_owned()))
+        .collect();
+    match totem_wire::legacy::CoroipcHeader::parse(payload, order) {
+        Ok(h) => {
+            let name = totem_wire::legacy::service_name_1x(h.service()).unwrap_or("UNKNOWN");
+            record.service = Cow::Owned(format!("{name}(1.x)"));
+            record.name = Cow::Owned(format!("{name}(1.x)/fn{}", h.function()));
+            record.detail.push("size", Value::U(h.size.into()));
+        }
+        Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(data.len() - payload.len()))),
     }
     record
 }

@@ -279,9 +279,10 @@ impl Node {
     /// `totempg_groups_mcast_joined` on `group`: the group header and name are iovecs of
     /// their own, which decides where totempg cuts (spec §3.2).
     fn send(&mut self, group: &[u8], iovecs: &[&[u8]]) {
-        // u16 group count (1), u16 name length, little-endian.
-        let header = [1u8, 0, group.len() as u8, 0];
-        let mut all: Vec<&[u8]> = vec![&header, group];
+        let mut prefix = Vec::with_capacity(4 + group.len());
+        GroupPrefix::single(group).emit(&mut prefix, ByteOrder::Little);
+        let (header, name) = prefix.split_at(prefix.len() - group.len());
+        let mut all: Vec<&[u8]> = vec![header, name];
         all.extend_from_slice(iovecs);
         let mut packets = Vec::new();
         self.packer.submit(&all, &mut packets);

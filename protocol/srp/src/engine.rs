@@ -18,8 +18,8 @@
 use std::collections::VecDeque;
 
 use totem_wire::srp::{
-    Encapsulation, Header, Mcast, MembCommitToken, MembJoin, MembMergeDetect, Message, MessageType,
-    OrfToken, RingId, RtrItem, TokenHoldCancel, MCAST_HEADER_LEN, RETRANSMIT_ENTRIES_MAX,
+    assign_sequence, Encapsulation, Header, Mcast, MembCommitToken, MembJoin, MembMergeDetect,
+    Message, MessageType, OrfToken, RingId, RtrItem, TokenHoldCancel, RETRANSMIT_ENTRIES_MAX,
 };
 
 use crate::config::SrpConfig;
@@ -1238,9 +1238,9 @@ impl Srp {
             token.seq = token.seq.wrapping_add(1);
             let this_seqno = self.global_seqno;
             self.global_seqno = self.global_seqno.wrapping_add(1);
-            // The stored message was emitted by us: patch seq, this_seqno and ring id in
-            // place (mcast layout, spec §2.5).
-            patch_mcast(&mut bytes, token.seq, this_seqno, self.my_ring_id);
+            // Queued by us without them: seq, this_seqno and ring id are known only now.
+            // Our own emitted MCASTs always take them.
+            let _ = assign_sequence(&mut bytes, token.seq, this_seqno, self.my_ring_id);
             let sort_queue = if recovery {
                 &mut self.recovery_sort_queue
             } else {
@@ -1385,16 +1385,4 @@ impl Srp {
             self.set_timer(now, Timer::OrfTokenHoldRetransmit, self.config.hold_ms);
         }
     }
-}
-
-/// Writes seq, this_seqno and ring id into an MCAST this node emitted in little-endian
-/// (`orf_token_mcast` fills them when the token comes).
-fn patch_mcast(bytes: &mut [u8], seq: u32, this_seqno: i32, ring_id: RingId) {
-    if bytes.len() < MCAST_HEADER_LEN {
-        return;
-    }
-    bytes[17..21].copy_from_slice(&seq.to_le_bytes());
-    bytes[21..25].copy_from_slice(&this_seqno.to_le_bytes());
-    bytes[25..29].copy_from_slice(&ring_id.rep.to_le_bytes());
-    bytes[29..37].copy_from_slice(&ring_id.seq.to_le_bytes());
 }

@@ -43,8 +43,67 @@ pub use merge_detect::MembMergeDetect;
 pub use orf_token::{OrfToken, RtrItem, ORF_TOKEN_FIXED_LEN};
 pub use token_hold_cancel::TokenHoldCancel;
 
-use crate::codec::Decoder;
+use crate::codec::{ByteOrder, Decoder};
 use crate::error::{Layer, Result};
+
+/// `coroipc_request_header_t` of corosync 1.x: `size` at 0 and `id` at 8, each 8-aligned
+/// (16 bytes), the reverse of 2.x/3.x's libqb header (spec §4.1). Service ids follow 1.4's
+/// table (`EVS_SERVICE` 0 ... `CPG_SERVICE` 8), see [`service_name_1x`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CoroipcHeader {
+    /// Total length including the header.
+    pub size: u32,
+    /// `service << 16 | function`.
+    pub id: u32,
+}
+
+impl CoroipcHeader {
+    /// Parses the 16-byte header in `order`.
+    pub fn parse(bytes: &[u8], order: ByteOrder) -> Result<CoroipcHeader> {
+        let mut d = Decoder::new(bytes, order, Layer::Exec);
+        let size = d.u32("size")?;
+        d.pad(4)?;
+        let id = d.u32("id")?;
+        d.pad(4)?;
+        Ok(CoroipcHeader { size, id })
+    }
+
+    /// The service (high 16 bits of `id`).
+    pub fn service(&self) -> u16 {
+        (self.id >> 16) as u16
+    }
+
+    /// The function (low 16 bits of `id`).
+    pub fn function(&self) -> u16 {
+        (self.id & 0xFFFF) as u16
+    }
+}
+
+/// corosync 1.4's name of a service id (`include/corosync/corodefs.h` at v1.4.10).
+pub fn service_name_1x(service: u16) -> Option<&'static str> {
+    const NAMES: [&str; 16] = [
+        "EVS",
+        "CLM",
+        "AMF",
+        "CKPT",
+        "EVT",
+        "LCK",
+        "MSG",
+        "CFG",
+        "CPG",
+        "CONFDB",
+        "",
+        "PCMK",
+        "QUORUM",
+        "PLOAD",
+        "TMR",
+        "VOTEQUORUM",
+    ];
+    NAMES
+        .get(usize::from(service))
+        .copied()
+        .filter(|n| !n.is_empty())
+}
 
 /// `PROCESSOR_COUNT_MAX` of 1.x/2.x (`include/corosync/totem/totem.h`, v1.4.10 and v2.4.6;
 /// 16 with `HAVE_SMALL_MEMORY_FOOTPRINT`): no membership list can be longer.

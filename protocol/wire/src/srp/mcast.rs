@@ -5,6 +5,43 @@ use crate::srp::{Header, RingId, HEADER_LEN};
 /// Size of `struct mcast` before the payload.
 pub const MCAST_HEADER_LEN: usize = 45;
 
+/// Field offsets of `struct mcast` (spec §2.5).
+mod field {
+    pub(super) const SEQ: usize = 17;
+    pub(super) const THIS_SEQNO: usize = 21;
+    pub(super) const RING_REP: usize = 25;
+    pub(super) const RING_SEQ: usize = 29;
+}
+
+/// Writes `seq`, `this_seqno` and `ring_id` into an emitted MCAST, in the byte order its
+/// magic says: a sender queues the message first and learns these when the token comes
+/// (`totemsrp.c::orf_token_mcast`). Errors when `bytes` is not an MCAST.
+pub fn assign_sequence(bytes: &mut [u8], seq: u32, this_seqno: i32, ring_id: RingId) -> Result<()> {
+    let header = Header::parse(bytes)?;
+    if header.message_type != crate::srp::MessageType::Mcast || bytes.len() < MCAST_HEADER_LEN {
+        return Err(crate::error::Error::new(
+            Layer::Totem,
+            3,
+            crate::error::ErrorKind::InvalidValue {
+                field: "MCAST to sequence",
+                value: u8::from(header.message_type).into(),
+            },
+        ));
+    }
+    let mut fields = Vec::with_capacity(20);
+    let mut e = Encoder::new(&mut fields, header.order);
+    e.u32(seq);
+    e.i32(this_seqno);
+    ring_id.emit(&mut e);
+    debug_assert_eq!(field::RING_SEQ + 8 - field::SEQ, fields.len());
+    debug_assert_eq!(
+        (field::THIS_SEQNO, field::RING_REP),
+        (field::SEQ + 4, field::SEQ + 8)
+    );
+    bytes[field::SEQ..field::RING_SEQ + 8].copy_from_slice(&fields);
+    Ok(())
+}
+
 /// The `encapsulated` byte of an MCAST header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Encapsulation {

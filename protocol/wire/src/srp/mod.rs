@@ -16,7 +16,7 @@ mod token_hold_cancel;
 pub use commit_token::{CommitMemberEntry, MembCommitToken};
 pub use header::{Header, MessageType, HEADER_LEN, MAGIC, VERSION};
 pub use join::MembJoin;
-pub use mcast::{Encapsulation, Mcast, MCAST_HEADER_LEN};
+pub use mcast::{assign_sequence, Encapsulation, Mcast, MCAST_HEADER_LEN};
 pub use merge_detect::MembMergeDetect;
 pub use orf_token::{OrfToken, RtrItem, ORF_TOKEN_FIXED_LEN};
 pub use ring_id::RingId;

@@ -281,3 +281,42 @@ proptest! {
         crate::fuzzing::all(&bytes);
     }
 }
+
+// Reference: totemsrp.c orf_token_mcast: a queued MCAST gets its seq, this_seqno and ring id
+// when the token comes, in the sender's own byte order.
+#[test]
+fn assign_sequence_writes_the_fields_in_the_messages_own_order() {
+    for order in [ByteOrder::Little, ByteOrder::Big] {
+        let queued = Mcast {
+            header: Header {
+                order,
+                encapsulated: 2,
+                ..Header::new(MessageType::Mcast, 4)
+            },
+            system_from: 4,
+            seq: 0,
+            this_seqno: 0,
+            ring_id: RingId::default(),
+            node_id: 0,
+            guarantee: 0,
+            payload: b"payload",
+        };
+        let mut bytes = Message::Mcast(queued.clone()).to_bytes();
+        let ring = RingId { rep: 1, seq: 0x1d };
+        assign_sequence(&mut bytes, 42, 7, ring).unwrap();
+        let Message::Mcast(sent) = parse_whole(&bytes) else {
+            panic!()
+        };
+        assert_eq!(
+            (sent.seq, sent.this_seqno, sent.ring_id),
+            (42, 7, ring),
+            "{order:?}"
+        );
+        assert_eq!((sent.system_from, sent.payload), (4, &b"payload"[..]));
+    }
+    let mut token = hex("70c0 03 02 00 01000000 ff7513fe 01000000 01000000 0500000000000000");
+    assert!(
+        assign_sequence(&mut token, 1, 1, RingId::default()).is_err(),
+        "not an MCAST"
+    );
+}
