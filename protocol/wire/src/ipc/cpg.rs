@@ -8,7 +8,7 @@ use crate::codec::{Decoder, Encoder};
 use crate::error::{ErrorKind, Result};
 use crate::exec::cpg::{ConfchgReason, CpgName, PartialType};
 use crate::ipc::{
-    check_size, decoder, finish, RequestHeader, ResponseHeader, IPC_MAX_MSG_LEN,
+    check_size, decoder, finish, CsError, RequestHeader, ResponseHeader, IPC_MAX_MSG_LEN,
     REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN,
 };
 use crate::macros::open_enum;
@@ -1047,3 +1047,329 @@ fn payload<'a>(
 const _: () = assert!(MCAST_FIXED_LEN == RESPONSE_HEADER_LEN + 16);
 const _: () = assert!(CONFCHG_FIXED_LEN == RESPONSE_HEADER_LEN + 136 + 24);
 const _: () = assert!(REQUEST_HEADER_LEN + 136 + 16 == 168);
+
+// ---- constructors: the right id and `size` for each message (ipc.md §4.3–§4.5) ----------
+
+fn request_header(id: CpgRequestId, size: usize) -> RequestHeader {
+    RequestHeader {
+        id: id.into(),
+        size: size as i32,
+    }
+}
+
+fn reply_header(id: CpgResponseId, size: usize, error: CsError) -> ResponseHeader {
+    ResponseHeader {
+        id: id.into(),
+        size: size as i32,
+        error,
+    }
+}
+
+/// Request sizes libcpg sends (ipc.md §4.3).
+const JOIN_LEN: usize = 168;
+const LEAVE_LEN: usize = 160;
+const NAME_REQUEST_LEN: usize = 152;
+const HANDLE_REQUEST_LEN: usize = 24;
+const ZC_FREE_LEN: usize = 32;
+/// Fixed reply sizes (ipc.md §4.4).
+const LOCAL_GET_LEN: usize = 32;
+const ITERATION_INITIALIZE_LEN: usize = 32;
+const ITERATION_NEXT_LEN: usize = 168;
+/// `sizeof(struct res_lib_cpg_totem_confchg_callback)`: the list starts at 44 and the
+/// struct's size is 48, so 4 bytes trail the list.
+const TOTEM_CONFCHG_FIXED_LEN: usize = 48;
+
+impl<'a> CpgRequest<'a> {
+    /// `cpg_join`: JOIN with the caller's pid and model flags.
+    pub fn join(group: CpgName, pid: u32, flags: u32) -> CpgRequest<'static> {
+        CpgRequest::Join {
+            header: request_header(CpgRequestId::Join, JOIN_LEN),
+            group,
+            pid,
+            flags,
+        }
+    }
+
+    /// `cpg_leave`.
+    pub fn leave(group: CpgName, pid: u32) -> CpgRequest<'static> {
+        CpgRequest::Leave {
+            header: request_header(CpgRequestId::Leave, LEAVE_LEN),
+            group,
+            pid,
+        }
+    }
+
+    /// `cpg_mcast_joined` of one atomic message (its header is response-shaped, error 0).
+    pub fn mcast(guarantee: Guarantee, data: &'a [u8]) -> CpgRequest<'a> {
+        CpgRequest::Mcast {
+            header: ResponseHeader {
+                id: CpgRequestId::Mcast.into(),
+                size: (MCAST_FIXED_LEN + data.len()) as i32,
+                error: CsError::from(0),
+            },
+            guarantee,
+            msglen: data.len() as u32,
+            data,
+        }
+    }
+
+    /// One piece of `cpg_mcast_joined` above the atomic size (`send_fragments`).
+    pub fn partial_mcast(
+        guarantee: Guarantee,
+        msglen: u32,
+        kind: PartialType,
+        data: &'a [u8],
+    ) -> CpgRequest<'a> {
+        CpgRequest::PartialMcast {
+            header: ResponseHeader {
+                id: CpgRequestId::PartialMcast.into(),
+                size: (PARTIAL_MCAST_FIXED_LEN + data.len()) as i32,
+                error: CsError::from(0),
+            },
+            guarantee,
+            msglen,
+            fraglen: data.len() as u32,
+            kind,
+            data,
+        }
+    }
+
+    /// `cpg_membership_get`.
+    pub fn membership(group: CpgName) -> CpgRequest<'static> {
+        CpgRequest::Membership {
+            header: request_header(CpgRequestId::Membership, NAME_REQUEST_LEN),
+            group,
+        }
+    }
+
+    /// `cpg_local_get`.
+    pub fn local_get() -> CpgRequest<'static> {
+        CpgRequest::LocalGet {
+            header: request_header(CpgRequestId::LocalGet, REQUEST_HEADER_LEN),
+        }
+    }
+
+    /// `cpg_iteration_initialize` (the name only matters for ONE_GROUP).
+    pub fn iteration_initialize(
+        iteration_type: IterationType,
+        group: CpgName,
+    ) -> CpgRequest<'static> {
+        CpgRequest::IterationInitialize {
+            header: request_header(CpgRequestId::IterationInitialize, LEAVE_LEN),
+            group,
+            iteration_type,
+        }
+    }
+
+    /// `cpg_iteration_next`.
+    pub fn iteration_next(handle: u64) -> CpgRequest<'static> {
+        CpgRequest::IterationNext {
+            header: request_header(CpgRequestId::IterationNext, HANDLE_REQUEST_LEN),
+            handle,
+        }
+    }
+
+    /// `cpg_iteration_finalize`.
+    pub fn iteration_finalize(handle: u64) -> CpgRequest<'static> {
+        CpgRequest::IterationFinalize {
+            header: request_header(CpgRequestId::IterationFinalize, HANDLE_REQUEST_LEN),
+            handle,
+        }
+    }
+
+    /// `cpg_finalize`.
+    pub fn finalize() -> CpgRequest<'static> {
+        CpgRequest::Finalize {
+            header: request_header(CpgRequestId::Finalize, REQUEST_HEADER_LEN),
+        }
+    }
+
+    /// `cpg_zcb_alloc`: the shared file's path (without NUL) and its size.
+    pub fn zc_alloc(map_size: u64, path: &[u8]) -> CpgRequest<'static> {
+        CpgRequest::ZcAlloc {
+            header: request_header(CpgRequestId::ZcAlloc, NAME_REQUEST_LEN),
+            map_size,
+            path: path.to_vec(),
+        }
+    }
+
+    /// `cpg_zcb_free`.
+    pub fn zc_free(map_size: u64, server_address: u64) -> CpgRequest<'static> {
+        CpgRequest::ZcFree {
+            header: request_header(CpgRequestId::ZcFree, ZC_FREE_LEN),
+            map_size,
+            server_address,
+        }
+    }
+
+    /// `cpg_zcb_mcast_joined`.
+    pub fn zc_execute(server_address: u64) -> CpgRequest<'static> {
+        CpgRequest::ZcExecute {
+            header: request_header(CpgRequestId::ZcExecute, HANDLE_REQUEST_LEN),
+            server_address,
+        }
+    }
+
+    /// The 40-byte `req_lib_cpg_mcast` that `cpg_zcb_mcast_joined` writes inside a zero-copy
+    /// buffer, in front of `msglen` payload bytes already there (ipc.md §4.7).
+    pub fn zc_mcast_header(guarantee: Guarantee, msglen: u32) -> Vec<u8> {
+        CpgRequest::Mcast {
+            header: ResponseHeader {
+                id: CpgRequestId::Mcast.into(),
+                size: (MCAST_FIXED_LEN as u32).saturating_add(msglen) as i32,
+                error: CsError::from(0),
+            },
+            guarantee,
+            msglen,
+            data: &[],
+        }
+        .to_bytes()
+    }
+
+    /// The whole request as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+}
+
+impl CpgResponse {
+    /// A header-only reply (JOIN, LEAVE, FINALIZE, PARTIAL_SEND, the ZC_EXECUTE reply, and the
+    /// glue's `{id 0}` error replies).
+    pub fn status(id: CpgResponseId, error: CsError) -> CpgResponse {
+        CpgResponse::Status {
+            header: reply_header(id, RESPONSE_HEADER_LEN, error),
+        }
+    }
+
+    /// MEMBERSHIP (always 9248 bytes).
+    pub fn membership(members: Vec<CpgAddress>, error: CsError) -> CpgResponse {
+        CpgResponse::Membership {
+            header: reply_header(CpgResponseId::Membership, MEMBERSHIP_RESPONSE_LEN, error),
+            members,
+        }
+    }
+
+    /// LOCAL_GET.
+    pub fn local_get(local_nodeid: u32) -> CpgResponse {
+        CpgResponse::LocalGet {
+            header: reply_header(CpgResponseId::LocalGet, LOCAL_GET_LEN, CsError::Ok),
+            local_nodeid,
+        }
+    }
+
+    /// ITERATIONINITIALIZE.
+    pub fn iteration_initialize(handle: u64, error: CsError) -> CpgResponse {
+        CpgResponse::IterationInitialize {
+            header: reply_header(
+                CpgResponseId::IterationInitialize,
+                ITERATION_INITIALIZE_LEN,
+                error,
+            ),
+            handle,
+        }
+    }
+
+    /// ITERATIONNEXT (an unset description with CS_ERR_NO_SECTIONS at the end).
+    pub fn iteration_next(group: CpgName, nodeid: u32, pid: u32, error: CsError) -> CpgResponse {
+        CpgResponse::IterationNext {
+            header: reply_header(CpgResponseId::IterationNext, ITERATION_NEXT_LEN, error),
+            group,
+            nodeid,
+            pid,
+        }
+    }
+
+    /// The whole response as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+}
+
+impl<'a> CpgEvent<'a> {
+    /// CONFCHG_CALLBACK.
+    pub fn confchg(
+        group: CpgName,
+        members: Vec<CpgAddress>,
+        left: Vec<CpgAddress>,
+        joined: Vec<CpgAddress>,
+    ) -> CpgEvent<'static> {
+        let n = members.len() + left.len() + joined.len();
+        CpgEvent::Confchg {
+            header: reply_header(
+                CpgResponseId::ConfchgCallback,
+                CONFCHG_FIXED_LEN + ADDRESS_LEN * n,
+                CsError::Ok,
+            ),
+            group,
+            members,
+            left,
+            joined,
+        }
+    }
+
+    /// DELIVER_CALLBACK.
+    pub fn deliver(group: CpgName, nodeid: u32, pid: u32, data: &'a [u8]) -> CpgEvent<'a> {
+        CpgEvent::Deliver {
+            header: reply_header(
+                CpgResponseId::DeliverCallback,
+                DELIVER_FIXED_LEN + data.len(),
+                CsError::Ok,
+            ),
+            group,
+            msglen: data.len() as u32,
+            nodeid,
+            pid,
+            data,
+        }
+    }
+
+    /// TOTEM_CONFCHG_CALLBACK.
+    pub fn totem_confchg(ring_nodeid: u32, ring_seq: u64, members: Vec<u32>) -> CpgEvent<'static> {
+        CpgEvent::TotemConfchg {
+            header: reply_header(
+                CpgResponseId::TotemConfchgCallback,
+                TOTEM_CONFCHG_FIXED_LEN + 4 * members.len(),
+                CsError::Ok,
+            ),
+            ring_nodeid,
+            ring_seq,
+            members,
+        }
+    }
+
+    /// PARTIAL_DELIVER_CALLBACK.
+    pub fn partial_deliver(
+        group: CpgName,
+        msglen: u32,
+        nodeid: u32,
+        pid: u32,
+        kind: PartialType,
+        data: &'a [u8],
+    ) -> CpgEvent<'a> {
+        CpgEvent::PartialDeliver {
+            header: reply_header(
+                CpgResponseId::PartialDeliverCallback,
+                PARTIAL_DELIVER_FIXED_LEN + data.len(),
+                CsError::Ok,
+            ),
+            group,
+            msglen,
+            fraglen: data.len() as u32,
+            nodeid,
+            pid,
+            kind,
+            data,
+        }
+    }
+
+    /// The whole event as bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.emit(&mut out);
+        out
+    }
+}

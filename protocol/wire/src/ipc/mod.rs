@@ -19,6 +19,7 @@
 pub mod cpg;
 pub mod record;
 pub mod setup;
+pub mod socket;
 
 #[cfg(test)]
 mod tests;
@@ -141,6 +142,13 @@ pub struct RequestHeader {
 }
 
 impl RequestHeader {
+    /// Reads the header at the start of a request without looking at the rest: what a
+    /// receiver checks before anything else (`size` against the datagram's length,
+    /// `qb_ipc_us_recv_at_most`). Fails only when fewer than 16 bytes are given.
+    pub fn peek(bytes: &[u8]) -> Result<RequestHeader> {
+        RequestHeader::parse(&mut decoder(bytes))
+    }
+
     pub(crate) fn parse(d: &mut Decoder<'_>) -> Result<RequestHeader> {
         let id = d.i32("id")?;
         d.pad(4)?;
@@ -171,6 +179,12 @@ pub struct ResponseHeader {
 }
 
 impl ResponseHeader {
+    /// Reads the header at the start of a response or event without looking at the rest.
+    /// Fails only when fewer than 24 bytes are given.
+    pub fn peek(bytes: &[u8]) -> Result<ResponseHeader> {
+        ResponseHeader::parse(&mut decoder(bytes))
+    }
+
     pub(crate) fn parse(d: &mut Decoder<'_>) -> Result<ResponseHeader> {
         let id = d.i32("id")?;
         d.pad(4)?;
