@@ -33,6 +33,10 @@ const WINDOW_SIZE_DEFAULT: u32 = 50;
 const MAX_MESSAGES_DEFAULT: u32 = 17;
 /// `MISS_COUNT_CONST`.
 const MISS_COUNT_CONST_DEFAULT: u32 = 5;
+/// totemsrp.c's commented-out test setting of `SEQNO_START_MSG` / `SEQNO_START_TOKEN`
+/// ("These can be used ot test different rollover points"): 0x200 messages before the
+/// 32-bit sequence numbers wrap.
+pub const SEQNO_START_NEAR_ROLLOVER: u32 = 0xFFFF_FE00;
 /// Linux `HZ` as corosync's build assumes it.
 const HZ: u32 = 100;
 /// `MINIMUM_TIMEOUT`: `(1000 / HZ) * 3`.
@@ -83,6 +87,10 @@ pub struct SrpConfig {
     pub block_unlisted_ips: bool,
     /// `cancel_token_hold_on_retransmit`.
     pub cancel_token_hold_on_retransmit: bool,
+    /// `SEQNO_START_MSG` = `SEQNO_START_TOKEN`: where each new ring's message and token
+    /// sequence numbers start. 0 in corosync; a compile-time test setting there, a run-time
+    /// one here. Every member of a ring must use the same value.
+    pub seqno_start: u32,
 }
 
 /// A value corosync would refuse, with its message.
@@ -147,6 +155,8 @@ pub struct SrpConfigBuilder {
     pub block_unlisted_ips: Option<bool>,
     /// `cancel_token_hold_on_retransmit`.
     pub cancel_token_hold_on_retransmit: Option<bool>,
+    /// Not a corosync.conf key: see [`SrpConfig::seqno_start`].
+    pub seqno_start: Option<u32>,
 }
 
 impl SrpConfigBuilder {
@@ -212,6 +222,7 @@ impl SrpConfigBuilder {
             heartbeat_failures_allowed: self.heartbeat_failures_allowed.unwrap_or(0),
             block_unlisted_ips: self.block_unlisted_ips.unwrap_or(true),
             cancel_token_hold_on_retransmit: self.cancel_token_hold_on_retransmit.unwrap_or(false),
+            seqno_start: self.seqno_start.unwrap_or(0),
         };
         config.validate()?;
         Ok(config)

@@ -29,10 +29,6 @@ use crate::sort_queue::{SortQueue, QUEUE_RTR_ITEMS_SIZE_MAX};
 use crate::time::{Duration, Instant};
 use crate::timer::{Timer, TimerTable};
 
-/// `SEQNO_START_MSG`.
-const SEQNO_START_MSG: u32 = 0;
-/// `SEQNO_START_TOKEN`.
-const SEQNO_START_TOKEN: u32 = 0;
 /// `RETRANS_MESSAGE_QUEUE_SIZE_MAX`.
 const RETRANS_MESSAGE_QUEUE_SIZE_MAX: usize = 16384;
 /// `MESSAGE_SIZE_MAX`: 1 MiB; the new-message queues hold `4 * MESSAGE_SIZE_MAX / net_mtu`.
@@ -191,6 +187,9 @@ impl Srp {
         now: Instant,
     ) -> Srp {
         let ring_seq = stored_ring_seq.wrapping_add(1);
+        // SEQNO_START_MSG and SEQNO_START_TOKEN: one value, as totemsrp.c's test settings
+        // pair them (SrpConfig::seqno_start).
+        let seqno_start = config.seqno_start;
         let mut srp = Srp {
             config,
             my_id,
@@ -206,17 +205,17 @@ impl Srp {
             my_old_ring_id: RingId::default(),
             commit_token: None,
             token_target: my_id,
-            my_aru: SEQNO_START_MSG,
-            my_high_seq_received: SEQNO_START_MSG,
-            my_high_delivered: SEQNO_START_MSG,
-            my_last_aru: SEQNO_START_MSG,
-            last_released: SEQNO_START_MSG,
-            my_install_seq: SEQNO_START_MSG,
+            my_aru: seqno_start,
+            my_high_seq_received: seqno_start,
+            my_high_delivered: seqno_start,
+            my_last_aru: seqno_start,
+            last_released: seqno_start,
+            my_install_seq: seqno_start,
             my_high_ring_delivered: 0,
             old_ring_state_saved: false,
             old_ring_state_aru: 0,
             old_ring_state_high_seq_received: 0,
-            my_token_seq: SEQNO_START_TOKEN.wrapping_sub(1),
+            my_token_seq: seqno_start.wrapping_sub(1),
             my_last_seq: 0,
             my_seq_unchanged: 0,
             my_token_held: false,
@@ -232,8 +231,8 @@ impl Srp {
             my_cbl: 0,
             waiting_trans_ack: true,
             global_seqno: 0,
-            regular_sort_queue: SortQueue::new(SEQNO_START_MSG),
-            recovery_sort_queue: SortQueue::new(SEQNO_START_MSG),
+            regular_sort_queue: SortQueue::new(seqno_start),
+            recovery_sort_queue: SortQueue::new(seqno_start),
             new_message_queue: VecDeque::new(),
             new_message_queue_trans: VecDeque::new(),
             retrans_message_queue: VecDeque::new(),
@@ -278,6 +277,11 @@ impl Srp {
     /// Messages waiting for the token.
     pub fn backlog(&self) -> usize {
         self.new_message_queue.len() + self.new_message_queue_trans.len()
+    }
+
+    /// The queue's capacity (`MESSAGE_QUEUE_MAX`).
+    pub fn queue_max(&self) -> usize {
+        self.message_queue_max
     }
 
     /// Room in the queue `submit` uses (`totemsrp_avail`).
@@ -677,7 +681,7 @@ impl Srp {
     fn memb_state_recovery_enter(&mut self, now: Instant, mut token: MembCommitToken) {
         self.orf_token_discard = false;
         self.my_high_ring_delivered = 0;
-        self.recovery_sort_queue = SortQueue::new(SEQNO_START_MSG);
+        self.recovery_sort_queue = SortQueue::new(self.config.seqno_start);
         self.retrans_message_queue.clear();
         let mut low_ring_aru = self.old_ring_state_high_seq_received;
         // memb_state_commit_token_send_recovery: the second rotation.
@@ -691,7 +695,7 @@ impl Srp {
         });
         self.token_retransmit_copy = Some(bytes);
         self.reset_token_retransmit_timeout(now);
-        self.my_token_seq = SEQNO_START_TOKEN.wrapping_sub(1);
+        self.my_token_seq = self.config.seqno_start.wrapping_sub(1);
 
         // The transitional configuration (memb_set_and_with_ring_id): my old ring's members,
         // in that ring's order, that are in the new ring and come from my old ring.
@@ -758,12 +762,12 @@ impl Srp {
                 }
             }
         }
-        self.my_aru = SEQNO_START_MSG;
+        self.my_aru = self.config.seqno_start;
         self.my_aru_count = 0;
         self.my_seq_unchanged = 0;
-        self.my_high_seq_received = SEQNO_START_MSG;
-        self.my_install_seq = SEQNO_START_MSG;
-        self.last_released = SEQNO_START_MSG;
+        self.my_high_seq_received = self.config.seqno_start;
+        self.my_install_seq = self.config.seqno_start;
+        self.last_released = self.config.seqno_start;
         self.reset_token_timeout(now);
         self.reset_token_retransmit_timeout(now);
         self.commit_token = Some(token);
@@ -775,11 +779,11 @@ impl Srp {
 
     /// Recovery's messages move to the regular queue under their old-ring seq.
     fn deliver_messages_from_recovery_to_regular(&mut self) {
-        let range = self.my_aru.wrapping_sub(SEQNO_START_MSG);
+        let range = self.my_aru.wrapping_sub(self.config.seqno_start);
         for i in 1..=range.min(QUEUE_RTR_ITEMS_SIZE_MAX) {
             let Some(outer) = self
                 .recovery_sort_queue
-                .get(SEQNO_START_MSG.wrapping_add(i))
+                .get(self.config.seqno_start.wrapping_add(i))
             else {
                 continue;
             };
@@ -852,14 +856,14 @@ impl Srp {
         });
         // The recovery queue becomes the regular queue.
         self.regular_sort_queue = std::mem::take(&mut self.recovery_sort_queue);
-        self.recovery_sort_queue = SortQueue::new(SEQNO_START_MSG);
-        self.my_last_aru = SEQNO_START_MSG;
+        self.recovery_sort_queue = SortQueue::new(self.config.seqno_start);
+        self.my_last_aru = self.config.seqno_start;
         self.membership.proc_list = NodeList::from_nodes(&self.my_new_memb_list);
         self.membership.failed_list = NodeList::default();
         // Everything below the last gap under my_high_seq_received counts as delivered
         // ("Not exactly to spec" in corosync): find the highest present seq.
         let mut i = self.my_high_seq_received;
-        while i != 0 && !self.regular_sort_queue.contains(i) {
+        while i != self.config.seqno_start && !self.regular_sort_queue.contains(i) {
             i -= 1;
         }
         self.my_high_delivered = i;
@@ -956,9 +960,9 @@ impl Srp {
         self.my_set_retrans_flg = !self.retrans_message_queue.is_empty();
         let token = OrfToken {
             header: Header::new(MessageType::OrfToken, self.my_id),
-            seq: SEQNO_START_MSG,
-            token_seq: SEQNO_START_TOKEN,
-            aru: SEQNO_START_MSG.wrapping_sub(1),
+            seq: self.config.seqno_start,
+            token_seq: self.config.seqno_start,
+            aru: self.config.seqno_start.wrapping_sub(1),
             aru_addr: self.my_id,
             ring_id: self.my_ring_id,
             backlog: 0,

@@ -19,7 +19,7 @@ pub mod sort_queue;
 mod time;
 mod timer;
 
-pub use config::{ConfigError, SrpConfig, SrpConfigBuilder};
+pub use config::{ConfigError, SrpConfig, SrpConfigBuilder, SEQNO_START_NEAR_ROLLOVER};
 pub use engine::{ConfigurationKind, Destination, Event, MembState, QueueFull, Srp, Transmit};
 pub use time::{Duration, Instant};
 pub use timer::{Timer, TimerTable};

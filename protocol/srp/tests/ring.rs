@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use totem_srp::{ConfigurationKind, Destination, Event, Instant, MembState, Srp, SrpConfig};
-use totem_wire::srp::RingId;
+use totem_wire::srp::{Message, RingId};
 
 const DELAY_MICROS: i64 = 100;
 
@@ -21,10 +21,18 @@ struct Net {
     mcast_cut: BTreeSet<(u32, u32)>,
     events: BTreeMap<u32, Vec<Event>>,
     encapsulated_sent: usize,
+    /// `SrpConfig::seqno_start` of every node.
+    seqno_start: u32,
+    /// Sequence numbers of the MCASTs sent.
+    mcast_seqs: BTreeSet<u32>,
 }
 
 impl Net {
     fn new(ids: &[u32]) -> Net {
+        Net::new_with_seqno_start(ids, 0)
+    }
+
+    fn new_with_seqno_start(ids: &[u32], seqno_start: u32) -> Net {
         let mut net = Net {
             now: Instant::ZERO,
             nodes: BTreeMap::new(),
@@ -35,6 +43,8 @@ impl Net {
             mcast_cut: BTreeSet::new(),
             events: BTreeMap::new(),
             encapsulated_sent: 0,
+            seqno_start,
+            mcast_seqs: BTreeSet::new(),
         };
         for id in ids {
             net.start(*id, 0);
@@ -44,7 +54,8 @@ impl Net {
 
     fn start(&mut self, id: u32, stored_ring_seq: u64) {
         let n = self.nodes.len().max(3) as u32;
-        let config = SrpConfig::defaults(n);
+        let mut config = SrpConfig::defaults(n);
+        config.seqno_start = self.seqno_start;
         self.nodes
             .insert(id, Srp::new(config, id, stored_ring_seq, 1500, self.now));
         self.alive.insert(id);
@@ -88,6 +99,9 @@ impl Net {
             let is_mcast = t.bytes.get(3) == Some(&1);
             if is_mcast && t.bytes.get(4) == Some(&1) {
                 self.encapsulated_sent += 1;
+            }
+            if let Ok((Message::Mcast(m), _)) = Message::parse(&t.bytes) {
+                self.mcast_seqs.insert(m.seq);
             }
             for to in targets {
                 if self.cut.contains(&(id, to)) || (is_mcast && self.mcast_cut.contains(&(id, to)))
@@ -359,4 +373,68 @@ fn wire_a_cold_nodes_first_join_matches_corosyncs() {
     let mut ours = first.bytes.clone();
     ours[9..13].copy_from_slice(&captured[9..13]);
     assert_eq!(&ours[..], &captured[..]);
+}
+
+// Reference: totemsrp.c's test setting SEQNO_START_MSG = SEQNO_START_TOKEN = 0xfffffe00
+// ("These can be used ot test different rollover points") and sq.h's rollover-adjusted
+// comparisons: ordering, then a membership change with recovery, across the 32-bit wrap.
+#[test]
+fn ordering_and_recovery_survive_the_sequence_number_rollover() {
+    let start = totem_srp::SEQNO_START_NEAR_ROLLOVER;
+    let mut net = Net::new_with_seqno_start(&[1, 2, 3], start);
+    net.run_for_ms(2000);
+    net.trans_ack_all();
+    for round in 0..250u16 {
+        for id in [1u32, 2, 3] {
+            net.submit(id, &[id as u8, (round >> 8) as u8, round as u8]);
+        }
+        net.run_for_ms(3);
+    }
+    net.run_for_ms(2000);
+    // 750 messages from 0xfffffe01: the sequence numbers wrapped past 0.
+    assert!(
+        net.mcast_seqs.contains(&(start + 1)),
+        "the ring started at seqno_start"
+    );
+    assert!(net.mcast_seqs.contains(&0xFFFF_FFFF) && net.mcast_seqs.contains(&100));
+    let first = net.deliveries(1);
+    assert_eq!(first.len(), 750, "every message delivered once");
+    for id in [2, 3] {
+        assert_eq!(net.deliveries(id), first, "node {id} saw another order");
+    }
+    for sender in [1u8, 2, 3] {
+        let rounds: Vec<u16> = first
+            .iter()
+            .filter(|(_, p)| p[0] == sender)
+            .map(|(_, p)| u16::from(p[1]) << 8 | u16::from(p[2]))
+            .collect();
+        assert_eq!(
+            rounds,
+            (0..250).collect::<Vec<_>>(),
+            "FIFO of node {sender}"
+        );
+    }
+    // After the wrap, node 2 misses node 3's multicasts and node 3 dies: node 1 re-sends
+    // them encapsulated in recovery (recovery_sort_queue starts at seqno_start again), and
+    // both survivors deliver them, in the same order.
+    net.mcast_cut.insert((3, 2));
+    for i in 0..5u8 {
+        net.submit(3, &[3, 0, i]);
+    }
+    net.run_for_ms(1);
+    net.crash(3);
+    net.mcast_cut.clear();
+    net.run_for_ms(15_000);
+    for id in [1, 2] {
+        assert_eq!(net.nodes[&id].state(), MembState::Operational, "node {id}");
+        assert_eq!(net.nodes[&id].members(), &[1, 2], "node {id}");
+    }
+    assert!(net.encapsulated_sent > 0, "recovery re-sent 3's messages");
+    let one = net.deliveries(1);
+    assert_eq!(one, net.deliveries(2), "survivors agree");
+    assert_eq!(one.len(), 755, "{:?}", &one[750..]);
+    net.trans_ack_all();
+    net.submit(2, b"after");
+    net.run_for_ms(2000);
+    assert_eq!(net.deliveries(1).last(), Some(&(2, b"after".to_vec())));
 }
