@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use totem_wire::exec::cpg::{ConfchgReason, CpgName, CPG_MAX_NAME_LENGTH};
+use totem_wire::exec::cpg::{ConfchgReason, CpgName, PartialType, CPG_MAX_NAME_LENGTH};
 use totem_wire::srp::RingId;
 
 /// A local client connection (one `cpg_initialize` handle).
@@ -35,6 +35,8 @@ pub enum CpgError {
     NameTooLong,
     /// `CS_ERR_BAD_HANDLE`: no such connection.
     BadHandle,
+    /// `CS_ERR_INTERRUPT`: a confchg reached the sender between pieces of a partial mcast.
+    Interrupt,
 }
 
 /// What a local client receives.
@@ -66,6 +68,24 @@ pub enum ClientEvent {
         /// The message.
         data: Vec<u8>,
     },
+    /// `MESSAGE_RES_CPG_PARTIAL_DELIVER_CALLBACK`: one piece of a message above libcpg's
+    /// atomic size; libcpg reassembles the pieces.
+    PartialDeliver {
+        /// The connection.
+        conn: ConnId,
+        /// The group.
+        group: CpgName,
+        /// Sending node.
+        nodeid: u32,
+        /// Sending process.
+        pid: u32,
+        /// Length of the whole message.
+        msglen: u32,
+        /// FIRST, CONTINUED or LAST.
+        kind: PartialType,
+        /// This piece.
+        data: Vec<u8>,
+    },
     /// `MESSAGE_RES_CPG_TOTEM_CONFCHG_CALLBACK` (model v1).
     TotemConfchg {
         /// The connection.
@@ -93,6 +113,10 @@ struct Connection {
     state: CpdState,
     initial_totem_conf: bool,
     initial_totem_conf_sent: bool,
+    /// Confchgs sent to this connection (`cpd->transition_counter`): a partial mcast whose
+    /// pieces straddle one is interrupted.
+    transition_counter: u64,
+    initial_transition_counter: u64,
 }
 
 /// A process known to the cluster (`struct process_info`).
@@ -126,6 +150,9 @@ pub(crate) enum CpgSend {
 pub(crate) struct Cpg {
     my_id: u32,
     connections: BTreeMap<ConnId, Connection>,
+    /// Connections after FINALIZE: off the list (no events), still owed their PROCDOWN when
+    /// the client hangs up (`message_handler_req_lib_cpg_finalize`, `cpg_lib_exit_fn`).
+    finalized: BTreeMap<ConnId, Connection>,
     next_conn: ConnId,
     /// Sorted by (nodeid, pid), as `do_proc_join` inserts.
     process_info: Vec<ProcessInfo>,
@@ -143,6 +170,7 @@ impl Cpg {
         Cpg {
             my_id,
             connections: BTreeMap::new(),
+            finalized: BTreeMap::new(),
             next_conn: 1,
             process_info: Vec::new(),
             joinlist_messages: Vec::new(),
@@ -171,6 +199,8 @@ impl Cpg {
                 state: CpdState::Unjoined,
                 initial_totem_conf,
                 initial_totem_conf_sent: false,
+                transition_counter: 0,
+                initial_transition_counter: 0,
             },
         );
         conn
@@ -182,6 +212,7 @@ impl Cpg {
         conn: ConnId,
         group: CpgName,
         pid: u32,
+        initial_totem_conf: Option<bool>,
     ) -> Result<CpgSend, CpgError> {
         if !self.connections.contains_key(&conn) {
             return Err(CpgError::BadHandle);
@@ -208,6 +239,10 @@ impl Cpg {
                 c.state = CpdState::JoinStarted;
                 c.pid = pid;
                 c.group = group;
+                // The model flags travel with JOIN (`req_lib_cpg_join.flags`).
+                if let Some(flag) = initial_totem_conf {
+                    c.initial_totem_conf = flag;
+                }
                 Ok(CpgSend::ProcJoin { group, pid })
             }
             CpdState::LeaveStarted => Err(CpgError::Busy),
@@ -243,9 +278,51 @@ impl Cpg {
         }
     }
 
+    /// PARTIAL_MCAST's state and transition checks (`message_handler_req_lib_cpg_partial_mcast`):
+    /// the identity to send as, or NOT_EXIST / INTERRUPT.
+    pub(crate) fn partial_identity(
+        &mut self,
+        conn: ConnId,
+        kind: PartialType,
+    ) -> Result<(CpgName, u32), CpgError> {
+        let c = self.connections.get_mut(&conn).ok_or(CpgError::BadHandle)?;
+        let mut result = match c.state {
+            CpdState::JoinStarted | CpdState::JoinCompleted => Ok((c.group, c.pid)),
+            CpdState::Unjoined | CpdState::LeaveStarted => Err(CpgError::NotExist),
+        };
+        if kind == PartialType::First {
+            c.initial_transition_counter = c.transition_counter;
+        }
+        if c.transition_counter != c.initial_transition_counter {
+            result = Err(CpgError::Interrupt);
+        }
+        result
+    }
+
+    /// `message_handler_req_lib_cpg_finalize`: the connection leaves the list at once (no
+    /// more events) but keeps its group until the client hangs up.
+    pub(crate) fn finalize(&mut self, conn: ConnId) -> Result<(), CpgError> {
+        let c = self.connections.remove(&conn).ok_or(CpgError::BadHandle)?;
+        self.finalized.insert(conn, c);
+        Ok(())
+    }
+
+    /// Whether the connection exists and has not been finalized.
+    pub(crate) fn is_open(&self, conn: ConnId) -> bool {
+        self.connections.contains_key(&conn)
+    }
+
+    /// The processes `cpg_iteration_initialize` lists, in process_info order.
+    pub(crate) fn processes(&self) -> impl Iterator<Item = (CpgName, u32, u32)> + '_ {
+        self.process_info.iter().map(|p| (p.group, p.nodeid, p.pid))
+    }
+
     /// `cpg_lib_exit_fn`: the client went away; a joined process leaves with PROCDOWN.
     pub(crate) fn disconnect(&mut self, conn: ConnId) -> Option<CpgSend> {
-        let c = self.connections.remove(&conn)?;
+        let c = self
+            .connections
+            .remove(&conn)
+            .or_else(|| self.finalized.remove(&conn))?;
         (c.group.length > 0 && c.state != CpdState::LeaveStarted && c.state != CpdState::Unjoined)
             .then_some(CpgSend::ProcLeave {
                 group: c.group,
@@ -308,6 +385,41 @@ impl Cpg {
                     group,
                     nodeid,
                     pid,
+                    data: data.to_vec(),
+                });
+            }
+        }
+    }
+
+    /// `message_handler_req_exec_cpg_partial_mcast`: the same audience and "unknown node"
+    /// rule as a whole mcast.
+    pub(crate) fn on_partial_mcast(
+        &mut self,
+        nodeid: u32,
+        group: CpgName,
+        pid: u32,
+        msglen: u32,
+        kind: PartialType,
+        data: &[u8],
+    ) {
+        if !self
+            .process_info
+            .iter()
+            .any(|p| p.nodeid == nodeid && p.group == group)
+        {
+            return;
+        }
+        for (conn, c) in &self.connections {
+            if matches!(c.state, CpdState::JoinCompleted | CpdState::LeaveStarted)
+                && c.group == group
+            {
+                self.events.push(ClientEvent::PartialDeliver {
+                    conn: *conn,
+                    group,
+                    nodeid,
+                    pid,
+                    msglen,
+                    kind,
                     data: data.to_vec(),
                 });
             }
@@ -385,10 +497,11 @@ impl Cpg {
                 }
             }
         }
-        for (conn, c) in &self.connections {
+        for (conn, c) in self.connections.iter_mut() {
             if c.group == group
                 && matches!(c.state, CpdState::JoinCompleted | CpdState::LeaveStarted)
             {
+                c.transition_counter += 1;
                 self.events.push(ClientEvent::Confchg {
                     conn: *conn,
                     group,

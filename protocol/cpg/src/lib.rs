@@ -3,6 +3,9 @@
 //! sync), the exec layer's group "a", sync v2 (service build and barrier rounds), and the
 //! CPG service with its process registry, confchg computation and sync.
 //!
+//! Local clients reach CPG through [`Node::ipc_request`] with libqb IPC request bytes, as
+//! libcpg sends them (module `service`).
+//!
 //! The call protocol is the ring's: `handle_datagram` / `handle_timeout` / client commands
 //! in, then drain `poll_transmit` and `poll_event`, then `poll_timeout`.
 
@@ -11,8 +14,10 @@
 
 mod cpg;
 mod node;
+mod service;
 mod sync;
 
 pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
 pub use node::{Node, NodeConfig, NodeEvent};
+pub use service::{event_bytes, LibReply, NoZeroCopy, ZeroCopyMemory};
 pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};

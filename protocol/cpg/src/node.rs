@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 use totem_srp::{ConfigurationKind, Event, Instant, MembState, Srp, SrpConfig, Transmit};
 use totem_wire::exec::cmap::{CmapItem, CmapMcast, CmapMcastReason, CmapValueType};
 use totem_wire::exec::cpg::{
-    CpgMcast, CpgMessage, CpgName, Downlist, JoinList, JoinListEntry, MessageSource, DOWNLIST_LEN,
-    JOINLIST_ENTRY_LEN, JOINLIST_HEADER_LEN, MCAST_FIXED_LEN,
+    CpgMcast, CpgMessage, CpgName, CpgPartialMcast, Downlist, JoinList, JoinListEntry,
+    MessageSource, PartialType, DOWNLIST_LEN, JOINLIST_ENTRY_LEN, JOINLIST_HEADER_LEN,
+    MCAST_FIXED_LEN, PARTIAL_MCAST_FIXED_LEN,
 };
 use totem_wire::exec::votequorum::NodeInfoFlags;
 use totem_wire::exec::{ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage};
@@ -79,6 +80,10 @@ pub struct Node {
     trans_list: Vec<u32>,
     expected_votes: u32,
     votequorum_first: bool,
+    /// totempg's queue level is CRITICAL (`check_q_level`).
+    queue_critical: bool,
+    /// Open `cpg_iteration_*` snapshots.
+    pub(crate) iterations: crate::service::Iterations,
     events: VecDeque<NodeEvent>,
 }
 
@@ -104,6 +109,8 @@ impl Node {
             trans_list: Vec::new(),
             expected_votes: config.expected_votes,
             votequorum_first: true,
+            queue_critical: false,
+            iterations: crate::service::Iterations::default(),
             events: VecDeque::new(),
         };
         // votequorum_exec_init_fn sends NODEINFO at start-up, before any ring exists.
@@ -198,15 +205,15 @@ impl Node {
     /// `cpg_join`.
     pub fn cpg_join(&mut self, conn: ConnId, group: &[u8], pid: u32) -> Result<(), CpgError> {
         let name = CpgName::new(group).ok_or(CpgError::NameTooLong)?;
-        self.flow_control(MCAST_FIXED_LEN)?;
-        let send = self.cpg.join(conn, name, pid)?;
+        self.sending_allowed(MCAST_FIXED_LEN)?;
+        let send = self.cpg.join(conn, name, pid, None)?;
         self.cpg_send(send);
         Ok(())
     }
 
     /// `cpg_leave`.
     pub fn cpg_leave(&mut self, conn: ConnId) -> Result<(), CpgError> {
-        self.flow_control(MCAST_FIXED_LEN)?;
+        self.sending_allowed(MCAST_FIXED_LEN)?;
         let send = self.cpg.leave(conn)?;
         self.cpg_send(send);
         Ok(())
@@ -215,7 +222,7 @@ impl Node {
     /// `cpg_mcast_joined` (one piece: libcpg splits larger messages itself).
     pub fn cpg_mcast(&mut self, conn: ConnId, data: &[u8]) -> Result<(), CpgError> {
         let (group, pid) = self.cpg.mcast_identity(conn)?;
-        self.flow_control(MCAST_FIXED_LEN + data.len())?;
+        self.sending_allowed(MCAST_FIXED_LEN + data.len())?;
         let message = CpgMessage::Mcast(CpgMcast {
             header: ExecHeader::new(ServiceId::Cpg, 3, MCAST_FIXED_LEN + data.len()),
             group,
@@ -234,6 +241,91 @@ impl Node {
         Ok(())
     }
 
+    /// One piece of a message above libcpg's atomic size (`message_handler_req_lib_cpg_partial_mcast`).
+    pub fn cpg_partial_mcast(
+        &mut self,
+        conn: ConnId,
+        msglen: u32,
+        kind: PartialType,
+        data: &[u8],
+    ) -> Result<(), CpgError> {
+        self.sending_allowed(PARTIAL_MCAST_FIXED_LEN + data.len())?;
+        let (group, pid) = self.cpg.partial_identity(conn, kind)?;
+        let message = CpgMessage::PartialMcast(CpgPartialMcast {
+            header: ExecHeader::new(ServiceId::Cpg, 6, PARTIAL_MCAST_FIXED_LEN + data.len()),
+            group,
+            msglen,
+            fraglen: data.len() as u32,
+            pid,
+            kind,
+            source: MessageSource {
+                nodeid: self.my_id,
+                conn,
+            },
+            data,
+        });
+        let mut bytes = Vec::with_capacity(PARTIAL_MCAST_FIXED_LEN + data.len());
+        message.emit(&mut bytes, ByteOrder::Little);
+        let (fixed, user) = bytes.split_at(PARTIAL_MCAST_FIXED_LEN);
+        self.send(GroupPrefix::EXEC, &[fixed, user]);
+        Ok(())
+    }
+
+    /// The control-file flow-control value corosync publishes to every CPG connection
+    /// (`cs_ipcs_check_for_flow_control`): 2 (mcasts answer TRY_AGAIN) during a sync or
+    /// while totempg's queue is at the CRITICAL level, else 0.
+    pub fn ipc_flow_control(&mut self) -> i32 {
+        // totempg.c check_q_level: CRITICAL from 75 % used, left below 30 %, between 40 and
+        // 50 % or between 60 and 70 % (the gaps are its hysteresis).
+        let max = self.srp.queue_max().max(1);
+        let used = 100 - (self.srp.avail() * 100 / max).min(100);
+        if used >= 75 {
+            self.queue_critical = true;
+        } else if used < 30 || (40 < used && used < 50) || (60 < used && used < 70) {
+            self.queue_critical = false;
+        }
+        // Also closed while the ring could not take one more largest message: the server
+        // then refuses MCAST (corosync_sending_allowed), and a client told beforehand
+        // retries instead of having its message held back.
+        let room = self
+            .sending_allowed(MCAST_FIXED_LEN + totem_wire::exec::cpg::MAX_ATOMIC_MSG_LEN as usize)
+            .is_ok();
+        if self.sync.in_progress() || self.queue_critical || !room {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// `cpg_finalize`: no more events for the connection; its PROCDOWN waits for the hangup.
+    pub fn cpg_finalize(&mut self, conn: ConnId) -> Result<(), CpgError> {
+        self.cpg.finalize(conn)
+    }
+
+    /// JOIN as it comes over IPC: with the model's DELIVER_INITIAL_TOTEM_CONF flag.
+    pub(crate) fn cpg_join_flags(
+        &mut self,
+        conn: ConnId,
+        group: CpgName,
+        pid: u32,
+        initial_totem_conf: bool,
+    ) -> Result<(), CpgError> {
+        self.sending_allowed(MCAST_FIXED_LEN)?;
+        let send = self.cpg.join(conn, group, pid, Some(initial_totem_conf))?;
+        self.cpg_send(send);
+        Ok(())
+    }
+
+    /// The connection exists and is not finalized.
+    pub(crate) fn cpg_is_open(&self, conn: ConnId) -> bool {
+        self.cpg.is_open(conn)
+    }
+
+    /// Every process of the cluster, in process_info order: (group, nodeid, pid).
+    pub(crate) fn cpg_processes(&self) -> impl Iterator<Item = (CpgName, u32, u32)> + '_ {
+        self.cpg.processes()
+    }
+
     /// The client went away (`cpg_lib_exit_fn`): its process leaves with PROCDOWN.
     pub fn cpg_disconnect(&mut self, conn: ConnId) {
         if let Some(send) = self.cpg.disconnect(conn) {
@@ -248,7 +340,7 @@ impl Node {
 
     /// `corosync_sending_allowed` for flow-controlled CPG requests: nothing during sync, and
     /// only what the ring's queue can take.
-    fn flow_control(&self, len: usize) -> Result<(), CpgError> {
+    pub(crate) fn sending_allowed(&self, len: usize) -> Result<(), CpgError> {
         if self.sync.in_progress() {
             return Err(CpgError::TryAgain);
         }
@@ -420,8 +512,13 @@ impl Node {
                 self.cpg.on_joinlist(nodeid, &entries);
             }
             CpgMessage::Mcast(m) => self.cpg.on_mcast(nodeid, m.group, m.pid, m.data),
-            // 3.1.7 only logs received downlists; partial pieces are reassembled by libcpg.
-            CpgMessage::Downlist(_) | CpgMessage::PartialMcast(_) => {}
+            // libcpg reassembles the pieces (`cpg_dispatch`).
+            CpgMessage::PartialMcast(m) => {
+                self.cpg
+                    .on_partial_mcast(nodeid, m.group, m.pid, m.msglen, m.kind, m.data);
+            }
+            // 3.1.7 only logs received downlists.
+            CpgMessage::Downlist(_) => {}
         }
         self.drain_cpg_events();
     }
