@@ -16,4 +16,7 @@ pub mod rng;
 pub mod scenario;
 mod sim;
 
-pub use sim::{NetworkOptions, Sim, SimStats, Timings, TraceEntry, TraceEvent};
+pub use sim::{
+    IpcError, NetworkOptions, SharedFile, SharedMemory, Sim, SimStats, Timings, TraceEntry,
+    TraceEvent,
+};

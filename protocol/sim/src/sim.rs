@@ -5,7 +5,14 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use serde::Serialize;
-use totem_cpg::{ClientEvent, ConnId, CpgAddress, CpgError, Node, NodeConfig, NodeEvent};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::Rc;
+
+use totem_cpg::{
+    ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent,
+    ZeroCopyMemory,
+};
 use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
 use totem_wire::srp::RingId;
 
@@ -194,6 +201,63 @@ struct SimNode {
     sends: BTreeMap<ConnId, u64>,
     /// Daemon starts so far: client ids of a restarted daemon must not repeat earlier ones.
     incarnation: u64,
+    /// IPC clients (internal conn id): the events waiting on their event channel.
+    ipc: BTreeMap<ConnId, VecDeque<Vec<u8>>>,
+    /// Zero-copy mappings of this daemon.
+    zero_copy: SimZeroCopy,
+}
+
+/// A file in the simulated `/dev/shm`, shared by the client that created it and the daemon
+/// that mapped it (both "mmap" the same bytes).
+pub type SharedFile = Rc<RefCell<Vec<u8>>>;
+
+/// The simulated `/dev/shm`: files by path, until the daemon unlinks them.
+pub type SharedMemory = Rc<RefCell<BTreeMap<Vec<u8>, SharedFile>>>;
+
+/// A daemon's zero-copy mappings: ZC_ALLOC opens and unlinks the client's file
+/// (`message_handler_req_lib_cpg_zc_alloc`), the mapping lives on until ZC_FREE.
+#[derive(Debug, Default)]
+struct SimZeroCopy {
+    files: SharedMemory,
+    maps: BTreeMap<(ConnId, u64), SharedFile>,
+    next_token: u64,
+}
+
+impl ZeroCopyMemory for SimZeroCopy {
+    fn map(&mut self, conn: ConnId, path: &[u8], map_size: u64) -> Result<u64, String> {
+        let file = self
+            .files
+            .borrow_mut()
+            .remove(path)
+            .ok_or_else(|| format!("{}: no such file", String::from_utf8_lossy(path)))?;
+        file.borrow_mut().resize(map_size as usize, 0);
+        self.next_token += 1;
+        // The token goes to `server_address`, offset 8 of the shared buffer.
+        let token = 0x5a00_0000_0000 | self.next_token;
+        if let Some(slot) = file.borrow_mut().get_mut(8..16) {
+            slot.copy_from_slice(&token.to_le_bytes());
+        }
+        self.maps.insert((conn, token), file);
+        Ok(token)
+    }
+    fn contents(&self, conn: ConnId, token: u64) -> Option<Vec<u8>> {
+        self.maps.get(&(conn, token)).map(|f| f.borrow().clone())
+    }
+    fn unmap(&mut self, conn: ConnId, token: u64) -> bool {
+        self.maps.remove(&(conn, token)).is_some()
+    }
+    fn release(&mut self, conn: ConnId) {
+        self.maps.retain(|(c, _), _| *c != conn);
+    }
+}
+
+/// Why an IPC call to a simulated daemon failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpcError {
+    /// The daemon is not running (or was restarted since the client connected).
+    Disconnected,
+    /// The daemon is stopped (SIGSTOP): the call would block until it runs again.
+    Stopped,
 }
 
 #[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -246,6 +310,8 @@ impl Sim {
                             conns: BTreeMap::new(),
                             sends: BTreeMap::new(),
                             incarnation: 0,
+                            ipc: BTreeMap::new(),
+                            zero_copy: SimZeroCopy::default(),
                         },
                     )
                 })
@@ -336,6 +402,8 @@ impl Sim {
             n.node = Some(node);
             n.paused_until = None;
             n.conns.clear();
+            n.ipc.clear();
+            n.zero_copy.maps.clear();
             n.incarnation += 1;
         }
         self.record(TraceEvent::Start { node: id, ring_seq });
@@ -347,6 +415,8 @@ impl Sim {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.node = None;
             n.conns.clear();
+            n.ipc.clear();
+            n.zero_copy.maps.clear();
         }
         self.record(TraceEvent::Crash { node: id });
     }
@@ -475,6 +545,149 @@ impl Sim {
         }
         self.record_call(node, conn, "finalize", None, Ok(()));
         self.drain(node);
+    }
+
+    // ---- libqb IPC clients (the conformance backend's libcpg) ------------------------------
+
+    /// The simulated `/dev/shm` of node `id` (clients create zero-copy files in it).
+    pub fn shared_memory(&mut self, id: u32) -> Option<SharedMemory> {
+        self.nodes.get(&id).map(|n| n.zero_copy.files.clone())
+    }
+
+    /// A libqb connection to node `id`'s CPG service; `None` when the daemon is not
+    /// running (libqb's connect fails).
+    pub fn ipc_connect(&mut self, id: u32) -> Option<ConnId> {
+        let n = self.nodes.get_mut(&id)?;
+        let conn = n.node.as_mut()?.ipc_connect();
+        n.ipc.insert(conn, VecDeque::new());
+        Some(n.incarnation << 16 | conn)
+    }
+
+    fn ipc_node(&mut self, id: u32, conn: ConnId) -> Result<&mut SimNode, IpcError> {
+        let n = self.nodes.get_mut(&id).ok_or(IpcError::Disconnected)?;
+        if conn >> 16 != n.incarnation
+            || n.node.is_none()
+            || !n.ipc.contains_key(&Self::internal(conn))
+        {
+            return Err(IpcError::Disconnected);
+        }
+        if n.paused_until.is_some_and(|r| r > self.now) {
+            return Err(IpcError::Stopped);
+        }
+        Ok(n)
+    }
+
+    /// One request on the connection's request channel, handled at once.
+    pub fn ipc_request(
+        &mut self,
+        id: u32,
+        conn: ConnId,
+        bytes: &[u8],
+    ) -> Result<LibReply, IpcError> {
+        let n = self.ipc_node(id, conn)?;
+        let internal = Self::internal(conn);
+        let SimNode {
+            node, zero_copy, ..
+        } = n;
+        let node = node.as_mut().ok_or(IpcError::Disconnected)?;
+        let reply = node.ipc_request(internal, bytes, zero_copy);
+        if let LibReply::Disconnect(_) = reply {
+            node.ipc_disconnect(internal, zero_copy);
+            n.ipc.remove(&internal);
+        }
+        self.drain(id);
+        Ok(reply)
+    }
+
+    /// The next event waiting on the connection's event channel.
+    pub fn ipc_next_event(&mut self, id: u32, conn: ConnId) -> Result<Option<Vec<u8>>, IpcError> {
+        let n = self.nodes.get_mut(&id).ok_or(IpcError::Disconnected)?;
+        let queue = n.ipc.get_mut(&Self::internal(conn));
+        match queue {
+            // Events already queued are still readable after the daemon died.
+            Some(q) if conn >> 16 == n.incarnation => Ok(q.pop_front()),
+            _ => Err(IpcError::Disconnected),
+        }
+    }
+
+    /// Whether an event waits on the connection.
+    pub fn ipc_event_pending(&self, id: u32, conn: ConnId) -> Result<bool, IpcError> {
+        let n = self.nodes.get(&id).ok_or(IpcError::Disconnected)?;
+        match n.ipc.get(&Self::internal(conn)) {
+            Some(q) if conn >> 16 == n.incarnation => Ok(!q.is_empty()),
+            _ => Err(IpcError::Disconnected),
+        }
+    }
+
+    /// The control file's flow-control value for node `id`'s clients.
+    pub fn ipc_flow_control(&mut self, id: u32) -> i32 {
+        self.nodes
+            .get_mut(&id)
+            .and_then(|n| n.node.as_mut())
+            .map_or(0, Node::ipc_flow_control)
+    }
+
+    /// The client closed its connection (finalize, exit or death).
+    pub fn ipc_disconnect(&mut self, id: u32, conn: ConnId) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if conn >> 16 != n.incarnation {
+            return;
+        }
+        let internal = Self::internal(conn);
+        if n.ipc.remove(&internal).is_none() {
+            return;
+        }
+        let SimNode {
+            node, zero_copy, ..
+        } = n;
+        if let Some(node) = node.as_mut() {
+            node.ipc_disconnect(internal, zero_copy);
+        }
+        self.drain(id);
+    }
+
+    /// SIGSTOP without a scheduled SIGCONT: the daemon stays stopped until [`Sim::resume`].
+    pub fn stop_process(&mut self, id: u32) {
+        let until = self.now + Duration::from_millis(1 << 40);
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.paused_until = Some(until);
+        }
+        self.record(TraceEvent::Pause {
+            node: id,
+            until_us: until.total_micros(),
+        });
+    }
+
+    /// SIGCONT.
+    pub fn resume(&mut self, id: u32) {
+        let now = self.now;
+        if let Some(n) = self.nodes.get_mut(&id) {
+            if n.paused_until.is_some() {
+                n.paused_until = Some(now);
+            }
+        }
+    }
+
+    /// A clean stop (SIGTERM): corosync's shutdown lets CPG send PROCLEAVE for its clients
+    /// (`cpg_lib_exit_fn` as the IPC service unlinks) and only then leaves the ring.
+    pub fn stop_gracefully(&mut self, id: u32, settle: Duration) {
+        let conns: Vec<ConnId> = self
+            .nodes
+            .get(&id)
+            .map(|n| n.ipc.keys().map(|c| n.incarnation << 16 | c).collect())
+            .unwrap_or_default();
+        for c in conns {
+            self.ipc_disconnect(id, c);
+        }
+        let until = self.now + settle;
+        self.run_until(until);
+        if let Some(node) = self.nodes.get_mut(&id).and_then(|n| n.node.as_mut()) {
+            node.leave_ring();
+        }
+        self.drain(id);
+        self.crash(id);
     }
 
     fn with_node(
@@ -674,6 +887,12 @@ impl Sim {
 
     fn on_node_event(&mut self, id: u32, event: NodeEvent) {
         let ring = self.delivery_ring.get(&id).copied().unwrap_or_default();
+        if let NodeEvent::Client(e) = &event {
+            let (conn, bytes) = totem_cpg::event_bytes(e);
+            if let Some(q) = self.nodes.get_mut(&id).and_then(|n| n.ipc.get_mut(&conn)) {
+                q.push_back(bytes);
+            }
+        }
         match event {
             NodeEvent::StoreRingId(r) => {
                 if let Some(n) = self.nodes.get_mut(&id) {
@@ -745,7 +964,9 @@ impl Sim {
                 message: String::from_utf8_lossy(&data).into_owned(),
                 ring: ring.to_string(),
             }),
-            NodeEvent::Client(ClientEvent::TotemConfchg { .. }) => {}
+            NodeEvent::Client(
+                ClientEvent::TotemConfchg { .. } | ClientEvent::PartialDeliver { .. },
+            ) => {}
         }
     }
 }
