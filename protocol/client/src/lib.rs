@@ -1,0 +1,138 @@
+//! A pure-Rust CPG client: the calls of libcpg (`lib/cpg.c`) over a libqb IPC connection.
+//!
+//! The CPG layer ([`cpg`]) is written against [`Transport`], the three channels of one libqb
+//! connection. [`socket::SocketTransport`] is libqb's *socket* type over real Unix sockets
+//! (totemd, or corosync with `qb { ipc_type: socket }`); the simulator plugs in an in-memory
+//! transport that reaches a simulated node's CPG service directly.
+
+use std::fmt;
+use std::time::Duration;
+
+pub mod cpg;
+mod poll;
+pub mod socket;
+
+/// Why an IPC operation failed.
+#[derive(Debug)]
+pub enum TransportError {
+    /// The server is gone (hangup, refused, or the connection was torn down).
+    Disconnected(String),
+    /// The server refused the connection at setup with this errno (`-EACCES` ...).
+    Refused(i32),
+    /// The server sent something that is not a valid libqb/CPG message.
+    Protocol(String),
+    /// The request is larger than the connection's maximum message size.
+    TooLarge { len: usize, max: usize },
+    /// The kernel queue is full (libqb answers CS_ERR_TRY_AGAIN).
+    WouldBlock,
+    /// Any other system error.
+    Io(std::io::Error),
+}
+
+impl fmt::Display for TransportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Disconnected(why) => write!(f, "disconnected: {why}"),
+            Self::Refused(errno) => write!(f, "connection refused by the server (errno {errno})"),
+            Self::Protocol(why) => write!(f, "protocol error: {why}"),
+            Self::TooLarge { len, max } => {
+                write!(f, "request of {len} bytes exceeds the connection's {max}")
+            }
+            Self::WouldBlock => f.write_str("the request queue is full"),
+            Self::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+impl From<std::io::Error> for TransportError {
+    fn from(e: std::io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+/// Flow-control state the server publishes for a connection (libqb's control file, int32 at
+/// offset 4 of the request ring's user data; spec ipc.md §2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowControl {
+    /// 0: everything may be sent.
+    Open,
+    /// 1: no request may be sent (`qb_ipcc_sendv` answers -EAGAIN).
+    StopAll,
+    /// 2: libcpg's mcasts answer CS_ERR_TRY_AGAIN, other calls go on.
+    StopMcast,
+}
+
+impl FlowControl {
+    /// The control file's integer.
+    pub fn from_raw(v: i32) -> FlowControl {
+        match v {
+            0 => Self::Open,
+            2 => Self::StopMcast,
+            _ => Self::StopAll,
+        }
+    }
+}
+
+/// A zero-copy buffer's memory, shared with the daemon (libcpg's `/dev/shm` mapping).
+pub trait SharedBuffer {
+    /// Size of the mapping.
+    fn len(&self) -> usize;
+    /// Whether the mapping is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Writes `data` at `offset`; false when it does not fit.
+    fn write(&mut self, offset: usize, data: &[u8]) -> bool;
+    /// Reads `len` bytes at `offset`.
+    fn read(&self, offset: usize, len: usize) -> Option<Vec<u8>>;
+}
+
+/// One libqb IPC connection to one service, as libcpg uses it.
+pub trait Transport {
+    /// Sends a request and waits for its one response (`qb_ipcc_sendv_recv`); `request` is a
+    /// whole message, 16-byte request header first.
+    fn request(&mut self, request: &[u8]) -> Result<Vec<u8>, TransportError>;
+    /// Sends a request that gets no response (CPG MCAST, `qb_ipcc_sendv`).
+    fn send(&mut self, request: &[u8]) -> Result<(), TransportError>;
+    /// The next event (24-byte response header first): `Some(Duration::ZERO)` polls, `None`
+    /// blocks. `Ok(None)` when nothing arrived in time.
+    fn recv_event(&mut self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, TransportError>;
+    /// The server's current flow-control state for this connection.
+    fn flow_control(&self) -> FlowControl;
+    /// The largest message the connection carries (negotiated at setup).
+    fn max_msg_size(&self) -> usize;
+    /// The descriptor an application polls for events (`cpg_fd_get`), if the transport has one.
+    fn event_fd(&self) -> Option<i32>;
+    /// Whether an event is waiting, without taking it (what polling the `cpg_fd_get`
+    /// descriptor tells): `Some(Duration::ZERO)` polls, `None` waits for ever. The default
+    /// polls [`Transport::event_fd`].
+    fn event_ready(&mut self, timeout: Option<Duration>) -> Result<bool, TransportError> {
+        let fd = self.event_fd().ok_or_else(|| {
+            TransportError::Protocol("the transport has no event descriptor".into())
+        })?;
+        Ok(poll::readable(fd, timeout)?)
+    }
+    /// Closes the connection (`qb_ipcc_disconnect`); later calls fail with
+    /// [`TransportError::Disconnected`]. The server sees the hangup.
+    fn close(&mut self);
+    /// Waits `d` before a call is repeated (libcpg sleeps 10 ms between PARTIAL_MCAST
+    /// retries, and re-sends JOIN and LEAVE at once, `d` = 0, while the daemon answers
+    /// CS_ERR_BUSY). Real transports sleep; the simulator lets virtual time pass, at least
+    /// a little, so that the simulated daemon makes progress.
+    fn pause(&mut self, d: Duration) {
+        std::thread::sleep(d);
+    }
+    /// Creates a zero-copy buffer file of `map_size` bytes the daemon can open (libcpg's
+    /// `memory_map` in `/dev/shm`): its path and the client's mapping of it.
+    fn zcb_create(
+        &mut self,
+        map_size: usize,
+    ) -> Result<(Vec<u8>, Box<dyn SharedBuffer>), TransportError> {
+        let _ = map_size;
+        Err(TransportError::Protocol(
+            "this transport offers no zero-copy buffers".into(),
+        ))
+    }
+}

@@ -1,0 +1,911 @@
+//! libqb's *socket* IPC type, client side (spec ipc.md §1.2, §1.4, §1.5, §2): what
+//! `qb_ipcc_connect` and friends do for libcpg when the server answers `QB_IPC_SOCKET`,
+//! over real Unix sockets. Works against totemd and against corosync configured with
+//! `system { qb_ipc_type: socket }` (corosync's default, shm, is refused with
+//! [`TransportError::Protocol`]).
+//!
+//! ```text
+//! connect  \0<service>      SOCK_STREAM: 24-byte request (+SCM_CREDENTIALS) → 12328-byte response
+//! bind     \0B-response     SOCK_DGRAM, connected to \0B-request: requests out, responses in
+//! bind     \0B-event        SOCK_DGRAM, connected to \0B-event-tx: events in (event_fd)
+//! mmap     control file     24 bytes: the server's flow-control word, sent counters
+//! ```
+//!
+//! The setup stream stays open as the liveness channel: its hangup means the server is
+//! gone (§1.5). Every wait polls it together with the datagram socket, as libqb's
+//! `qb_ipc_us_ready` does.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use totem_wire::ipc::setup::{
+    ConnectionRequest, ConnectionResponse, IpcType, CONNECTION_REQUEST_LEN,
+    CONNECTION_RESPONSE_LEN, MSG_AUTHENTICATE,
+};
+use totem_wire::ipc::socket::{
+    abstract_name, DgramEnd, SocketNames, ABSTRACT_NAME_MAX, CONTROL_EVENT_SENT, CONTROL_FILE_LEN,
+    CONTROL_REQUEST_FLOW_CONTROL, CONTROL_REQUEST_SENT, CONTROL_RESPONSE_SENT,
+};
+use totem_wire::ipc::{RequestHeader, ResponseHeader, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
+
+use crate::{FlowControl, Transport, TransportError};
+
+/// libqb's `FORCESOCKETSFILE`: when it exists, the listening socket is a file in
+/// [`SOCKET_DIR`] (ipc.md §1.1).
+pub const FORCE_FILESYSTEM_SOCKETS_FILE: &str = "/etc/libqb/force-filesystem-sockets";
+/// libqb's `SOCKETDIR` default (`$localstatedir/run`).
+pub const SOCKET_DIR: &str = "/var/run";
+/// How long [`SocketTransport::connect`] waits for the setup response. libqb waits for
+/// ever (`poll(-1)`, ipc.md §1.2 client step 3); a server that accepted the stream and
+/// never answers would then hang the caller, so we give up and report it disconnected.
+pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The largest `max_msg_size` a server may choose: the client allocates a receive buffer
+/// of that size. libcpg asks for 1 MiB and libqb servers answer that.
+pub const MAX_NEGOTIATED_MSG_SIZE: usize = 16 << 20;
+
+/// The server's credentials as the kernel attached them to the setup response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerCreds {
+    /// Process id.
+    pub pid: i32,
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone)]
+enum State {
+    Connected,
+    /// A response did not come in time; if it comes later it would be taken as the
+    /// answer to the next call (libqb does not check response ids, ipc.md §2.3), so the
+    /// connection cannot be used any more.
+    OutOfStep,
+    Gone(String),
+}
+
+/// One libqb socket-type connection (see the module documentation).
+pub struct SocketTransport {
+    service: String,
+    setup: UnixStream,
+    /// Bound to `B-response`, connected to `B-request`.
+    request: UnixDatagram,
+    /// Bound to `B-event`, connected to `B-event-tx`.
+    event: UnixDatagram,
+    control: sys::ControlMap,
+    control_path: PathBuf,
+    base: Vec<u8>,
+    max_msg_size: usize,
+    server: Option<ServerCreds>,
+    /// `max_msg_size + 1` bytes: a datagram over the limit shows as one byte too many.
+    buf: Vec<u8>,
+    request_timeout: Option<Duration>,
+    state: State,
+    /// The connection's files and sockets are released (by `close` or drop).
+    torn_down: bool,
+}
+
+fn disconnected(why: impl Into<String>) -> TransportError {
+    TransportError::Disconnected(why.into())
+}
+
+fn filesystem_sockets() -> bool {
+    Path::new(FORCE_FILESYSTEM_SOCKETS_FILE).exists()
+}
+
+/// `set_sock_addr`: a name starting with `/`, or any name when filesystem sockets are off,
+/// is abstract (so the datagram sockets, named after `/dev/shm/...`, always are); else a
+/// file in [`SOCKET_DIR`].
+fn dgram_addr(name: &[u8], fs_mode: bool) -> io::Result<SocketAddr> {
+    if name.first() == Some(&b'/') || !fs_mode {
+        SocketAddr::from_abstract_name(abstract_name(name))
+    } else {
+        SocketAddr::from_pathname(Path::new(SOCKET_DIR).join(std::ffi::OsStr::from_bytes(name)))
+    }
+}
+
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    deadline.map(|d| d.saturating_duration_since(Instant::now()))
+}
+
+impl SocketTransport {
+    /// Connects to `service` (`"cpg"`) as `qb_ipcc_connect(service, max_msg_size)` does,
+    /// waiting at most [`DEFAULT_SETUP_TIMEOUT`] for the server's answer.
+    ///
+    /// Errors: [`TransportError::Disconnected`] when nothing listens or the server closes
+    /// the stream (libcpg: CS_ERR_LIBRARY), [`TransportError::Refused`] with the server's
+    /// errno (`EACCES`, `EAGAIN` ...), [`TransportError::Protocol`] when the server chose
+    /// another IPC type or sent nonsense.
+    pub fn connect(service: &str, max_msg_size: usize) -> Result<SocketTransport, TransportError> {
+        Self::connect_timeout(service, max_msg_size, Some(DEFAULT_SETUP_TIMEOUT))
+    }
+
+    /// [`Self::connect`] with a chosen wait for the setup response (`None`: for ever, like
+    /// libqb).
+    pub fn connect_timeout(
+        service: &str,
+        max_msg_size: usize,
+        setup_timeout: Option<Duration>,
+    ) -> Result<SocketTransport, TransportError> {
+        if service.is_empty() || service.len() > ABSTRACT_NAME_MAX || service.contains('\0') {
+            return Err(TransportError::Io(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("invalid service name {service:?}"),
+            )));
+        }
+        let deadline = setup_timeout.map(|t| Instant::now() + t);
+        let fs_mode = filesystem_sockets();
+        // qb_ipcc_stream_sock_connect: the listener is `\0<service>`, or SOCKETDIR/<service>.
+        let addr = if fs_mode {
+            SocketAddr::from_pathname(Path::new(SOCKET_DIR).join(service))?
+        } else {
+            SocketAddr::from_abstract_name(abstract_name(service.as_bytes()))?
+        };
+        let setup = UnixStream::connect_addr(&addr)
+            .map_err(|e| disconnected(format!("cannot connect to IPC service {service}: {e}")))?;
+        setup.set_nonblocking(true)?;
+        // qb_ipcc_us_setup_connect: SO_PASSCRED on, so the kernel attaches our
+        // credentials to the request and the server's to its response.
+        sys::set_passcred(setup.as_fd(), true)?;
+
+        let mut request = Vec::with_capacity(CONNECTION_REQUEST_LEN);
+        ConnectionRequest {
+            header: RequestHeader {
+                id: MSG_AUTHENTICATE,
+                size: CONNECTION_REQUEST_LEN as i32,
+            },
+            // `max(requested, sizeof(response))` (qb_ipcc_connect).
+            max_msg_size: u32::try_from(max_msg_size.max(CONNECTION_RESPONSE_LEN))
+                .unwrap_or(u32::MAX),
+        }
+        .emit(&mut request);
+        send_all(&setup, &request, deadline)?;
+
+        let (response, server) = recv_setup_response(&setup, deadline)?;
+        let _ = sys::set_passcred(setup.as_fd(), false);
+        let response = ConnectionResponse::parse(&response)
+            .map_err(|e| TransportError::Protocol(format!("connection response: {e}")))?;
+        if let Some(errno) = response.refusal_errno() {
+            return Err(TransportError::Refused(errno));
+        }
+        if response.connection_type != IpcType::Socket {
+            return Err(TransportError::Protocol(format!(
+                "the server chose {} IPC; this client speaks only the socket type \
+                 (corosync: system {{ qb_ipc_type: socket }})",
+                response.connection_type
+            )));
+        }
+        let max = response.max_msg_size as usize;
+        if !(RESPONSE_HEADER_LEN..=MAX_NEGOTIATED_MSG_SIZE).contains(&max) {
+            return Err(TransportError::Protocol(format!(
+                "server chose a maximum message size of {max} bytes"
+            )));
+        }
+        // The control file must be absolute: relative names come only from libqb before
+        // 1.0 (qb_sys_mmap_file_open's "old libqb" branch), which we do not support.
+        if response.request.first() != Some(&b'/') || response.response.is_empty() {
+            return Err(TransportError::Protocol(format!(
+                "connection response names control file {:?} and sockets {:?}",
+                String::from_utf8_lossy(&response.request),
+                String::from_utf8_lossy(&response.response)
+            )));
+        }
+        let names = SocketNames {
+            control: response.request,
+            base: response.response,
+        };
+
+        // qb_ipcc_us_connect: open the control file O_RDWR, size it to 24 (ftruncate),
+        // map it shared.
+        let control_path = PathBuf::from(std::ffi::OsStr::from_bytes(&names.control));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&control_path)
+            .map_err(|e| {
+                TransportError::Io(io::Error::new(
+                    e.kind(),
+                    format!("control file {}: {e}", control_path.display()),
+                ))
+            })?;
+        file.set_len(CONTROL_FILE_LEN as u64)?;
+        let control = sys::ControlMap::map(&file)?;
+        drop::<File>(file);
+
+        // qb_ipc_dgram_sock_connect: bind our end, connect to the server's, raise buffers.
+        let dgram = |end: DgramEnd| -> io::Result<UnixDatagram> {
+            let sock = UnixDatagram::bind_addr(&dgram_addr(&names.dgram(end), fs_mode)?)?;
+            sock.connect_addr(&dgram_addr(&names.dgram(end.peer()), fs_mode)?)?;
+            sock.set_nonblocking(true)?;
+            sys::set_buffer_sizes(sock.as_fd(), max)?;
+            Ok(sock)
+        };
+        let request = dgram(DgramEnd::ClientResponse)?;
+        let event = dgram(DgramEnd::ClientEvent)?;
+        Ok(SocketTransport {
+            service: service.to_owned(),
+            setup,
+            request,
+            event,
+            control,
+            control_path,
+            base: names.base,
+            max_msg_size: max,
+            server,
+            buf: vec![0; max + 1],
+            request_timeout: None,
+            state: State::Connected,
+            torn_down: false,
+        })
+    }
+
+    /// Gives up on a response after `timeout` (`None`, the default: wait while the
+    /// server lives, as libcpg does with `CS_IPC_TIMEOUT_MS = -1`). A timed-out call
+    /// returns an `Io` error of kind `TimedOut` and leaves the connection unusable.
+    pub fn set_request_timeout(&mut self, timeout: Option<Duration>) {
+        self.request_timeout = timeout;
+    }
+
+    /// Still connected, as far as we know without waiting?
+    pub fn is_connected(&mut self) -> bool {
+        matches!(self.state, State::Connected) && self.check_alive().is_ok()
+    }
+
+    /// The service this connection is to.
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The base name `B` of the datagram sockets (from the connection response).
+    pub fn socket_base(&self) -> &[u8] {
+        &self.base
+    }
+
+    /// The control file's path.
+    pub fn control_path(&self) -> &Path {
+        &self.control_path
+    }
+
+    /// The server's credentials from the setup response, if the kernel attached them.
+    pub fn server_creds(&self) -> Option<ServerCreds> {
+        self.server
+    }
+
+    /// Disconnects (what dropping does): `qb_ipcc_us_disconnect` removes the control file
+    /// and the connection directory and closes event, request and setup sockets; the
+    /// server sees the setup stream hang up.
+    pub fn disconnect(self) {}
+
+    fn usable(&self) -> Result<(), TransportError> {
+        match &self.state {
+            State::Connected => Ok(()),
+            State::OutOfStep => Err(TransportError::Protocol(
+                "an earlier response timed out; the connection is out of step".into(),
+            )),
+            State::Gone(why) => Err(disconnected(why.clone())),
+        }
+    }
+
+    /// The liveness check of `_check_connection_state_with`: hangup, error, EOF on the
+    /// setup stream mean the server is gone; so does data on it, which a socket-type
+    /// server never sends after the handshake (libqb counts "setup fd readable" as
+    /// disconnected, ipc.md §1.5).
+    fn check_alive(&mut self) -> Result<(), TransportError> {
+        let mut fds = [libc::pollfd {
+            fd: self.setup.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        sys::poll(&mut fds, Some(Duration::ZERO))?;
+        let revents = fds[0].revents;
+        if revents == 0 {
+            return Ok(());
+        }
+        let why = if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+            "the server hung up".to_owned()
+        } else {
+            let mut byte = [0u8; 1];
+            match sys::peek(self.setup.as_fd(), &mut byte) {
+                Ok(0) => "the server closed the connection".to_owned(),
+                Ok(_) => "the server wrote on the setup stream after the handshake".to_owned(),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => format!("setup stream: {e}"),
+            }
+        };
+        self.state = State::Gone(why.clone());
+        Err(disconnected(why))
+    }
+
+    /// Checks a request before it goes out (`qb_ipcc_sendv`: -EMSGSIZE above the
+    /// maximum); the server would drop the connection for a bad `size` field.
+    fn check_request(&self, msg: &[u8]) -> Result<(), TransportError> {
+        if msg.len() > self.max_msg_size {
+            return Err(TransportError::TooLarge {
+                len: msg.len(),
+                max: self.max_msg_size,
+            });
+        }
+        let header = RequestHeader::peek(msg)
+            .map_err(|e| TransportError::Protocol(format!("request: {e}")))?;
+        if msg.len() < REQUEST_HEADER_LEN || header.size < 0 || header.size as usize != msg.len() {
+            return Err(TransportError::Protocol(format!(
+                "request of {} bytes has size field {}",
+                msg.len(),
+                header.size
+            )));
+        }
+        Ok(())
+    }
+
+    /// One request datagram (`qb_ipc_socket_sendv`), counted in the control file.
+    fn send_datagram(&mut self, msg: &[u8]) -> Result<(), TransportError> {
+        match sys::send_nosignal(self.request.as_fd(), msg) {
+            Ok(_) => {
+                self.control.add(CONTROL_REQUEST_SENT, 1);
+                Ok(())
+            }
+            // The server's queue is full (net.unix.max_dgram_qlen): CS_ERR_TRY_AGAIN.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(TransportError::WouldBlock),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(TransportError::WouldBlock),
+            // Above sk_sndbuf - 32 (net.core.wmem_max caps it, ipc.md §2.7).
+            Err(e) if e.raw_os_error() == Some(libc::EMSGSIZE) => Err(TransportError::TooLarge {
+                len: msg.len(),
+                max: self.max_msg_size,
+            }),
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ECONNREFUSED) | Some(libc::ENOTCONN) | Some(libc::EPIPE)
+                ) =>
+            {
+                let why = format!("request socket: {e}");
+                self.state = State::Gone(why.clone());
+                Err(disconnected(why))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The next datagram on `which` (response or event socket), waiting up to `timeout`
+    /// while the server lives. What has arrived is delivered before a hangup is reported.
+    fn recv_on(
+        &mut self,
+        response: bool,
+        timeout: Option<Duration>,
+    ) -> Result<Option<Vec<u8>>, TransportError> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        loop {
+            let sock = if response { &self.request } else { &self.event };
+            let fd = sock.as_raw_fd();
+            match sock.recv(&mut self.buf) {
+                Ok(n) => return check_incoming(&self.buf[..n], self.max_msg_size).map(Some),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e.into()),
+            }
+            self.check_alive()?;
+            let left = remaining(deadline);
+            if left == Some(Duration::ZERO) {
+                return Ok(None);
+            }
+            let mut fds = [
+                libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: self.setup.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            sys::poll(&mut fds, left)?;
+        }
+    }
+}
+
+impl Transport for SocketTransport {
+    /// `qb_ipcc_sendv_recv`: refused with [`TransportError::WouldBlock`] while the server's
+    /// flow control is [`FlowControl::StopAll`] (libqb's default `fc_enable_max` of 1).
+    /// libcpg raises `fc_enable_max` to 2 around PARTIAL_MCAST; a caller sending one should
+    /// check [`Transport::flow_control`] for [`FlowControl::StopMcast`] first.
+    fn request(&mut self, request: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.usable()?;
+        self.check_request(request)?;
+        self.check_alive()?;
+        if self.flow_control() == FlowControl::StopAll {
+            return Err(TransportError::WouldBlock);
+        }
+        self.send_datagram(request)?;
+        match self.recv_on(true, self.request_timeout)? {
+            Some(response) => {
+                self.control.add(CONTROL_RESPONSE_SENT, -1);
+                Ok(response)
+            }
+            None => {
+                self.state = State::OutOfStep;
+                Err(TransportError::Io(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no response in time",
+                )))
+            }
+        }
+    }
+
+    /// `qb_ipcc_sendv` with libcpg's `fc_enable_max` of 2 for MCAST: refused with
+    /// [`TransportError::WouldBlock`] under either flow-control state.
+    fn send(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        self.usable()?;
+        self.check_request(request)?;
+        self.check_alive()?;
+        if self.flow_control() != FlowControl::Open {
+            return Err(TransportError::WouldBlock);
+        }
+        self.send_datagram(request)
+    }
+
+    fn recv_event(&mut self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, TransportError> {
+        self.usable()?;
+        let event = self.recv_on(false, timeout)?;
+        if event.is_some() {
+            self.control.add(CONTROL_EVENT_SENT, -1);
+        }
+        Ok(event)
+    }
+
+    fn flow_control(&self) -> FlowControl {
+        FlowControl::from_raw(self.control.load(CONTROL_REQUEST_FLOW_CONTROL))
+    }
+
+    fn max_msg_size(&self) -> usize {
+        self.max_msg_size
+    }
+
+    fn event_fd(&self) -> Option<i32> {
+        Some(self.event.as_raw_fd())
+    }
+
+    fn close(&mut self) {
+        self.teardown();
+        self.state = State::Gone("closed by this client".into());
+    }
+}
+
+impl Drop for SocketTransport {
+    fn drop(&mut self) {
+        self.teardown();
+    }
+}
+
+impl SocketTransport {
+    /// Idempotent: `close` and then `drop` tear down once.
+    fn teardown(&mut self) {
+        if self.torn_down {
+            return;
+        }
+        self.torn_down = true;
+        // qb_ipcc_us_disconnect: unlink the control file, rmdir its directory (the
+        // server does the same; whoever comes second gets ENOENT), then shutdown+close
+        // event, request and setup sockets, in that order. The mapping goes with
+        // `control`.
+        let _ = std::fs::remove_file(&self.control_path);
+        if let Some(dir) = self.control_path.parent() {
+            let _ = std::fs::remove_dir(dir);
+        }
+        let _ = self.event.shutdown(std::net::Shutdown::Both);
+        let _ = self.request.shutdown(std::net::Shutdown::Both);
+        let _ = self.setup.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+/// The framing every response and event must have: at least the 24-byte header, `size`
+/// equal to the datagram, within the maximum (libqb trusts `size`; we check it).
+fn check_incoming(bytes: &[u8], max: usize) -> Result<Vec<u8>, TransportError> {
+    if bytes.len() > max {
+        return Err(TransportError::Protocol(format!(
+            "message over the maximum of {max} bytes"
+        )));
+    }
+    let header = ResponseHeader::peek(bytes)
+        .map_err(|e| TransportError::Protocol(format!("message of {} bytes: {e}", bytes.len())))?;
+    if header.size < 0 || header.size as usize != bytes.len() {
+        return Err(TransportError::Protocol(format!(
+            "message of {} bytes has size field {}",
+            bytes.len(),
+            header.size
+        )));
+    }
+    Ok(bytes.to_vec())
+}
+
+fn send_all(
+    stream: &UnixStream,
+    mut bytes: &[u8],
+    deadline: Option<Instant>,
+) -> Result<(), TransportError> {
+    while !bytes.is_empty() {
+        match sys::send_nosignal(stream.as_fd(), bytes) {
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_for(stream, libc::POLLOUT, deadline)?;
+            }
+            Err(e) => return Err(disconnected(format!("setup stream: {e}"))),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until `stream` is ready for `events`; a timeout counts as a dead server.
+fn wait_for(
+    stream: &UnixStream,
+    events: i16,
+    deadline: Option<Instant>,
+) -> Result<(), TransportError> {
+    let left = remaining(deadline);
+    if left == Some(Duration::ZERO) {
+        return Err(disconnected("no answer to the connection request in time"));
+    }
+    let mut fds = [libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events,
+        revents: 0,
+    }];
+    sys::poll(&mut fds, left)?;
+    Ok(())
+}
+
+/// Reads the 12328-byte connection response, in as many pieces as it comes, keeping the
+/// server's `SCM_CREDENTIALS` (`qb_ipcc_setup_connect_continue`). EOF first means the
+/// server refused without an answer (libqb does that when it cannot read our
+/// credentials or our request).
+fn recv_setup_response(
+    stream: &UnixStream,
+    deadline: Option<Instant>,
+) -> Result<(Vec<u8>, Option<ServerCreds>), TransportError> {
+    let mut buf = vec![0u8; CONNECTION_RESPONSE_LEN];
+    let mut got = 0;
+    let mut creds = None;
+    while got < buf.len() {
+        match sys::recv_with_creds(stream.as_fd(), &mut buf[got..]) {
+            Ok((0, _)) => {
+                return Err(disconnected(format!(
+                    "the server closed the connection during setup ({got} of {} bytes of \
+                     its response read)",
+                    buf.len()
+                )))
+            }
+            Ok((n, c)) => {
+                got += n;
+                creds = creds.or(c);
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                wait_for(stream, libc::POLLIN, deadline)?
+            }
+            Err(e) => return Err(disconnected(format!("setup stream: {e}"))),
+        }
+    }
+    Ok((buf, creds))
+}
+
+/// The system calls std does not wrap: credential passing, socket buffer sizes, poll and
+/// the shared mapping of the control file. Every `unsafe` of the client is here.
+mod sys {
+    #![allow(unsafe_code)]
+
+    use std::fs::File;
+    use std::io;
+    use std::mem::{size_of, MaybeUninit};
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    use std::ptr::NonNull;
+    use std::sync::atomic::{AtomicI32, Ordering};
+    use std::time::Duration;
+
+    use totem_wire::ipc::socket::CONTROL_FILE_LEN;
+
+    use super::ServerCreds;
+
+    fn setsockopt_int(fd: BorrowedFd<'_>, name: i32, value: i32) -> io::Result<()> {
+        // SAFETY: `value` lives across the call and the length passed is its size.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&value as *const i32).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    fn getsockopt_int(fd: BorrowedFd<'_>, name: i32) -> io::Result<i32> {
+        let mut value: i32 = 0;
+        let mut len = size_of::<i32>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are valid for writes; `len` holds the buffer's size.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                name,
+                (&mut value as *mut i32).cast(),
+                &mut len,
+            )
+        };
+        if rc == 0 {
+            Ok(value)
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    pub(super) fn set_passcred(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+        setsockopt_int(fd, libc::SO_PASSCRED, i32::from(on))
+    }
+
+    /// `set_sock_size`: raise SO_SNDBUF then SO_RCVBUF to `size` when they are smaller
+    /// (capped by net.core.wmem_max/rmem_max; ipc.md §2.7).
+    pub(super) fn set_buffer_sizes(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
+        let want = i32::try_from(size).unwrap_or(i32::MAX);
+        for name in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
+            // getsockopt reports twice what was set.
+            if getsockopt_int(fd, name)? / 2 < want {
+                setsockopt_int(fd, name, want)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One nonblocking `send` with MSG_NOSIGNAL: a dead server gives an error, not SIGPIPE.
+    pub(super) fn send_nosignal(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for reads of its length for the duration of the call.
+        let n = unsafe {
+            libc::send(
+                fd.as_raw_fd(),
+                buf.as_ptr().cast(),
+                buf.len(),
+                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// A nonblocking `recv(MSG_PEEK)`: looks without consuming.
+    pub(super) fn peek(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
+        // SAFETY: `buf` is valid for writes of its length for the duration of the call.
+        let n = unsafe {
+            libc::recv(
+                fd.as_raw_fd(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
+    }
+
+    /// One nonblocking `recvmsg` with room for an `SCM_CREDENTIALS` message.
+    pub(super) fn recv_with_creds(
+        fd: BorrowedFd<'_>,
+        buf: &mut [u8],
+    ) -> io::Result<(usize, Option<ServerCreds>)> {
+        // u64 elements align the buffer for `struct cmsghdr`; 64 bytes hold
+        // CMSG_SPACE(sizeof(struct ucred)) = 32.
+        let mut control = [0u64; 8];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
+        let mut msg: libc::msghdr = unsafe { MaybeUninit::zeroed().assume_init() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of::<[u64; 8]>();
+        // SAFETY: `msg` points at `iov` (describing `buf`, writable for its length) and at
+        // `control` (writable for `msg_controllen` bytes), both alive across the call.
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mut creds = None;
+        // SAFETY: the kernel filled `msg`; the CMSG_* walk stays within
+        // `control[..msg_controllen]`, and an SCM_CREDENTIALS payload whose cmsg_len
+        // covers a `struct ucred` is readable for that size (read unaligned).
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                let header = &*cmsg;
+                let needed = libc::CMSG_LEN(size_of::<libc::ucred>() as u32) as usize;
+                if header.cmsg_level == libc::SOL_SOCKET
+                    && header.cmsg_type == libc::SCM_CREDENTIALS
+                    && header.cmsg_len >= needed
+                {
+                    let uc: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
+                    creds = Some(ServerCreds {
+                        pid: uc.pid,
+                        uid: uc.uid,
+                        gid: uc.gid,
+                    });
+                    break;
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok((n as usize, creds))
+    }
+
+    /// poll(2), retrying on EINTR; `None` waits without limit.
+    pub(super) fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
+        let ms = match timeout {
+            None => -1,
+            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
+        };
+        loop {
+            // SAFETY: `fds` is an exclusively borrowed slice of pollfd of the given length.
+            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let err = io::Error::last_os_error();
+            if err.kind() != io::ErrorKind::Interrupted {
+                return Err(err);
+            }
+        }
+    }
+
+    /// The control file mapped shared (`qb_ipcc_us_connect`), read and updated with
+    /// atomics as libqb does (`qb_atomic_int_*`). As with libqb, the server owns the
+    /// file: one that truncates it under us would fault the mapping.
+    pub(super) struct ControlMap {
+        base: NonNull<i32>,
+    }
+
+    // SAFETY: the mapping is plain shared memory owned by this value alone; it is only
+    // accessed through atomic operations, so moving the owner to another thread is sound.
+    unsafe impl Send for ControlMap {}
+
+    impl ControlMap {
+        /// Maps the first [`CONTROL_FILE_LEN`] bytes of `file` (the caller sized it).
+        pub(super) fn map(file: &File) -> io::Result<ControlMap> {
+            // SAFETY: a fresh shared mapping of a file we hold open; no existing memory
+            // is touched. The result is checked before use.
+            let ptr = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    CONTROL_FILE_LEN,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_SHARED,
+                    file.as_raw_fd(),
+                    0,
+                )
+            };
+            if ptr == libc::MAP_FAILED {
+                return Err(io::Error::last_os_error());
+            }
+            NonNull::new(ptr.cast::<i32>())
+                .map(|base| ControlMap { base })
+                .ok_or_else(|| io::Error::other("mmap returned null"))
+        }
+
+        /// The int32 at byte `offset`, if it lies inside the mapping and is aligned.
+        fn cell(&self, offset: usize) -> Option<&AtomicI32> {
+            if offset % 4 != 0 || offset + 4 > CONTROL_FILE_LEN {
+                return None;
+            }
+            // SAFETY: the mapping is page-aligned and CONTROL_FILE_LEN bytes long, so
+            // base + offset/4 is an aligned i32 inside it, valid while `self` lives (the
+            // returned borrow ties to `self`). Other processes change it only atomically.
+            Some(unsafe { AtomicI32::from_ptr(self.base.as_ptr().add(offset / 4)) })
+        }
+
+        pub(super) fn load(&self, offset: usize) -> i32 {
+            self.cell(offset).map_or(0, |c| c.load(Ordering::SeqCst))
+        }
+
+        pub(super) fn add(&self, offset: usize, delta: i32) {
+            if let Some(c) = self.cell(offset) {
+                c.fetch_add(delta, Ordering::SeqCst);
+            }
+        }
+    }
+
+    impl Drop for ControlMap {
+        fn drop(&mut self) {
+            // SAFETY: `base` came from mmap of CONTROL_FILE_LEN bytes and no borrow of it
+            // outlives `self`.
+            unsafe {
+                libc::munmap(self.base.as_ptr().cast(), CONTROL_FILE_LEN);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(id: i32, size: i32, len: usize) -> Vec<u8> {
+        let mut b = vec![0u8; len];
+        if len >= 24 {
+            b[..4].copy_from_slice(&id.to_le_bytes());
+            b[8..12].copy_from_slice(&size.to_le_bytes());
+        }
+        b
+    }
+
+    #[test]
+    fn incoming_framing() {
+        assert_eq!(check_incoming(&response(7, 32, 32), 64).unwrap().len(), 32);
+        for (bytes, max) in [
+            (response(7, 32, 32), 31),
+            (response(7, 33, 32), 64),
+            (response(7, -1, 32), 64),
+            (vec![0u8; 23], 64),
+        ] {
+            assert!(matches!(
+                check_incoming(&bytes, max),
+                Err(TransportError::Protocol(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn control_map_reads_what_the_file_holds() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("control");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&path)
+            .unwrap();
+        file.set_len(CONTROL_FILE_LEN as u64).unwrap();
+        let map = sys::ControlMap::map(&file).unwrap();
+        use std::os::unix::fs::FileExt;
+        file.write_all_at(&2i32.to_ne_bytes(), CONTROL_REQUEST_FLOW_CONTROL as u64)
+            .unwrap();
+        assert_eq!(map.load(CONTROL_REQUEST_FLOW_CONTROL), 2);
+        map.add(CONTROL_REQUEST_SENT, 1);
+        map.add(CONTROL_REQUEST_SENT, 1);
+        let mut word = [0u8; 4];
+        file.read_exact_at(&mut word, CONTROL_REQUEST_SENT as u64)
+            .unwrap();
+        assert_eq!(i32::from_ne_bytes(word), 2);
+        // Out of range or unaligned offsets are ignored, never touched.
+        assert_eq!(map.load(CONTROL_FILE_LEN), 0);
+        assert_eq!(map.load(2), 0);
+        map.add(CONTROL_FILE_LEN, 1);
+    }
+
+    #[test]
+    fn datagram_names_are_abstract_for_absolute_names() {
+        let a = dgram_addr(b"/dev/shm/qb-1-2-3-abcdef/qb-cpg-response", true).unwrap();
+        assert!(a.as_abstract_name().is_some());
+        let b = dgram_addr(b"rel-name", true).unwrap();
+        assert_eq!(b.as_pathname(), Some(Path::new("/var/run/rel-name")));
+        let c = dgram_addr(b"rel-name", false).unwrap();
+        assert_eq!(c.as_abstract_name().map(<[u8]>::len), Some(107));
+    }
+}
