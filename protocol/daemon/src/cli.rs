@@ -1,0 +1,358 @@
+//! The command line (corosync's `-f -c -t -v`, plus totemd's own options) and start-up, in
+//! `main.c::main`'s order: configuration, logging, state directory, totem configuration,
+//! then the transport and the ring.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
+use crate::fault::{FaultConfig, Faults};
+use crate::log::{self, Logger};
+use crate::report::{ReportConfig, Reporter};
+use crate::runtime::{Clock, EventSource, Exit, Runtime};
+use crate::sys::SignalFd;
+use crate::udpu::Udpu;
+use crate::{logf, persist};
+
+/// `COROSYNC_DONE_MAINCONFIGREAD`.
+pub const EXIT_CONFIG: i32 = 8;
+/// `COROSYNC_DONE_LOGCONFIGREAD`.
+pub const EXIT_LOG_CONFIG: i32 = 7;
+/// `COROSYNC_DONE_DIR_NOT_PRESENT`.
+pub const EXIT_STATE_DIR: i32 = 16;
+/// `COROSYNC_DONE_FATAL_ERR`.
+pub const EXIT_FATAL: i32 = 15;
+
+/// The corosync release whose wire protocol and behaviour totemd follows.
+pub const COROSYNC_VERSION: &str = "3.1.7";
+
+fn percentage(s: &str) -> Result<u8, String> {
+    match s.parse::<u8>() {
+        Ok(v) if v <= 100 => Ok(v),
+        _ => Err(format!("{s:?} is not a percentage (0-100)")),
+    }
+}
+
+/// `totemd`: a Totem peer for corosync 3.1.7 rings over udpu.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "totemd", disable_version_flag = true)]
+pub struct Args {
+    /// Stay in the foreground (totemd always does; accepted for corosync's command line).
+    #[arg(short = 'f')]
+    pub foreground: bool,
+    /// The corosync.conf to read.
+    #[arg(short = 'c', value_name = "FILE", default_value = config::DEFAULT_CONFIG_FILE)]
+    pub config: PathBuf,
+    /// Check the configuration and exit (0 when it is usable).
+    #[arg(short = 't')]
+    pub test: bool,
+    /// Print the version and exit.
+    #[arg(short = 'v')]
+    pub version: bool,
+    /// This node's id, instead of finding the local address in the nodelist.
+    #[arg(short = 'n', long = "nodeid")]
+    pub nodeid: Option<u32>,
+    /// The state directory (ringid files), instead of system.state_dir.
+    #[arg(long = "state-dir", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Drop this percentage of received ORF tokens (TEST_DROP_ORF_TOKEN_PERCENTAGE).
+    #[arg(long = "drop-orf-token", value_name = "PCT", value_parser = percentage, default_value_t = 0)]
+    pub drop_orf_token: u8,
+    /// Drop this percentage of received commit tokens (TEST_DROP_COMMIT_TOKEN_PERCENTAGE).
+    #[arg(long = "drop-commit-token", value_name = "PCT", value_parser = percentage, default_value_t = 0)]
+    pub drop_commit_token: u8,
+    /// Drop this percentage of received MCASTs (TEST_DROP_MCAST_PERCENTAGE).
+    #[arg(long = "drop-mcast", value_name = "PCT", value_parser = percentage, default_value_t = 0)]
+    pub drop_mcast: u8,
+    /// Seed of the fault-injection generator.
+    #[arg(long = "fault-seed", value_name = "SEED", default_value_t = 1)]
+    pub fault_seed: u64,
+    /// Start each ring's message sequence numbers near the 32-bit rollover
+    /// (totemsrp.c's SEQNO_START_MSG 0xfffffe00 test setting). Only for rings of totemd
+    /// nodes all started with it: corosync always starts at 0.
+    #[arg(long = "start-seq-near-rollover")]
+    pub start_seq_near_rollover: bool,
+}
+
+/// A start-up failure: what to print and the exit code.
+#[derive(Debug)]
+pub struct StartError {
+    /// The message.
+    pub message: String,
+    /// corosync's exit code for it.
+    pub code: i32,
+}
+
+fn config_error(e: ConfigError) -> StartError {
+    StartError {
+        message: e.to_string(),
+        code: EXIT_CONFIG,
+    }
+}
+
+/// A daemon ready to run.
+pub struct Daemon {
+    /// The configuration it runs with.
+    pub config: CorosyncConf,
+    /// This node.
+    pub nodeid: u32,
+    runtime: Runtime,
+}
+
+/// Reads the configuration and, unless `-t`, opens everything. `Ok(None)` means "done,
+/// exit 0" (`-v`, `-t`).
+pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
+    if args.version {
+        println!(
+            "totemd {} (Totem peer for Corosync Cluster Engine, version '{COROSYNC_VERSION}', udpu)",
+            env!("CARGO_PKG_VERSION")
+        );
+        return Ok(None);
+    }
+    let loaded = config::load(&args.config).map_err(config_error)?;
+    let conf = loaded.config;
+    if args.test {
+        // -t opens nothing: the warnings go to stderr.
+        for w in &loaded.warnings {
+            logf!(Main, Warning, "{w}");
+        }
+    } else {
+        let logger = Logger::from_config(&conf.logging).map_err(|e| StartError {
+            message: format!("cannot open logfile: {e}"),
+            code: EXIT_LOG_CONFIG,
+        })?;
+        log::install(logger);
+        for w in &loaded.warnings {
+            logf!(Main, Warning, "{w}");
+        }
+    }
+    let host = LocalHost::current().map_err(|e| StartError {
+        message: format!("cannot list local addresses: {e}"),
+        code: EXIT_CONFIG,
+    })?;
+    let me = conf
+        .local_node(args.nodeid, &host)
+        .map_err(config_error)?
+        .clone();
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| conf.system.state_dir.clone());
+    if !state_dir.is_dir() {
+        return Err(StartError {
+            message: format!(
+                "Cannot chdir to state directory {}. No such file or directory",
+                state_dir.display()
+            ),
+            code: EXIT_STATE_DIR,
+        });
+    }
+    // Validate the timings now, so that -t reports them.
+    conf.node_config(me.nodeid, 0).map_err(config_error)?;
+    if args.test {
+        return Ok(None);
+    }
+    logf!(
+        Main,
+        Notice,
+        "totemd {} (Corosync Cluster Engine {COROSYNC_VERSION} compatible) starting up",
+        env!("CARGO_PKG_VERSION")
+    );
+    let stored = persist::load_or_create(&state_dir, me.nodeid).map_err(|e| StartError {
+        message: format!(
+            "Couldn't create ringid file '{}': {e}",
+            persist::ringid_path(&state_dir, me.nodeid).display()
+        ),
+        code: crate::runtime::EXIT_STORE_RINGID,
+    })?;
+    let mut node_config = conf.node_config(me.nodeid, stored).map_err(config_error)?;
+    if args.start_seq_near_rollover {
+        node_config.srp.seqno_start = totem_srp::SEQNO_START_NEAR_ROLLOVER;
+        logf!(
+            Totem,
+            Warning,
+            "message sequence numbers start at {:#x} on every ring (SEQNO_START_MSG test setting)",
+            node_config.srp.seqno_start
+        );
+    }
+    let signals = SignalFd::new(&[libc::SIGTERM, libc::SIGINT]).map_err(|e| StartError {
+        message: format!("cannot set up signal handling: {e}"),
+        code: EXIT_FATAL,
+    })?;
+    logf!(Totem, Notice, "Initializing transport (UDP/IP Unicast).");
+    log_timings(&node_config.srp);
+    let members: Vec<(u32, std::net::IpAddr)> =
+        conf.nodes.iter().map(|n| (n.nodeid, n.addr)).collect();
+    let udpu = Udpu::new(
+        me.addr,
+        conf.totem.mcastport,
+        &members,
+        node_config.srp.block_unlisted_ips,
+    )
+    .map_err(|e| StartError {
+        message: format!("cannot bind the token socket: {e}"),
+        code: EXIT_FATAL,
+    })?;
+    logf!(
+        Totem,
+        Notice,
+        "The network interface [{}] is now up.",
+        me.addr
+    );
+    if let Ok(size) = udpu.recv_buffer_size() {
+        logf!(
+            Totem,
+            Debug,
+            "Receive multicast socket recv buffer size ({size} bytes)."
+        );
+    }
+    for n in &conf.nodes {
+        logf!(Totem, Notice, "adding new UDPU member {{{}}}", n.addr);
+    }
+    logf!(
+        Totem,
+        Debug,
+        "Created or loaded sequence id {:x}.{:x} for this ring.",
+        me.nodeid,
+        stored.wrapping_add(1)
+    );
+    let faults = FaultConfig {
+        drop_orf_token_pct: args.drop_orf_token,
+        drop_commit_token_pct: args.drop_commit_token,
+        drop_mcast_pct: args.drop_mcast,
+        seed: args.fault_seed,
+    };
+    if Faults::new(faults).active() {
+        logf!(
+            Totem,
+            Warning,
+            "fault injection: dropping {}% of ORF tokens, {}% of commit tokens, {}% of MCASTs received (seed {})",
+            faults.drop_orf_token_pct,
+            faults.drop_commit_token_pct,
+            faults.drop_mcast_pct,
+            faults.seed
+        );
+    }
+    let clock = Clock::new();
+    let reporter = Reporter::new(
+        ReportConfig {
+            token_ms: node_config.srp.token_ms,
+            consensus_ms: node_config.srp.consensus_ms,
+            token_warning: node_config.srp.token_warning(),
+            votes: conf
+                .nodes
+                .iter()
+                .map(|n| (n.nodeid, n.quorum_votes))
+                .collect(),
+            expected_votes: conf.expected_votes(),
+            two_node: conf.quorum.two_node,
+        },
+        clock.now(),
+    );
+    let runtime = Runtime::new(
+        clock,
+        node_config,
+        udpu,
+        signals,
+        Faults::new(faults),
+        reporter,
+        state_dir,
+    );
+    Ok(Some(Daemon {
+        config: conf,
+        nodeid: me.nodeid,
+        runtime,
+    }))
+}
+
+/// `totemsrp_initialize`'s debug dump of the timings, in its words.
+fn log_timings(c: &totem_srp::SrpConfig) {
+    logf!(
+        Totem,
+        Debug,
+        "Token Timeout ({} ms) retransmit timeout ({} ms)",
+        c.token_ms,
+        c.token_retransmit_ms
+    );
+    if c.token_warning_percent > 0 {
+        logf!(
+            Totem,
+            Debug,
+            "Token warning every {} ms ({}% of Token Timeout)",
+            c.token_warning().total_millis(),
+            c.token_warning_percent
+        );
+    } else {
+        logf!(Totem, Debug, "Token warnings disabled");
+    }
+    logf!(
+        Totem,
+        Debug,
+        "token hold ({} ms) retransmits before loss ({} retrans)",
+        c.hold_ms,
+        c.token_retransmits_before_loss
+    );
+    logf!(
+        Totem,
+        Debug,
+        "join ({} ms) send_join ({} ms) consensus ({} ms) merge ({} ms)",
+        c.join_ms,
+        c.send_join_ms,
+        c.consensus_ms,
+        c.merge_ms
+    );
+    logf!(
+        Totem,
+        Debug,
+        "downcheck ({} ms) fail to recv const ({} msgs)",
+        c.downcheck_ms,
+        c.fail_recv_const
+    );
+    logf!(
+        Totem,
+        Debug,
+        "window size per rotation ({} messages) maximum messages per rotation ({} messages)",
+        c.window_size,
+        c.max_messages
+    );
+}
+
+impl Daemon {
+    /// Runs until a signal (exit code 0) or a fatal error (its code).
+    pub fn run(&mut self, sources: &mut [&mut dyn EventSource]) -> i32 {
+        match self.runtime.run(sources) {
+            Exit::Signal(_) | Exit::Requested => {
+                let s = self.runtime.udpu().stats;
+                logf!(
+                    Main,
+                    Info,
+                    "datagrams: {} received, {} sent, {} send errors, {} rejected (unlisted), {} truncated, {} malformed",
+                    s.received,
+                    s.sent,
+                    s.send_errors,
+                    s.rejected_unlisted,
+                    s.truncated,
+                    self.runtime.stats.malformed
+                );
+                if self.runtime.faults().active() {
+                    let f = self.runtime.faults().stats;
+                    logf!(
+                        Main,
+                        Info,
+                        "fault injection dropped {} ORF tokens, {} commit tokens, {} MCASTs",
+                        f.orf_tokens,
+                        f.commit_tokens,
+                        f.mcasts
+                    );
+                }
+                logf!(Main, Notice, "totemd exiting normally");
+                0
+            }
+            Exit::Fatal { message, code } => {
+                logf!(Main, Error, "{message}");
+                code
+            }
+        }
+    }
+}

@@ -1,0 +1,569 @@
+//! The reader and the `totem` and `nodelist` sections: which keys corosync 3.1.7 reads, with the value
+//! checks of `coroparse.c::main_config_parser_cb` and `totemconfig.c`.
+
+use std::net::{IpAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use totem_srp::SrpConfigBuilder;
+
+use super::sections;
+use super::{
+    generate_nodeid, ConfigError, CorosyncConf, Diagnostic, IpVersion, Loaded, Logging, NodeEntry,
+    Priority, Quorum, System, Timestamp, Totem, UidGid, DEFAULT_MCASTPORT, DEFAULT_STATE_DIR,
+    UDP_NETMTU,
+};
+use crate::conf_parse::{Item, Section};
+
+pub(super) type Result<T> = std::result::Result<T, ConfigError>;
+
+/// Totem keys that `totem_volatile_config_read` reads as u32, and whether 0 is a value
+/// (`allow_zero_value`) rather than "use the default".
+const TOTEM_U32_KEYS: &[(&str, bool)] = &[
+    ("token", false),
+    ("token_coefficient", true),
+    ("token_retransmit", false),
+    ("token_warning", true),
+    ("hold", false),
+    ("token_retransmits_before_loss_const", false),
+    ("join", false),
+    ("send_join", true),
+    ("consensus", false),
+    ("merge", false),
+    ("downcheck", false),
+    ("fail_recv_const", false),
+    ("seqno_unchanged_const", false),
+    ("heartbeat_failures_allowed", true),
+    ("max_network_delay", false),
+    ("window_size", false),
+    ("max_messages", false),
+    ("miss_count_const", false),
+];
+
+/// Keys corosync reads only for knet (or obsolete since 3.0): accepted, ignored, warned.
+const TOTEM_KNET_ONLY: &[&str] = &[
+    "knet_pmtud_interval",
+    "knet_mtu",
+    "knet_compression_threshold",
+    "knet_compression_level",
+    "knet_compression_model",
+    "link_mode",
+    "crypto_model",
+    "keyfile",
+    "key",
+    "threads",
+    "rrp_token_expired_timeout",
+    "rrp_problem_count_timeout",
+    "rrp_problem_count_threshold",
+    "rrp_problem_count_mcast_threshold",
+    "rrp_autorecovery_check_timeout",
+];
+
+pub(super) struct Reader<'a> {
+    file: &'a str,
+    warnings: Vec<Diagnostic>,
+}
+
+impl Reader<'_> {
+    pub(super) fn diag(&self, path: &str, line: u32, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            key: path.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub(super) fn warn(&mut self, path: &str, line: u32, message: impl Into<String>) {
+        let d = self.diag(path, line, message);
+        self.warnings.push(d);
+    }
+
+    pub(super) fn error(&self, path: &str, line: u32, message: impl Into<String>) -> ConfigError {
+        ConfigError::Key(self.diag(path, line, message))
+    }
+
+    pub(super) fn unknown_key(&mut self, section: &str, item: &Item) {
+        let path = join(section, &item.key);
+        self.warn(&path, item.line, "unknown key, ignored");
+    }
+
+    pub(super) fn unknown_section(&mut self, parent: &str, s: &Section) {
+        let path = join(parent, &s.name);
+        self.warn(&path, s.line, "unknown section, ignored");
+    }
+
+    pub(super) fn ignored(&mut self, section: &str, item: &Item, why: &str) {
+        let path = join(section, &item.key);
+        self.warn(&path, item.line, format!("ignored: {why}"));
+    }
+
+    /// `safe_atoq` into `[0, max]`, with coroparse's message.
+    pub(super) fn uint(&self, section: &str, item: &Item, max: u64) -> Result<u64> {
+        let path = join(section, &item.key);
+        match item.value.parse::<i64>() {
+            Ok(v) if v >= 0 && v as u64 <= max => Ok(v as u64),
+            _ => Err(self.error(
+                &path,
+                item.line,
+                format!(
+                    "Value of key \"{path}\" is expected to be integer in range (0..{max}), but \"{}\" was given",
+                    item.value
+                ),
+            )),
+        }
+    }
+
+    pub(super) fn u32(&self, section: &str, item: &Item) -> Result<u32> {
+        self.uint(section, item, u64::from(u32::MAX))
+            .map(|v| v as u32)
+    }
+
+    /// `yes`/`no`, else one of corosync's message when it refuses other values.
+    pub(super) fn choice<'v>(
+        &self,
+        section: &str,
+        item: &'v Item,
+        allowed: &[&str],
+        message: &str,
+    ) -> Result<&'v str> {
+        if allowed.contains(&item.value.as_str()) {
+            Ok(item.value.as_str())
+        } else {
+            Err(self.error(&join(section, &item.key), item.line, message))
+        }
+    }
+
+    /// logconfig.c's destinations: `yes`/`on` or `no`/`off`.
+    pub(super) fn on_off(&self, section: &str, item: &Item) -> Result<bool> {
+        match item.value.as_str() {
+            "yes" | "on" => Ok(true),
+            "no" | "off" => Ok(false),
+            _ => Err(self.error(
+                &join(section, &item.key),
+                item.line,
+                format!("unknown value for {}", item.key),
+            )),
+        }
+    }
+}
+
+pub(super) fn join(section: &str, key: &str) -> String {
+    if section.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{section}.{key}")
+    }
+}
+
+/// Reads the root section of a parsed file.
+pub(super) fn read(root: &Section, file: &str) -> Result<Loaded> {
+    let mut r = Reader {
+        file,
+        warnings: Vec::new(),
+    };
+    for item in &root.items {
+        r.unknown_key("", item);
+    }
+    let mut totem_sections = Vec::new();
+    let mut node_sections = Vec::new();
+    let mut logging = Logging {
+        to_stderr: true,
+        to_logfile: false,
+        logfile: None,
+        logfile_priority: Priority::Info,
+        debug: false,
+        timestamp: Timestamp::Hires,
+        debug_subsys: Vec::new(),
+    };
+    let mut quorum = Quorum::default();
+    let mut system = System {
+        state_dir: PathBuf::from(DEFAULT_STATE_DIR),
+        qb_ipc_type: None,
+    };
+    let mut uidgid = UidGid::default();
+    for s in &root.sections {
+        match s.name.as_str() {
+            "totem" => totem_sections.push(s),
+            "nodelist" => {
+                for item in &s.items {
+                    r.unknown_key("nodelist", item);
+                }
+                for n in &s.sections {
+                    if n.name == "node" {
+                        node_sections.push(n);
+                    } else {
+                        r.unknown_section("nodelist", n);
+                    }
+                }
+            }
+            "logging" => sections::read_logging(&mut r, s, &mut logging)?,
+            "quorum" => sections::read_quorum(&mut r, s, &mut quorum)?,
+            "system" => sections::read_system(&mut r, s, &mut system)?,
+            "uidgid" => sections::read_uidgid(&r, s, &mut uidgid)?,
+            "resources" | "nozzle" | "pload" => {
+                r.warn(&s.name, s.line, "ignored: totemd has no such service")
+            }
+            _ => r.unknown_section("", s),
+        }
+    }
+    let (totem, totem_lines, bindnetaddr) = read_totem(&mut r, &totem_sections)?;
+    let nodes = read_nodes(&mut r, &node_sections, &totem)?;
+    if let Some(line) = bindnetaddr {
+        // totem_config_read: TOTEM_CONFIG_BINDNETADDR_NODELIST_SET.
+        r.warn(
+            "totem.interface.bindnetaddr",
+            line,
+            "interface section bindnetaddr is used together with nodelist. Nodelist one is going to be used.",
+        );
+    }
+    // Sections are read in an order of their own: report in file order.
+    r.warnings.sort_by_key(|d| d.line);
+    Ok(Loaded {
+        config: CorosyncConf {
+            file: file.to_owned(),
+            totem,
+            nodes,
+            logging,
+            quorum,
+            system,
+            uidgid,
+            totem_lines,
+        },
+        warnings: r.warnings,
+    })
+}
+
+type TotemRead = (Totem, Vec<(&'static str, u32)>, Option<u32>);
+
+fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
+    let mut totem = Totem {
+        version: 0,
+        cluster_name: None,
+        config_version: None,
+        srp: SrpConfigBuilder::default(),
+        netmtu: UDP_NETMTU,
+        mcastport: DEFAULT_MCASTPORT,
+        ip_version: IpVersion::V6Then4,
+        clear_node_high_bit: false,
+    };
+    let section_line = sections.first().map_or(0, |s| s.line);
+    let mut lines: Vec<(&'static str, u32)> = vec![("", section_line)];
+    let mut transport: Option<&Item> = None;
+    let mut bindnetaddr = None;
+    let mut crypto: Vec<&Item> = Vec::new();
+    for s in sections {
+        for item in &s.items {
+            let key = item.key.as_str();
+            if let Some((name, allow_zero)) = TOTEM_U32_KEYS.iter().find(|(k, _)| *k == key) {
+                let v = r.u32("totem", item)?;
+                lines.push((name, item.line));
+                let v = if v == 0 && !allow_zero { None } else { Some(v) };
+                set_timing(&mut totem.srp, name, v);
+                if *name == "heartbeat_failures_allowed" && v.is_some_and(|v| v > 0) {
+                    return Err(r.error(
+                        "totem.heartbeat_failures_allowed",
+                        item.line,
+                        "the heartbeat is not implemented by totemd; use 0 or leave it out",
+                    ));
+                }
+                continue;
+            }
+            match key {
+                "version" => totem.version = r.u32("totem", item)?,
+                "cluster_name" => totem.cluster_name = Some(item.value.clone()),
+                "config_version" => {
+                    totem.config_version = Some(r.uint("totem", item, u64::MAX)?);
+                }
+                "transport" => transport = Some(item),
+                "netmtu" => totem.netmtu = r.u32("totem", item)?,
+                "ip_version" => {
+                    totem.ip_version = match item.value.as_str() {
+                        "ipv4" => IpVersion::V4,
+                        "ipv6" => IpVersion::V6,
+                        "ipv4-6" => IpVersion::V4Then6,
+                        "ipv6-4" => IpVersion::V6Then4,
+                        _ => {
+                            return Err(r.error("totem.ip_version", item.line, "Invalid ip_version type"))
+                        }
+                    }
+                }
+                "crypto_cipher" | "crypto_hash" | "secauth" => crypto.push(item),
+                "block_unlisted_ips" | "cancel_token_hold_on_retransmit" => {
+                    // totem_volatile_config_set_boolean_value: only "yes" and "no" count.
+                    let v = match item.value.as_str() {
+                        "yes" => Some(true),
+                        "no" => Some(false),
+                        _ => {
+                            r.warn(&join("totem", key), item.line, "neither yes nor no: default used");
+                            None
+                        }
+                    };
+                    if key == "block_unlisted_ips" {
+                        totem.srp.block_unlisted_ips = v;
+                    } else {
+                        totem.srp.cancel_token_hold_on_retransmit = v;
+                    }
+                }
+                "clear_node_high_bit" => totem.clear_node_high_bit = item.value == "yes",
+                "nodeid" => r.warn(
+                    "totem.nodeid",
+                    item.line,
+                    "nodeid in totem section is deprecated and ignored. Nodelist (or autogenerated) nodeid is going to be used.",
+                ),
+                k if TOTEM_KNET_ONLY.contains(&k) => r.ignored("totem", item, "not used by udpu"),
+                _ => r.unknown_key("totem", item),
+            }
+        }
+        for sub in &s.sections {
+            if sub.name == "interface" {
+                read_interface(r, sub, &mut totem, &mut bindnetaddr)?;
+            } else {
+                r.unknown_section("totem", sub);
+            }
+        }
+    }
+    check_transport(r, transport, section_line)?;
+    check_crypto(r, &crypto)?;
+    if totem.version != 2 {
+        return Err(r.error(
+            "totem.version",
+            lines_of(sections, "version").unwrap_or(section_line),
+            "This totem parser can only parse version 2 configurations.",
+        ));
+    }
+    Ok((totem, lines, bindnetaddr))
+}
+
+fn lines_of(sections: &[&Section], key: &str) -> Option<u32> {
+    sections
+        .iter()
+        .flat_map(|s| &s.items)
+        .filter(|i| i.key == key)
+        .map(|i| i.line)
+        .next_back()
+}
+
+fn set_timing(b: &mut SrpConfigBuilder, key: &str, v: Option<u32>) {
+    let field = match key {
+        "token" => &mut b.token_ms,
+        "token_coefficient" => &mut b.token_coefficient_ms,
+        "token_retransmit" => &mut b.token_retransmit_ms,
+        "token_warning" => &mut b.token_warning_percent,
+        "hold" => &mut b.hold_ms,
+        "token_retransmits_before_loss_const" => &mut b.token_retransmits_before_loss,
+        "join" => &mut b.join_ms,
+        "send_join" => &mut b.send_join_ms,
+        "consensus" => &mut b.consensus_ms,
+        "merge" => &mut b.merge_ms,
+        "downcheck" => &mut b.downcheck_ms,
+        "fail_recv_const" => &mut b.fail_recv_const,
+        "seqno_unchanged_const" => &mut b.seqno_unchanged_const,
+        "heartbeat_failures_allowed" => &mut b.heartbeat_failures_allowed,
+        "max_network_delay" => &mut b.max_network_delay_ms,
+        "window_size" => &mut b.window_size,
+        "max_messages" => &mut b.max_messages,
+        "miss_count_const" => &mut b.miss_count_const,
+        _ => return,
+    };
+    *field = v;
+}
+
+/// `totem_config_read`: knet is the default transport of 3.x; only udpu is ours.
+fn check_transport(r: &Reader<'_>, transport: Option<&Item>, section_line: u32) -> Result<()> {
+    let Some(item) = transport else {
+        return Err(r.error(
+            "totem.transport",
+            section_line,
+            "not set, so corosync 3.1.7 would use knet, which totemd does not support: set \"transport: udpu\"",
+        ));
+    };
+    match item.value.as_str() {
+        "udpu" => Ok(()),
+        "knet" | "udp" => Err(r.error(
+            "totem.transport",
+            item.line,
+            format!(
+                "transport {} is not supported by totemd (udpu only)",
+                item.value
+            ),
+        )),
+        _ => Err(r.error(
+            "totem.transport",
+            item.line,
+            "Invalid transport type. Should be udpu, udp or knet",
+        )),
+    }
+}
+
+/// coroparse's value checks, then `totem_config_validate`'s "only knet has crypto".
+fn check_crypto(r: &Reader<'_>, items: &[&Item]) -> Result<()> {
+    for item in items {
+        let path = join("totem", &item.key);
+        let (valid, message): (&[&str], &str) = match item.key.as_str() {
+            "crypto_cipher" => (
+                &["none", "aes256", "aes192", "aes128"],
+                "Invalid cipher type. Should be none, aes256, aes192 or aes128",
+            ),
+            "crypto_hash" => (
+                &["none", "md5", "sha1", "sha256", "sha384", "sha512"],
+                "Invalid hash type. Should be none, md5, sha1, sha256, sha384 or sha512",
+            ),
+            _ => (&["on", "off"], "secauth must be on or off"),
+        };
+        if !valid.contains(&item.value.as_str()) {
+            return Err(r.error(&path, item.line, message));
+        }
+        if item.value != "none" && item.value != "off" {
+            return Err(r.error(
+                &path,
+                item.line,
+                "crypto_cipher & crypto_hash are only valid for the Knet transport.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn read_interface(
+    r: &mut Reader<'_>,
+    s: &Section,
+    totem: &mut Totem,
+    bindnetaddr: &mut Option<u32>,
+) -> Result<()> {
+    const P: &str = "totem.interface";
+    for item in &s.items {
+        match item.key.as_str() {
+            "linknumber" => {
+                if r.uint(P, item, u64::from(u8::MAX))? != 0 {
+                    return Err(r.error(
+                        "totem.interface.linknumber",
+                        item.line,
+                        "2 is too many configured interfaces for non-Knet transport.",
+                    ));
+                }
+            }
+            "mcastport" => totem.mcastport = r.uint(P, item, u64::from(u16::MAX))? as u16,
+            "bindnetaddr" => *bindnetaddr = Some(item.line),
+            "ttl" => {
+                if r.uint(P, item, u64::from(u8::MAX))? != 1 {
+                    return Err(r.error(
+                        "totem.interface.ttl",
+                        item.line,
+                        "Can only set ttl on multicast transport types for interface 0",
+                    ));
+                }
+            }
+            "mcastaddr" | "broadcast" => r.ignored(P, item, "udp (multicast) only"),
+            k if k.starts_with("knet_") => r.ignored(P, item, "knet only"),
+            _ => r.unknown_key(P, item),
+        }
+    }
+    for sub in &s.sections {
+        if sub.name == "member" {
+            r.warn(
+                "totem.interface.member",
+                sub.line,
+                "ignored: member section is deprecated, the nodelist is used",
+            );
+        } else {
+            r.unknown_section(P, sub);
+        }
+    }
+    Ok(())
+}
+
+fn read_nodes(r: &mut Reader<'_>, sections: &[&Section], totem: &Totem) -> Result<Vec<NodeEntry>> {
+    const P: &str = "nodelist.node";
+    let mut nodes: Vec<NodeEntry> = Vec::new();
+    for s in sections {
+        let mut ring0: Option<&Item> = None;
+        let mut nodeid = None;
+        let mut name = None;
+        let mut votes = 1;
+        for item in &s.items {
+            match item.key.as_str() {
+                "ring0_addr" => ring0 = Some(item),
+                "nodeid" => nodeid = Some(r.u32(P, item)?),
+                "name" => name = Some(item.value.clone()),
+                "quorum_votes" => votes = r.u32(P, item)?,
+                k if k.starts_with("ring") && k.ends_with("_addr") => {
+                    return Err(r.error(
+                        &join(P, k),
+                        item.line,
+                        "2 is too many configured interfaces for non-Knet transport.",
+                    ))
+                }
+                _ => r.unknown_key(P, item),
+            }
+        }
+        for sub in &s.sections {
+            r.unknown_section(P, sub);
+        }
+        let Some(ring0) = ring0 else {
+            return Err(r.error(
+                "nodelist.node.ring0_addr",
+                s.line,
+                "missing: udpu needs every node's ring0_addr",
+            ));
+        };
+        let addr = resolve(&ring0.value, totem.ip_version).ok_or_else(|| {
+            r.error(
+                "nodelist.node.ring0_addr",
+                ring0.line,
+                format!("cannot resolve \"{}\"", ring0.value),
+            )
+        })?;
+        let nodeid = match nodeid {
+            Some(id) if id != 0 => id,
+            // put_nodelist_members_to_config: udpu generates the missing ones.
+            _ => generate_nodeid(addr, totem.clear_node_high_bit).ok_or_else(|| {
+                r.error(
+                    "nodelist.node.nodeid",
+                    s.line,
+                    format!(
+                        "An IPV6 network requires that a node ID be specified for address '{}'.",
+                        ring0.value
+                    ),
+                )
+            })?,
+        };
+        // check_for_duplicate_nodeids.
+        if nodes.iter().any(|n| n.nodeid == nodeid) {
+            return Err(r.error(
+                "nodelist.node.nodeid",
+                s.line,
+                format!("Nodeid {nodeid} appears twice in corosync.conf"),
+            ));
+        }
+        nodes.push(NodeEntry {
+            line: s.line,
+            ring0_addr: ring0.value.clone(),
+            addr,
+            nodeid,
+            name,
+            quorum_votes: votes,
+        });
+    }
+    if nodes.is_empty() {
+        return Err(ConfigError::Invalid(
+            "No interfaces defined (udpu needs a nodelist)".into(),
+        ));
+    }
+    Ok(nodes)
+}
+
+/// `totemip_parse` with the `ip_version` preference: literals first, then the resolver.
+fn resolve(host: &str, pref: IpVersion) -> Option<IpAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Some(ip);
+    }
+    let all: Vec<IpAddr> = (host, 0).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
+    let v4 = all.iter().find(|a| a.is_ipv4()).copied();
+    let v6 = all.iter().find(|a| a.is_ipv6()).copied();
+    match pref {
+        IpVersion::V4 => v4,
+        IpVersion::V6 => v6,
+        IpVersion::V4Then6 => v4.or(v6),
+        IpVersion::V6Then4 => v6.or(v4),
+    }
+}

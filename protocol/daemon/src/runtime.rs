@@ -1,0 +1,357 @@
+//! The single-threaded poll(2) loop that drives a [`Node`]: the only place that calls
+//! `Node::handle_*` and drains `poll_transmit` / `poll_event`, in the engine's documented
+//! order (input, then transmits and events, then the next deadline), as
+//! `protocol/sim/src/sim.rs` does with virtual time.
+//!
+//! One wake-up: read the signalfd; drain the token socket (each datagram: fault filter,
+//! engine, drain); let the extra event sources (the IPC server) work; run due timers; send;
+//! sleep in poll(2) until the earliest deadline. SIGTERM/SIGINT leave the ring cleanly as
+//! corosync does (`main.c::sig_exit_handler` → `totemsrp_finalize` →
+//! `memb_leave_message_send`): the LEAVE is multicast, then the process exits 0.
+
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+
+use totem_cpg::{Node, NodeConfig, NodeEvent};
+use totem_srp::Instant;
+use totem_wire::srp::{Header, Message, MessageType};
+
+use crate::fault::Faults;
+use crate::report::Reporter;
+use crate::sys::{self, SignalFd};
+use crate::udpu::{Recv, Udpu};
+use crate::{logf, persist};
+
+/// The monotonic clock mapped to the engine's time: microseconds since the daemon started.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: std::time::Instant,
+}
+
+impl Clock {
+    /// Time starts now.
+    pub fn new() -> Clock {
+        Clock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// The engine's now.
+    pub fn now(&self) -> Instant {
+        Instant::from_micros(self.origin.elapsed().as_micros().min(i64::MAX as u128) as i64)
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// poll(2)'s timeout for `deadline`: rounded up to the next millisecond so the deadline has
+/// passed when poll returns; -1 (forever) without one.
+pub fn poll_timeout_ms(now: Instant, deadline: Option<Instant>) -> i32 {
+    match deadline {
+        None => -1,
+        Some(d) => {
+            let micros = (d - now).total_micros();
+            micros.div_ceil(1000).min(i32::MAX as u64) as i32
+        }
+    }
+}
+
+/// Another source of input for the loop, such as the IPC server: it gets poll slots, runs
+/// when they are ready, may call the node (CPG requests), and sees every node event (client
+/// events are for it). The loop drains the node after each call.
+pub trait EventSource {
+    /// Appends the descriptors to watch.
+    fn pollfds(&self, fds: &mut Vec<libc::pollfd>);
+    /// Its descriptors, in the order it appended them, with `revents` filled in.
+    fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node);
+    /// One event the node reported, in order.
+    fn node_event(&mut self, _now: Instant, _event: &NodeEvent) {}
+    /// Its own next deadline.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+    /// Its deadline passed.
+    fn handle_timeout(&mut self, _now: Instant, _node: &mut Node) {}
+    /// Does it ask the daemon to leave the ring and stop (as `corosync-cfgtool -H` asks
+    /// corosync through the cfg service)? Checked after each of its calls.
+    fn shutdown_requested(&self) -> bool {
+        false
+    }
+    /// The daemon is about to leave the ring (before the LEAVE is sent).
+    fn shutdown(&mut self, _node: &mut Node) {}
+}
+
+/// Why the loop ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// SIGTERM or SIGINT: left the ring cleanly.
+    Signal(i32),
+    /// An event source asked to stop: left the ring cleanly.
+    Requested,
+    /// Cannot go on; corosync's exit code for it.
+    Fatal {
+        /// What happened.
+        message: String,
+        /// `COROSYNC_DONE_*`.
+        code: i32,
+    },
+}
+
+/// `COROSYNC_DONE_STORE_RINGID`.
+pub const EXIT_STORE_RINGID: i32 = 21;
+/// `COROSYNC_DONE_FATAL_ERR`.
+pub const EXIT_FATAL: i32 = 15;
+
+/// Datagrams read per wake-up before the other inputs get a turn.
+const RECV_BATCH: usize = 64;
+
+/// Counters of the loop.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    /// Datagrams the engine refused as malformed.
+    pub malformed: u64,
+}
+
+/// The daemon's state.
+pub struct Runtime {
+    clock: Clock,
+    node: Node,
+    udpu: Udpu,
+    signals: SignalFd,
+    faults: Faults,
+    reporter: Reporter,
+    state_dir: PathBuf,
+    nodeid: u32,
+    rx: Vec<u8>,
+    /// Counters.
+    pub stats: RuntimeStats,
+}
+
+impl Runtime {
+    /// Starts the node now; `signals` must already be blocked (see [`SignalFd::new`]).
+    pub fn new(
+        clock: Clock,
+        config: NodeConfig,
+        udpu: Udpu,
+        signals: SignalFd,
+        faults: Faults,
+        reporter: Reporter,
+        state_dir: PathBuf,
+    ) -> Runtime {
+        let nodeid = config.nodeid;
+        let node = Node::new(config, clock.now());
+        Runtime {
+            clock,
+            node,
+            udpu,
+            signals,
+            faults,
+            reporter,
+            state_dir,
+            nodeid,
+            rx: Udpu::recv_buffer(),
+            stats: RuntimeStats::default(),
+        }
+    }
+
+    /// The node (for getters).
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The transport (for its counters).
+    pub fn udpu(&self) -> &Udpu {
+        &self.udpu
+    }
+
+    /// The fault injector (for its counters).
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
+    /// Runs until a signal, a source's request to stop, or a fatal error.
+    pub fn run(&mut self, sources: &mut [&mut dyn EventSource]) -> Exit {
+        let mut fds: Vec<libc::pollfd> = Vec::new();
+        let mut spans: Vec<(usize, usize)> = Vec::with_capacity(sources.len());
+        loop {
+            let now = self.clock.now();
+            if let Err(exit) = self.drain(now, sources) {
+                return exit;
+            }
+            let deadline = [self.node.poll_timeout(), self.reporter.poll_timeout()]
+                .into_iter()
+                .chain(sources.iter().map(|s| s.poll_timeout()))
+                .flatten()
+                .min();
+            fds.clear();
+            fds.push(sys::pollin(self.udpu.as_raw_fd()));
+            fds.push(sys::pollin(self.signals.as_raw_fd()));
+            spans.clear();
+            for s in sources.iter() {
+                let start = fds.len();
+                s.pollfds(&mut fds);
+                spans.push((start, fds.len()));
+            }
+            let timeout = poll_timeout_ms(self.clock.now(), deadline);
+            if let Err(e) = sys::poll(&mut fds, timeout) {
+                return Exit::Fatal {
+                    message: format!("poll: {e}"),
+                    code: EXIT_FATAL,
+                };
+            }
+            let now = self.clock.now();
+            if fds[1].revents != 0 {
+                if let Some(signal) = self.signals.read() {
+                    logf!(Main, Notice, "Node was shut down by a signal");
+                    self.leave(now, sources);
+                    return Exit::Signal(signal);
+                }
+            }
+            if fds[0].revents != 0 {
+                if let Err(exit) = self.receive(now, sources) {
+                    return exit;
+                }
+            }
+            for (i, (start, end)) in spans.iter().enumerate() {
+                let ready = &fds[*start..*end];
+                if ready.iter().any(|f| f.revents != 0) {
+                    sources[i].process_ready(now, ready, &mut self.node);
+                    if let Err(exit) = self.drain(now, sources) {
+                        return exit;
+                    }
+                }
+            }
+            self.timers(sources);
+            if sources.iter().any(|s| s.shutdown_requested()) {
+                let now = self.clock.now();
+                self.leave(now, sources);
+                return Exit::Requested;
+            }
+        }
+    }
+
+    /// Due timers of the node, the reporter and the sources.
+    fn timers(&mut self, sources: &mut [&mut dyn EventSource]) {
+        let now = self.clock.now();
+        if self.node.poll_timeout().is_some_and(|t| t <= now) {
+            self.node.handle_timeout(now);
+        }
+        self.reporter.handle_timeout(now);
+        for s in sources.iter_mut() {
+            if s.poll_timeout().is_some_and(|t| t <= now) {
+                s.handle_timeout(now, &mut self.node);
+            }
+        }
+    }
+
+    /// Up to a batch of datagrams, each given to the engine and drained at once.
+    fn receive(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) -> Result<(), Exit> {
+        let mut buf = std::mem::take(&mut self.rx);
+        let result = self.receive_into(now, &mut buf, sources);
+        self.rx = buf;
+        result
+    }
+
+    fn receive_into(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        sources: &mut [&mut dyn EventSource],
+    ) -> Result<(), Exit> {
+        for _ in 0..RECV_BATCH {
+            let (from, len) = match self.udpu.recv(buf) {
+                None => return Ok(()),
+                Some(Recv::Datagram(from, len)) => (from, len),
+                Some(Recv::Rejected(from)) => {
+                    logf!(Totem, Debug, "Packet rejected from {}", from.ip());
+                    continue;
+                }
+                Some(Recv::Truncated(from)) => {
+                    logf!(
+                        Totem,
+                        Error,
+                        "Received too big message from {from}. Dropping packet."
+                    );
+                    continue;
+                }
+            };
+            let bytes = &buf[..len];
+            if self.faults.drop_received(bytes) {
+                continue;
+            }
+            self.observe(now, bytes);
+            if let Err(e) = self.node.handle_datagram(now, bytes) {
+                self.stats.malformed += 1;
+                logf!(
+                    Totem,
+                    Warning,
+                    "Malformed datagram from {from} ({} bytes, {} so far) dropped: {e}",
+                    bytes.len(),
+                    self.stats.malformed
+                );
+            }
+            self.drain(now, sources)?;
+        }
+        Ok(())
+    }
+
+    /// What the log needs that the engine does not report: ORF token arrivals (token
+    /// warning) and LEAVEs ("Failed to receive the leave message"). Only the header is
+    /// parsed for other messages.
+    fn observe(&mut self, now: Instant, bytes: &[u8]) {
+        let Ok(header) = Header::parse(bytes) else {
+            return;
+        };
+        match header.message_type {
+            MessageType::OrfToken => self.reporter.token_received(now),
+            // LEAVE_DUMMY_NODEID in the header marks a leave.
+            MessageType::MembJoin if header.nodeid == 0 => {
+                if let Ok((Message::MembJoin(join), _)) = Message::parse(bytes) {
+                    self.reporter.leave_received(join.system_from);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Sends every transmit and dispatches every event.
+    fn drain(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) -> Result<(), Exit> {
+        while let Some(t) = self.node.poll_transmit() {
+            self.udpu.send(&t);
+        }
+        while let Some(event) = self.node.poll_event() {
+            if let NodeEvent::StoreRingId(ring) = &event {
+                if let Err(e) = persist::store(&self.state_dir, self.nodeid, ring.seq) {
+                    let message = format!(
+                        "Couldn't store new ring id {:x} to stable storage: {e}",
+                        ring.seq
+                    );
+                    logf!(Main, Error, "{message}");
+                    return Err(Exit::Fatal {
+                        message,
+                        code: EXIT_STORE_RINGID,
+                    });
+                }
+            }
+            self.reporter.event(now, &event);
+            for s in sources.iter_mut() {
+                s.node_event(now, &event);
+            }
+        }
+        Ok(())
+    }
+
+    /// The clean exit: sources first (clients' leaves), then the LEAVE, sent before exit.
+    fn leave(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) {
+        for s in sources.iter_mut() {
+            s.shutdown(&mut self.node);
+        }
+        self.node.leave_ring();
+        // A failure to store a ring id now would not change the exit: the node is leaving.
+        let _ = self.drain(now, sources);
+    }
+}

@@ -1,0 +1,182 @@
+//! The few libc calls std does not wrap: poll(2), signalfd(2), getifaddrs(3), socket
+//! buffer options and localtime_r(3). Every unsafe block is here, each with its reason.
+
+#![allow(unsafe_code)]
+
+use std::ffi::c_int;
+use std::fs::File;
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// poll(2). An interrupted call is reported as "nothing ready" so that the caller simply
+/// loops (signals arrive through the signalfd, not through EINTR).
+pub(crate) fn poll(fds: &mut [libc::pollfd], timeout_ms: c_int) -> io::Result<usize> {
+    // SAFETY: `fds` is a valid, exclusively borrowed slice of pollfd for the whole call and
+    // its length is passed with it.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() == io::ErrorKind::Interrupted {
+            return Ok(0);
+        }
+        return Err(e);
+    }
+    Ok(n as usize)
+}
+
+/// A pollfd asking for input on `fd`.
+pub fn pollin(fd: RawFd) -> libc::pollfd {
+    libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    }
+}
+
+/// SIGTERM/SIGINT delivered as readable data, so the single poll loop sees them like any
+/// other input (corosync registers them with `qb_loop_signal_add` for the same reason).
+#[derive(Debug)]
+pub struct SignalFd {
+    file: File,
+}
+
+impl SignalFd {
+    /// Blocks `signals` for this thread and opens a nonblocking signalfd for them.
+    pub fn new(signals: &[c_int]) -> io::Result<SignalFd> {
+        // SAFETY: sigset_t is plain data; sigemptyset initialises it before any other use.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid sigset_t owned by this frame.
+        unsafe { libc::sigemptyset(&mut set) };
+        for s in signals {
+            // SAFETY: as above; an invalid signal number only makes sigaddset fail.
+            if unsafe { libc::sigaddset(&mut set, *s) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+        }
+        // SAFETY: `set` is initialised; the old mask is not wanted (null is allowed).
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(io::Error::from_raw_os_error(rc));
+        }
+        // SAFETY: -1 asks for a new descriptor; `set` is initialised.
+        let fd = unsafe { libc::signalfd(-1, &set, libc::SFD_NONBLOCK | libc::SFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: signalfd just returned this descriptor and nothing else owns it.
+        let owned = unsafe { OwnedFd::from_raw_fd(fd) };
+        Ok(SignalFd {
+            file: File::from(owned),
+        })
+    }
+
+    /// The next pending signal, if any.
+    pub fn read(&mut self) -> Option<c_int> {
+        // struct signalfd_siginfo is 128 bytes and starts with `uint32_t ssi_signo`.
+        let mut buf = [0u8; 128];
+        match self.file.read(&mut buf) {
+            Ok(128) => Some(u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]) as c_int),
+            _ => None,
+        }
+    }
+}
+
+impl AsRawFd for SignalFd {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
+/// Every IPv4/IPv6 address configured on a local interface (getifaddrs(3)), as
+/// `totemconfig.c::find_local_node` walks them.
+pub(crate) fn local_addresses() -> io::Result<Vec<IpAddr>> {
+    let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: `list` is a valid out-pointer; on success it owns a list freed below.
+    if unsafe { libc::getifaddrs(&mut list) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let mut out = Vec::new();
+    let mut cur = list;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_addr.is_null() {
+            // SAFETY: ifa_addr points to a sockaddr whose family says which struct it is.
+            let family = c_int::from(unsafe { (*ifa.ifa_addr).sa_family });
+            if family == libc::AF_INET {
+                // SAFETY: the family is AF_INET, so this is a sockaddr_in.
+                let sin = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in) };
+                out.push(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                    sin.sin_addr.s_addr,
+                ))));
+            } else if family == libc::AF_INET6 {
+                // SAFETY: the family is AF_INET6, so this is a sockaddr_in6.
+                let sin6 = unsafe { &*(ifa.ifa_addr as *const libc::sockaddr_in6) };
+                out.push(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: `list` came from getifaddrs and is freed exactly once.
+    unsafe { libc::freeifaddrs(list) };
+    Ok(out)
+}
+
+/// setsockopt(SOL_SOCKET, `option`, int). Best effort like corosync's
+/// `totemudpu_build_sockets_ip` (a failure is logged there, not fatal).
+pub(crate) fn set_socket_int(fd: RawFd, option: c_int, value: c_int) -> io::Result<()> {
+    // SAFETY: `value` lives for the call and its exact size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&value as *const c_int).cast(),
+            std::mem::size_of::<c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// getsockopt(SOL_SOCKET, `option`) as an int.
+pub(crate) fn get_socket_int(fd: RawFd, option: c_int) -> io::Result<c_int> {
+    let mut value: c_int = 0;
+    let mut len = std::mem::size_of::<c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid out-pointers of the sizes given.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            option,
+            (&mut value as *mut c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(value)
+}
+
+/// Local broken-down time of `secs` since the epoch: (month 0-11, day, hour, min, sec).
+pub(crate) fn local_time(secs: i64) -> (usize, u32, u32, u32, u32) {
+    let t = secs as libc::time_t;
+    // SAFETY: tm is plain data, fully written by localtime_r on success.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call; localtime_r is the reentrant variant.
+    let ok = !unsafe { libc::localtime_r(&t, &mut tm) }.is_null();
+    if !ok {
+        return (0, 1, 0, 0, 0);
+    }
+    (
+        tm.tm_mon.clamp(0, 11) as usize,
+        tm.tm_mday as u32,
+        tm.tm_hour as u32,
+        tm.tm_min as u32,
+        tm.tm_sec as u32,
+    )
+}

@@ -1,0 +1,215 @@
+//! The udpu transport as corosync 3.1.7 runs it (`exec/totemudpu.c`), nonblocking, no
+//! threads:
+//!
+//! * one "token socket" bound to `ring0_addr:mcastport` receives everything and sends the
+//!   unicasts (ORF and commit tokens) — `totemudpu_build_sockets_ip`, `ucast_sendmsg`;
+//! * one more socket per nodelist member, bound to `ring0_addr:0`, sends that member its copy
+//!   of every "multicast": a send to all is one unicast per member, this node included, to
+//!   `member:mcastport` — `totemudpu_create_sending_socket`, `mcast_sendmsg`;
+//! * with `block_unlisted_ips` a datagram whose source address (not port) is not in the
+//!   nodelist is dropped, and one that fills the receive buffer is dropped as truncated —
+//!   `net_deliver_fn`.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use totem_srp::{Destination, Transmit};
+
+use crate::sys;
+
+/// `UDP_RECEIVE_FRAME_SIZE_MAX`: `PROCESSOR_COUNT_MAX * (INTERFACE_MAX * 2 *
+/// sizeof(struct totem_ip_address)) + 1024` = 384 · (8 · 2 · 22) + 1024.
+pub const UDP_RECEIVE_FRAME_SIZE_MAX: usize = 384 * (8 * 2 * 22) + 1024;
+/// `MCAST_SOCKET_BUFFER_SIZE`: `TRANSMITS_ALLOWED * UDP_RECEIVE_FRAME_SIZE_MAX`.
+pub const MCAST_SOCKET_BUFFER_SIZE: usize = 16 * UDP_RECEIVE_FRAME_SIZE_MAX;
+/// `BIND_MAX_RETRIES`.
+const BIND_MAX_RETRIES: u32 = 10;
+/// `BIND_RETRIES_INTERVAL` (ms, multiplied by the attempt number).
+const BIND_RETRIES_INTERVAL_MS: u64 = 100;
+/// `TC_PRIO_INTERACTIVE`, set as SO_PRIORITY on the token socket
+/// (`totemudpu_traffic_control_set`).
+const TC_PRIO_INTERACTIVE: i32 = 6;
+
+/// Counters of the transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UdpuStats {
+    /// Datagrams handed to the kernel.
+    pub sent: u64,
+    /// sendto failures (corosync: "sendmsg(...) failed (non-critical)").
+    pub send_errors: u64,
+    /// Unicasts to a nodeid not in the nodelist.
+    pub unknown_target: u64,
+    /// Datagrams accepted.
+    pub received: u64,
+    /// Dropped by `block_unlisted_ips` ("Packet rejected from ...").
+    pub rejected_unlisted: u64,
+    /// Dropped as too big ("Received too big message ...").
+    pub truncated: u64,
+}
+
+/// What `recv` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recv {
+    /// A datagram for the engine: its first `usize` bytes of the buffer.
+    Datagram(SocketAddr, usize),
+    /// Dropped by `block_unlisted_ips`.
+    Rejected(SocketAddr),
+    /// Dropped: it filled the receive buffer.
+    Truncated(SocketAddr),
+}
+
+#[derive(Debug)]
+struct Member {
+    nodeid: u32,
+    addr: SocketAddr,
+    socket: UdpSocket,
+}
+
+/// The transport of one node.
+#[derive(Debug)]
+pub struct Udpu {
+    token: UdpSocket,
+    members: Vec<Member>,
+    block_unlisted_ips: bool,
+    /// Counters.
+    pub stats: UdpuStats,
+}
+
+/// `bind` with corosync's retries: a port still held by a previous instance is usually
+/// released within a second.
+fn bind_with_retries(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let mut attempt = 0;
+    loop {
+        match UdpSocket::bind(addr) {
+            Ok(s) => return Ok(s),
+            Err(e) if attempt >= BIND_MAX_RETRIES || e.kind() != io::ErrorKind::AddrInUse => {
+                return Err(io::Error::new(e.kind(), format!("bind {addr}: {e}")))
+            }
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(
+                    BIND_RETRIES_INTERVAL_MS * u64::from(attempt),
+                ));
+            }
+        }
+    }
+}
+
+impl Udpu {
+    /// Binds the token socket on `local:port` and one sending socket per member.
+    /// `members` is the nodelist (this node included) as (nodeid, ring0 address).
+    pub fn new(
+        local: IpAddr,
+        port: u16,
+        members: &[(u32, IpAddr)],
+        block_unlisted_ips: bool,
+    ) -> io::Result<Udpu> {
+        let token = bind_with_retries(SocketAddr::new(local, port))?;
+        token.set_nonblocking(true)?;
+        // Best effort, as in corosync: a smaller buffer only means earlier drops.
+        let _ = sys::set_socket_int(
+            token.as_raw_fd(),
+            libc::SO_RCVBUF,
+            MCAST_SOCKET_BUFFER_SIZE as i32,
+        );
+        let _ = sys::set_socket_int(token.as_raw_fd(), libc::SO_PRIORITY, TC_PRIO_INTERACTIVE);
+        let mut list = Vec::with_capacity(members.len());
+        for (nodeid, addr) in members {
+            let socket = UdpSocket::bind(SocketAddr::new(local, 0))?;
+            socket.set_nonblocking(true)?;
+            let _ = sys::set_socket_int(
+                socket.as_raw_fd(),
+                libc::SO_SNDBUF,
+                MCAST_SOCKET_BUFFER_SIZE as i32,
+            );
+            list.push(Member {
+                nodeid: *nodeid,
+                addr: SocketAddr::new(*addr, port),
+                socket,
+            });
+        }
+        Ok(Udpu {
+            token,
+            members: list,
+            block_unlisted_ips,
+            stats: UdpuStats::default(),
+        })
+    }
+
+    /// The token socket's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.token.local_addr()
+    }
+
+    /// The receive buffer the kernel granted (for the start-up log).
+    pub fn recv_buffer_size(&self) -> io::Result<i32> {
+        sys::get_socket_int(self.token.as_raw_fd(), libc::SO_RCVBUF)
+    }
+
+    /// The members, as (nodeid, address:port).
+    pub fn members(&self) -> impl Iterator<Item = (u32, SocketAddr)> + '_ {
+        self.members.iter().map(|m| (m.nodeid, m.addr))
+    }
+
+    /// Sends one transmit: a unicast from the token socket, or one copy per member from
+    /// that member's socket. Errors are counted and otherwise ignored, as totemsrp
+    /// recovers from a lost datagram.
+    pub fn send(&mut self, t: &Transmit) {
+        match t.destination {
+            Destination::Node(id) => {
+                let Some(addr) = self.members.iter().find(|m| m.nodeid == id).map(|m| m.addr)
+                else {
+                    self.stats.unknown_target += 1;
+                    return;
+                };
+                let r = self.token.send_to(&t.bytes, addr);
+                self.count(r);
+            }
+            Destination::All => {
+                for i in 0..self.members.len() {
+                    let m = &self.members[i];
+                    let r = m.socket.send_to(&t.bytes, m.addr);
+                    self.count(r);
+                }
+            }
+        }
+    }
+
+    fn count(&mut self, r: io::Result<usize>) {
+        match r {
+            Ok(_) => self.stats.sent += 1,
+            Err(_) => self.stats.send_errors += 1,
+        }
+    }
+
+    /// A receive buffer: one byte more than the largest datagram corosync accepts, so
+    /// that a datagram filling it is known to be too big.
+    pub fn recv_buffer() -> Vec<u8> {
+        vec![0; UDP_RECEIVE_FRAME_SIZE_MAX + 1]
+    }
+
+    /// The next datagram on the token socket, read into `buf` (see [`Udpu::recv_buffer`]);
+    /// `None` when there is none left (or on a receive error, which like corosync's
+    /// `net_deliver_fn` just ends this round).
+    pub fn recv(&mut self, buf: &mut [u8]) -> Option<Recv> {
+        let (len, from) = self.token.recv_from(buf).ok()?;
+        if len == buf.len() {
+            self.stats.truncated += 1;
+            return Some(Recv::Truncated(from));
+        }
+        if self.block_unlisted_ips && !self.members.iter().any(|m| m.addr.ip() == from.ip()) {
+            self.stats.rejected_unlisted += 1;
+            return Some(Recv::Rejected(from));
+        }
+        self.stats.received += 1;
+        Some(Recv::Datagram(from, len))
+    }
+}
+
+impl AsRawFd for Udpu {
+    fn as_raw_fd(&self) -> RawFd {
+        self.token.as_raw_fd()
+    }
+}

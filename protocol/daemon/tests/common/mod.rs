@@ -1,0 +1,348 @@
+//! A ring on one machine for the root-only tests: one network namespace per node
+//! (`eth0` = 10.200.0.1N/24) and a hub namespace with a bridge, as
+//! `conformance/src/backend/netns.rs` lays it out; nothing is created in the host's
+//! namespace, so no traffic leaves the machine. Real corosync gets a private /run
+//! (corosync-lab.md: its pid file is compiled in). Everything started here is killed by pid
+//! and every namespace deleted when the lab is dropped; the directory is kept (and named on
+//! stderr) when the test failed.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const COROSYNC: &str = "/usr/sbin/corosync";
+
+/// Why the root-only tests cannot run here, if they cannot.
+pub fn skip_reason(need_corosync: bool) -> Option<String> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not root (network namespaces need it)".into());
+    }
+    if Command::new("ip").arg("-V").output().is_err() {
+        return Some("no `ip` command".into());
+    }
+    if need_corosync && !Path::new(COROSYNC).exists() {
+        return Some(format!("{COROSYNC} is not installed"));
+    }
+    None
+}
+
+pub fn addr(n: u32) -> String {
+    format!("10.200.0.{}", 10 + n)
+}
+
+fn run(args: &[&str]) -> Result<String, String> {
+    let out = Command::new(args[0])
+        .args(&args[1..])
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("{}: {e}", args[0]))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+pub struct Lab {
+    pub dir: PathBuf,
+    prefix: String,
+    namespaces: Vec<String>,
+    children: Vec<(u32, Child)>,
+    tcpdump: Option<Child>,
+    pub keep: bool,
+}
+
+impl Lab {
+    /// `nodes` namespaces named `tdd<tag><pid>n<N>`, a hub, and a working directory.
+    pub fn new(tag: &str, nodes: u32) -> Result<Lab, String> {
+        let prefix = format!("tdd{tag}{}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("{prefix}-lab"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let mut lab = Lab {
+            dir,
+            prefix,
+            namespaces: Vec::new(),
+            children: Vec::new(),
+            tcpdump: None,
+            // TOTEMD_KEEP_LAB=1 keeps logs and the capture of passing runs too.
+            keep: std::env::var_os("TOTEMD_KEEP_LAB").is_some(),
+        };
+        let hub = lab.hub();
+        lab.add_ns(&hub)?;
+        run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
+        for n in 1..=nodes {
+            let ns = lab.ns(n);
+            lab.add_ns(&ns)?;
+            let peer = format!("v{n}");
+            run(&[
+                "ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &peer,
+                "netns", &hub,
+            ])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", addr(n)),
+                "dev",
+                "eth0",
+            ])?;
+            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br0"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
+            for sub in ["run", "state", "log"] {
+                std::fs::create_dir_all(lab.node_dir(n).join(sub)).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(lab)
+    }
+
+    fn add_ns(&mut self, name: &str) -> Result<(), String> {
+        run(&["ip", "netns", "add", name])?;
+        self.namespaces.push(name.to_owned());
+        run(&["ip", "-n", name, "link", "set", "lo", "up"])?;
+        Ok(())
+    }
+
+    pub fn hub(&self) -> String {
+        format!("{}h", self.prefix)
+    }
+
+    pub fn ns(&self, n: u32) -> String {
+        format!("{}n{n}", self.prefix)
+    }
+
+    pub fn node_dir(&self, n: u32) -> PathBuf {
+        self.dir.join(format!("n{n}"))
+    }
+
+    pub fn log_path(&self, n: u32) -> PathBuf {
+        self.node_dir(n).join("log/corosync.log")
+    }
+
+    pub fn log(&self, n: u32) -> String {
+        std::fs::read_to_string(self.log_path(n)).unwrap_or_default()
+    }
+
+    /// The same corosync.conf for every node (as a real cluster has), but with this node's
+    /// logfile and state directory: udpu, 10.200.0.1N, nodeid N.
+    pub fn write_conf(&self, n: u32, nodes: u32) -> PathBuf {
+        let mut nodelist = String::new();
+        for i in 1..=nodes {
+            nodelist.push_str(&format!(
+                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {i}\n\t}}\n",
+                addr(i)
+            ));
+        }
+        let text = format!(
+            "totem {{\n\tversion: 2\n\tcluster_name: totemd-test\n\ttransport: udpu\n\
+             \tcrypto_cipher: none\n\tcrypto_hash: none\n}}\n\
+             nodelist {{\n{nodelist}}}\n\
+             quorum {{\n\tprovider: corosync_votequorum\n}}\n\
+             logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\tto_syslog: no\n\
+             \ttimestamp: hires\n\tdebug: off\n}}\n\
+             system {{\n\tstate_dir: {}\n}}\n",
+            self.log_path(n).display(),
+            self.node_dir(n).join("state").display()
+        );
+        let path = self.node_dir(n).join("corosync.conf");
+        std::fs::write(&path, text).expect("write corosync.conf");
+        path
+    }
+
+    fn spawn(&mut self, n: u32, script: String) -> u32 {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.node_dir(n).join("log/stdout"))
+            .expect("stdout file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.ns(n), "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("dup"))
+            .stderr(out)
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        self.children.push((n, child));
+        pid
+    }
+
+    /// Real corosync on node `n`, in a private /run; `exec` keeps its pid the child's.
+    pub fn spawn_corosync(&mut self, n: u32, nodes: u32) -> u32 {
+        let conf = self.write_conf(n, nodes);
+        let script = format!(
+            "mount --bind '{}' /run && exec {COROSYNC} -f -c '{}'",
+            self.node_dir(n).join("run").display(),
+            conf.display()
+        );
+        self.spawn(n, script)
+    }
+
+    /// totemd on node `n`.
+    pub fn spawn_totemd(&mut self, n: u32, nodes: u32) -> u32 {
+        self.spawn_totemd_with(n, nodes, &[])
+    }
+
+    /// totemd on node `n` with extra arguments.
+    pub fn spawn_totemd_with(&mut self, n: u32, nodes: u32, args: &[&str]) -> u32 {
+        let conf = self.write_conf(n, nodes);
+        let script = format!(
+            "exec '{}' -f -c '{}' {}",
+            env!("CARGO_BIN_EXE_totemd"),
+            conf.display(),
+            args.join(" ")
+        );
+        self.spawn(n, script)
+    }
+
+    /// Sends `signal` (e.g. "TERM") to node `n`'s process and waits up to 10 s for it to exit;
+    /// returns its exit code.
+    pub fn stop(&mut self, n: u32, signal: &str) -> Option<i32> {
+        let i = self.children.iter().rposition(|(m, _)| *m == n)?;
+        let (_, mut child) = self.children.remove(i);
+        let _ = run(&["kill", "-s", signal, &child.id().to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Is node `n`'s latest process still running?
+    pub fn running(&mut self, n: u32) -> bool {
+        self.children
+            .iter_mut()
+            .rev()
+            .find(|(m, _)| *m == n)
+            .is_some_and(|(_, c)| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// A command inside node `n`'s namespace with its private /run (corosync's tools find
+    /// the daemon's IPC through the namespace's abstract sockets).
+    pub fn tool(&self, n: u32, cmd: &str) -> String {
+        let script = format!(
+            "mount --bind '{}' /run && {cmd}",
+            self.node_dir(n).join("run").display()
+        );
+        run(&["ip", "netns", "exec", &self.ns(n), "sh", "-c", &script]).unwrap_or_else(|e| e)
+    }
+
+    /// Captures the bridge into `ring.pcap` (best effort: tcpdump may be missing).
+    pub fn start_capture(&mut self) {
+        let pcap = self.dir.join("ring.pcap");
+        let err = self.dir.join("tcpdump.stderr");
+        let Ok(errf) = std::fs::File::create(&err) else {
+            return;
+        };
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &self.hub(),
+                "tcpdump",
+                "-i",
+                "br0",
+                "-B",
+                "65536",
+                "-Z",
+                "root",
+                "-U",
+                "-w",
+            ])
+            .arg(&pcap)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(errf)
+            .spawn();
+        if let Ok(c) = child {
+            self.tcpdump = Some(c);
+            let deadline = Instant::now() + Duration::from_secs(3);
+            while Instant::now() < deadline
+                && !std::fs::read_to_string(&err)
+                    .unwrap_or_default()
+                    .contains("listening on")
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    /// Polls node `n`'s log until `pred` holds; the time it took.
+    pub fn wait_log(
+        &self,
+        n: u32,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<Duration, String> {
+        let start = Instant::now();
+        loop {
+            if pred(&self.log(n)) {
+                return Ok(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                return Err(format!(
+                    "node {n}: condition not met in {timeout:?}; log:\n{}",
+                    self.log(n)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let mut pids = Vec::new();
+        for (_, mut c) in self.children.drain(..) {
+            pids.push(c.id());
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(mut t) = self.tcpdump.take() {
+            let _ = run(&["kill", "-s", "INT", &t.id().to_string()]);
+            let _ = t.wait();
+        }
+        for ns in self.namespaces.drain(..).rev() {
+            let _ = run(&["ip", "netns", "del", &ns]);
+        }
+        // A killed corosync leaves libqb files named after its pid (corosync-lab.md).
+        if let Ok(rd) = std::fs::read_dir("/dev/shm") {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if pids.iter().any(|p| {
+                    name.starts_with(&format!("qb-corosync-{p}-"))
+                        || name.starts_with(&format!("qb-{p}-"))
+                }) {
+                    let p = e.path();
+                    let _ = if p.is_dir() {
+                        std::fs::remove_dir_all(p)
+                    } else {
+                        std::fs::remove_file(p)
+                    };
+                }
+            }
+        }
+        if self.keep || std::thread::panicking() {
+            eprintln!("lab kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! corosync.conf files as corosync 3.1.7 reads them: real ones (Debian's shipped file, the
+//! conformance backend's template), warnings and errors with file and line, the nodeid of
+//! this host, and the timings handed to the engine.
+
+use std::net::IpAddr;
+
+use totemd::config::{parse_str, ConfigError, LocalHost, Priority, Timestamp};
+
+/// `/etc/corosync/corosync.conf` of Debian 12's corosync 3.1.7-1+deb12u2, comments and all.
+const DEBIAN_DEFAULT: &str = "# Please read the corosync.conf.5 manual page
+totem {
+\tversion: 2
+
+\t# Corosync itself works without a cluster name, but DLM needs one.
+\tcluster_name: debian
+
+\t# crypto works only with knet transport
+\tcrypto_cipher: none
+\tcrypto_hash: none
+}
+
+logging {
+\tfileline: off
+\tto_stderr: yes
+\tto_logfile: yes
+\tlogfile: /var/log/corosync/corosync.log
+\tto_syslog: yes
+\tdebug: off
+\t#timestamp: hires
+\tlogger_subsys {
+\t\tsubsys: QUORUM
+\t\tdebug: off
+\t}
+}
+
+quorum {
+\tprovider: corosync_votequorum
+}
+
+nodelist {
+\tnode {
+\t\tname: node1
+\t\tnodeid: 1
+\t\tring0_addr: 127.0.0.1
+\t\t#ring1_addr: 192.168.1.1
+\t}
+}
+";
+
+fn host(addrs: &[&str]) -> LocalHost {
+    LocalHost {
+        nodename: "not-in-any-nodelist".into(),
+        addrs: addrs.iter().map(|a| a.parse::<IpAddr>().unwrap()).collect(),
+    }
+}
+
+fn key_error(r: Result<totemd::config::Loaded, ConfigError>) -> (u32, String, String) {
+    match r {
+        Err(ConfigError::Key(d)) => (d.line, d.key, d.message),
+        other => panic!("expected a key error, got {other:?}"),
+    }
+}
+
+// Reference: totemconfig.c::totem_config_read — TOTEM_TRANSPORT_KNET is the default.
+#[test]
+fn debians_default_file_is_knet_and_refused_with_the_totem_line() {
+    let (line, key, message) = key_error(parse_str(DEBIAN_DEFAULT, "corosync.conf"));
+    assert_eq!((line, key.as_str()), (2, "totem.transport"));
+    assert!(
+        message.contains("knet") && message.contains("udpu"),
+        "{message}"
+    );
+}
+
+#[test]
+fn debians_default_file_with_udpu_is_read_whole() {
+    let text = DEBIAN_DEFAULT.replace("\tversion: 2\n", "\tversion: 2\n\ttransport: udpu\n");
+    let loaded = parse_str(&text, "corosync.conf").unwrap();
+    let c = &loaded.config;
+    assert_eq!(c.totem.cluster_name.as_deref(), Some("debian"));
+    assert_eq!(c.nodes.len(), 1);
+    assert_eq!(
+        (c.nodes[0].nodeid, c.nodes[0].name.as_deref()),
+        (1, Some("node1"))
+    );
+    assert_eq!(c.quorum.provider.as_deref(), Some("corosync_votequorum"));
+    assert!(c.logging.to_stderr && c.logging.to_logfile && !c.logging.debug);
+    assert_eq!(
+        c.logging.timestamp,
+        Timestamp::Hires,
+        "libqb's hires default"
+    );
+    assert_eq!(c.logging.logfile_priority, Priority::Info);
+    // to_syslog: yes is the only thing totemd ignores in this file: a warning with its line.
+    let warned: Vec<(u32, &str)> = loaded
+        .warnings
+        .iter()
+        .map(|w| (w.line, w.key.as_str()))
+        .collect();
+    assert_eq!(warned, [(19, "logging.to_syslog")], "{:?}", loaded.warnings);
+    // The local node is found by its address.
+    let me = c.local_node(None, &host(&["127.0.0.1"])).unwrap();
+    assert_eq!(me.nodeid, 1);
+}
+
+/// The conformance backend's template, rendered as `Corosync::render_conf` renders it.
+fn rendered_template(nodes: u32, timings: &str) -> String {
+    let template = include_str!("../../../fixtures/corosync/corosync.conf.tmpl");
+    let mut nodelist = String::new();
+    for n in 1..=nodes {
+        nodelist.push_str(&format!(
+            "\tnode {{\n\t\tring0_addr: 10.200.0.{}\n\t\tnodeid: {n}\n\t}}\n",
+            10 + n
+        ));
+    }
+    template
+        .replace("{{transport}}", "udpu")
+        .replace("{{totem_timings}}", timings)
+        .replace("{{nodelist}}", &nodelist)
+        .replace("{{logfile}}", "/tmp/x/corosync.log")
+        .replace("{{state_dir}}", "/tmp/x/state")
+}
+
+// Reference: totem_volatile_config_read — the token coefficient applies beyond 2 nodes
+// (corosync-lab.md: hold 685 ms with 3 nodes); the derivation is totem_srp's.
+#[test]
+fn the_conformance_template_gives_corosyncs_timings() {
+    let loaded = parse_str(&rendered_template(3, ""), "corosync.conf").unwrap();
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = &loaded.config;
+    assert_eq!(
+        c.nodes.iter().map(|n| n.nodeid).collect::<Vec<_>>(),
+        [1, 2, 3]
+    );
+    assert_eq!(c.system.state_dir.to_str(), Some("/tmp/x/state"));
+    assert_eq!(c.totem.mcastport, 5405);
+    let me = c
+        .local_node(None, &host(&["127.0.0.1", "10.200.0.12"]))
+        .unwrap();
+    assert_eq!(me.nodeid, 2);
+    let nc = c.node_config(2, 41).unwrap();
+    assert_eq!(
+        (nc.srp.token_ms, nc.srp.hold_ms, nc.srp.consensus_ms),
+        (3650, 685, 4380)
+    );
+    assert_eq!(
+        (nc.net_mtu, nc.stored_ring_seq, nc.expected_votes),
+        (1500, 41, 3)
+    );
+
+    let timed = rendered_template(
+        3,
+        "\ttoken: 1000\n\ttoken_coefficient: 0\n\twindow_size: 0\n",
+    );
+    let nc = parse_str(&timed, "c")
+        .unwrap()
+        .config
+        .node_config(1, 0)
+        .unwrap();
+    // window_size 0 means "default" for corosync (allow_zero_value = 0).
+    assert_eq!(
+        (nc.srp.token_ms, nc.srp.consensus_ms, nc.srp.window_size),
+        (1000, 1200, 50)
+    );
+}
+
+#[test]
+fn unknown_keys_and_sections_are_warnings_with_their_line() {
+    let text = rendered_template(2, "\ttokn: 1000\n")
+        + "frobnicate {\n\tx: 1\n}\nsystem {\n\trun_dir: /run\n}\n";
+    let loaded = parse_str(&text, "/etc/c.conf").unwrap();
+    let shown: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        shown,
+        [
+            "/etc/c.conf:9: totem.tokn: unknown key, ignored",
+            "/etc/c.conf:38: frobnicate: unknown section, ignored",
+            "/etc/c.conf:42: system.run_dir: unknown key, ignored",
+        ],
+        "{text}"
+    );
+}
+
+#[test]
+fn keys_totemd_cannot_honour_are_errors_with_their_line() {
+    let base = rendered_template(2, "");
+    let cases = [
+        ("transport: udpu", "transport: knet", "totem.transport"),
+        (
+            "crypto_cipher: none",
+            "crypto_cipher: aes256",
+            "totem.crypto_cipher",
+        ),
+        (
+            "crypto_hash: none",
+            "crypto_hash: sha1",
+            "totem.crypto_hash",
+        ),
+        (
+            "crypto_hash: none",
+            "crypto_hash: rot13",
+            "totem.crypto_hash",
+        ),
+        ("version: 2", "version: 1", "totem.version"),
+        ("nodeid: 2", "nodeid: 1", "nodelist.node.nodeid"),
+        (
+            "ring0_addr: 10.200.0.12",
+            "ring0_addr: 10.200.0.12\n\t\tring1_addr: 10.1.0.12",
+            "nodelist.node.ring1_addr",
+        ),
+        (
+            "provider: corosync_votequorum",
+            "provider: corosync_votequorum\n\tdevice {\n\t}",
+            "quorum.device",
+        ),
+        (
+            "cluster_name: totem-conform",
+            "cluster_name: x\n\theartbeat_failures_allowed: 3",
+            "totem.heartbeat_failures_allowed",
+        ),
+        (
+            "cluster_name: totem-conform",
+            "cluster_name: x\n\ttoken: fast",
+            "totem.token",
+        ),
+    ];
+    for (from, to, key) in cases {
+        assert!(base.contains(from), "{from}");
+        let text = base.replacen(from, to, 1);
+        let (line, got, message) = key_error(parse_str(&text, "c"));
+        assert_eq!(got, key, "{to}: {message}");
+        let want_line = text
+            .lines()
+            .position(|l| l.contains(to.split('\n').next_back().unwrap().trim()))
+            .unwrap() as u32
+            + 1;
+        if key != "nodelist.node.nodeid" && key != "quorum.device" {
+            assert_eq!(line, want_line, "{to}: {message}");
+        }
+    }
+    // corosync's own words where it has them.
+    let text = base.replacen("crypto_cipher: none", "crypto_cipher: aes256", 1);
+    assert!(key_error(parse_str(&text, "c"))
+        .2
+        .contains("crypto_cipher & crypto_hash are only valid for the Knet transport."));
+    let text = base.replacen("cluster_name: totem-conform", "token: fast", 1);
+    assert_eq!(
+        key_error(parse_str(&text, "c")).2,
+        "Value of key \"totem.token\" is expected to be integer in range (0..4294967295), but \"fast\" was given"
+    );
+}
+
+#[test]
+fn syntax_errors_are_coroparses() {
+    let err = parse_str("totem {\n\tversion: 2\n", "/etc/c.conf").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "parser error: /etc/c.conf:2: Missing closing brace"
+    );
+}
+
+// Reference: totemconfig.c::totem_volatile_config_validate via totem_srp.
+#[test]
+fn timings_corosync_refuses_are_refused_with_the_keys_line() {
+    let text = rendered_template(2, "\tjoin: 500\n\tconsensus: 400\n");
+    let c = parse_str(&text, "c").unwrap().config;
+    match c.node_config(1, 0) {
+        Err(ConfigError::Key(d)) => {
+            assert_eq!((d.key.as_str(), d.line), ("totem.consensus", 10));
+            assert!(
+                d.message.contains("may not be less than join timeout"),
+                "{}",
+                d.message
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+// Reference: totemconfig.c::find_local_node and put_nodelist_members_to_config
+// (generate_nodeid for udpu entries without one).
+#[test]
+fn nodeids_are_found_generated_or_given() {
+    let text = "totem {\n\tversion: 2\n\ttransport: udpu\n}\nnodelist {\n\
+                \tnode {\n\t\tring0_addr: 192.168.7.1\n\t}\n\
+                \tnode {\n\t\tring0_addr: 192.168.7.2\n\t\tnodeid: 7\n\t}\n}\n";
+    let c = parse_str(text, "c").unwrap().config;
+    assert_eq!(
+        c.nodes[0].nodeid, 0xC0A8_0701,
+        "generated from the IPv4 address"
+    );
+    let me = c.local_node(None, &host(&["192.168.7.2"])).unwrap();
+    assert_eq!(me.nodeid, 7);
+    assert!(
+        c.local_node(None, &host(&["10.0.0.1"])).is_err(),
+        "no local address listed"
+    );
+    assert_eq!(
+        c.local_node(Some(0xC0A8_0701), &host(&[]))
+            .unwrap()
+            .ring0_addr,
+        "192.168.7.1"
+    );
+    assert!(c.local_node(Some(9), &host(&[])).is_err());
+    let by_name = LocalHost {
+        nodename: "db2".into(),
+        addrs: vec![],
+    };
+    let named = text.replace(
+        "ring0_addr: 192.168.7.2",
+        "ring0_addr: 192.168.7.2\n\t\tname: db2",
+    );
+    let c = parse_str(&named, "c").unwrap().config;
+    assert_eq!(
+        c.local_node(None, &by_name).unwrap().nodeid,
+        7,
+        "uname matches `name`"
+    );
+}

@@ -1,0 +1,138 @@
+//! The udpu transport on real sockets over loopback (127.0.0.x is all local on Linux):
+//! a send to all reaches every nodelist member, this node included; tokens go to one
+//! member from the token socket; unlisted sources are dropped (totemudpu.c).
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use totem_srp::{Destination, Transmit};
+use totemd::udpu::{Recv, Udpu};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+/// A free port on 127.0.0.1 (the kernel picks it, then it is released).
+fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Reads datagrams for up to a second.
+fn drain(u: &mut Udpu, want: usize) -> Vec<Recv> {
+    let mut buf = Udpu::recv_buffer();
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while got.len() < want && Instant::now() < deadline {
+        match u.recv(&mut buf) {
+            Some(r) => got.push(r),
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    }
+    got
+}
+
+fn source_ip(r: &Recv) -> IpAddr {
+    match r {
+        Recv::Datagram(from, _) | Recv::Rejected(from) | Recv::Truncated(from) => from.ip(),
+    }
+}
+
+// Reference: totemudpu.c::mcast_sendmsg (one unicast per member, itself included, from the
+// member's own socket on an ephemeral port) and ::ucast_sendmsg (token socket).
+#[test]
+fn send_to_all_reaches_every_member_including_this_node() {
+    let port = free_port();
+    let members = [
+        (1, ip("127.0.0.1")),
+        (2, ip("127.0.0.2")),
+        (3, ip("127.0.0.3")),
+    ];
+    let mut nodes: Vec<Udpu> = members
+        .iter()
+        .map(|(_, a)| Udpu::new(*a, port, &members, true).unwrap())
+        .collect();
+    nodes[0].send(&Transmit {
+        destination: Destination::All,
+        bytes: b"all".to_vec(),
+    });
+    assert_eq!(nodes[0].stats.sent, 3);
+    for (i, n) in nodes.iter_mut().enumerate() {
+        let got = drain(n, 1);
+        assert_eq!(got.len(), 1, "node {} got {got:?}", i + 1);
+        match got[0] {
+            Recv::Datagram(from, len) => {
+                assert_eq!((from.ip(), len), (ip("127.0.0.1"), 3));
+                assert_ne!(
+                    from.port(),
+                    port,
+                    "multicast copies leave from an ephemeral port"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    // A token goes to its target only, from the token socket (source port = mcastport).
+    nodes[0].send(&Transmit {
+        destination: Destination::Node(3),
+        bytes: b"token".to_vec(),
+    });
+    let got = drain(&mut nodes[2], 1);
+    assert_eq!(
+        got,
+        [Recv::Datagram(SocketAddr::new(ip("127.0.0.1"), port), 5)]
+    );
+    assert!(drain(&mut nodes[1], 1).is_empty());
+    // A nodeid outside the nodelist is counted, not sent.
+    nodes[0].send(&Transmit {
+        destination: Destination::Node(9),
+        bytes: b"x".to_vec(),
+    });
+    assert_eq!(nodes[0].stats.unknown_target, 1);
+}
+
+// Reference: totemudpu.c::net_deliver_fn (block_unlisted_ips, find_member_by_sockaddr
+// compares the address only).
+#[test]
+fn unlisted_sources_are_dropped_unless_allowed() {
+    let port = free_port();
+    let members = [(1, ip("127.0.0.1")), (2, ip("127.0.0.2"))];
+    let mut strict = Udpu::new(ip("127.0.0.1"), port, &members, true).unwrap();
+    let stranger = UdpSocket::bind("127.0.0.9:0").unwrap();
+    stranger.send_to(b"hi", ("127.0.0.1", port)).unwrap();
+    let listed = UdpSocket::bind("127.0.0.2:0").unwrap();
+    listed.send_to(b"hello", ("127.0.0.1", port)).unwrap();
+    let got = drain(&mut strict, 2);
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert!(matches!(got[0], Recv::Rejected(_)) && source_ip(&got[0]) == ip("127.0.0.9"));
+    assert!(matches!(got[1], Recv::Datagram(_, 5)) && source_ip(&got[1]) == ip("127.0.0.2"));
+    assert_eq!(
+        (strict.stats.rejected_unlisted, strict.stats.received),
+        (1, 1)
+    );
+
+    let port = free_port();
+    let mut open = Udpu::new(ip("127.0.0.1"), port, &members, false).unwrap();
+    stranger.send_to(b"hi", ("127.0.0.1", port)).unwrap();
+    assert!(matches!(drain(&mut open, 1)[..], [Recv::Datagram(_, 2)]));
+}
+
+// Reference: totemudpu.c::net_deliver_fn and UDP_RECEIVE_FRAME_SIZE_MAX (136192 bytes):
+// the largest datagram IPv4 can carry (65507 bytes) fits and is delivered whole. (A
+// datagram that fills corosync's frame, dropped as truncated there and here, cannot be
+// sent over IPv4 or IPv6 without jumbograms.)
+#[test]
+fn the_largest_ipv4_datagram_is_received_whole() {
+    let port = free_port();
+    let members = [(1, ip("127.0.0.1"))];
+    let mut u = Udpu::new(ip("127.0.0.1"), port, &members, true).unwrap();
+    assert_eq!(totemd::udpu::UDP_RECEIVE_FRAME_SIZE_MAX, 136_192);
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.send_to(&vec![7u8; 65_507], ("127.0.0.1", port)).unwrap();
+    let got = drain(&mut u, 1);
+    assert!(matches!(got[..], [Recv::Datagram(_, 65_507)]), "{got:?}");
+    assert_eq!(u.stats.truncated, 0);
+}
