@@ -30,9 +30,11 @@ pub const EXIT_INTERRUPTED: i32 = 130;
 guarantees (agreed order, virtual synchrony, FIFO, self delivery, no duplicates or invented \
 messages, confchg consistency) and the expected return codes, and reports pass / fail / \
 deviation / skipped.\n\nThe `corosync` backend runs Debian's corosync 3.1.7 as an N-node ring in \
-network namespaces on this machine; it needs root and ci/install-corosync.sh. Backends `sim`, \
-`native` and `mixed` are not built yet and report skipped.",
+network namespaces on this machine; it needs root and ci/install-corosync.sh. The `sim` backend \
+runs our own Totem engine in the deterministic simulator, in virtual time (no root, no corosync; \
+--seed picks the run). Backends `native` and `mixed` are not built yet and report skipped.",
     after_help = "Examples:\n  totem-conform list --tag ordering\n  sudo totem-conform run --backend corosync --report target/conformance\n  \
+totem-conform run --backend sim --junit sim.xml\n  \
 totem-conform run --backend corosync --scenario 'cpg-join-*' --junit junit.xml\n  \
 totem-conform diff a/normalized.yaml b/normalized.yaml"
 )]
@@ -121,6 +123,9 @@ pub enum Command {
         /// Seconds to wait for one agent call to answer
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         cmd_timeout: u64,
+        /// Seed of the `sim` backend (same seed, same run)
+        #[arg(long, default_value_t = 1, value_name = "N")]
+        seed: u64,
     },
     /// Compare normalised traces: two files (trace.json or normalized.yaml), or one
     /// scenario run on two backends
@@ -187,6 +192,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             format,
             no_pcap,
             cmd_timeout,
+            seed,
         } => {
             let opts = RunArgs {
                 backends: backend.clone(),
@@ -199,6 +205,7 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
                 format: *format,
                 pcap: !no_pcap,
                 cmd_timeout: Duration::from_secs(*cmd_timeout),
+                seed: *seed,
             };
             run_cmd(cli, sel, &opts, out, err)
         }
@@ -282,6 +289,7 @@ struct RunArgs {
     format: Format,
     pcap: bool,
     cmd_timeout: Duration,
+    seed: u64,
 }
 
 fn install_ctrlc(err: &mut dyn Write) {
@@ -338,7 +346,10 @@ fn run_cmd(
     let t0 = Instant::now();
     let mut outcomes: Vec<CaseOutcome> = Vec::new();
     let total = chosen.len() * a.backends.len();
-    let cfg = corosync::Config { pcap: a.pcap };
+    let cfg = corosync::Config {
+        pcap: a.pcap,
+        sim_seed: a.seed,
+    };
     // A backend that cannot run here is probed once, not once per case.
     let mut unavailable: std::collections::BTreeMap<BackendKind, String> = Default::default();
     for &kind in &a.backends {

@@ -123,6 +123,13 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
 
 pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) -> CaseOutcome {
     let kind = backend.kind();
+    if !s.backends.is_empty() && !s.backends.iter().any(|b| b == kind.as_str()) {
+        return skipped(
+            s,
+            kind,
+            format!("scenario is for {} only", s.backends.join(", ")),
+        );
+    }
     if let Err(why) = backend.availability() {
         return skipped(s, kind, why);
     }
@@ -137,6 +144,7 @@ pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) 
         sink: sink.clone(),
         failures: Vec::new(),
         cmd_timeout: opts.cmd_timeout,
+        t0,
     };
     let started = run.backend.start(&s.topology, sink.clone(), opts.artifacts);
     match started {
@@ -207,7 +215,13 @@ struct Run<'a> {
     sink: TraceSink,
     failures: Vec<String>,
     cmd_timeout: Duration,
+    /// Wall-clock start, for backends without a virtual clock.
+    t0: Instant,
 }
+
+/// How often a wait on a virtual clock looks at the trace: short enough not to delay a
+/// scenario noticeably, long enough that the simulator runs in big steps.
+const VIRTUAL_POLL: Duration = Duration::from_millis(10);
 
 fn h(handle: Option<&String>) -> String {
     handle.cloned().unwrap_or_else(|| "h1".into())
@@ -346,9 +360,69 @@ fn fields_mismatch(want: &Fields, got: &serde_json::Map<String, Value>) -> Optio
 }
 
 impl Run<'_> {
+    /// Time on the backend's clock: virtual for the simulator, wall-clock otherwise.
+    fn now(&self) -> Duration {
+        self.backend
+            .virtual_now()
+            .unwrap_or_else(|| self.t0.elapsed())
+    }
+
+    /// A trace timestamp in µs: virtual time for the simulator.
+    fn stamp(&self) -> u64 {
+        self.backend
+            .virtual_now()
+            .map_or_else(now_us, |d| d.as_micros() as u64)
+    }
+
+    /// Waits until `pred` holds on the trace or the backend's clock passes `deadline`.
+    fn wait_until<T>(
+        &mut self,
+        deadline: Duration,
+        mut pred: impl FnMut(&[crate::trace::Event]) -> Option<T>,
+    ) -> Option<T> {
+        if self.backend.virtual_now().is_none() {
+            let left = deadline.saturating_sub(self.now());
+            return self
+                .sink
+                .wait_for(Instant::now() + left, &interrupted, pred);
+        }
+        loop {
+            if let Some(v) = pred(&self.sink.snapshot()) {
+                return Some(v);
+            }
+            let now = self.now();
+            if now >= deadline || interrupted() {
+                return None;
+            }
+            self.backend.pass_time(VIRTUAL_POLL.min(deadline - now));
+        }
+    }
+
+    /// Waits up to `timeout` for `pred`.
+    fn wait<T>(
+        &mut self,
+        timeout: Duration,
+        pred: impl FnMut(&[crate::trace::Event]) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = self.now() + timeout;
+        self.wait_until(deadline, pred)
+    }
+
+    /// Lets `d` pass on the backend's clock.
+    fn sleep(&mut self, d: Duration) {
+        if self.backend.virtual_now().is_some() {
+            self.backend.pass_time(d);
+            return;
+        }
+        let end = Instant::now() + d;
+        while Instant::now() < end && !interrupted() {
+            std::thread::sleep(Duration::from_millis(20).min(end - Instant::now()));
+        }
+    }
+
     fn marker(&self, index: usize, text: String) {
-        self.sink
-            .push("", EventKind::Step { index, text }, now_us());
+        let t = self.stamp();
+        self.sink.push("", EventKind::Step { index, text }, t);
     }
 
     fn act(&mut self, a: &Action) -> bool {
@@ -392,10 +466,7 @@ impl Run<'_> {
             Step::Partition(sets) => self.act(&Action::Partition(sets.clone())),
             Step::Heal => self.act(&Action::Heal),
             Step::SleepMs(ms) => {
-                let end = Instant::now() + Duration::from_millis(*ms);
-                while Instant::now() < end && !interrupted() {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+                self.sleep(Duration::from_millis(*ms));
                 true
             }
             Step::WaitRing(w) => self.wait_ring(&w.nodes.resolve(n), &w.members, w.timeout_ms),
@@ -407,22 +478,18 @@ impl Run<'_> {
                     return false;
                 }
                 let name = c.name.clone();
-                let got = self.sink.wait_for(
-                    Instant::now() + Duration::from_secs(15),
-                    &interrupted,
-                    |ev| {
-                        ev.iter().find_map(|e| match &e.kind {
-                            EventKind::ClientStarted { .. } if e.client == name => Some(Ok(())),
-                            EventKind::ClientFatal { error } if e.client == name => {
-                                Some(Err(error.clone()))
-                            }
-                            EventKind::ClientExited { .. } if e.client == name => {
-                                Some(Err("exited at start".into()))
-                            }
-                            _ => None,
-                        })
-                    },
-                );
+                let got = self.wait(Duration::from_secs(15), |ev| {
+                    ev.iter().find_map(|e| match &e.kind {
+                        EventKind::ClientStarted { .. } if e.client == name => Some(Ok(())),
+                        EventKind::ClientFatal { error } if e.client == name => {
+                            Some(Err(error.clone()))
+                        }
+                        EventKind::ClientExited { .. } if e.client == name => {
+                            Some(Err("exited at start".into()))
+                        }
+                        _ => None,
+                    })
+                });
                 match got {
                     Some(Ok(())) => true,
                     Some(Err(e)) => {
@@ -454,10 +521,8 @@ impl Run<'_> {
             Step::Burst(b) => self.burst(b),
             Step::WaitUntil(w) => {
                 let Ok(c) = w.condition() else { return false };
-                let deadline = Instant::now() + Duration::from_millis(w.timeout_ms);
                 if self
-                    .sink
-                    .wait_for(deadline, &interrupted, |ev| {
+                    .wait(Duration::from_millis(w.timeout_ms), |ev| {
                         cond::holds(&c, ev).then_some(())
                     })
                     .is_some()
@@ -495,18 +560,11 @@ impl Run<'_> {
 
     fn wait_exit(&mut self, name: &str) -> bool {
         let ok = self
-            .sink
-            .wait_for(
-                Instant::now() + Duration::from_secs(10),
-                &interrupted,
-                |ev| {
-                    ev.iter()
-                        .any(|e| {
-                            e.client == name && matches!(e.kind, EventKind::ClientExited { .. })
-                        })
-                        .then_some(())
-                },
-            )
+            .wait(Duration::from_secs(10), |ev| {
+                ev.iter()
+                    .any(|e| e.client == name && matches!(e.kind, EventKind::ClientExited { .. }))
+                    .then_some(())
+            })
             .is_some();
         if !ok {
             self.failures
@@ -543,29 +601,28 @@ impl Run<'_> {
             Watchdog,
             Exited,
         }
-        let got = self
-            .sink
-            .wait_for(Instant::now() + timeout, &interrupted, |ev| {
-                ev.iter().rev().find_map(|e| {
-                    if e.client != client {
-                        return None;
-                    }
-                    match &e.kind {
-                        EventKind::Result {
-                            id: Some(x),
-                            rc,
-                            error,
-                            fields,
-                            ..
-                        } if *x == id => {
-                            Some(Got::Result(rc.clone(), error.clone(), fields.clone()))
-                        }
-                        EventKind::Watchdog { .. } => Some(Got::Watchdog),
-                        EventKind::ClientExited { .. } => Some(Got::Exited),
-                        _ => None,
-                    }
+        // A watchdog's report comes right before the agent's exit: it wins when both are
+        // there (on a virtual clock they arrive at once).
+        let got = self.wait(timeout, |ev| {
+            let mine = || ev.iter().rev().filter(|e| e.client == client);
+            mine()
+                .find_map(|e| match &e.kind {
+                    EventKind::Result {
+                        id: Some(x),
+                        rc,
+                        error,
+                        fields,
+                        ..
+                    } if *x == id => Some(Got::Result(rc.clone(), error.clone(), fields.clone())),
+                    EventKind::Watchdog { .. } => Some(Got::Watchdog),
+                    _ => None,
                 })
-            });
+                .or_else(|| {
+                    mine()
+                        .any(|e| matches!(e.kind, EventKind::ClientExited { .. }))
+                        .then_some(Got::Exited)
+                })
+        });
         let cmd = v["cmd"].as_str().unwrap_or("?").to_owned();
         let want = expect
             .cloned()
@@ -626,9 +683,9 @@ impl Run<'_> {
             }
             ids.push((client.to_owned(), id));
         }
-        let deadline = Instant::now() + Duration::from_millis(b.timeout_ms);
+        let deadline = self.now() + Duration::from_millis(b.timeout_ms);
         for (client, id) in ids {
-            let got = self.sink.wait_for(deadline, &interrupted, |ev| {
+            let got = self.wait_until(deadline, |ev| {
                 ev.iter().rev().find_map(|e| match &e.kind {
                     EventKind::Result {
                         id: Some(x),
@@ -663,7 +720,7 @@ impl Run<'_> {
     }
 
     fn wait_ring(&mut self, nodes: &[u32], members: &[u32], timeout_ms: u64) -> bool {
-        let deadline = Instant::now() + Duration::from_millis(timeout_ms);
+        let deadline = self.now() + Duration::from_millis(timeout_ms);
         let mut want = members.to_vec();
         want.sort_unstable();
         let mut last = Vec::new();
@@ -680,29 +737,29 @@ impl Run<'_> {
             if all {
                 return true;
             }
-            if Instant::now() > deadline || interrupted() {
+            if self.now() > deadline || interrupted() {
                 self.failures.push(format!(
                     "wait_ring: wanted members {want:?}, saw {last:?} after {timeout_ms} ms"
                 ));
                 return false;
             }
-            std::thread::sleep(Duration::from_millis(100));
+            self.sleep(Duration::from_millis(100));
         }
     }
 
     /// Waits until the trace has been quiet for a moment (bounded), so messages still in
     /// flight are in the trace before expectations and checkers look at it.
     fn settle(&mut self) {
-        let end = Instant::now() + Duration::from_secs(10);
+        let end = self.now() + Duration::from_secs(10);
         let mut last = self.sink.len();
-        let mut quiet_since = Instant::now();
-        while Instant::now() < end && !interrupted() {
-            std::thread::sleep(Duration::from_millis(50));
+        let mut quiet_since = self.now();
+        while self.now() < end && !interrupted() {
+            self.sleep(Duration::from_millis(50));
             let now = self.sink.len();
             if now != last {
                 last = now;
-                quiet_since = Instant::now();
-            } else if quiet_since.elapsed() > Duration::from_millis(400) {
+                quiet_since = self.now();
+            } else if self.now() - quiet_since > Duration::from_millis(400) {
                 return;
             }
         }

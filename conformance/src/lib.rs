@@ -2,7 +2,8 @@
 //! own Totem engine), checks CPG's guarantees on the traces, and reports.
 //!
 //! Layout: [`scenario`] (schema, validation, loading), [`backend`] (the `Backend` trait,
-//! real corosync in network namespaces, placeholders for sim/native/mixed), [`driver`]
+//! real corosync in network namespaces, the embedded simulator, placeholders for
+//! native/mixed), [`driver`]
 //! (one scenario on one backend), [`trace`] (backend-neutral trace, normalisation),
 //! [`check`] (invariant checkers), [`diff`], [`expectations`] (documented deviations),
 //! [`report`], and [`cli`] (the `totem-conform` command, thin `main`).
@@ -14,6 +15,10 @@ pub mod cond;
 pub mod diff;
 pub mod driver;
 pub mod expectations;
+/// The agent's test payloads (one source: the agent's own module), for the `sim` backend.
+#[path = "../agent/src/payload.rs"]
+#[allow(dead_code, unreachable_pub)]
+mod payload;
 pub mod report;
 pub mod scenario;
 mod sys;

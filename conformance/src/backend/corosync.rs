@@ -26,6 +26,8 @@ const COROSYNC: &str = "/usr/sbin/corosync";
 pub struct Config {
     /// Capture the ring on the bridge with tcpdump (needs an artifacts directory).
     pub pcap: bool,
+    /// Seed of the `sim` backend's simulated network.
+    pub sim_seed: u64,
 }
 
 struct Node {

@@ -7,9 +7,11 @@
 pub mod agent;
 pub mod corosync;
 pub mod netns;
+pub mod sim;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::scenario::model::Topology;
 use crate::scenario::raw::{Signal, Transport};
@@ -131,6 +133,15 @@ pub trait Backend {
     fn observe(&self) -> crate::trace::Trace;
     /// Tears everything down; safe to call twice and after a failed start.
     fn stop(&mut self) -> BResult<Artifacts>;
+    /// The backend's virtual clock, for a simulator: time passes only through
+    /// [`Backend::pass_time`], and every wait of the driver is measured on it. `None` (the
+    /// default) means wall-clock time.
+    fn virtual_now(&self) -> Option<Duration> {
+        None
+    }
+    /// Lets `d` of virtual time pass (runs the simulation). Wall-clock backends are never
+    /// asked.
+    fn pass_time(&mut self, _d: Duration) {}
 }
 
 /// A backend that is not built yet: always skipped, never passes.
@@ -176,10 +187,7 @@ impl Backend for NotBuilt {
 pub fn make(kind: BackendKind, cfg: &corosync::Config) -> Box<dyn Backend> {
     match kind {
         BackendKind::Corosync => Box::new(corosync::Corosync::new(cfg.clone())),
-        BackendKind::Sim => Box::new(NotBuilt {
-            kind,
-            reason: "not built yet: issue #4 (deterministic simulator)",
-        }),
+        BackendKind::Sim => Box::new(sim::SimBackend::new(cfg.sim_seed)),
         BackendKind::Native => Box::new(NotBuilt {
             kind,
             reason: "not built yet: issue #5 (totemd)",

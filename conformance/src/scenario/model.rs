@@ -28,6 +28,8 @@ pub struct Scenario {
     pub desc: Option<String>,
     pub tags: Vec<String>,
     pub deviation: Option<RawDeviation>,
+    /// Backends it is meant for; empty means all.
+    pub backends: Vec<String>,
     pub topology: Topology,
     pub disabled_checks: BTreeMap<CheckName, String>,
     pub steps: Vec<Step>,
@@ -342,6 +344,16 @@ impl Scenario {
                 }
             }
         }
+        const BACKENDS: &[&str] = &["corosync", "sim", "native", "mixed"];
+        for (i, b) in raw.backends.iter().enumerate() {
+            if !BACKENDS.contains(&b.as_str()) {
+                return Err(err(
+                    format!("backends[{i}]"),
+                    None,
+                    format!("unknown backend {b:?}; one of {BACKENDS:?}"),
+                ));
+            }
+        }
         Ok(Self {
             path,
             id: raw.id,
@@ -351,6 +363,7 @@ impl Scenario {
             desc: raw.desc,
             tags: raw.tags,
             deviation: raw.deviation,
+            backends: raw.backends,
             topology: Topology {
                 nodes: n,
                 transport: raw.topology.transport,

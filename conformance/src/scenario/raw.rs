@@ -24,6 +24,11 @@ pub struct RawScenario {
     /// does, and this says what the page says (mirrored in fixtures/expectations/deviations.yaml).
     #[serde(default)]
     pub deviation: Option<RawDeviation>,
+    /// Backends the scenario is meant for (default: all). A scenario that expects a
+    /// corosync 3.1.7 bug runs on `corosync` only; its counterpart expecting the man page's
+    /// behaviour runs on our implementation (`sim`, `native`).
+    #[serde(default)]
+    pub backends: Vec<String>,
     pub topology: RawTopology,
     #[serde(default)]
     pub checks: RawChecks,
