@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The main job: the conformance suite. Always on the embedded simulator (`sim`: our Totem
+# engine in virtual time, no root, no corosync), and also on real corosync 3.1.7 in network
+# namespaces when this machine can (root; the corosync packages are installed by
+# ci/install-corosync.sh only when CONFORMANCE_INSTALL=1 or they are already present).
+#
+#   ci/conformance.sh                   # default set (scenarios tagged `long` left out)
+#   ci/conformance.sh --include-long    # everything
+#   REPORT_DIR=out ci/conformance.sh    # where the HTML report, JUnit, traces go
+#
+# Extra arguments go to `totem-conform run`. Exit status 0 when nothing failed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TARGET="${CARGO_TARGET_DIR:-target}"
+REPORT="$(realpath -m "${REPORT_DIR:-$TARGET/conformance}")"
+backends=sim
+if [ "$(id -u)" = 0 ]; then
+    if [ "${CONFORMANCE_INSTALL:-0}" = 1 ]; then
+        bash ci/install-corosync.sh
+    fi
+    # The real backend needs the daemon and the library its agent loads.
+    if command -v corosync >/dev/null 2>&1 \
+        && ldconfig -p 2>/dev/null | grep -q 'libcpg\.so\.4'; then
+        backends=sim,corosync
+    fi
+fi
+echo "conformance: backends $backends" >&2
+
+cargo build -q -p totem-conformance -p totem-conform-agent
+BIN="$TARGET/debug/totem-conform"
+case "$backends" in *corosync*) "$BIN" cleanup >/dev/null ;; esac
+
+status=0
+"$BIN" run --backend "$backends" --report "$REPORT" --junit "$REPORT/junit.xml" "$@" || status=$?
+case "$backends" in *corosync*) "$BIN" cleanup >/dev/null ;; esac
+echo "conformance: report in $REPORT/index.html (exit $status)"
+exit "$status"
