@@ -93,6 +93,12 @@ fn skipped(s: &Scenario, kind: BackendKind, why: String) -> CaseOutcome {
 /// Why a backend cannot run this scenario, from its declared capabilities.
 fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
     let c = b.capabilities();
+    if s.topology.nodes < c.min_nodes {
+        return Some(format!(
+            "needs at least {} nodes, scenario has {}",
+            c.min_nodes, s.topology.nodes
+        ));
+    }
     if s.topology.nodes > c.max_nodes {
         return Some(format!(
             "needs {} nodes, backend has {}",
@@ -825,6 +831,7 @@ mod tests {
             Capabilities {
                 transports: vec![Transport::Udpu],
                 max_nodes: 5,
+                min_nodes: 1,
                 signals: false,
                 partitions: false,
                 pcap: false,

@@ -95,14 +95,17 @@ fn bad_scenario_file_names_file_line_and_key() {
 }
 
 #[test]
-fn unbuilt_backends_are_skipped_never_passed() {
+fn a_case_a_backend_cannot_run_is_skipped_with_its_reason() {
+    // A ring of one cannot mix corosync and totemd; knet is not simulated.
     let out = bin()
         .args([
             "run",
             "--backend",
-            "native,mixed",
+            "mixed,sim",
             "--scenario",
             "cpg-join-basic",
+            "--scenario",
+            "order-3node-agreed-knet",
             "--format",
             "json",
         ])
@@ -113,18 +116,25 @@ fn unbuilt_backends_are_skipped_never_passed() {
         .clone();
     let v: serde_json::Value = serde_json::from_slice(&out).expect("json");
     let cases = v["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 2);
-    for c in cases {
-        assert_eq!(c["verdict"]["verdict"], "skipped", "{c}");
-        assert!(
-            c["verdict"]["reason"]
-                .as_str()
-                .unwrap()
-                .contains("not built yet: issue #"),
-            "{c}"
-        );
-    }
-    assert_eq!(v["totals"]["pass"], 0);
+    assert_eq!(cases.len(), 4);
+    let verdict = |scenario: &str, backend: &str| {
+        cases
+            .iter()
+            .find(|c| c["scenario"] == scenario && c["backend"] == backend)
+            .map(|c| c["verdict"].clone())
+            .expect("case")
+    };
+    let skip = verdict("cpg-join-basic", "mixed");
+    assert_eq!(skip["verdict"], "skipped");
+    let why = skip["reason"].as_str().expect("reason");
+    assert!(
+        why.contains("at least 2 nodes") || why.contains("root"),
+        "{why}"
+    );
+    assert_eq!(verdict("cpg-join-basic", "sim")["verdict"], "pass");
+    let knet = verdict("order-3node-agreed-knet", "sim");
+    assert_eq!(knet["verdict"], "skipped");
+    assert!(knet["reason"].as_str().expect("reason").contains("knet"));
 }
 
 #[test]
@@ -219,7 +229,7 @@ fn report_dir_has_a_matrix_and_case_pages() {
         .args([
             "run",
             "--backend",
-            "sim,native",
+            "sim,mixed",
             "--scenario",
             "cpg-join-basic",
             "--scenario",
@@ -231,7 +241,7 @@ fn report_dir_has_a_matrix_and_case_pages() {
         .success();
     let index = std::fs::read_to_string(rep.join("index.html")).expect("index.html");
     assert!(
-        index.contains("<th>native</th>") && index.contains("<th>sim</th>"),
+        index.contains("<th>mixed</th>") && index.contains("<th>sim</th>"),
         "{index}"
     );
     assert!(
@@ -249,7 +259,7 @@ fn report_dir_has_a_matrix_and_case_pages() {
     )
     .expect("json");
     let cases = results["cases"].as_array().expect("cases");
-    // The simulator runs every case; native (not built yet) skips every one.
+    // The simulator runs every case; mixed skips every one (rings of one node).
     assert_eq!(results["totals"]["skipped"], cases.len() / 2);
     assert_eq!(results["totals"]["fail"], 0);
 }
@@ -260,7 +270,15 @@ fn report_dir_has_a_matrix_and_case_pages() {
 fn sim_backend_runs_the_default_set_and_repeats_itself() {
     let run = |seed: &str| {
         let out = bin()
-            .args(["run", "--backend", "sim", "--seed", seed, "--format", "json"])
+            .args([
+                "run",
+                "--backend",
+                "sim",
+                "--seed",
+                seed,
+                "--format",
+                "json",
+            ])
             .assert()
             .success()
             .get_output()

@@ -14,7 +14,20 @@ use crate::trace::{now_us, parse_agent_line, EventKind, TraceSink};
 /// Where the agent binary is: `TOTEM_CONFORM_AGENT`, else beside the running executable
 /// (cargo puts both binaries of the workspace in one target directory).
 pub fn agent_path() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("TOTEM_CONFORM_AGENT") {
+    sibling_binary(
+        "TOTEM_CONFORM_AGENT",
+        "totem-conform-agent",
+        "totem-conform-agent",
+    )
+}
+
+/// Where `totemd` is: `TOTEMD`, else beside the running executable.
+pub fn totemd_path() -> Result<PathBuf, String> {
+    sibling_binary("TOTEMD", "totemd", "totemd")
+}
+
+fn sibling_binary(var: &str, name: &str, package: &str) -> Result<PathBuf, String> {
+    if let Ok(p) = std::env::var(var) {
         return Ok(PathBuf::from(p));
     }
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -27,9 +40,11 @@ pub fn agent_path() -> Result<PathBuf, String> {
         }
     }
     dirs.into_iter()
-        .map(|d| d.join("totem-conform-agent"))
+        .map(|d| d.join(name))
         .find(|p| p.is_file())
-        .ok_or_else(|| "agent binary totem-conform-agent not found (build it: cargo build -p totem-conform-agent, or set TOTEM_CONFORM_AGENT)".to_owned())
+        .ok_or_else(|| {
+            format!("binary {name} not found (build it: cargo build -p {package}, or set {var})")
+        })
 }
 
 pub struct AgentProc {

@@ -1,4 +1,5 @@
-//! Real corosync 3.1.7 (Debian's package), one network namespace per node.
+//! Real daemons, one network namespace per node: corosync 3.1.7 (Debian's package), our
+//! `totemd`, or a mix of both in one ring (the `corosync`, `native` and `mixed` backends).
 //!
 //! How the pieces fit is what corosync-lab.md measured: corosync has no run_dir option and
 //! a compiled-in /run/corosync.pid, so each daemon gets a private /run bind-mounted inside
@@ -30,13 +31,37 @@ pub struct Config {
     pub sim_seed: u64,
 }
 
+/// Which daemon runs on each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    /// corosync everywhere.
+    Corosync,
+    /// totemd everywhere.
+    Native,
+    /// totemd on the even-numbered nodes, corosync on the others: 1 of 2 or 3 nodes, 2 of
+    /// 4 or 5. A ring of one cannot be mixed.
+    Mixed,
+}
+
+impl Flavor {
+    fn runs_totemd(self, node: u32) -> bool {
+        match self {
+            Self::Corosync => false,
+            Self::Native => true,
+            Self::Mixed => node % 2 == 0,
+        }
+    }
+}
+
 struct Node {
     child: Child,
     paused: bool,
+    totemd: bool,
 }
 
 pub struct Corosync {
     cfg: Config,
+    flavor: Flavor,
     net: Option<Net>,
     topology: Option<Topology>,
     dir: Option<PathBuf>,
@@ -53,8 +78,14 @@ static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 impl Corosync {
     pub fn new(cfg: Config) -> Self {
+        Self::with_flavor(cfg, Flavor::Corosync)
+    }
+
+    /// The backend for `flavor`'s mix of daemons.
+    pub fn with_flavor(cfg: Config, flavor: Flavor) -> Self {
         Self {
             cfg,
+            flavor,
             net: None,
             topology: None,
             dir: None,
@@ -144,10 +175,21 @@ impl Corosync {
             .create(true)
             .append(true)
             .open(nd.join("log/corosync.stdout"))?;
+        let totemd = self.flavor.runs_totemd(n);
+        let daemon = if totemd {
+            // totemd reports its ring in a status file (it has no cmap for corosync-cmapctl).
+            format!(
+                "{} -f -c '{}' --status-file '{}'",
+                agent::totemd_path().map_err(BackendError)?.display(),
+                conf.display(),
+                nd.join("state/status.json").display()
+            )
+        } else {
+            format!("{COROSYNC} -f -c '{}'", conf.display())
+        };
         let script = format!(
-            "mount --bind '{}' /run && exec {COROSYNC} -f -c '{}'",
+            "mount --bind '{}' /run && exec {daemon}",
             nd.join("run").display(),
-            conf.display()
         );
         let child = Command::new("ip")
             .args([
@@ -163,12 +205,13 @@ impl Corosync {
             .stderr(out)
             .process_group(0)
             .spawn()
-            .map_err(|e| BackendError(format!("cannot start corosync on node {n}: {e}")))?;
+            .map_err(|e| BackendError(format!("cannot start the daemon on node {n}: {e}")))?;
         self.nodes.insert(
             n,
             Node {
                 child,
                 paused: false,
+                totemd,
             },
         );
         Ok(())
@@ -271,6 +314,29 @@ impl Corosync {
     }
 }
 
+impl Corosync {
+    /// The ring a totemd node reports in its status file once operational and synced
+    /// (`--status-file`: one JSON object, replaced atomically).
+    fn totemd_members(&self, node: u32) -> Option<Vec<u32>> {
+        let path = self
+            .dir
+            .as_ref()?
+            .join(format!("n{node}/state/status.json"));
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        if v["state"] != "operational" || v["synced"] != true {
+            return None;
+        }
+        let mut m: Vec<u32> = v["members"]
+            .as_array()?
+            .iter()
+            .filter_map(|x| x.as_u64().map(|n| n as u32))
+            .collect();
+        m.sort_unstable();
+        Some(m)
+    }
+}
+
 pub fn which(prog: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path)
@@ -281,11 +347,18 @@ pub fn which(prog: &str) -> Option<PathBuf> {
 
 /// Why the real backend cannot run here, if it cannot.
 pub fn availability() -> Result<(), String> {
+    flavor_availability(Flavor::Corosync)
+}
+
+fn flavor_availability(flavor: Flavor) -> Result<(), String> {
     if !crate::sys::is_root() {
         return Err("needs root (network namespaces, bind mounts)".into());
     }
-    if !Path::new(COROSYNC).is_file() {
+    if flavor != Flavor::Native && !Path::new(COROSYNC).is_file() {
         return Err(format!("{COROSYNC} not found (run ci/install-corosync.sh)"));
+    }
+    if flavor != Flavor::Corosync {
+        agent::totemd_path()?;
     }
     for p in ["ip"] {
         if which(p).is_none() {
@@ -308,13 +381,23 @@ pub fn availability() -> Result<(), String> {
 
 impl Backend for Corosync {
     fn kind(&self) -> BackendKind {
-        BackendKind::Corosync
+        match self.flavor {
+            Flavor::Corosync => BackendKind::Corosync,
+            Flavor::Native => BackendKind::Native,
+            Flavor::Mixed => BackendKind::Mixed,
+        }
     }
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            transports: vec![Transport::Udpu, Transport::Knet],
+            // totemd speaks udpu only.
+            transports: if self.flavor == Flavor::Corosync {
+                vec![Transport::Udpu, Transport::Knet]
+            } else {
+                vec![Transport::Udpu]
+            },
             max_nodes: MAX_NODES,
+            min_nodes: if self.flavor == Flavor::Mixed { 2 } else { 1 },
             signals: true,
             partitions: true,
             pcap: which("tcpdump").is_some(),
@@ -322,7 +405,7 @@ impl Backend for Corosync {
     }
 
     fn availability(&self) -> Result<(), String> {
-        availability()
+        flavor_availability(self.flavor)
     }
 
     fn start(
@@ -430,6 +513,9 @@ impl Backend for Corosync {
         if !running {
             return Ok(None);
         }
+        if self.nodes.get(&node).is_some_and(|n| n.totemd) {
+            return Ok(self.totemd_members(node));
+        }
         let ns = self.net()?.node_ns(node);
         // runtime.members.<nodeid>.status = joined|left (cmap_keys(8)).
         let Ok(out) = netns::run(&[
@@ -461,7 +547,7 @@ impl Backend for Corosync {
     fn observe(&self) -> Trace {
         Trace {
             scenario: self.scenario.clone(),
-            backend: "corosync".into(),
+            backend: self.kind().as_str().into(),
             events: self.sink.snapshot(),
         }
     }

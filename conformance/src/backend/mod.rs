@@ -1,8 +1,8 @@
 //! Backends run a topology and apply steps; the driver owns the scenario logic.
 //!
-//! `corosync` is real corosync 3.1.7 in network namespaces. `sim`, `native` and `mixed` come
-//! with issues #4 (deterministic simulator of our engine) and #5 (`totemd`); until then they
-//! are registered so that runs name them, and they always report *skipped*.
+//! `corosync` is real corosync 3.1.7 in network namespaces, `native` the same with our
+//! `totemd` on every node and `mixed` with both in one ring (module `corosync`); `sim` is our
+//! engine in the deterministic simulator, in virtual time (module `sim`).
 
 pub mod agent;
 pub mod corosync;
@@ -54,6 +54,8 @@ impl fmt::Display for BackendKind {
 pub struct Capabilities {
     pub transports: Vec<Transport>,
     pub max_nodes: u32,
+    /// Fewest nodes the backend can run (a mixed ring needs two).
+    pub min_nodes: u32,
     /// SIGSTOP/SIGCONT/SIGKILL of a node's daemon.
     pub signals: bool,
     pub partitions: bool,
@@ -144,57 +146,18 @@ pub trait Backend {
     fn pass_time(&mut self, _d: Duration) {}
 }
 
-/// A backend that is not built yet: always skipped, never passes.
-pub struct NotBuilt {
-    pub kind: BackendKind,
-    pub reason: &'static str,
-}
-
-impl Backend for NotBuilt {
-    fn kind(&self) -> BackendKind {
-        self.kind
-    }
-    fn capabilities(&self) -> Capabilities {
-        Capabilities {
-            transports: Vec::new(),
-            max_nodes: 0,
-            signals: false,
-            partitions: false,
-            pcap: false,
-        }
-    }
-    fn availability(&self) -> Result<(), String> {
-        Err(self.reason.to_owned())
-    }
-    fn start(&mut self, _: &Topology, _: TraceSink, _: Option<&Path>) -> BResult<()> {
-        Err(BackendError(self.reason.to_owned()))
-    }
-    fn apply(&mut self, _: &Action) -> BResult<()> {
-        Err(BackendError(self.reason.to_owned()))
-    }
-    fn ring_members(&mut self, _: u32) -> BResult<Option<Vec<u32>>> {
-        Err(BackendError(self.reason.to_owned()))
-    }
-    fn observe(&self) -> crate::trace::Trace {
-        crate::trace::Trace::default()
-    }
-    fn stop(&mut self) -> BResult<Artifacts> {
-        Ok(Artifacts::default())
-    }
-}
-
 /// A fresh backend instance for one case.
 pub fn make(kind: BackendKind, cfg: &corosync::Config) -> Box<dyn Backend> {
     match kind {
         BackendKind::Corosync => Box::new(corosync::Corosync::new(cfg.clone())),
         BackendKind::Sim => Box::new(sim::SimBackend::new(cfg.sim_seed)),
-        BackendKind::Native => Box::new(NotBuilt {
-            kind,
-            reason: "not built yet: issue #5 (totemd)",
-        }),
-        BackendKind::Mixed => Box::new(NotBuilt {
-            kind,
-            reason: "not built yet: issue #5 (totemd, mixed with corosync)",
-        }),
+        BackendKind::Native => Box::new(corosync::Corosync::with_flavor(
+            cfg.clone(),
+            corosync::Flavor::Native,
+        )),
+        BackendKind::Mixed => Box::new(corosync::Corosync::with_flavor(
+            cfg.clone(),
+            corosync::Flavor::Mixed,
+        )),
     }
 }

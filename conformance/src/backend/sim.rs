@@ -320,6 +320,31 @@ impl SimBackend {
         Ok(())
     }
 
+    /// A handle on which every call answers CS_ERR_BAD_HANDLE.
+    fn dead_handle(&self) -> Handle {
+        let transport = SimTransport {
+            sim: self.sim.clone().unwrap_or_else(|| {
+                Rc::new(RefCell::new(Sim::new(
+                    0,
+                    &[],
+                    NetworkOptions::default(),
+                    Timings::default(),
+                )))
+            }),
+            node: 0,
+            conn: 0,
+            closed: true,
+        };
+        let mut cpg = Cpg::initialize(transport, 0);
+        let _ = cpg.finalize();
+        Handle {
+            value: 0,
+            cpg,
+            auto_dispatch: false,
+            seq: 0,
+        }
+    }
+
     /// Every auto-dispatched handle dispatches what is pending (the agent's poll loop).
     fn auto_dispatch(&mut self) {
         let names: Vec<String> = self.clients.keys().cloned().collect();
@@ -481,6 +506,27 @@ impl SimBackend {
         for (h, cb) in &callbacks {
             self.emit_callback(client, h, cb);
         }
+        if out.get("finalized_in_callback") == Some(&json!(true)) {
+            // The agent reports the cpg_finalize it made from inside the last callback.
+            let mut fields = Map::new();
+            fields.insert("in_callback".into(), json!(true));
+            let handle = out
+                .get("handle")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            self.push(
+                client,
+                EventKind::Result {
+                    id: None,
+                    cmd: "finalize".into(),
+                    handle,
+                    rc: Some(CsError::Ok.to_string()),
+                    error: None,
+                    fields,
+                },
+            );
+        }
         match outcome {
             Ok(()) => self.push(client, result_event(&name, &cmd, out)),
             Err(Failure::Error(e)) => {
@@ -581,21 +627,20 @@ impl SimBackend {
         }
         let (hname, resolved) = self.target(client, cmd)?;
         put("handle", json!(hname));
+        // A value that is not one of this process's handles: libcpg's handle database
+        // refuses every call on it, which a finalized handle does too.
+        let mut dead = self.dead_handle();
         let c = self.clients.get_mut(client).ok_or("no such client")?;
-        let Some(h) = resolved.as_ref().and_then(|n| c.handles.get_mut(n)) else {
-            // Not a handle of this process: libcpg's handle database says so.
-            put("rc", json!("CS_ERR_BAD_HANDLE"));
-            if name == "iteration" || name == "dispatch" {
-                return Ok(());
-            }
-            return Ok(());
+        let h = match resolved.as_ref().and_then(|n| c.handles.get_mut(n)) {
+            Some(h) => h,
+            None => &mut dead,
         };
         let rc = |e: CsError| json!(e.to_string());
         match name {
             "finalize" => put("rc", rc(h.cpg.finalize())),
             "join" | "leave" => {
                 let g = group_bytes(cmd);
-                put("group", json!(String::from_utf8_lossy(&g)));
+                put("group", json!(c_name_text(cmd, &g)));
                 let r = match name_length(cmd, &g) {
                     Some(e) => e,
                     None if name == "join" => h.cpg.join(&g),
@@ -728,7 +773,9 @@ impl SimBackend {
                     },
                 };
                 put("rc", rc(r));
-                put("members", addresses(&list));
+                if r == CsError::Ok {
+                    put("members", addresses(&list));
+                }
             }
             "local_get" => {
                 let (r, n) = match h.cpg.local_get() {
@@ -736,7 +783,9 @@ impl SimBackend {
                     Err(e) => (e, 0),
                 };
                 put("rc", rc(r));
-                put("nodeid", json!(n));
+                if r == CsError::Ok {
+                    put("nodeid", json!(n));
+                }
             }
             "context_get" => {
                 let (r, v) = match h.cpg.context() {
@@ -744,7 +793,9 @@ impl SimBackend {
                     Err(e) => (e, 0),
                 };
                 put("rc", rc(r));
-                put("context", json!(v));
+                if r == CsError::Ok {
+                    put("context", json!(v));
+                }
             }
             "context_set" => put("rc", rc(h.cpg.set_context(u(cmd, "context").unwrap_or(0)))),
             "fd_get" => {
@@ -764,7 +815,9 @@ impl SimBackend {
                     Err(e) => (e, false),
                 };
                 put("rc", rc(r));
-                put("state", json!(if v { "ENABLED" } else { "DISABLED" }));
+                if r == CsError::Ok {
+                    put("state", json!(if v { "ENABLED" } else { "DISABLED" }));
+                }
             }
             "max_atomic_msgsize_get" => {
                 let (r, v) = match h.cpg.max_atomic_msgsize() {
@@ -772,7 +825,9 @@ impl SimBackend {
                     Err(e) => (e, 0),
                 };
                 put("rc", rc(r));
-                put("size", json!(v));
+                if r == CsError::Ok {
+                    put("size", json!(v));
+                }
             }
             "dispatch" => dispatch(h, &hname, cmd, &mut put, callbacks)?,
             "iteration" => iteration(h, cmd, &mut put)?,
@@ -823,6 +878,16 @@ fn name_length(cmd: &Value, group: &[u8]) -> Option<CsError> {
     (len as usize != group.len()).then_some(CsError::InvalidParam)
 }
 
+/// The group as the agent prints it: the C struct's first `length` bytes (at most 128),
+/// with `name_length` overriding the length (zero bytes past the name).
+fn c_name_text(cmd: &Value, group: &[u8]) -> String {
+    let mut value = [0u8; CPG_MAX_NAME_LENGTH];
+    let n = group.len().min(CPG_MAX_NAME_LENGTH);
+    value[..n].copy_from_slice(&group[..n]);
+    let len = u(cmd, "name_length").map_or(group.len(), |l| l as usize);
+    String::from_utf8_lossy(&value[..len.min(CPG_MAX_NAME_LENGTH)]).into_owned()
+}
+
 fn group_text(g: &CpgName) -> String {
     String::from_utf8_lossy(g.as_bytes()).into_owned()
 }
@@ -871,6 +936,7 @@ fn dispatch(
     let guard = s(cmd, "guard").unwrap_or(if raw == 3 { "watchdog" } else { "poll" });
     if h.cpg.is_finalized() {
         put("rc", json!(CsError::BadHandle.to_string()));
+        put("finalized_in_callback", json!(false));
         return Ok(());
     }
     if guard == "poll" && raw != 2 && raw != 4 {
@@ -968,6 +1034,7 @@ impl Backend for SimBackend {
         Capabilities {
             transports: vec![ScenarioTransport::Udpu],
             max_nodes: 16,
+            min_nodes: 1,
             signals: true,
             partitions: true,
             pcap: true,
