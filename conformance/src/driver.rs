@@ -187,6 +187,9 @@ pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) 
         failures.push("interrupted (Ctrl-C)".into());
     }
     let verdict = if !failures.is_empty() || !violations.is_empty() {
+        if let Some(hint) = backend.replay_hint(&s.id) {
+            failures.push(hint);
+        }
         Verdict::Fail
     } else if let Some(d) = &s.deviation {
         match opts.deviations.lookup(&d.id, &s.id, kind) {

@@ -311,3 +311,21 @@ fn sim_backend_runs_the_default_set_and_repeats_itself() {
     };
     assert_eq!(trace("a"), trace("b"));
 }
+
+/// A failing simulator case fails the run (exit 1) and says how to replay it.
+#[test]
+fn a_failing_sim_case_exits_1_and_prints_its_replay_command() {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/failing");
+    bin()
+        .arg("--scenarios")
+        .arg(&dir)
+        .args(["run", "--backend", "sim", "--seed", "5"])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "returned CS_OK, expected [\"CS_ERR_EXIST\"]",
+        ))
+        .stderr(predicates::str::contains(
+            "replay: totem-conform run --backend sim --seed 5 --scenario",
+        ));
+}

@@ -144,6 +144,11 @@ pub trait Backend {
     /// Lets `d` of virtual time pass (runs the simulation). Wall-clock backends are never
     /// asked.
     fn pass_time(&mut self, _d: Duration) {}
+    /// How to run exactly this case again, for a backend whose runs repeat (the
+    /// simulator's seed); printed with a failure.
+    fn replay_hint(&self, _scenario: &str) -> Option<String> {
+        None
+    }
 }
 
 /// A fresh backend instance for one case.

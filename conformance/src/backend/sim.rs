@@ -1182,6 +1182,13 @@ impl Backend for SimBackend {
         Ok(Artifacts::default())
     }
 
+    fn replay_hint(&self, scenario: &str) -> Option<String> {
+        Some(format!(
+            "replay: totem-conform run --backend sim --seed {} --scenario {scenario} --report DIR",
+            self.seed
+        ))
+    }
+
     fn virtual_now(&self) -> Option<Duration> {
         Some(Duration::from_micros(self.stamp()))
     }
