@@ -685,3 +685,304 @@ fn ipc_recording_of_a_refused_connection() {
     assert_eq!(v["call_error"]["cs_error"], "CS_ERR_LIBRARY");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+// ---- the recorder against totemd (issue #6: "recording against totemd") -----------------
+
+/// Builds totemd with the cargo that runs this test, into the same target dir.
+fn build_totemd() -> PathBuf {
+    let target = target_dir();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "totemd"])
+        .env("CARGO_TARGET_DIR", &target)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("run cargo build");
+    assert!(status.success(), "cargo build -p totemd");
+    let bin = target.join("debug/totemd");
+    assert!(bin.is_file(), "{} missing", bin.display());
+    bin
+}
+
+/// One totemd on 127.0.0.1 in a network namespace of its own, serving CPG over libqb's
+/// socket IPC. Dropping it stops it (SIGTERM, then SIGKILL), removes what a killed totemd
+/// leaves in /dev/shm and deletes the namespace.
+struct Totemd {
+    ns: String,
+    dir: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl Totemd {
+    fn start(bin: &Path, ns: &str, dir: &Path) -> Totemd {
+        let _ = std::fs::remove_dir_all(dir);
+        std::fs::create_dir_all(dir.join("state")).unwrap();
+        let conf = dir.join("corosync.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "totem {{\n\tversion: 2\n\tcluster_name: ipcrec\n\ttransport: udpu\n\
+                 \tcrypto_cipher: none\n\tcrypto_hash: none\n}}\n\
+                 nodelist {{\n\tnode {{\n\t\tring0_addr: 127.0.0.1\n\t\tnodeid: 1\n\t}}\n}}\n\
+                 logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\ttimestamp: hires\n}}\n\
+                 system {{\n\tstate_dir: {}\n}}\n",
+                dir.join("totemd.log").display(),
+                dir.join("state").display()
+            ),
+        )
+        .unwrap();
+        let mut t = Totemd {
+            ns: ns.into(),
+            dir: dir.into(),
+            child: None,
+        };
+        let ok = Command::new("ip")
+            .args(["netns", "add", ns])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {ns}");
+        Command::new("ip")
+            .args(["netns", "exec", ns, "ip", "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        let status_file = dir.join("status.json");
+        t.child = Some(
+            Command::new("ip")
+                .args(["netns", "exec", ns])
+                .arg(bin)
+                .args(["-f", "-c"])
+                .arg(&conf)
+                .arg("--status-file")
+                .arg(&status_file)
+                .stdin(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !std::fs::read_to_string(&status_file)
+            .unwrap_or_default()
+            .contains("\"synced\":true")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "totemd did not sync; log:\n{}",
+                std::fs::read_to_string(dir.join("totemd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        t
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new("ip")
+            .args(["netns", "exec", &self.ns])
+            .args(["timeout", "120"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("totemd.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Totemd {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let pid = c.id().to_string();
+            let _ = Command::new("kill").args(["-TERM", &pid]).status();
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+            if let Ok(rd) = std::fs::read_dir("/dev/shm") {
+                for e in rd.flatten() {
+                    if e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("qb-{pid}-"))
+                    {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+        let _ = Command::new("ip")
+            .args(["netns", "delete", &self.ns])
+            .status();
+    }
+}
+
+/// The same libcpg client as against corosync, recorded against totemd: it prints the same
+/// lines with and without recording, and the recording decodes with the same calls as the
+/// corosync one (every response paired, connection type SOCKET); and corosync-cpgtool,
+/// which opens `cfg` next to `cpg`.
+#[test]
+fn ipc_recording_against_totemd() {
+    if let Some(why) = real_corosync_missing() {
+        eprintln!("SKIPPED ipc_recording_against_totemd: {why}");
+        return;
+    }
+    let work = std::env::temp_dir().join(format!("totem-ipc-totemd-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let client = work.join("cpgclient");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipc/cpgclient.c");
+    let gcc = Command::new("gcc")
+        .args(["-Wall", "-O1", "-o"])
+        .arg(&client)
+        .arg(&source)
+        .args(["-lcpg", "-lpthread"])
+        .output()
+        .unwrap();
+    assert!(
+        gcc.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let preload = build_preload();
+    let totemd_bin = build_totemd();
+    let inspect = env!("CARGO_BIN_EXE_totem-inspect");
+    let ns = format!("ipctd-{}", std::process::id());
+    let totemd = Totemd::start(&totemd_bin, &ns, &work.join("totemd"));
+    let client = client.to_str().unwrap();
+    let args = [client, "transparency", "3", "1100000", "300"];
+    let plain = totemd.run(&args);
+    let output = work.join("totemd.pcapng");
+    let mut recorded_args = vec![
+        inspect,
+        "record-ipc",
+        "--preload",
+        preload.to_str().unwrap(),
+        "-o",
+        output.to_str().unwrap(),
+        "--",
+    ];
+    recorded_args.extend_from_slice(&args);
+    let recorded = totemd.run(&recorded_args);
+    assert_eq!(
+        plain.status.code(),
+        Some(0),
+        "{}\ntotemd log:\n{}",
+        String::from_utf8_lossy(&plain.stderr),
+        totemd.log()
+    );
+    assert_eq!(recorded.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&recorded.stdout),
+        String::from_utf8_lossy(&plain.stdout),
+        "recording changed what the client saw"
+    );
+    let json = run(&[
+        "totem-inspect",
+        "decode",
+        "--format",
+        "json",
+        output.to_str().unwrap(),
+    ]);
+    let frames: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        frames.iter().all(|f| f.get("error").is_none()),
+        "decode errors"
+    );
+    let count = |channel: &str, name: &str| {
+        frames
+            .iter()
+            .filter(|f| {
+                f["channel"] == channel && f["name"] == name && f.get("call_error").is_none()
+            })
+            .count()
+    };
+    // The counts ipc_recording_is_transparent_against_real_corosync expects of corosync.
+    assert_eq!(count("request", "JOIN"), 6);
+    assert_eq!(count("request", "LEAVE"), 5);
+    assert_eq!(count("request", "FINALIZE"), 6);
+    assert_eq!(count("request", "MCAST"), 1 + 3 * 20 + 300);
+    assert_eq!(count("request", "PARTIAL_MCAST"), 2);
+    assert_eq!(count("request", "ZC_ALLOC"), 1);
+    assert_eq!(count("request", "ZC_EXECUTE"), 1);
+    assert_eq!(count("event", "DELIVER_CALLBACK"), 1 + 1 + 3 * 20 + 300);
+    assert_eq!(count("setup", "CONNECT"), 2 * 6);
+    assert!(frames
+        .iter()
+        .filter(|f| f["channel"] == "setup" && f["direction"] == "to_client")
+        .all(|f| f["detail"]["connection_type"] == "SOCKET"));
+    for f in frames.iter().filter(|f| f["channel"] == "response") {
+        assert!(f["reply_to"].as_u64().is_some(), "unpaired {f}");
+    }
+    let try_again = frames
+        .iter()
+        .filter(|f| f["call_error"]["cs_error"] == "CS_ERR_TRY_AGAIN")
+        .count();
+    eprintln!(
+        "against totemd: {} output lines identical with and without recording; {} records \
+         decoded without error, {try_again} TRY_AGAIN calls among them",
+        plain.stdout.iter().filter(|&&b| b == b'\n').count(),
+        frames.len()
+    );
+
+    // corosync-cpgtool: cpg and cfg connections, the iteration calls answered.
+    let cpgtool = work.join("cpgtool.pcapng");
+    let recorded = totemd.run(&[
+        inspect,
+        "record-ipc",
+        "--preload",
+        preload.to_str().unwrap(),
+        "-o",
+        cpgtool.to_str().unwrap(),
+        "--",
+        "corosync-cpgtool",
+    ]);
+    assert_eq!(
+        recorded.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&recorded.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&recorded.stdout),
+        "Group Name\t       PID\t   Node ID\n"
+    );
+    let json = run(&[
+        "totem-inspect",
+        "decode",
+        "--format",
+        "json",
+        cpgtool.to_str().unwrap(),
+    ]);
+    let frames: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(frames.iter().all(|f| f.get("error").is_none()), "{json}");
+    let names: Vec<String> = frames
+        .iter()
+        .filter(|f| f["channel"] == "request")
+        .map(|f| f["name"].as_str().unwrap_or("?").to_owned())
+        .collect();
+    for call in [
+        "ITERATIONINITIALIZE",
+        "ITERATIONNEXT",
+        "ITERATIONFINALIZE",
+        "FINALIZE",
+    ] {
+        assert!(names.iter().any(|n| n == call), "{call} missing: {names:?}");
+    }
+    let connects = frames
+        .iter()
+        .filter(|f| f["channel"] == "setup" && f["direction"] == "to_client")
+        .count();
+    assert_eq!(connects, 2, "cpg and cfg: {json}");
+    for f in frames.iter().filter(|f| f["channel"] == "response") {
+        assert!(f["reply_to"].as_u64().is_some(), "unpaired {f}");
+    }
+    drop(totemd);
+    let _ = std::fs::remove_dir_all(&work);
+}

@@ -146,6 +146,12 @@ impl Node {
         self.sync.in_progress()
     }
 
+    /// Messages not multicast yet: totempg's staged packet plus totem's queues. A clean
+    /// stop waits for it to empty so that clients' PROCLEAVEs leave before the LEAVE.
+    pub fn send_backlog(&self) -> usize {
+        self.packer.staged_messages() + self.srp.backlog()
+    }
+
     // ---- outputs -------------------------------------------------------------------------
 
     /// The next datagram.

@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
+use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::log::{self, Logger};
 use crate::report::{ReportConfig, Reporter};
 use crate::runtime::{Clock, EventSource, Exit, Runtime};
+use crate::status::StatusFile;
 use crate::sys::SignalFd;
 use crate::udpu::Udpu;
 use crate::{logf, persist};
@@ -73,6 +75,10 @@ pub struct Args {
     /// nodes all started with it: corosync always starts at 0.
     #[arg(long = "start-seq-near-rollover")]
     pub start_seq_near_rollover: bool,
+    /// Keep this file up to date with the node's ring as one JSON line (state, ring id,
+    /// members, synced), rewritten atomically at every change; removed at a clean exit.
+    #[arg(long = "status-file", value_name = "PATH")]
+    pub status_file: Option<PathBuf>,
 }
 
 /// A start-up failure: what to print and the exit code.
@@ -98,6 +104,8 @@ pub struct Daemon {
     /// This node.
     pub nodeid: u32,
     runtime: Runtime,
+    cpg: CpgService,
+    status: Option<StatusFile>,
 }
 
 /// Reads the configuration and, unless `-t`, opens everything. `Ok(None)` means "done,
@@ -150,6 +158,11 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     }
     // Validate the timings now, so that -t reports them.
     conf.node_config(me.nodeid, 0).map_err(config_error)?;
+    // coroparse.c resolves uidgid names while parsing: an unknown one stops corosync.
+    let (allowed_uids, allowed_gids) = conf.uidgid.resolve().map_err(|message| StartError {
+        message: format!("parser error: {message}"),
+        code: EXIT_CONFIG,
+    })?;
     if args.test {
         return Ok(None);
     }
@@ -159,6 +172,17 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         "totemd {} (Corosync Cluster Engine {COROSYNC_VERSION} compatible) starting up",
         env!("CARGO_PKG_VERSION")
     );
+    // main.c: round-robin realtime scheduling unless system.sched_rr is "no". It also
+    // matters on the wire: a LEAVE is unicast to one member after another, and a woken
+    // SCHED_RR corosync that got the first copy would otherwise preempt us and send its
+    // JOIN to the next member before our LEAVE reaches it ("Failed to receive the leave
+    // message" there).
+    if conf.system.sched_rr {
+        match crate::sys::set_rr_scheduler() {
+            Ok(p) => logf!(Main, Debug, "scheduling: SCHED_RR at priority {p}"),
+            Err(e) => logf!(Main, Warning, "{e}"),
+        }
+    }
     let stored = persist::load_or_create(&state_dir, me.nodeid).map_err(|e| StartError {
         message: format!(
             "Couldn't create ringid file '{}': {e}",
@@ -235,6 +259,23 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         );
     }
     let clock = Clock::new();
+    // cs_ipcs_service_init for the one service totemd has. The IPC type is always socket:
+    // libqb clients take the type the server answers (ipc.md §1.3), and qb_ipc_type shm or
+    // native was already warned about while reading the configuration.
+    let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
+    for n in &conf.nodes {
+        service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
+    }
+    let cpg = CpgService::new(service, clock).map_err(|e| StartError {
+        message: format!("Can't initialize IPC: {e}"),
+        code: EXIT_FATAL,
+    })?;
+    logf!(
+        Main,
+        Notice,
+        "Service engine loaded: corosync cluster closed process group service v1.01 (IPC type socket)"
+    );
+    let status = args.status_file.clone().map(StatusFile::new);
     let reporter = Reporter::new(
         ReportConfig {
             token_ms: node_config.srp.token_ms,
@@ -263,6 +304,8 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         config: conf,
         nodeid: me.nodeid,
         runtime,
+        cpg,
+        status,
     }))
 }
 
@@ -319,9 +362,27 @@ fn log_timings(c: &totem_srp::SrpConfig) {
 }
 
 impl Daemon {
-    /// Runs until a signal (exit code 0) or a fatal error (its code).
-    pub fn run(&mut self, sources: &mut [&mut dyn EventSource]) -> i32 {
-        match self.runtime.run(sources) {
+    /// Runs, serving CPG (and writing the status file), until a signal (exit code 0) or a
+    /// fatal error (its code).
+    pub fn run(&mut self) -> i32 {
+        let mut sources: Vec<&mut dyn EventSource> = vec![&mut self.cpg];
+        if let Some(status) = self.status.as_mut() {
+            sources.push(status);
+        }
+        let exit = self.runtime.run(&mut sources);
+        logf!(Main, Info, "{}", self.cpg.ipc_stats());
+        logf!(Main, Info, "{}", self.cpg.zero_copy_stats());
+        let c = self.cpg.stats();
+        logf!(
+            Main,
+            Info,
+            "cpg: {} mcasts held back for the ring, {} clients dropped for bad requests, {} events lost, {} requests dropped at shutdown",
+            c.held_back,
+            c.bad_requests,
+            c.events_lost,
+            c.dropped_at_shutdown
+        );
+        match exit {
             Exit::Signal(_) | Exit::Requested => {
                 let s = self.runtime.udpu().stats;
                 logf!(

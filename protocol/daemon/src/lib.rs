@@ -7,18 +7,25 @@
 //!   [`runtime::EventSource`] for other inputs such as the IPC server;
 //! * [`persist`] keeps the ring seq as corosync does, [`report`] and [`log`] write corosync's
 //!   log lines, [`fault`] drops received messages on request;
+//! * [`ipc`] is libqb's socket-type IPC server; [`cpg_service`] puts the node's CPG behind
+//!   it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`;
+//! * [`status`] writes the ring's state for test runners (`--status-file`);
 //! * [`cli`] is the command line and start-up.
 
+pub mod cfg;
 pub mod cli;
 pub mod conf_parse;
 pub mod config;
+pub mod cpg_service;
 pub mod fault;
 pub mod ipc;
 pub mod log;
 pub mod persist;
 pub mod report;
 pub mod runtime;
+pub mod status;
 mod sys;
 pub mod udpu;
+pub mod zerocopy;
 
 pub use sys::{pollin, SignalFd};

@@ -6,7 +6,7 @@ fn main() {
     let args = totemd::cli::Args::parse();
     let code = match totemd::cli::start(&args) {
         Ok(None) => 0,
-        Ok(Some(mut daemon)) => daemon.run(&mut []),
+        Ok(Some(mut daemon)) => daemon.run(),
         Err(e) => {
             // As corosync does before its logging is up: the message on stderr.
             eprintln!("{}", e.message);

@@ -106,6 +106,9 @@ pub const EXIT_STORE_RINGID: i32 = 21;
 /// `COROSYNC_DONE_FATAL_ERR`.
 pub const EXIT_FATAL: i32 = 15;
 
+/// How long a clean stop waits for the clients' PROCLEAVEs to be multicast before the LEAVE.
+pub const SETTLE_MAX: totem_srp::Duration = totem_srp::Duration::from_millis(1000);
+
 /// Datagrams read per wake-up before the other inputs get a turn.
 const RECV_BATCH: usize = 64;
 
@@ -346,12 +349,54 @@ impl Runtime {
     }
 
     /// The clean exit: sources first (clients' leaves), then the LEAVE, sent before exit.
+    /// corosync unloads its services before `totempg_finalize` (`corosync_service_unlink_all`
+    /// → `cs_ipcs_service_destroy` → `cpg_lib_exit_fn`, whose PROCLEAVEs are multicast while
+    /// the main loop still runs), so that the other nodes' clients see PROCDOWN for them,
+    /// not NODEDOWN: the ring runs on until what the sources queued has been multicast, or
+    /// [`SETTLE_MAX`] passed.
     fn leave(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) {
         for s in sources.iter_mut() {
             s.shutdown(&mut self.node);
         }
+        self.settle(sources);
         self.node.leave_ring();
         // A failure to store a ring id now would not change the exit: the node is leaving.
         let _ = self.drain(now, sources);
+    }
+
+    /// Runs the ring alone (token socket and timers; no source, no signal) until the node
+    /// has nothing left to multicast or [`SETTLE_MAX`] passed.
+    fn settle(&mut self, sources: &mut [&mut dyn EventSource]) {
+        let start = self.clock.now();
+        let until = start + SETTLE_MAX;
+        loop {
+            let now = self.clock.now();
+            if self.drain(now, sources).is_err() {
+                return;
+            }
+            let backlog = self.node.send_backlog();
+            if backlog == 0 || now >= until {
+                logf!(
+                    Main,
+                    Debug,
+                    "shutdown: {backlog} messages not multicast after {} ms",
+                    (now - start).total_millis()
+                );
+                return;
+            }
+            let deadline = self.node.poll_timeout().map_or(until, |t| t.min(until));
+            let mut fds = [sys::pollin(self.udpu.as_raw_fd())];
+            if sys::poll(&mut fds, poll_timeout_ms(now, Some(deadline))).is_err() {
+                return;
+            }
+            let now = self.clock.now();
+            if fds[0].revents != 0 && self.receive(now, sources).is_err() {
+                return;
+            }
+            if self.node.poll_timeout().is_some_and(|t| t <= now) {
+                self.node.handle_timeout(now);
+            }
+            self.reporter.handle_timeout(now);
+        }
     }
 }

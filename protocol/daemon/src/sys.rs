@@ -180,3 +180,83 @@ pub(crate) fn local_time(secs: i64) -> (usize, u32, u32, u32, u32) {
         tm.tm_sec as u32,
     )
 }
+
+/// Which of the two name services to ask.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdKind {
+    /// getpwnam_r(3).
+    User,
+    /// getgrnam_r(3).
+    Group,
+}
+
+/// The uid or gid of a user or group name through NSS (`coroparse.c::uid_determine` /
+/// `gid_determine`); `Ok(None)` when there is no such name.
+pub(crate) fn id_by_name(kind: IdKind, name: &str) -> io::Result<Option<u32>> {
+    let Ok(cname) = std::ffi::CString::new(name) else {
+        return Ok(None);
+    };
+    let mut len = 1024usize;
+    loop {
+        let mut buf = vec![0 as libc::c_char; len];
+        let rc;
+        let mut id = None;
+        match kind {
+            IdKind::User => {
+                // SAFETY: passwd is plain data filled by getpwnam_r; every pointer passed
+                // is valid for the call, `buf` for `len` bytes.
+                let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+                let mut result: *mut libc::passwd = std::ptr::null_mut();
+                // SAFETY: as above; the strings in `pwd` point into `buf`, unused after.
+                rc = unsafe {
+                    libc::getpwnam_r(cname.as_ptr(), &mut pwd, buf.as_mut_ptr(), len, &mut result)
+                };
+                if rc == 0 && !result.is_null() {
+                    id = Some(pwd.pw_uid);
+                }
+            }
+            IdKind::Group => {
+                // SAFETY: as for the user case, with struct group and getgrnam_r.
+                let mut grp: libc::group = unsafe { std::mem::zeroed() };
+                let mut result: *mut libc::group = std::ptr::null_mut();
+                // SAFETY: as above.
+                rc = unsafe {
+                    libc::getgrnam_r(cname.as_ptr(), &mut grp, buf.as_mut_ptr(), len, &mut result)
+                };
+                if rc == 0 && !result.is_null() {
+                    id = Some(grp.gr_gid);
+                }
+            }
+        }
+        match rc {
+            0 => return Ok(id),
+            // The buffer was too small (uid_determine doubles it, up to 32 KiB).
+            libc::ERANGE if len < (1 << 20) => len *= 2,
+            // Some NSS modules report "not found" as an error instead of a null result.
+            libc::ENOENT | libc::ESRCH | libc::EBADF | libc::EPERM => return Ok(None),
+            e => return Err(io::Error::from_raw_os_error(e)),
+        }
+    }
+}
+
+/// `main.c::corosync_set_rr_scheduler`: this process at SCHED_RR's highest priority.
+/// Returns that priority.
+pub(crate) fn set_rr_scheduler() -> io::Result<c_int> {
+    // SAFETY: no pointers; an unsupported policy gives -1 and errno.
+    let priority = unsafe { libc::sched_get_priority_max(libc::SCHED_RR) };
+    if priority == -1 {
+        return Err(io::Error::last_os_error());
+    }
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a valid sched_param for the duration of the call; pid 0 is us.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_RR, &param) } == -1 {
+        let e = io::Error::last_os_error();
+        return Err(io::Error::new(
+            e.kind(),
+            format!("Could not set SCHED_RR at priority {priority}: {e}"),
+        ));
+    }
+    Ok(priority)
+}

@@ -79,6 +79,17 @@ fn version_and_config_test_exit_as_corosync_does() {
     assert_eq!(code, 8, "{err}");
     let (code, _, err) = totemd(&["-t", "-c", path, "--drop-mcast", "101"]);
     assert_eq!(code, 2, "clap refuses a percentage over 100: {err}");
+    // coroparse.c: an unknown uidgid user stops the start with a parser error.
+    let mut text = std::fs::read_to_string(&good).unwrap();
+    text.push_str("uidgid {\n\tuid: no-such-user-here\n}\n");
+    let bad = dir.path().join("uidgid.conf");
+    std::fs::write(&bad, text).unwrap();
+    let (code, _, err) = totemd(&["-t", "-c", bad.to_str().unwrap(), "-n", "1"]);
+    assert_eq!(code, 8, "{err}");
+    assert!(
+        err.contains("The 'no-such-user-here' user is not found in /etc/passwd"),
+        "{err}"
+    );
 }
 
 fn wait_for(log: &Path, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
@@ -94,8 +105,11 @@ fn wait_for(log: &Path, timeout: Duration, pred: impl Fn(&str) -> bool) -> Strin
 }
 
 fn spawn(conf: &Path) -> Child {
+    let status = conf.with_file_name("status.json");
     Command::new(TOTEMD)
         .args(["-f", "-c", conf.to_str().unwrap(), "--nodeid", "1"])
+        .arg("--status-file")
+        .arg(status)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -132,6 +146,18 @@ fn a_lone_node_forms_its_ring_survives_garbage_and_restarts_from_its_seq() {
         l.contains("A new membership (1.5) was formed. Members joined: 1")
             && l.contains("Completed service synchronization, ready to provide service.")
     });
+    // --status-file: one JSON line, rewritten when the ring changes.
+    let status = dir.path().join("status.json");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let want = "{\"nodeid\":1,\"state\":\"operational\",\"ring\":{\"rep\":1,\"seq\":5},\"members\":[1],\"synced\":true}\n";
+    while std::fs::read_to_string(&status).unwrap_or_default() != want {
+        assert!(
+            Instant::now() < deadline,
+            "status file: {:?}",
+            std::fs::read_to_string(&status)
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // From a listed address (127.0.0.2): reaches the engine, which refuses it.
     let peer = UdpSocket::bind("127.0.0.2:0").unwrap();
     peer.send_to(&[0x70, 0xC0, 3], ("127.0.0.1", port)).unwrap();
@@ -158,6 +184,7 @@ fn a_lone_node_forms_its_ring_survives_garbage_and_restarts_from_its_seq() {
         );
     }
     assert_eq!(terminate(child), Some(0), "SIGTERM: clean exit");
+    assert!(!status.exists(), "the status file goes with a clean exit");
     let stored = std::fs::read(dir.path().join("state/ringid_1")).unwrap();
     assert_eq!(stored, 5u64.to_ne_bytes());
     let text = std::fs::read_to_string(&log).unwrap();

@@ -317,3 +317,57 @@ fn nodeids_are_found_generated_or_given() {
         "uname matches `name`"
     );
 }
+
+// Reference: coroparse.c uid_determine / gid_determine: a number as is, else a name looked
+// up (getpwnam_r / getgrnam_r), an unknown name stops corosync with this message.
+#[test]
+fn uidgid_entries_are_numbers_or_names() {
+    let u = totemd::config::UidGid {
+        uids: vec!["root".into(), "1234".into()],
+        gids: vec!["root".into(), "77".into()],
+    };
+    assert_eq!(u.resolve(), Ok((vec![0, 1234], vec![0, 77])));
+    let bad = totemd::config::UidGid {
+        uids: vec!["no-such-user-here".into()],
+        gids: vec![],
+    };
+    assert_eq!(
+        bad.resolve(),
+        Err("The 'no-such-user-here' user is not found in /etc/passwd, please read the documentation.".into())
+    );
+    let bad = totemd::config::UidGid {
+        uids: vec![],
+        gids: vec!["no-such-group".into()],
+    };
+    assert!(bad
+        .resolve()
+        .unwrap_err()
+        .contains("group is not found in /etc/group"));
+    // As read from a file, in file order.
+    let text = "totem {\n\tversion: 2\n\ttransport: udpu\n}\nnodelist {\n\tnode {\n\t\tring0_addr: 10.0.0.1\n\t\tnodeid: 1\n\t}\n}\nuidgid {\n\tuid: 5\n\tgid: root\n}\n";
+    let c = parse_str(text, "c").unwrap().config;
+    assert_eq!(c.uidgid.resolve(), Ok((vec![5], vec![0])));
+}
+
+// Reference: ipc.md §1.3 (libqb clients take the server's IPC type); exec/ipc_glue.c
+// cs_get_ipc_type reads system.qb_ipc_type. totemd answers socket whatever is asked.
+#[test]
+fn qb_ipc_type_other_than_socket_is_a_warning() {
+    let base = "totem {\n\tversion: 2\n\ttransport: udpu\n}\nnodelist {\n\tnode {\n\t\tring0_addr: 10.0.0.1\n\t\tnodeid: 1\n\t}\n}\n";
+    for (ipc, warned) in [("socket", false), ("shm", true), ("native", true)] {
+        let text = format!("{base}system {{\n\tqb_ipc_type: {ipc}\n\tsched_rr: no\n}}\n");
+        let loaded = parse_str(&text, "c").unwrap();
+        assert_eq!(loaded.config.system.qb_ipc_type.as_deref(), Some(ipc));
+        assert!(!loaded.config.system.sched_rr);
+        let w: Vec<String> = loaded.warnings.iter().map(|d| d.to_string()).collect();
+        assert_eq!(
+            w.iter()
+                .any(|d| d.contains("system.qb_ipc_type") && d.contains("socket IPC only")),
+            warned,
+            "{ipc}: {w:?}"
+        );
+    }
+    let loaded = parse_str(base, "c").unwrap();
+    assert!(loaded.config.system.sched_rr, "corosync's default");
+    assert!(parse_str(&format!("{base}system {{\n\tqb_ipc_type: pipe\n}}\n"), "c").is_err());
+}

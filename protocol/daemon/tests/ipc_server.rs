@@ -500,6 +500,60 @@ fn accept_policy_refuses_with_eacces() {
     assert!(client.request(&request_msg(4, &[])).is_ok());
 }
 
+// Reference: exec/ipc_glue.c cs_ipcs_connection_accept: -EAGAIN while
+// ipc_allow_connections is 0 (ipc.md §3.2 step 1), checked before the credentials.
+#[test]
+fn connections_are_refused_with_eagain_until_allowed() {
+    let server = Server::start(config(), echo());
+    server.call(|s| s.set_allow_connections(false));
+    match SocketTransport::connect(&server.service, 1 << 20) {
+        Err(TransportError::Refused(errno)) => assert_eq!(errno, libc::EAGAIN),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("accepted"),
+    }
+    server.call(|s| s.set_allow_connections(true));
+    let (mut client, _) = connect(&server);
+    assert!(client.request(&request_msg(4, &[])).is_ok());
+    let stats = server.stop();
+    assert_eq!((stats.refused, stats.accepted), (1, 1));
+}
+
+/// A paused connection's requests stay in the kernel, in order, until it is resumed;
+/// responses still go out meanwhile, and other connections are served.
+#[test]
+fn paused_requests_wait_in_order_until_resumed() {
+    let server = Server::start(config(), echo());
+    let (mut client, conn) = connect(&server);
+    let (mut other, other_conn) = connect(&server);
+    assert!(client.request(&request_msg(4, b"first")).is_ok());
+    server.call(move |s| s.pause_requests(conn, true).unwrap());
+    assert!(server.info(conn).unwrap().requests_paused);
+    for i in 0..5u8 {
+        client.send(&request_msg(2, &[i])).unwrap();
+    }
+    // Nothing of them is read while paused, however long we wait.
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(server.info(conn).unwrap().requests, 1);
+    assert_eq!(&other.request(&request_msg(4, b"x")).unwrap()[24..], b"x");
+    server.call(move |s| s.pause_requests(conn, false).unwrap());
+    let mut got = Vec::new();
+    while got.len() < 5 {
+        got.push(server.wait_for(|e| match e {
+            // The id-2 ones (the first request's event is still in the channel).
+            IpcEvent::Request { conn: c, bytes } if *c == conn && bytes[0] == 2 => Some(bytes[16]),
+            _ => None,
+        }));
+    }
+    assert_eq!(got, [0, 1, 2, 3, 4]);
+    assert!(!server.info(conn).unwrap().requests_paused);
+    drop(other);
+    server.disconnected(other_conn);
+    assert!(matches!(
+        server.call(move |s| s.pause_requests(other_conn, true)),
+        Err(IpcError::NotConnected(_))
+    ));
+}
+
 #[test]
 fn flow_control_reaches_the_client() {
     let server = Server::start(config(), echo());

@@ -7,7 +7,7 @@
 //! totemd cannot honour without behaving differently from what the file asks of the ring
 //! (knet, crypto, a second link, qdevice, the heartbeat) is an error naming file, line and
 //! key. Keys that only change what corosync itself does locally and that totemd does not do
-//! (syslog, realtime scheduling, the blackbox) are warnings saying they are ignored.
+//! (syslog, cgroups, the blackbox) are warnings saying they are ignored.
 
 mod local_node;
 mod read;
@@ -207,6 +207,8 @@ pub struct System {
     pub state_dir: PathBuf,
     /// `qb_ipc_type`.
     pub qb_ipc_type: Option<String>,
+    /// `sched_rr` (default yes): run at SCHED_RR's highest priority, as corosync does.
+    pub sched_rr: bool,
 }
 
 /// The `uidgid { }` section: users and groups allowed to use the IPC.
@@ -216,6 +218,40 @@ pub struct UidGid {
     pub uids: Vec<String>,
     /// `gid` entries as written.
     pub gids: Vec<String>,
+}
+
+impl UidGid {
+    /// The numeric ids, each entry a number or a name looked up as `coroparse.c`'s
+    /// `uid_determine` / `gid_determine` do; the error is theirs for an unknown name.
+    pub fn resolve(&self) -> Result<(Vec<u32>, Vec<u32>), String> {
+        fn one(kind: crate::sys::IdKind, entry: &str) -> Result<u32, String> {
+            if let Ok(id) = entry.parse::<u32>() {
+                return Ok(id);
+            }
+            let (what, file) = match kind {
+                crate::sys::IdKind::User => ("user", "/etc/passwd"),
+                crate::sys::IdKind::Group => ("group", "/etc/group"),
+            };
+            match crate::sys::id_by_name(kind, entry) {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) => Err(format!(
+                    "The '{entry}' {what} is not found in {file}, please read the documentation."
+                )),
+                Err(e) => Err(format!("looking up {what} '{entry}': {e}")),
+            }
+        }
+        let uids = self
+            .uids
+            .iter()
+            .map(|u| one(crate::sys::IdKind::User, u))
+            .collect::<Result<_, _>>()?;
+        let gids = self
+            .gids
+            .iter()
+            .map(|g| one(crate::sys::IdKind::Group, g))
+            .collect::<Result<_, _>>()?;
+        Ok((uids, gids))
+    }
 }
 
 /// A whole corosync.conf.

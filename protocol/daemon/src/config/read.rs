@@ -179,6 +179,7 @@ pub(super) fn read(root: &Section, file: &str) -> Result<Loaded> {
     let mut system = System {
         state_dir: PathBuf::from(DEFAULT_STATE_DIR),
         qb_ipc_type: None,
+        sched_rr: true,
     };
     let mut uidgid = UidGid::default();
     for s in &root.sections {

@@ -191,10 +191,10 @@ pub(super) fn read_system(r: &mut Reader<'_>, s: &Section, sys: &mut System) -> 
                 }
                 sys.qb_ipc_type = Some(v.to_owned());
             }
+            // main.c: anything but "yes" turns it off.
             "sched_rr" => {
-                if r.choice(P, item, &["yes", "no"], "Invalid system.sched_rr value")? == "yes" {
-                    r.ignored(P, item, "totemd does not switch to realtime scheduling");
-                }
+                sys.sched_rr =
+                    r.choice(P, item, &["yes", "no"], "Invalid system.sched_rr value")? == "yes";
             }
             "move_to_root_cgroup" => {
                 r.choice(

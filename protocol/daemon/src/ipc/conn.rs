@@ -245,6 +245,8 @@ pub(super) struct Active {
     pub(super) requests_in: u64,
     pub(super) responses_out: u64,
     pub(super) flow: FlowControl,
+    /// Requests are left unread (`IpcServer::pause_requests`).
+    pub(super) paused: bool,
 }
 
 impl Active {

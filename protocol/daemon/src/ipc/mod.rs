@@ -82,7 +82,7 @@ pub use sys::poll;
 /// sockets are files in the socket directory instead of abstract names (ipc.md §1.1).
 pub const FORCE_FILESYSTEM_SOCKETS_FILE: &str = "/etc/libqb/force-filesystem-sockets";
 /// libqb's `SOCKETDIR` default, `$localstatedir/run` (Debian's value was not found in the
-/// binary; ipc.md §1.1 [UNC]).
+/// binary; ipc.md §1.1 \[UNC\]).
 pub const DEFAULT_SOCKET_DIR: &str = "/var/run";
 /// Where libqb puts connection directories on Linux (`handle_new_connection`).
 pub const DEFAULT_SHM_DIR: &str = "/dev/shm";
@@ -425,6 +425,8 @@ pub struct ConnInfo {
     pub responses: u64,
     /// The current flow-control state.
     pub flow_control: FlowControl,
+    /// Requests are not being read ([`IpcServer::pause_requests`]).
+    pub requests_paused: bool,
 }
 
 struct Listener {
@@ -467,6 +469,8 @@ pub struct IpcServer {
     our_pid: u32,
     /// What is left of `wakeup_max_bytes` in the current `process_ready`.
     budget: usize,
+    /// New connections are accepted ([`IpcServer::set_allow_connections`]).
+    allow_connections: bool,
 }
 
 fn abstract_addr(name: &[u8]) -> io::Result<SocketAddr> {
@@ -548,6 +552,7 @@ impl IpcServer {
             stats: IpcStats::default(),
             our_pid: std::process::id(),
             budget: 0,
+            allow_connections: true,
         })
     }
 
@@ -576,11 +581,15 @@ impl IpcServer {
                 Phase::Reply { .. } => add(stream, libc::POLLOUT),
                 Phase::Active(a) => {
                     add(stream, libc::POLLIN);
-                    let mut ev = libc::POLLIN;
+                    // A paused connection's requests wait in the kernel (ipc.md §5.3:
+                    // "stop reading the request socket"); its responses still go out.
+                    let mut ev = if a.paused { 0 } else { libc::POLLIN };
                     if a.request.wants_writable() {
                         ev |= libc::POLLOUT;
                     }
-                    add(a.request.sock.as_raw_fd(), ev);
+                    if ev != 0 {
+                        add(a.request.sock.as_raw_fd(), ev);
+                    }
                     if a.event.wants_writable() {
                         add(a.event.sock.as_raw_fd(), libc::POLLOUT);
                     }
@@ -689,6 +698,25 @@ impl IpcServer {
         Ok(())
     }
 
+    /// Stops (`true`) or resumes reading `conn`'s requests. While paused its requests wait
+    /// in the kernel's queue, so a libqb client blocks in its next send once that is full:
+    /// back-pressure without loss (libqb's own server does the same while a connection is
+    /// flow-controlled, `qb_ipcs_dispatch_connection_request`). Responses and events still
+    /// go out, and a hangup is still seen: the requests the client left behind are then
+    /// read and reported before its `Disconnected`, as for any hangup.
+    pub fn pause_requests(&mut self, conn: ConnId, paused: bool) -> Result<(), IpcError> {
+        self.active_mut(conn)?.paused = paused;
+        Ok(())
+    }
+
+    /// Accepts new connections (`true`, the default) or refuses them with `-EAGAIN`
+    /// (libcpg: CS_ERR_TRY_AGAIN), as corosync does until its first "Completed service
+    /// synchronization" (`cs_ipc_allow_connections`, checked first in
+    /// `cs_ipcs_connection_accept`; ipc.md §3.2 step 1). Established connections go on.
+    pub fn set_allow_connections(&mut self, allow: bool) {
+        self.allow_connections = allow;
+    }
+
     /// Ends a connection now (descriptors closed, directory removed); its
     /// [`IpcEvent::Disconnected`] comes from the next [`Self::process_ready`].
     pub fn disconnect(&mut self, conn: ConnId) -> Result<(), IpcError> {
@@ -722,7 +750,17 @@ impl IpcServer {
             requests: a.requests_in,
             responses: a.responses_out,
             flow_control: a.flow,
+            requests_paused: a.paused,
         })
+    }
+
+    /// Bytes waiting to be sent to an established connection (responses and events), or
+    /// `None` when it is not one; cheaper than [`Self::conn_info`].
+    pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
+        match &self.conns.get(&conn)?.phase {
+            Phase::Active(a) => Some(a.queued_bytes()),
+            _ => None,
+        }
     }
 
     /// The counters.
@@ -964,7 +1002,10 @@ impl IpcServer {
             .max(self.cfg.min_msg_size)
             .min(self.cfg.max_msg_size);
 
-        let (error, accepted) = if !self.cfg.allows(creds) {
+        let (error, accepted) = if !self.allow_connections {
+            // cs_ipcs_connection_accept: "Denied connection, corosync is not ready".
+            (-libc::EAGAIN, None)
+        } else if !self.cfg.allows(creds) {
             // corosync: "Denied connection attempt from uid:gid" → -EACCES (ipc.md §3.2).
             (-libc::EACCES, None)
         } else {
@@ -1086,6 +1127,7 @@ impl IpcServer {
                 requests_in: 0,
                 responses_out: 0,
                 flow: FlowControl::Open,
+                paused: false,
             },
             names,
         ))
@@ -1150,7 +1192,8 @@ impl IpcServer {
                 }
             }
         }
-        if revents & libc::POLLIN != 0 {
+        let paused = self.active_mut(id).is_ok_and(|a| a.paused);
+        if revents & libc::POLLIN != 0 && !paused {
             self.read_requests(id, false, out);
         } else if revents & (libc::POLLERR | libc::POLLNVAL | libc::POLLHUP) != 0 {
             // Not expected on our datagram sockets; ending the connection keeps a

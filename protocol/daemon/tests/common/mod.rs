@@ -8,11 +8,38 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod agent;
+pub mod netns;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const COROSYNC: &str = "/usr/sbin/corosync";
+
+/// Why the libcpg tests cannot run here (on top of [`skip_reason`]), if they cannot.
+pub fn libcpg_missing() -> Option<String> {
+    let found = [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib64",
+        "/usr/lib",
+        "/lib/x86_64-linux-gnu",
+    ]
+    .iter()
+    .any(|d| Path::new(d).join("libcpg.so.4").exists());
+    if !found {
+        return Some("libcpg.so.4 is not installed".into());
+    }
+    None
+}
+
+/// Why the tests using corosync's tools cannot run here, if they cannot.
+pub fn cpgtool_missing() -> Option<String> {
+    if !Path::new("/usr/sbin/corosync-cpgtool").exists() {
+        return Some("corosync-cpgtool is not installed".into());
+    }
+    None
+}
 
 /// Why the root-only tests cannot run here, if they cannot.
 pub fn skip_reason(need_corosync: bool) -> Option<String> {
@@ -58,6 +85,8 @@ pub struct Lab {
     children: Vec<(u32, Child)>,
     tcpdump: Option<Child>,
     pub keep: bool,
+    /// Appended to every corosync.conf written from now on.
+    pub extra_conf: String,
 }
 
 impl Lab {
@@ -75,6 +104,7 @@ impl Lab {
             tcpdump: None,
             // TOTEMD_KEEP_LAB=1 keeps logs and the capture of passing runs too.
             keep: std::env::var_os("TOTEMD_KEEP_LAB").is_some(),
+            extra_conf: String::new(),
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -152,9 +182,10 @@ impl Lab {
              quorum {{\n\tprovider: corosync_votequorum\n}}\n\
              logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\tto_syslog: no\n\
              \ttimestamp: hires\n\tdebug: off\n}}\n\
-             system {{\n\tstate_dir: {}\n}}\n",
+             system {{\n\tstate_dir: {}\n}}\n{}",
             self.log_path(n).display(),
-            self.node_dir(n).join("state").display()
+            self.node_dir(n).join("state").display(),
+            self.extra_conf
         );
         let path = self.node_dir(n).join("corosync.conf");
         std::fs::write(&path, text).expect("write corosync.conf");
@@ -205,6 +236,46 @@ impl Lab {
             args.join(" ")
         );
         self.spawn(n, script)
+    }
+
+    /// Where node `n`'s totemd writes its `--status-file`.
+    pub fn status_path(&self, n: u32) -> PathBuf {
+        self.node_dir(n).join("status.json")
+    }
+
+    /// totemd on node `n`, writing its status file.
+    pub fn spawn_totemd_status(&mut self, n: u32, nodes: u32) -> u32 {
+        let status = self.status_path(n).display().to_string();
+        self.spawn_totemd_with(n, nodes, &["--status-file", &status])
+    }
+
+    /// Node `n`'s status file, parsed.
+    pub fn status(&self, n: u32) -> Option<serde_json::Value> {
+        let text = std::fs::read_to_string(self.status_path(n)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    /// Polls node `n`'s status file until `pred` holds; returns that status.
+    pub fn wait_status(
+        &self,
+        n: u32,
+        timeout: Duration,
+        pred: impl Fn(&serde_json::Value) -> bool,
+    ) -> Result<serde_json::Value, String> {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.status(n).filter(|s| pred(s)) {
+                return Ok(s);
+            }
+            if start.elapsed() > timeout {
+                return Err(format!(
+                    "node {n}: status {:?} not as wanted in {timeout:?}; log:\n{}",
+                    self.status(n),
+                    self.log(n)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Sends `signal` (e.g. "TERM") to node `n`'s process and waits up to 10 s for it to exit;

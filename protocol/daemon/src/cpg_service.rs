@@ -1,0 +1,488 @@
+//! CPG for unmodified libcpg clients: the socket-type IPC server ([`crate::ipc`]) in front
+//! of the node's CPG library interface (`Node::ipc_*`, the same code the simulator
+//! answers its clients with). This is corosync's IPC glue (`exec/ipc_glue.c`, ipc.md §3):
+//!
+//! * **accept** (`cs_ipcs_connection_accept`, ipc.md §3.2): `-EAGAIN` until the first
+//!   "Completed service synchronization" (`cs_ipc_allow_connections(1)` in
+//!   `main.c::corosync_sync_completed`), then uid 0 or gid 0, or an id of the `uidgid`
+//!   section, else `-EACCES`;
+//! * **requests** (`cs_ipcs_msg_process`): each goes to `Node::ipc_request`; its response,
+//!   if any, goes back on the connection. An MCAST the ring cannot take now
+//!   ([`LibReply::Retry`]) is kept, and nothing more is read from that client until the
+//!   ring takes it: corosync drops it with a WARNING, we apply back-pressure instead;
+//! * **events**: the node's client events go out on the event channel, in order
+//!   ([`totem_cpg::event_bytes`]);
+//! * **flow control** (`cs_ipcs_check_for_flow_control`, ipc.md §2.6): after each batch the
+//!   node's value (2 during a sync or while totem's queue is critical, else 0) is written to
+//!   every connection's control file, and re-checked every millisecond while it is not 0
+//!   (`main.c::corosync_recheck_the_q_level`). One addition: a client with more than
+//!   [`EVENT_BACKLOG_HIGH`] of unread events gets 2 as well, until it is below
+//!   [`EVENT_BACKLOG_LOW`]. corosync queues events without bound (`msg_send_or_queue`);
+//!   here the queue is bounded and overflowing it disconnects, so a client that sends faster
+//!   than it dispatches (libcpg then answers its mcasts CS_ERR_TRY_AGAIN, and it dispatches)
+//!   is slowed down before that;
+//! * **disconnection** (`cs_ipcs_connection_closed` → `cpg_lib_exit_fn`): the node sends
+//!   PROCLEAVE(PROCDOWN) for a joined client and its zero-copy buffers are freed;
+//! * **shutdown**: every client is disconnected first, so that their PROCLEAVEs go out
+//!   before the ring LEAVE (`corosync_service_unlink_all` runs before `totempg_finalize`).
+//!
+//! The same server also listens on `cfg` for the read-only calls of corosync's tools
+//! ([`crate::cfg`]): `corosync-cpgtool` will not run without it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
+use std::net::IpAddr;
+
+use totem_cpg::{LibReply, Node, NodeEvent};
+use totem_srp::{Duration, Instant};
+
+use crate::ipc::{
+    ConnId, Creds, DisconnectReason, FlowControl, IpcConfig, IpcError, IpcEvent, IpcServer,
+    IpcStats,
+};
+use crate::runtime::{Clock, EventSource};
+use crate::zerocopy::{ShmZeroCopy, ZeroCopyLimits, ZeroCopyStats};
+use crate::{cfg, logf};
+
+/// The service name libcpg connects to (`cs_ipcs_serv_short_name(CPG_SERVICE)`).
+pub const SERVICE: &str = "cpg";
+
+/// `main.c::corosync_recheck_the_q_level`'s period while clients are flow-controlled.
+pub const FLOW_CONTROL_RECHECK: Duration = Duration::from_millis(1);
+
+/// Unread events above which a client's mcasts are flow-controlled (see the module doc).
+pub const EVENT_BACKLOG_HIGH: usize = 8 << 20;
+/// ... and below which they are not any more.
+pub const EVENT_BACKLOG_LOW: usize = 4 << 20;
+
+/// How the service is set up.
+#[derive(Debug, Clone)]
+pub struct CpgServiceConfig {
+    /// The IPC server (its `services` are replaced by [`SERVICE`] and [`cfg::SERVICE`]).
+    pub ipc: IpcConfig,
+    /// Zero-copy buffers.
+    pub zero_copy: ZeroCopyLimits,
+    /// The nodelist's addresses, for `corosync_cfg_get_node_addrs`.
+    pub node_addrs: BTreeMap<u32, Vec<IpAddr>>,
+}
+
+impl CpgServiceConfig {
+    /// corosync's policy: root, plus these uids and primary gids (`uidgid { }`).
+    pub fn new(allowed_uids: Vec<u32>, allowed_gids: Vec<u32>) -> CpgServiceConfig {
+        let mut ipc = IpcConfig::new([SERVICE, cfg::SERVICE]);
+        ipc.allowed_uids = allowed_uids;
+        ipc.allowed_gids = allowed_gids;
+        // Well above EVENT_BACKLOG_HIGH: what a client may have unread before it is dropped.
+        ipc.queue_max_bytes = 64 << 20;
+        ipc.queue_max_msgs = 16384;
+        CpgServiceConfig {
+            ipc,
+            zero_copy: ZeroCopyLimits::default(),
+            node_addrs: BTreeMap::new(),
+        }
+    }
+}
+
+/// Counters of the service (the IPC server and zero-copy buffers have their own).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CpgStats {
+    /// Times a client's reading stopped because the ring could not take its MCAST (the
+    /// MCAST is kept and offered again, with what the client sent after it).
+    pub held_back: u64,
+    /// Clients disconnected for a malformed CPG request.
+    pub bad_requests: u64,
+    /// Client events that could not be delivered (the client was gone or overflowed).
+    pub events_lost: u64,
+    /// Requests still held back at shutdown, and so never sent.
+    pub dropped_at_shutdown: u64,
+}
+
+/// One connected libcpg client.
+struct Client {
+    /// Its connection in the node's CPG service.
+    node: totem_cpg::ConnId,
+    creds: Creds,
+    /// Requests waiting for the ring, oldest first: the MCAST it refused, then whatever the
+    /// client had sent after it. Bounded: reading stops with the first, so what follows is
+    /// at most one read batch and the requests left behind by a hangup.
+    backlog: VecDeque<Vec<u8>>,
+    /// The client hung up while requests were held back: the disconnection waits for them.
+    closing: Option<DisconnectReason>,
+    /// Its unread events passed EVENT_BACKLOG_HIGH (and not yet back under the low mark).
+    backlogged: bool,
+    /// What its control file says.
+    flow: FlowControl,
+}
+
+/// The CPG service as an [`EventSource`] of the daemon's loop.
+pub struct CpgService {
+    server: IpcServer,
+    zc: ShmZeroCopy,
+    clients: BTreeMap<ConnId, Client>,
+    by_node: HashMap<totem_cpg::ConnId, ConnId>,
+    /// Connections to `cfg`, with their client's pid.
+    cfg_clients: BTreeMap<ConnId, i32>,
+    node_addrs: BTreeMap<u32, Vec<IpAddr>>,
+    clock: Clock,
+    events: Vec<IpcEvent>,
+    /// What the control files say.
+    flow: FlowControl,
+    /// Something changed that may change the flow-control value (a sync, a new ring).
+    recheck_now: Option<Instant>,
+    /// When the last batch ran (the 1 ms re-check counts from it).
+    last_work: Instant,
+    connections_allowed: bool,
+    stats: CpgStats,
+}
+
+fn flow_control(raw: i32) -> FlowControl {
+    match raw {
+        0 => FlowControl::Open,
+        1 => FlowControl::StopAll,
+        _ => FlowControl::StopMcast,
+    }
+}
+
+impl CpgService {
+    /// Listens on `\0cpg` (or `SOCKETDIR/cpg`); connections are refused with `-EAGAIN`
+    /// until the node reports its first completed sync.
+    pub fn new(config: CpgServiceConfig, clock: Clock) -> io::Result<CpgService> {
+        let mut ipc = config.ipc;
+        ipc.services = vec![SERVICE.to_owned(), cfg::SERVICE.to_owned()];
+        let mut server = IpcServer::new(ipc)?;
+        server.set_allow_connections(false);
+        Ok(CpgService {
+            server,
+            zc: ShmZeroCopy::new(config.zero_copy),
+            clients: BTreeMap::new(),
+            by_node: HashMap::new(),
+            cfg_clients: BTreeMap::new(),
+            node_addrs: config.node_addrs,
+            clock,
+            events: Vec::new(),
+            flow: FlowControl::Open,
+            recheck_now: None,
+            last_work: clock.now(),
+            connections_allowed: false,
+            stats: CpgStats::default(),
+        })
+    }
+
+    /// The IPC server's counters.
+    pub fn ipc_stats(&self) -> IpcStats {
+        self.server.stats()
+    }
+
+    /// The service's own counters.
+    pub fn stats(&self) -> CpgStats {
+        self.stats
+    }
+
+    /// The zero-copy counters.
+    pub fn zero_copy_stats(&self) -> ZeroCopyStats {
+        self.zc.stats()
+    }
+
+    /// Connected clients.
+    pub fn clients(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// One batch: what the IPC server reports, then held-back requests, then flow control.
+    fn work(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node) {
+        let mut events = std::mem::take(&mut self.events);
+        self.server.process_ready(ready, &mut events);
+        for event in events.drain(..) {
+            match event {
+                IpcEvent::Connected {
+                    conn,
+                    service,
+                    creds,
+                } => self.connected(conn, &service, creds, node),
+                IpcEvent::Request { conn, bytes } if self.cfg_clients.contains_key(&conn) => {
+                    self.cfg_request(conn, &bytes, node);
+                }
+                IpcEvent::Request { conn, bytes } => {
+                    let Some(c) = self.clients.get_mut(&conn) else {
+                        // Its connection was dropped earlier in this batch.
+                        continue;
+                    };
+                    if c.backlog.is_empty() && c.closing.is_none() {
+                        if !self.request(conn, bytes, node) {
+                            self.stats.held_back += 1;
+                        }
+                    } else {
+                        c.backlog.push_back(bytes);
+                    }
+                }
+                IpcEvent::Disconnected { conn, .. } if self.cfg_clients.contains_key(&conn) => {
+                    self.cfg_clients.remove(&conn);
+                }
+                IpcEvent::Disconnected { conn, reason } => {
+                    let Some(c) = self.clients.get_mut(&conn) else {
+                        continue;
+                    };
+                    if c.backlog.is_empty() {
+                        self.disconnected(conn, &reason, node);
+                    } else {
+                        // Its last requests still wait for the ring; PROCDOWN comes after.
+                        c.closing = Some(reason);
+                    }
+                }
+            }
+        }
+        self.events = events;
+        self.retry_backlogs(node);
+        self.publish_flow_control(node);
+        self.recheck_now = None;
+        self.last_work = now;
+    }
+
+    fn connected(&mut self, conn: ConnId, service: &str, creds: Creds, node: &mut Node) {
+        if service == cfg::SERVICE {
+            self.cfg_clients.insert(conn, creds.pid);
+            return;
+        }
+        if service != SERVICE {
+            let _ = self.server.disconnect(conn);
+            return;
+        }
+        // cs_ipcs_connection_created → cpg_lib_init_fn.
+        let node_conn = node.ipc_connect();
+        self.zc.register(node_conn, creds.uid);
+        self.clients.insert(
+            conn,
+            Client {
+                node: node_conn,
+                creds,
+                backlog: VecDeque::new(),
+                closing: None,
+                backlogged: false,
+                flow: self.flow,
+            },
+        );
+        self.by_node.insert(node_conn, conn);
+        let _ = self.server.set_flow_control(conn, self.flow);
+        logf!(
+            Main,
+            Debug,
+            "connection created: pid {} uid {} gid {} ({conn})",
+            creds.pid,
+            creds.uid,
+            creds.gid
+        );
+    }
+
+    /// One request of a `cfg` connection: answered at once, or the client goes.
+    fn cfg_request(&mut self, conn: ConnId, bytes: &[u8], node: &Node) {
+        match cfg::reply(bytes, node.nodeid(), &self.node_addrs) {
+            Ok(reply) => {
+                let _ = self.server.respond(conn, &reply);
+            }
+            Err(why) => {
+                self.stats.bad_requests += 1;
+                let pid = self.cfg_clients.remove(&conn).unwrap_or(0);
+                logf!(Main, Warning, "Disconnecting cfg client pid {pid}: {why}");
+                let _ = self.server.disconnect(conn);
+            }
+        }
+    }
+
+    /// Hands one request to the node. Returns false when the ring cannot take it yet: it
+    /// is then at the front of the client's backlog and the client's reading is paused.
+    fn request(&mut self, conn: ConnId, bytes: Vec<u8>, node: &mut Node) -> bool {
+        let Some(c) = self.clients.get_mut(&conn) else {
+            return true;
+        };
+        match node.ipc_request(c.node, &bytes, &mut self.zc) {
+            LibReply::Response(reply) => match self.server.respond(conn, &reply) {
+                // Gone meanwhile (hangup, overflow): its Disconnected follows.
+                Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}
+                Err(e) => logf!(Main, Error, "response to {conn} not sent: {e}"),
+            },
+            LibReply::NoResponse => {}
+            LibReply::Retry => {
+                c.backlog.push_front(bytes);
+                let _ = self.server.pause_requests(conn, true);
+                return false;
+            }
+            LibReply::Disconnect(why) => {
+                // corosync would not notice (it does not check lengths, ipc.md §3.4); a
+                // broken request cannot be answered, so the client goes.
+                self.stats.bad_requests += 1;
+                logf!(
+                    Main,
+                    Warning,
+                    "Disconnecting client pid {}: {why}",
+                    c.creds.pid
+                );
+                let _ = self.server.disconnect(conn);
+                self.disconnected(conn, &DisconnectReason::Server, node);
+            }
+        }
+        true
+    }
+
+    /// Offers held-back requests to the node again, oldest first.
+    fn retry_backlogs(&mut self, node: &mut Node) {
+        let waiting: Vec<ConnId> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !c.backlog.is_empty())
+            .map(|(&id, _)| id)
+            .collect();
+        for conn in waiting {
+            while let Some(c) = self.clients.get_mut(&conn) {
+                let Some(bytes) = c.backlog.pop_front() else {
+                    match c.closing.take() {
+                        Some(reason) => self.disconnected(conn, &reason, node),
+                        None => {
+                            let _ = self.server.pause_requests(conn, false);
+                        }
+                    }
+                    break;
+                };
+                if !self.request(conn, bytes, node) {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// `cs_ipcs_connection_closed` → `cpg_lib_exit_fn`.
+    fn disconnected(&mut self, conn: ConnId, reason: &DisconnectReason, node: &mut Node) {
+        let Some(c) = self.clients.remove(&conn) else {
+            return;
+        };
+        self.by_node.remove(&c.node);
+        node.ipc_disconnect(c.node, &mut self.zc);
+        logf!(
+            Main,
+            Debug,
+            "connection closed: pid {} ({conn}): {reason}",
+            c.creds.pid
+        );
+    }
+
+    /// `cs_ipcs_check_for_flow_control` for every connection, plus each client's own event
+    /// backlog; written only where the value changes.
+    fn publish_flow_control(&mut self, node: &mut Node) {
+        self.flow = flow_control(node.ipc_flow_control());
+        for (&conn, c) in self.clients.iter_mut() {
+            let queued = self.server.queued_bytes(conn).unwrap_or(0);
+            if queued > EVENT_BACKLOG_HIGH {
+                c.backlogged = true;
+            } else if queued < EVENT_BACKLOG_LOW {
+                c.backlogged = false;
+            }
+            let fc = if c.backlogged && self.flow == FlowControl::Open {
+                FlowControl::StopMcast
+            } else {
+                self.flow
+            };
+            if fc != c.flow && self.server.set_flow_control(conn, fc).is_ok() {
+                c.flow = fc;
+            }
+        }
+    }
+
+    fn forward(&mut self, event: &totem_cpg::ClientEvent) {
+        let (node_conn, bytes) = totem_cpg::event_bytes(event);
+        let Some(&conn) = self.by_node.get(&node_conn) else {
+            return;
+        };
+        match self.server.send_event(conn, &bytes) {
+            Ok(()) => {}
+            Err(IpcError::Disconnected(_)) => {
+                self.stats.events_lost += 1;
+                logf!(
+                    Main,
+                    Warning,
+                    "{conn} does not read its events: disconnected (queue overflow)"
+                );
+            }
+            Err(e) => {
+                self.stats.events_lost += 1;
+                logf!(Main, Debug, "event for {conn} not sent: {e}");
+            }
+        }
+    }
+}
+
+impl EventSource for CpgService {
+    fn pollfds(&self, fds: &mut Vec<libc::pollfd>) {
+        self.server.pollfds(fds);
+    }
+
+    fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node) {
+        self.work(now, ready, node);
+    }
+
+    fn node_event(&mut self, now: Instant, event: &NodeEvent) {
+        match event {
+            NodeEvent::Client(e) => self.forward(e),
+            NodeEvent::SyncCompleted(_) => {
+                if !self.connections_allowed {
+                    // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
+                    self.connections_allowed = true;
+                    self.server.set_allow_connections(true);
+                }
+                self.recheck_now = Some(now);
+            }
+            NodeEvent::Configuration { .. } | NodeEvent::StateChanged { .. } => {
+                self.recheck_now = Some(now);
+            }
+            NodeEvent::StoreRingId(_) => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let server = self
+            .server
+            .poll_timeout()
+            .map(|d| self.clock.now() + Duration::from_micros(d.as_micros() as u64));
+        let held = self.clients.values().any(|c| !c.backlog.is_empty());
+        let recheck =
+            (held || self.flow != FlowControl::Open).then(|| self.last_work + FLOW_CONTROL_RECHECK);
+        [server, recheck, self.recheck_now]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant, node: &mut Node) {
+        self.work(now, &[], node);
+    }
+
+    /// Every client is disconnected (PROCLEAVE for the joined ones) and no new one is
+    /// accepted; the runtime then lets those messages out before the LEAVE.
+    fn shutdown(&mut self, node: &mut Node) {
+        self.server.set_allow_connections(false);
+        self.retry_backlogs(node);
+        for conn in std::mem::take(&mut self.cfg_clients).into_keys() {
+            let _ = self.server.disconnect(conn);
+        }
+        let conns: Vec<ConnId> = self.clients.keys().copied().collect();
+        for conn in conns {
+            if let Some(c) = self.clients.get(&conn) {
+                if !c.backlog.is_empty() {
+                    self.stats.dropped_at_shutdown += c.backlog.len() as u64;
+                    logf!(
+                        Main,
+                        Warning,
+                        "{} requests of client pid {} were still waiting for the ring at shutdown",
+                        c.backlog.len(),
+                        c.creds.pid
+                    );
+                }
+            }
+            let _ = self.server.disconnect(conn);
+            self.disconnected(conn, &DisconnectReason::Server, node);
+        }
+        // The server's Disconnected reports are for clients already gone.
+        let mut events = std::mem::take(&mut self.events);
+        self.server.process_ready(&[], &mut events);
+        events.clear();
+        self.events = events;
+    }
+}

@@ -1,0 +1,143 @@
+//! `--status-file PATH`: the node's ring as one JSON line, rewritten atomically (a temporary
+//! file in the same directory, then rename(2)) after every membership state change, new
+//! ring and completed sync, so that a test runner can poll it (totemd has no cmap for
+//! `corosync-cmapctl runtime.members` or `corosync-quorumtool`):
+//!
+//! ```json
+//! {"nodeid":1,"state":"operational","ring":{"rep":1,"seq":8},"members":[1,2,3],"synced":true}
+//! ```
+//!
+//! `state` is the Totem membership state (`gather`, `commit`, `recovery`, `operational`);
+//! `ring` and `members` are the installed ring's; `synced` is true once every sync round of
+//! that ring completed ("Completed service synchronization") and the node is operational
+//! on it. The file is removed when the daemon stops cleanly.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use totem_cpg::{Node, NodeEvent};
+use totem_srp::{Instant, MembState};
+use totem_wire::srp::RingId;
+
+use crate::logf;
+use crate::runtime::EventSource;
+
+/// The line for a node's current state.
+pub fn status_line(node: &Node, synced_ring: Option<RingId>) -> String {
+    let state = match node.state() {
+        MembState::Operational => "operational",
+        MembState::Gather => "gather",
+        MembState::Commit => "commit",
+        MembState::Recovery => "recovery",
+    };
+    let ring = node.ring_id();
+    let synced =
+        node.state() == MembState::Operational && !node.syncing() && synced_ring == Some(ring);
+    let members: Vec<String> = node.members().iter().map(u32::to_string).collect();
+    format!(
+        "{{\"nodeid\":{},\"state\":\"{state}\",\"ring\":{{\"rep\":{},\"seq\":{}}},\"members\":[{}],\"synced\":{synced}}}\n",
+        node.nodeid(),
+        ring.rep,
+        ring.seq,
+        members.join(",")
+    )
+}
+
+/// Writes `text` to `path` through `path.tmp` and a rename, so a reader sees the old or
+/// the new content, never a part.
+pub fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    drop(f);
+    std::fs::rename(&tmp, path)
+}
+
+/// The status file as an [`EventSource`]: it has no descriptors, only a deadline ("now")
+/// after each event that changes what it shows.
+pub struct StatusFile {
+    path: PathBuf,
+    synced_ring: Option<RingId>,
+    due: Option<Instant>,
+    written: String,
+    failing: bool,
+}
+
+impl StatusFile {
+    /// Written at the loop's first turn, then on changes.
+    pub fn new(path: PathBuf) -> StatusFile {
+        StatusFile {
+            path,
+            synced_ring: None,
+            due: Some(Instant::ZERO),
+            written: String::new(),
+            failing: false,
+        }
+    }
+
+    /// Where it is written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write(&mut self, now: Instant, node: &Node) {
+        let line = status_line(node, self.synced_ring);
+        if line == self.written {
+            return;
+        }
+        match write_atomically(&self.path, &line) {
+            Ok(()) => {
+                self.written = line;
+                self.failing = false;
+            }
+            Err(e) => {
+                // Once per run of failures, not at every change.
+                if !self.failing {
+                    logf!(
+                        Main,
+                        Warning,
+                        "cannot write the status file {}: {e}",
+                        self.path.display()
+                    );
+                }
+                self.failing = true;
+                // Tried again in a second even if nothing changes meanwhile.
+                self.due = Some(now + totem_srp::Duration::from_millis(1000));
+            }
+        }
+    }
+}
+
+impl EventSource for StatusFile {
+    fn pollfds(&self, _fds: &mut Vec<libc::pollfd>) {}
+
+    fn process_ready(&mut self, _now: Instant, _ready: &[libc::pollfd], _node: &mut Node) {}
+
+    fn node_event(&mut self, now: Instant, event: &NodeEvent) {
+        match event {
+            NodeEvent::SyncCompleted(ring) => {
+                self.synced_ring = Some(*ring);
+                self.due = Some(now);
+            }
+            NodeEvent::StateChanged { .. } | NodeEvent::Configuration { .. } => {
+                self.due = Some(now);
+            }
+            NodeEvent::Client(_) | NodeEvent::StoreRingId(_) => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.due
+    }
+
+    fn handle_timeout(&mut self, now: Instant, node: &mut Node) {
+        self.due = None;
+        self.write(now, node);
+    }
+
+    fn shutdown(&mut self, _node: &mut Node) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
