@@ -274,6 +274,12 @@ impl Srp {
         self.membership.memb_list.as_slice()
     }
 
+    /// The Gather sets: proc, failed and consensus lists, the last ring's members
+    /// (`my_proc_list`, `my_failed_list`, `consensus_list`, `my_memb_list`).
+    pub fn membership(&self) -> &Membership {
+        &self.membership
+    }
+
     /// Messages waiting for the token.
     pub fn backlog(&self) -> usize {
         self.new_message_queue.len() + self.new_message_queue_trans.len()
@@ -353,9 +359,29 @@ impl Srp {
     }
 
     /// Sync is complete (`totemsrp_trans_ack`): new messages go to the regular queue again.
+    ///
+    /// The layer above calls this while handling the event that completed its sync (a
+    /// barrier delivered). In corosync that delivery is a synchronous callback, so the ack
+    /// takes effect at that point of the event stream: the `WaitingTransAck(false)` it
+    /// reports is the very next event, ahead of what is still queued. And when the events
+    /// still queued include a newer ring's switch (`memb_state_operational_enter` delivers
+    /// the old ring's messages — which may complete the old ring's sync and call
+    /// `totemsrp_trans_ack` — before it sets `waiting_trans_ack` for the new ring), the ack
+    /// is the old ring's: the new ring keeps waiting for its own sync.
     pub fn trans_ack(&mut self) {
-        self.waiting_trans_ack = false;
-        self.events.push_back(Event::WaitingTransAck(false));
+        let newer_ring_waits = self
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::WaitingTransAck(true)));
+        if !newer_ring_waits {
+            self.waiting_trans_ack = false;
+        }
+        self.events.push_front(Event::WaitingTransAck(false));
+    }
+
+    /// Are new messages held for sync (`waiting_trans_ack`)?
+    pub fn waiting_trans_ack(&self) -> bool {
+        self.waiting_trans_ack
     }
 
     /// A clean shutdown: multicast the LEAVE (`memb_leave_message_send`).

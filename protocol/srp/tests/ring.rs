@@ -25,6 +25,9 @@ struct Net {
     seqno_start: u32,
     /// Sequence numbers of the MCASTs sent.
     mcast_seqs: BTreeSet<u32>,
+    /// A node acknowledges sync (`trans_ack`) the moment it has this payload delivered, as
+    /// the layer above does when that delivery completes its sync.
+    ack_on_delivery: BTreeMap<u32, Vec<u8>>,
 }
 
 impl Net {
@@ -45,6 +48,7 @@ impl Net {
             encapsulated_sent: 0,
             seqno_start,
             mcast_seqs: BTreeSet::new(),
+            ack_on_delivery: BTreeMap::new(),
         };
         for id in ids {
             net.start(*id, 0);
@@ -89,6 +93,11 @@ impl Net {
             out.push(t);
         }
         while let Some(e) = node.poll_event() {
+            if let Event::Deliver { payload, .. } = &e {
+                if self.ack_on_delivery.get(&id) == Some(payload) {
+                    node.trans_ack();
+                }
+            }
             self.events.entry(id).or_default().push(e);
         }
         for t in out {
@@ -359,6 +368,67 @@ fn recovery_messages_sent_as_a_node_dies_reach_every_survivor() {
         from_three.len(),
         10,
         "node 2 got all of 3's messages through recovery"
+    );
+}
+
+// Reference: totemsrp.c memb_state_operational_enter: the old ring's messages are
+// delivered (messages_deliver_to_app) before waiting_trans_ack is set for the new ring, and
+// the delivery that completes a sync calls totemsrp_trans_ack synchronously. Found by
+// `totem-sim sweep` (seed 558): a late ack cleared the new ring's wait, and the node sent
+// its application backlog ahead of the new ring's sync messages.
+#[test]
+fn a_sync_completed_by_the_old_rings_last_messages_does_not_end_the_new_rings_wait() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    // Node 2 never acknowledged the first ring's sync: it still waits. Node 3's messages
+    // reach node 2 only through recovery, as the ring re-forms without 3; the last of them
+    // completes node 2's sync.
+    assert!(net.nodes[&2].waiting_trans_ack());
+    net.mcast_cut.insert((3, 2));
+    for i in 0..10u8 {
+        net.submit(3, &[3, i]);
+    }
+    net.run_for_ms(1);
+    net.crash(3);
+    net.mcast_cut.clear();
+    net.ack_on_delivery.insert(2, vec![3, 9]);
+    net.run_for_ms(15_000);
+    assert_eq!(net.nodes[&2].members(), &[1, 2]);
+
+    let events = &net.events[&2];
+    let last = events
+        .iter()
+        .position(|e| matches!(e, Event::Deliver { payload, .. } if payload == &[3, 9]))
+        .expect("3's last message delivered through recovery");
+    let after: Vec<&Event> = events[last + 1..]
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::WaitingTransAck(_) | Event::Configuration { .. } | Event::Deliver { .. }
+            )
+        })
+        .collect();
+    assert!(
+        matches!(after.first(), Some(Event::WaitingTransAck(false))),
+        "the ack comes right after the delivery that completed the sync: {after:?}"
+    );
+    let kinds: Vec<String> = after
+        .iter()
+        .filter_map(|e| match e {
+            Event::WaitingTransAck(w) => Some(format!("waiting {w}")),
+            Event::Configuration { kind, .. } => Some(format!("{kind:?}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        ["waiting false", "Transitional", "waiting true", "Regular"],
+        "the new ring's wait comes after the old ring's ack"
+    );
+    assert!(
+        net.nodes[&2].waiting_trans_ack(),
+        "the new ring waits for its own sync"
     );
 }
 
