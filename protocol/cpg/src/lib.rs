@@ -18,6 +18,6 @@ mod service;
 mod sync;
 
 pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
-pub use node::{Node, NodeConfig, NodeEvent};
+pub use node::{Node, NodeConfig, NodeEvent, TotempgNote};
 pub use service::{event_bytes, LibReply, NoZeroCopy, ZeroCopyMemory};
 pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};

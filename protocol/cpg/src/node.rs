@@ -11,7 +11,7 @@ use totem_wire::exec::cpg::{
 };
 use totem_wire::exec::votequorum::NodeInfoFlags;
 use totem_wire::exec::{ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage};
-use totem_wire::pg::{Assembler, AssemblerLimits, GroupPrefix, Packer, PgPacket};
+use totem_wire::pg::{Assembler, AssemblerLimits, Discarded, GroupPrefix, Packer, PgPacket};
 use totem_wire::srp::RingId;
 use totem_wire::ByteOrder;
 
@@ -66,14 +66,47 @@ pub enum NodeEvent {
     },
 }
 
+/// What totempg did with a message beyond delivering it, for observers (a simulator's
+/// checkers tell corosync's own losses from bugs with these). Recorded only when asked for
+/// ([`Node::record_totempg_notes`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TotempgNote {
+    /// Bytes thrown away instead of delivered: a continuation whose start this node never
+    /// had, or a piece the next packet did not continue (`totempg_deliver_fn` and its
+    /// throw-away mode), or the unfinished message of a node that left (`app_confchg_fn`).
+    Discarded {
+        /// The sending node.
+        sender: u32,
+        /// Bytes thrown away.
+        len: usize,
+        /// Why, in the assembler's words.
+        reason: &'static str,
+        /// The regular ring this node was on.
+        ring: RingId,
+    },
+    /// A message put together from pieces delivered on different rings: its first piece
+    /// came while this node was on `first_ring`, its last on `last_ring`.
+    AcrossRings {
+        /// The sending node.
+        sender: u32,
+        /// The regular ring of the first piece.
+        first_ring: RingId,
+        /// The regular ring of the last piece.
+        last_ring: RingId,
+    },
+}
+
 /// A cluster member: `handle_*` in, `poll_*` out, `cpg_*` for local clients.
 #[derive(Debug)]
 pub struct Node {
     my_id: u32,
     srp: Srp,
     packer: Packer,
-    assembler: Assembler<()>,
-    trans_assembler: Assembler<()>,
+    /// totempg's assembly sets; each piece is tagged with the regular ring it came in.
+    assembler: Assembler<RingId>,
+    trans_assembler: Assembler<RingId>,
+    /// The last regular configuration (the ring deliveries belong to).
+    delivery_ring: RingId,
     waiting_trans_ack: bool,
     sync: Sync,
     cpg: Cpg,
@@ -85,6 +118,8 @@ pub struct Node {
     /// Open `cpg_iteration_*` snapshots.
     pub(crate) iterations: crate::service::Iterations,
     events: VecDeque<NodeEvent>,
+    /// totempg's notes, while someone collects them.
+    notes: Option<Vec<TotempgNote>>,
 }
 
 impl Node {
@@ -112,6 +147,8 @@ impl Node {
             queue_critical: false,
             iterations: crate::service::Iterations::default(),
             events: VecDeque::new(),
+            delivery_ring: RingId::default(),
+            notes: None,
         };
         // votequorum_exec_init_fn sends NODEINFO at start-up, before any ring exists.
         node.send_nodeinfo();
@@ -139,6 +176,32 @@ impl Node {
     /// Membership state.
     pub fn state(&self) -> MembState {
         self.srp.state()
+    }
+
+    /// The ring's Gather sets (`my_proc_list`, `my_failed_list`, `my_memb_list`, ...).
+    pub fn membership(&self) -> &totem_srp::membership::Membership {
+        self.srp.membership()
+    }
+
+    /// From now on, keep [`TotempgNote`]s for [`Node::take_totempg_notes`].
+    pub fn record_totempg_notes(&mut self) {
+        self.notes.get_or_insert_with(Vec::new);
+    }
+
+    /// The notes since the last call (empty unless recording).
+    pub fn take_totempg_notes(&mut self) -> Vec<TotempgNote> {
+        self.notes.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    fn note_discard(&mut self, discard: &Discarded<RingId>) {
+        if let Some(notes) = self.notes.as_mut() {
+            notes.push(TotempgNote::Discarded {
+                sender: discard.sender,
+                len: discard.len,
+                reason: discard.reason,
+                ring: self.delivery_ring,
+            });
+        }
     }
 
     /// Is sync running (CPG requests answer TRY_AGAIN)?
@@ -414,14 +477,11 @@ impl Node {
                     self.run_sync_start(kind, ring_id);
                 }
                 Event::WaitingTransAck(waiting) => {
-                    if waiting && !self.waiting_trans_ack {
-                        // A new ring's sync starts with an empty second assembly set: what
-                        // the last sync left in it (a piece whose rest came after that sync's
-                        // trans_ack) can only mismatch. corosync 3.1.7 keeps that list
-                        // (assembly_list_inuse_trans) and the simulator found syncs that
-                        // hang for ever on it (protocol/sim/known-failures.txt, family B).
-                        self.trans_assembler = Assembler::corosync(AssemblerLimits::default());
-                    }
+                    // totempg_waiting_trans_ack_cb: only the choice of assembly set changes;
+                    // both sets keep their pieces across rings (assembly_list_inuse_trans
+                    // too). The sync hang the simulator once found here (seed 63) came from a
+                    // trans_ack that took effect after the next ring's switch, fixed in
+                    // Srp::trans_ack.
                     self.waiting_trans_ack = waiting;
                 }
                 Event::StoreRingId(ring) => self.events.push_back(NodeEvent::StoreRingId(ring)),
@@ -441,15 +501,20 @@ impl Node {
 
     /// `main.c::confchg_fn`: abort a running sync, remember the transitional list; totempg
     /// forgets the partial messages of nodes that left (`app_confchg_fn`).
-    fn confchg(&mut self, kind: ConfigurationKind, members: &[u32], left: &[u32], _ring: RingId) {
+    fn confchg(&mut self, kind: ConfigurationKind, members: &[u32], left: &[u32], ring: RingId) {
         if self.sync.abort() {
             self.cpg.sync_abort();
+        }
+        if kind == ConfigurationKind::Regular {
+            self.delivery_ring = ring;
         }
         if kind == ConfigurationKind::Transitional {
             self.trans_list = members.to_vec();
             for n in left {
-                self.assembler.reset(*n);
-                self.trans_assembler.reset(*n);
+                let dropped = [self.assembler.reset(*n), self.trans_assembler.reset(*n)];
+                for d in dropped.iter().flatten() {
+                    self.note_discard(d);
+                }
             }
         }
     }
@@ -475,10 +540,27 @@ impl Node {
             return;
         };
         let fed = if self.waiting_trans_ack {
-            self.trans_assembler.feed(nodeid, &packet, ())
+            self.trans_assembler
+                .feed(nodeid, &packet, self.delivery_ring)
         } else {
-            self.assembler.feed(nodeid, &packet, ())
+            self.assembler.feed(nodeid, &packet, self.delivery_ring)
         };
+        for d in &fed.discarded {
+            self.note_discard(d);
+        }
+        if let Some(notes) = self.notes.as_mut() {
+            for m in &fed.delivered {
+                if let (Some(first), Some(last)) = (m.sources.first(), m.sources.last()) {
+                    if first != last {
+                        notes.push(TotempgNote::AcrossRings {
+                            sender: nodeid,
+                            first_ring: *first,
+                            last_ring: *last,
+                        });
+                    }
+                }
+            }
+        }
         for message in fed.delivered {
             self.deliver_message(nodeid, &message.data);
         }
