@@ -4,7 +4,7 @@
 use serde::Serialize;
 use totem_srp::Duration;
 
-use crate::checkers::{check_safety, liveness, Violation};
+use crate::checkers::{check_safety, classify_join_ping_pong, liveness, Violation};
 use crate::rng::Rng;
 use crate::sim::{NetworkOptions, Sim, SimStats, Timings, TraceEntry};
 
@@ -203,8 +203,10 @@ pub fn run_seed(seed: u64, capture: bool) -> (RunReport, Option<Vec<u8>>) {
                 crate::sim::DATAGRAM_BUDGET,
                 sim.now()
             ),
+            corosync_equivalent: None,
         });
     }
+    classify_join_ping_pong(&sim, &mut violations);
     let capture = sim.take_capture().map(|c| c.into_bytes());
     (
         RunReport {

@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use totem_cpg::{
-    ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent,
+    ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent, TotempgNote,
     ZeroCopyMemory,
 };
 use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
@@ -142,6 +142,33 @@ pub enum TraceEvent {
         /// Joined as (nodeid, pid, reason).
         joined: Vec<(u32, u32, String)>,
     },
+    /// totempg threw away (part of) a message instead of delivering it: a continuation whose
+    /// start this node never had (`totempg_deliver_fn`'s throw-away mode), or a left node's
+    /// unfinished message (`app_confchg_fn`).
+    TotempgDiscard {
+        /// Node.
+        node: u32,
+        /// The message's sender.
+        from_node: u32,
+        /// Bytes thrown away.
+        bytes: usize,
+        /// Why.
+        reason: &'static str,
+        /// The regular ring the node was on.
+        ring: String,
+    },
+    /// totempg put a message together from pieces that came on two rings (the sender cut it
+    /// across a ring change).
+    TotempgAcrossRings {
+        /// Node.
+        node: u32,
+        /// The message's sender.
+        from_node: u32,
+        /// The regular ring of the first piece.
+        first_ring: String,
+        /// The regular ring of the last piece.
+        last_ring: String,
+    },
     /// A deliver callback.
     Deliver {
         /// Node.
@@ -182,6 +209,8 @@ pub struct SimStats {
     pub replayed: u64,
     /// Dropped by a cut link.
     pub cut: u64,
+    /// Dropped because the receiving node's socket buffer was full ([`RX_BURST`]).
+    pub overflowed: u64,
     /// Simulated node-microseconds (alive nodes × elapsed).
     pub node_micros: u128,
     /// The run hit the datagram budget and stopped early.
@@ -192,9 +221,24 @@ pub struct SimStats {
 /// run with a violation instead of exhausting the machine.
 pub(crate) const DATAGRAM_BUDGET: u64 = 5_000_000;
 
+/// A node reads (and handles) at most one datagram per this many µs on average: a corosync
+/// process is one thread on one socket, so a burst beyond what it can read piles up in the
+/// kernel's receive buffer.
+pub(crate) const RX_COST_US: i64 = 10;
+
+/// Datagrams the receive buffer holds beyond what the node keeps up with. totemudpu asks for
+/// `SO_RCVBUF` = `MCAST_SOCKET_BUFFER_SIZE`, which the kernel caps at `net.core.rmem_max`
+/// (212992 bytes by default): a few hundred small datagrams at their true size. Beyond it the
+/// kernel drops. Ordinary traffic never comes near (a sweep that overflows nowhere replays
+/// exactly as without the model); a JOIN storm does (known-failures.txt, family B).
+pub(crate) const RX_BURST: i64 = 256;
+
 #[derive(Debug)]
 struct SimNode {
     node: Option<Node>,
+    /// Receive capacity left (µs of reading, up to `RX_BURST * RX_COST_US`), as of `rx_at`.
+    rx_credit: i64,
+    rx_at: Instant,
     stored_ring_seq: u64,
     paused_until: Option<Instant>,
     conns: BTreeMap<ConnId, u32>,
@@ -305,6 +349,8 @@ impl Sim {
                         *id,
                         SimNode {
                             node: None,
+                            rx_credit: RX_BURST * RX_COST_US,
+                            rx_at: Instant::ZERO,
                             stored_ring_seq: 0,
                             paused_until: None,
                             conns: BTreeMap::new(),
@@ -397,10 +443,14 @@ impl Sim {
             expected_votes: self.ids.len() as u32,
         };
         let ring_seq = config.stored_ring_seq;
-        let node = Node::new(config, self.now);
+        let mut node = Node::new(config, self.now);
+        node.record_totempg_notes();
         if let Some(n) = self.nodes.get_mut(&id) {
             n.node = Some(node);
             n.paused_until = None;
+            // A new process, a new socket with an empty buffer.
+            n.rx_credit = RX_BURST * RX_COST_US;
+            n.rx_at = self.now;
             n.conns.clear();
             n.ipc.clear();
             n.zero_copy.maps.clear();
@@ -455,6 +505,11 @@ impl Sim {
         self.record(TraceEvent::Cut {
             links: links.to_vec(),
         });
+    }
+
+    /// Is the directed link `from` → `to` cut?
+    pub fn link_cut(&self, from: u32, to: u32) -> bool {
+        self.cut.contains(&(from, to))
     }
 
     /// Restores every link.
@@ -815,6 +870,22 @@ impl Sim {
             }
             n.paused_until = None;
         }
+        if n.node.is_none() {
+            return;
+        }
+        // The socket buffer: credit accrues with time, up to the buffer; every datagram read
+        // spends RX_COST_US of it; with none left the kernel drops the datagram.
+        let elapsed = i64::try_from((self.now - n.rx_at).total_micros()).unwrap_or(i64::MAX);
+        n.rx_credit = n
+            .rx_credit
+            .saturating_add(elapsed)
+            .min(RX_BURST * RX_COST_US);
+        n.rx_at = self.now;
+        if n.rx_credit < RX_COST_US {
+            self.stats.overflowed += 1;
+            return;
+        }
+        n.rx_credit -= RX_COST_US;
         let Some(node) = n.node.as_mut() else { return };
         // Malformed datagrams cannot occur here (every byte comes from the codec); an error
         // would be dropped as the daemon drops it.
@@ -826,6 +897,7 @@ impl Sim {
     fn drain(&mut self, id: u32) {
         let mut transmits = Vec::new();
         let mut events = Vec::new();
+        let mut notes = Vec::new();
         if let Some(node) = self.nodes.get_mut(&id).and_then(|n| n.node.as_mut()) {
             while let Some(t) = node.poll_transmit() {
                 transmits.push(t);
@@ -833,6 +905,33 @@ impl Sim {
             while let Some(e) = node.poll_event() {
                 events.push(e);
             }
+            notes = node.take_totempg_notes();
+        }
+        for note in notes {
+            self.record(match note {
+                TotempgNote::Discarded {
+                    sender,
+                    len,
+                    reason,
+                    ring,
+                } => TraceEvent::TotempgDiscard {
+                    node: id,
+                    from_node: sender,
+                    bytes: len,
+                    reason,
+                    ring: ring.to_string(),
+                },
+                TotempgNote::AcrossRings {
+                    sender,
+                    first_ring,
+                    last_ring,
+                } => TraceEvent::TotempgAcrossRings {
+                    node: id,
+                    from_node: sender,
+                    first_ring: first_ring.to_string(),
+                    last_ring: last_ring.to_string(),
+                },
+            });
         }
         for e in events {
             self.on_node_event(id, e);
