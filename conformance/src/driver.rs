@@ -136,10 +136,12 @@ pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) 
             format!("scenario is for {} only", s.backends.join(", ")),
         );
     }
-    if let Err(why) = backend.availability() {
+    // What the scenario needs is checked first: a ring of one cannot be mixed whatever is
+    // installed.
+    if let Some(why) = unsupported(s, backend) {
         return skipped(s, kind, why);
     }
-    if let Some(why) = unsupported(s, backend) {
+    if let Err(why) = backend.availability() {
         return skipped(s, kind, why);
     }
     let t0 = Instant::now();

@@ -202,11 +202,19 @@ fn full_session_against_a_hand_made_server() {
             RequestHeader::peek(&buf[..n]).unwrap(),
             RequestHeader { id: 4, size: 16 }
         );
-        // The client counts its requests in the control file, as qb_ipc_socket_send does.
+        // The client counts its requests in the control file, as qb_ipc_socket_send does:
+        // after the send, so the count may land a moment after the datagram.
         let mut word = [0u8; 4];
-        control
-            .read_exact_at(&mut word, CONTROL_REQUEST_SENT as u64)
-            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            control
+                .read_exact_at(&mut word, CONTROL_REQUEST_SENT as u64)
+                .unwrap();
+            if i32::from_ne_bytes(word) == 1 || Instant::now() > deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         assert_eq!(i32::from_ne_bytes(word), 1);
         request
             .connect_addr(&abstract_addr(
