@@ -176,6 +176,9 @@ impl Corosync {
             .append(true)
             .open(nd.join("log/corosync.stdout"))?;
         let totemd = self.flavor.runs_totemd(n);
+        // A killed totemd leaves its last status behind; the new one must not be taken for
+        // a member before it has formed a ring.
+        let _ = std::fs::remove_file(nd.join("state/status.json"));
         let daemon = if totemd {
             // totemd reports its ring in a status file (it has no cmap for corosync-cmapctl).
             format!(
