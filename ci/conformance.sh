@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The main job: the conformance suite. Always on the embedded simulator (`sim`: our Totem
-# engine in virtual time, no root, no corosync), and also on real corosync 3.1.7 in network
-# namespaces when this machine can (root; the corosync packages are installed by
-# ci/install-corosync.sh only when CONFORMANCE_INSTALL=1 or they are already present).
+# engine in virtual time, no root, no corosync). As root it also runs, in network
+# namespaces, real corosync 3.1.7 (`corosync`), our daemon on every node (`native`) and
+# both in one ring (`mixed`) when corosync and libcpg are installed (CONFORMANCE_INSTALL=1
+# installs them with ci/install-corosync.sh).
 #
 #   ci/conformance.sh                   # default set (scenarios tagged `long` left out)
 #   ci/conformance.sh --include-long    # everything
@@ -22,12 +23,12 @@ if [ "$(id -u)" = 0 ]; then
     # The real backend needs the daemon and the library its agent loads.
     if command -v corosync >/dev/null 2>&1 \
         && ldconfig -p 2>/dev/null | grep -q 'libcpg\.so\.4'; then
-        backends=sim,corosync
+        backends=sim,corosync,native,mixed
     fi
 fi
 echo "conformance: backends $backends" >&2
 
-cargo build -q -p totem-conformance -p totem-conform-agent
+cargo build -q -p totem-conformance -p totem-conform-agent -p totemd
 BIN="$TARGET/debug/totem-conform"
 case "$backends" in *corosync*) "$BIN" cleanup >/dev/null ;; esac
 

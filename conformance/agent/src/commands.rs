@@ -267,10 +267,15 @@ impl Agent {
             // cpg_zcb_free on memory libcpg did not hand out: a stack buffer's address.
             let (hn, h) = self.target(cmd)?;
             put("handle", json!(hn));
-            let probe = [0u8; 64];
+            // libcpg reads the buffer's header 56 bytes before the pointer
+            // (map_size, server_address): with the pointer 64 bytes into a zeroed buffer
+            // that header is zeros, so the call is deterministic (ZC_FREE {0, 0}, then
+            // munmap of length 0 fails with EINVAL: CS_ERR_INVALID_PARAM). A pointer nearer
+            // the start read stack garbage and made the result vary from run to run.
+            let probe = [0u8; 128];
             put(
                 "rc",
-                json!(rc_name(lib.zcb_free(h, probe.as_ptr() as usize + 32))),
+                json!(rc_name(lib.zcb_free(h, probe.as_ptr() as usize + 64))),
             );
             return Ok(());
         }
