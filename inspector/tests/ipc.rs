@@ -754,6 +754,9 @@ impl Totemd {
                 .arg(&conf)
                 .arg("--status-file")
                 .arg(&status_file)
+                // totemd's own recording of every client, decoded below like the preload's.
+                .arg("--record-ipc")
+                .arg(dir.join("server.pcapng"))
                 .stdin(std::process::Stdio::null())
                 .spawn()
                 .unwrap(),
@@ -927,6 +930,44 @@ fn ipc_recording_against_totemd() {
         plain.stdout.iter().filter(|&&b| b == b'\n').count(),
         frames.len()
     );
+
+    // totemd --record-ipc saw both runs (plain and recorded) from the server's side: the
+    // same calls that reached it, every response paired with its request.
+    let server = run(&[
+        "totem-inspect",
+        "decode",
+        "--format",
+        "json",
+        work.join("totemd/server.pcapng").to_str().unwrap(),
+    ]);
+    let sframes: Vec<serde_json::Value> = server
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        sframes.iter().all(|f| f.get("error").is_none()),
+        "decode errors in totemd's own recording"
+    );
+    let scount = |channel: &str, name: &str| {
+        sframes
+            .iter()
+            .filter(|f| f["channel"] == channel && f["name"] == name)
+            .count()
+    };
+    assert_eq!(scount("request", "JOIN"), 2 * 6);
+    assert_eq!(scount("request", "LEAVE"), 2 * 5);
+    assert_eq!(scount("request", "FINALIZE"), 2 * 6);
+    assert_eq!(scount("request", "MCAST"), 2 * (1 + 3 * 20 + 300));
+    assert_eq!(
+        scount("event", "DELIVER_CALLBACK"),
+        2 * (1 + 1 + 3 * 20 + 300)
+    );
+    for f in sframes.iter().filter(|f| f["channel"] == "response") {
+        assert!(
+            f["reply_to"].as_u64().is_some(),
+            "unpaired in totemd's recording: {f}"
+        );
+    }
 
     // corosync-cpgtool: cpg and cfg connections, the iteration calls answered.
     let cpgtool = work.join("cpgtool.pcapng");

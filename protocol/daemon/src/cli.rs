@@ -79,6 +79,11 @@ pub struct Args {
     /// members, synced), rewritten atomically at every change; removed at a clean exit.
     #[arg(long = "status-file", value_name = "PATH")]
     pub status_file: Option<PathBuf>,
+    /// Record every libqb IPC message of every client into this pcapng file, in the format
+    /// `totem-inspect record-ipc` writes (the records carry the server flag);
+    /// `totem-inspect FILE` decodes it.
+    #[arg(long = "record-ipc", value_name = "FILE")]
+    pub record_ipc: Option<PathBuf>,
 }
 
 /// A start-up failure: what to print and the exit code.
@@ -266,10 +271,19 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     for n in &conf.nodes {
         service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
     }
-    let cpg = CpgService::new(service, clock).map_err(|e| StartError {
+    let mut cpg = CpgService::new(service, clock).map_err(|e| StartError {
         message: format!("Can't initialize IPC: {e}"),
         code: EXIT_FATAL,
     })?;
+    if let Some(path) = &args.record_ipc {
+        let file = std::fs::File::create(path)
+            .and_then(|f| cpg.record_ipc_to(Box::new(std::io::BufWriter::new(f))))
+            .map_err(|e| StartError {
+                message: format!("Can't record IPC to {}: {e}", path.display()),
+                code: EXIT_FATAL,
+            });
+        file?;
+    }
     logf!(
         Main,
         Notice,

@@ -168,6 +168,11 @@ impl CpgService {
         })
     }
 
+    /// Records every IPC message of every client into `out` (`--record-ipc`).
+    pub fn record_ipc_to(&mut self, out: Box<dyn std::io::Write>) -> io::Result<()> {
+        self.server.record_to(out)
+    }
+
     /// The IPC server's counters.
     pub fn ipc_stats(&self) -> IpcStats {
         self.server.stats()

@@ -48,6 +48,7 @@
 //! handshake, a 12328-byte response, and the two output FIFOs ([`IpcConfig::queue_max_bytes`]).
 
 mod conn;
+pub mod record;
 mod sys;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -471,6 +472,8 @@ pub struct IpcServer {
     budget: usize,
     /// New connections are accepted ([`IpcServer::set_allow_connections`]).
     allow_connections: bool,
+    /// `--record-ipc`: every message, as the preload recorder would have written it.
+    recorder: Option<record::Recorder>,
 }
 
 fn abstract_addr(name: &[u8]) -> io::Result<SocketAddr> {
@@ -553,6 +556,7 @@ impl IpcServer {
             our_pid: std::process::id(),
             budget: 0,
             allow_connections: true,
+            recorder: None,
         })
     }
 
@@ -664,6 +668,31 @@ impl IpcServer {
         self.refresh_gauges();
     }
 
+    /// Records every message from now on into `out` (totemd `--record-ipc`).
+    pub fn record_to(&mut self, out: Box<dyn std::io::Write>) -> io::Result<()> {
+        self.recorder = Some(record::Recorder::new(out)?);
+        Ok(())
+    }
+
+    /// The recording's write error, if one stopped it.
+    pub fn recording_error(&self) -> Option<&io::Error> {
+        self.recorder.as_ref().and_then(|r| r.error.as_ref())
+    }
+
+    fn record(&mut self, id: ConnId, what: record::Recorded, msg: &[u8]) {
+        let Some(rec) = self.recorder.as_mut() else {
+            return;
+        };
+        let Some(conn) = self.conns.get(&id) else {
+            return;
+        };
+        let Phase::Active(a) = &conn.phase else {
+            return;
+        };
+        let service = &self.listeners[conn.service].service;
+        rec.record(what, id.get(), a.creds.pid as u32, service, msg);
+    }
+
     /// Sends the response to the oldest request of `conn` that has none yet. `msg` must
     /// be a whole message: 24-byte response header first, `size` equal to its length, at
     /// most the connection's maximum. Queued (in order) while the client's queue is full.
@@ -675,6 +704,7 @@ impl IpcServer {
         }
         a.responses_out += 1;
         self.stats.responses += 1;
+        self.record(conn, record::Recorded::Response, msg);
         self.send_on(conn, true, msg)
     }
 
@@ -686,6 +716,7 @@ impl IpcServer {
         let a = self.active_mut(conn)?;
         check_outgoing(msg, a.max_msg_size)?;
         self.stats.events += 1;
+        self.record(conn, record::Recorded::Event, msg);
         self.send_on(conn, false, msg)
     }
 
@@ -821,6 +852,7 @@ impl IpcServer {
     /// Frees everything of `conn`. An established connection is reported Disconnected,
     /// into `out` when inside `process_ready`, else at the next call.
     fn teardown(&mut self, id: ConnId, reason: DisconnectReason, out: Option<&mut Vec<IpcEvent>>) {
+        self.record(id, record::Recorded::Disconnect, &[]);
         let Some(conn) = self.conns.remove(&id) else {
             return;
         };
@@ -1264,10 +1296,9 @@ impl IpcServer {
             a.requests_in += 1;
             self.stats.requests += 1;
             self.budget = self.budget.saturating_sub(n);
-            out.push(IpcEvent::Request {
-                conn: id,
-                bytes: bytes.to_vec(),
-            });
+            let bytes = bytes.to_vec();
+            self.record(id, record::Recorded::Request, &bytes);
+            out.push(IpcEvent::Request { conn: id, bytes });
         }
     }
 

@@ -26,6 +26,10 @@ pub const SERVICE_LEN: usize = 16;
 pub const FLAG_FAILED: u8 = 0x01;
 /// `flags` bit: more pieces of this message follow in the next record(s).
 pub const FLAG_MORE: u8 = 0x02;
+/// `flags` bit: the record was written by the server (totemd's own recording), not by the
+/// client's preload; `call` then names the client call the message belongs to and `tid`
+/// is 0.
+pub const FLAG_SERVER: u8 = 0x04;
 /// The largest packet libpcap reads back (`MAXIMUM_SNAPLEN`, 262144: it refuses longer
 /// pcapng packets as "bigger than snaplen"). Messages that do not fit (up to 1 MiB) are
 /// split into pieces of at most this many bytes, header included.
@@ -116,7 +120,8 @@ crate::macros::open_enum! {
 ///  6  u8   kind: 0 setup, 1 request, 2 response, 3 event, 4 disconnect
 ///  7  u8   direction: 0 client→server, 1 server→client
 ///  8  u8   call: 1 connect, 2 disconnect, 3 send, 4 sendv, 5 recv, 6 sendv_recv, 7 event_recv
-///  9  u8   flags: bit 0 = the call failed (result = -errno); bit 1 = more pieces follow
+///  9  u8   flags: bit 0 = the call failed (result = -errno); bit 1 = more pieces follow;
+///           bit 2 = written by the server (totemd --record-ipc)
 /// 10  u16  piece: index of this piece of a message split over several records (0 first)
 /// 12  u32  pid of the client process
 /// 16  u32  tid of the calling thread
