@@ -9,7 +9,6 @@ use std::fmt;
 use std::time::Duration;
 
 pub mod cpg;
-mod poll;
 pub mod socket;
 
 /// Why an IPC operation failed.
@@ -112,7 +111,12 @@ pub trait Transport {
         let fd = self.event_fd().ok_or_else(|| {
             TransportError::Protocol("the transport has no event descriptor".into())
         })?;
-        Ok(poll::readable(fd, timeout)?)
+        let mut fds = [libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        Ok(totem_unix::poll(&mut fds, timeout)? > 0)
     }
     /// Closes the connection (`qb_ipcc_disconnect`); later calls fail with
     /// [`TransportError::Disconnected`]. The server sees the hangup.

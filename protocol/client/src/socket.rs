@@ -49,16 +49,8 @@ pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
 /// of that size. libcpg asks for 1 MiB and libqb servers answer that.
 pub const MAX_NEGOTIATED_MSG_SIZE: usize = 16 << 20;
 
-/// The server's credentials as the kernel attached them to the setup response.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerCreds {
-    /// Process id.
-    pub pid: i32,
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-}
+/// The server's credentials, as the kernel attached them to the setup response.
+pub type ServerCreds = totem_unix::Ucred;
 
 #[derive(Debug, Clone)]
 enum State {
@@ -596,182 +588,25 @@ fn recv_setup_response(
     Ok((buf, creds))
 }
 
-/// The system calls std does not wrap: credential passing, socket buffer sizes, poll and
-/// the shared mapping of the control file. Every `unsafe` of the client is here.
+/// The system calls std does not wrap: those of libqb's socket type come from `totem-unix`
+/// (shared with totemd's server); the shared mapping of the control file is the client's
+/// own, and its only `unsafe`.
 mod sys {
     #![allow(unsafe_code)]
 
     use std::fs::File;
     use std::io;
-    use std::mem::{size_of, MaybeUninit};
     use std::os::fd::{AsRawFd, BorrowedFd};
     use std::ptr::NonNull;
     use std::sync::atomic::{AtomicI32, Ordering};
-    use std::time::Duration;
 
     use totem_wire::ipc::socket::CONTROL_FILE_LEN;
 
-    use super::ServerCreds;
+    pub(super) use totem_unix::{peek, poll, recv_with_creds, send_nosignal, set_passcred};
 
-    fn setsockopt_int(fd: BorrowedFd<'_>, name: i32, value: i32) -> io::Result<()> {
-        // SAFETY: `value` lives across the call and the length passed is its size.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                name,
-                (&value as *const i32).cast(),
-                size_of::<i32>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    fn getsockopt_int(fd: BorrowedFd<'_>, name: i32) -> io::Result<i32> {
-        let mut value: i32 = 0;
-        let mut len = size_of::<i32>() as libc::socklen_t;
-        // SAFETY: `value` and `len` are valid for writes; `len` holds the buffer's size.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                name,
-                (&mut value as *mut i32).cast(),
-                &mut len,
-            )
-        };
-        if rc == 0 {
-            Ok(value)
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    pub(super) fn set_passcred(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
-        setsockopt_int(fd, libc::SO_PASSCRED, i32::from(on))
-    }
-
-    /// `set_sock_size`: raise SO_SNDBUF then SO_RCVBUF to `size` when they are smaller
-    /// (capped by net.core.wmem_max/rmem_max; ipc.md §2.7).
+    /// `set_sock_size` as libqb's client does it: without the privileged `*FORCE` options.
     pub(super) fn set_buffer_sizes(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
-        let want = i32::try_from(size).unwrap_or(i32::MAX);
-        for name in [libc::SO_SNDBUF, libc::SO_RCVBUF] {
-            // getsockopt reports twice what was set.
-            if getsockopt_int(fd, name)? / 2 < want {
-                setsockopt_int(fd, name, want)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// One nonblocking `send` with MSG_NOSIGNAL: a dead server gives an error, not SIGPIPE.
-    pub(super) fn send_nosignal(fd: BorrowedFd<'_>, buf: &[u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is valid for reads of its length for the duration of the call.
-        let n = unsafe {
-            libc::send(
-                fd.as_raw_fd(),
-                buf.as_ptr().cast(),
-                buf.len(),
-                libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-
-    /// A nonblocking `recv(MSG_PEEK)`: looks without consuming.
-    pub(super) fn peek(fd: BorrowedFd<'_>, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: `buf` is valid for writes of its length for the duration of the call.
-        let n = unsafe {
-            libc::recv(
-                fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                libc::MSG_PEEK | libc::MSG_DONTWAIT,
-            )
-        };
-        if n < 0 {
-            Err(io::Error::last_os_error())
-        } else {
-            Ok(n as usize)
-        }
-    }
-
-    /// One nonblocking `recvmsg` with room for an `SCM_CREDENTIALS` message.
-    pub(super) fn recv_with_creds(
-        fd: BorrowedFd<'_>,
-        buf: &mut [u8],
-    ) -> io::Result<(usize, Option<ServerCreds>)> {
-        // u64 elements align the buffer for `struct cmsghdr`; 64 bytes hold
-        // CMSG_SPACE(sizeof(struct ucred)) = 32.
-        let mut control = [0u64; 8];
-        let mut iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
-        let mut msg: libc::msghdr = unsafe { MaybeUninit::zeroed().assume_init() };
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of::<[u64; 8]>();
-        // SAFETY: `msg` points at `iov` (describing `buf`, writable for its length) and at
-        // `control` (writable for `msg_controllen` bytes), both alive across the call.
-        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let mut creds = None;
-        // SAFETY: the kernel filled `msg`; the CMSG_* walk stays within
-        // `control[..msg_controllen]`, and an SCM_CREDENTIALS payload whose cmsg_len
-        // covers a `struct ucred` is readable for that size (read unaligned).
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                let header = &*cmsg;
-                let needed = libc::CMSG_LEN(size_of::<libc::ucred>() as u32) as usize;
-                if header.cmsg_level == libc::SOL_SOCKET
-                    && header.cmsg_type == libc::SCM_CREDENTIALS
-                    && header.cmsg_len >= needed
-                {
-                    let uc: libc::ucred = std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast());
-                    creds = Some(ServerCreds {
-                        pid: uc.pid,
-                        uid: uc.uid,
-                        gid: uc.gid,
-                    });
-                    break;
-                }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
-            }
-        }
-        Ok((n as usize, creds))
-    }
-
-    /// poll(2), retrying on EINTR; `None` waits without limit.
-    pub(super) fn poll(fds: &mut [libc::pollfd], timeout: Option<Duration>) -> io::Result<usize> {
-        let ms = match timeout {
-            None => -1,
-            Some(t) => i32::try_from(t.as_micros().div_ceil(1000)).unwrap_or(i32::MAX),
-        };
-        loop {
-            // SAFETY: `fds` is an exclusively borrowed slice of pollfd of the given length.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-            if n >= 0 {
-                return Ok(n as usize);
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::Interrupted {
-                return Err(err);
-            }
-        }
+        totem_unix::set_buffer_sizes(fd, size, false)
     }
 
     /// The control file mapped shared (`qb_ipcc_us_connect`), read and updated with

@@ -93,16 +93,9 @@ const MSG_DISCONNECT: i32 = -3;
 /// The largest [`IpcConfig::max_msg_size`] accepted.
 pub const MAX_MSG_SIZE_LIMIT: usize = 16 << 20;
 
-/// Who is on the other end of a connection, as the kernel reported it at setup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Creds {
-    /// Process id.
-    pub pid: i32,
-    /// User id (`SCM_CREDENTIALS`: the real uid; `SO_PEERCRED`: the effective one).
-    pub uid: u32,
-    /// Primary group id.
-    pub gid: u32,
-}
+/// A client's credentials (`SCM_CREDENTIALS`: the real ids; `SO_PEERCRED`: the effective
+/// ones).
+pub type Creds = totem_unix::Ucred;
 
 /// A client connection. Ids are never reused during the life of an [`IpcServer`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1379,7 +1372,7 @@ fn auth_header(error: i32) -> ResponseHeader {
 fn bind_dgram(names: &SocketNames, end: DgramEnd, max_msg_size: usize) -> io::Result<OutChannel> {
     let sock = UnixDatagram::bind_addr(&abstract_addr(&names.dgram(end))?)?;
     sock.set_nonblocking(true)?;
-    sys::set_buffer_sizes(sock.as_fd(), max_msg_size)?;
+    sys::set_buffer_sizes(sock.as_fd(), max_msg_size, true)?;
     let peer = abstract_addr(&names.dgram(end.peer()))?;
     Ok(OutChannel::new(sock, peer))
 }
