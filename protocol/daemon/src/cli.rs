@@ -10,6 +10,8 @@ use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::log::{self, Logger};
+use crate::quorum::VoteConfig;
+use crate::quorum_service::{QuorumService, QuorumServiceConfig};
 use crate::report::{ReportConfig, Reporter};
 use crate::runtime::{Clock, EventSource, Exit, Runtime};
 use crate::status::StatusFile;
@@ -110,6 +112,7 @@ pub struct Daemon {
     pub nodeid: u32,
     runtime: Runtime,
     cpg: CpgService,
+    quorum: QuorumService,
     status: Option<StatusFile>,
 }
 
@@ -264,9 +267,10 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         );
     }
     let clock = Clock::new();
-    // cs_ipcs_service_init for the one service totemd has. The IPC type is always socket:
+    // cs_ipcs_service_init for the services totemd has. The IPC type is always socket:
     // libqb clients take the type the server answers (ipc.md §1.3), and qb_ipc_type shm or
     // native was already warned about while reading the configuration.
+    let mut quorum_service = QuorumServiceConfig::new(allowed_uids.clone(), allowed_gids.clone());
     let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
     for n in &conf.nodes {
         service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
@@ -289,6 +293,35 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         Notice,
         "Service engine loaded: corosync cluster closed process group service v1.01 (IPC type socket)"
     );
+    // votequorum_readconfig: wait_for_all defaults to two_node.
+    quorum_service.vote = VoteConfig {
+        provider: conf.quorum.provider.is_some(),
+        votes: conf
+            .nodes
+            .iter()
+            .map(|n| (n.nodeid, n.quorum_votes))
+            .collect(),
+        expected_votes: conf.expected_votes(),
+        two_node: conf.quorum.two_node,
+        wait_for_all: conf.quorum.wait_for_all.unwrap_or(conf.quorum.two_node),
+    };
+    quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
+    let quorum = QuorumService::new(quorum_service, me.nodeid, clock).map_err(|e| StartError {
+        message: format!("Can't initialize IPC: {e}"),
+        code: EXIT_FATAL,
+    })?;
+    // service.c::corosync_service_link_and_init, in corosync's order of the three.
+    for name in [
+        "corosync configuration map access",
+        "corosync vote quorum service v1.0",
+        "corosync cluster quorum service v0.1",
+    ] {
+        logf!(
+            Main,
+            Notice,
+            "Service engine loaded: {name} (IPC type socket, read-only)"
+        );
+    }
     let status = args.status_file.clone().map(StatusFile::new);
     let reporter = Reporter::new(
         ReportConfig {
@@ -319,6 +352,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         nodeid: me.nodeid,
         runtime,
         cpg,
+        quorum,
         status,
     }))
 }
@@ -379,13 +413,22 @@ impl Daemon {
     /// Runs, serving CPG (and writing the status file), until a signal (exit code 0) or a
     /// fatal error (its code).
     pub fn run(&mut self) -> i32 {
-        let mut sources: Vec<&mut dyn EventSource> = vec![&mut self.cpg];
+        let mut sources: Vec<&mut dyn EventSource> = vec![&mut self.cpg, &mut self.quorum];
         if let Some(status) = self.status.as_mut() {
             sources.push(status);
         }
         let exit = self.runtime.run(&mut sources);
         logf!(Main, Info, "{}", self.cpg.ipc_stats());
         logf!(Main, Info, "{}", self.cpg.zero_copy_stats());
+        let q = self.quorum.stats();
+        logf!(
+            Main,
+            Info,
+            "quorum/votequorum/cmap: {} requests answered, {} clients dropped for bad requests ({})",
+            q.requests,
+            q.bad_requests,
+            self.quorum.ipc_stats()
+        );
         let c = self.cpg.stats();
         logf!(
             Main,

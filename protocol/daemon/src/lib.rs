@@ -8,12 +8,15 @@
 //! * [`persist`] keeps the ring seq as corosync does, [`report`] and [`log`] write corosync's
 //!   log lines, [`fault`] drops received messages on request;
 //! * [`ipc`] is libqb's socket-type IPC server; [`cpg_service`] puts the node's CPG behind
-//!   it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`;
+//!   it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`, and [`cfg`] for
+//!   corosync's tools; [`quorum_service`] serves [`quorum`], [`votequorum`] and [`cmap`]
+//!   (what `corosync-quorumtool` reads) on a second server;
 //! * [`status`] writes the ring's state for test runners (`--status-file`);
 //! * [`cli`] is the command line and start-up.
 
 pub mod cfg;
 pub mod cli;
+pub mod cmap;
 pub mod conf_parse;
 pub mod config;
 pub mod cpg_service;
@@ -21,11 +24,14 @@ pub mod fault;
 pub mod ipc;
 pub mod log;
 pub mod persist;
+pub mod quorum;
+pub mod quorum_service;
 pub mod report;
 pub mod runtime;
 pub mod status;
 mod sys;
 pub mod udpu;
+pub mod votequorum;
 pub mod zerocopy;
 
 pub use sys::{pollin, SignalFd};

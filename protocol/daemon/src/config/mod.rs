@@ -198,6 +198,8 @@ pub struct Quorum {
     pub expected_votes: Option<u32>,
     /// `two_node`.
     pub two_node: bool,
+    /// `wait_for_all`, when set (votequorum defaults it to `two_node`).
+    pub wait_for_all: Option<bool>,
 }
 
 /// The `system { }` section.

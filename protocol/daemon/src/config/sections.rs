@@ -129,8 +129,8 @@ pub(super) fn read_quorum(r: &mut Reader<'_>, s: &Section, q: &mut Quorum) -> Re
             }
             "expected_votes" => q.expected_votes = Some(r.u32(P, item)?),
             "two_node" => q.two_node = r.uint(P, item, u64::from(u8::MAX))? != 0,
-            "wait_for_all"
-            | "last_man_standing"
+            "wait_for_all" => q.wait_for_all = Some(r.uint(P, item, u64::from(u8::MAX))? != 0),
+            "last_man_standing"
             | "auto_tie_breaker"
             | "allow_downscale"
             | "expected_votes_tracking" => {

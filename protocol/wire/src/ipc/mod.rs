@@ -16,10 +16,13 @@
 //! stack garbage on the wire (ipc.md §7), so emit writes zeros there and the contract is
 //! `parse(emit(parse(b))) == parse(b)`, as for the exec messages.
 
+pub mod cmap;
 pub mod cpg;
+pub mod quorum;
 pub mod record;
 pub mod setup;
 pub mod socket;
+pub mod votequorum;
 
 #[cfg(test)]
 mod tests;

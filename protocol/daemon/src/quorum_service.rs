@@ -1,0 +1,284 @@
+//! The `quorum`, `votequorum` and `cmap` services for corosync's tools (`corosync-quorumtool`
+//! needs all three, with `cfg` from [`crate::cpg_service`]): one more socket-type IPC
+//! server ([`crate::ipc`]) as an [`EventSource`] of the daemon's loop. Every request is
+//! answered at once from the node's quorum view ([`crate::quorum::Votequorum`]) or the
+//! configuration's keys ([`crate::cmap::Keys`]); nothing goes on the ring.
+//!
+//! As in corosync (`cs_ipcs_connection_accept`): connections are refused with `-EAGAIN`
+//! until the first completed sync (`main.c::corosync_sync_completed`), then root and the
+//! `uidgid` ids are accepted; the three services allow inquorate clients. The quorum view
+//! changes when a new ring's sync completes (votequorum's `sync_activate`), and trackers
+//! (CS_TRACK_CHANGES) are then told: the quorum NOTIFICATION to quorum clients
+//! (`quorum_api_set_quorum` → `send_library_notification`), the NODELIST and QUORUM
+//! notifications to votequorum clients.
+
+use std::collections::BTreeMap;
+use std::io;
+
+use totem_cpg::{Node, NodeEvent};
+use totem_srp::{ConfigurationKind, Duration, Instant};
+use totem_wire::srp::RingId;
+
+use crate::cmap::{self, CmapConn, Keys};
+use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
+use crate::logf;
+use crate::quorum::{self, QuorumConn, Reply, VoteConfig, Votequorum};
+use crate::runtime::{Clock, EventSource};
+use crate::votequorum::{self, VotequorumConn};
+
+/// How the services are set up.
+#[derive(Debug, Clone)]
+pub struct QuorumServiceConfig {
+    /// The IPC server (its `services` are replaced by the three names).
+    pub ipc: IpcConfig,
+    /// votequorum's settings.
+    pub vote: VoteConfig,
+    /// cmap's keys.
+    pub keys: Keys,
+}
+
+impl QuorumServiceConfig {
+    /// corosync's policy: root, plus these uids and primary gids (`uidgid { }`).
+    pub fn new(allowed_uids: Vec<u32>, allowed_gids: Vec<u32>) -> QuorumServiceConfig {
+        let mut ipc = IpcConfig::new(SERVICES);
+        ipc.allowed_uids = allowed_uids;
+        ipc.allowed_gids = allowed_gids;
+        QuorumServiceConfig {
+            ipc,
+            vote: VoteConfig::default(),
+            keys: Keys::default(),
+        }
+    }
+}
+
+/// The services' names.
+pub const SERVICES: [&str; 3] = [quorum::SERVICE, votequorum::SERVICE, cmap::SERVICE];
+
+/// One connection and what it asked for.
+enum Client {
+    Quorum(QuorumConn),
+    Votequorum(VotequorumConn),
+    Cmap(CmapConn),
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuorumServiceStats {
+    /// Requests answered.
+    pub requests: u64,
+    /// Clients disconnected for a malformed request.
+    pub bad_requests: u64,
+}
+
+/// The three services as an [`EventSource`].
+pub struct QuorumService {
+    server: IpcServer,
+    vq: Votequorum,
+    keys: Keys,
+    clients: BTreeMap<ConnId, (Client, i32)>,
+    events: Vec<IpcEvent>,
+    clock: Clock,
+    /// The last regular configuration: the members the next completed sync activates.
+    regular: Option<(Vec<u32>, RingId)>,
+    connections_allowed: bool,
+    stats: QuorumServiceStats,
+}
+
+impl QuorumService {
+    /// Listens on `\0quorum`, `\0votequorum`, `\0cmap` (or their `SOCKETDIR` files).
+    pub fn new(
+        config: QuorumServiceConfig,
+        nodeid: u32,
+        clock: Clock,
+    ) -> io::Result<QuorumService> {
+        let mut ipc = config.ipc;
+        ipc.services = SERVICES.iter().map(|s| (*s).to_owned()).collect();
+        let mut server = IpcServer::new(ipc)?;
+        server.set_allow_connections(false);
+        Ok(QuorumService {
+            server,
+            vq: Votequorum::new(config.vote, nodeid),
+            keys: config.keys,
+            clients: BTreeMap::new(),
+            events: Vec::new(),
+            clock,
+            regular: None,
+            connections_allowed: false,
+            stats: QuorumServiceStats::default(),
+        })
+    }
+
+    /// The IPC server's counters.
+    pub fn ipc_stats(&self) -> IpcStats {
+        self.server.stats()
+    }
+
+    /// The services' counters.
+    pub fn stats(&self) -> QuorumServiceStats {
+        self.stats
+    }
+
+    /// The quorum view.
+    pub fn votequorum(&self) -> &Votequorum {
+        &self.vq
+    }
+
+    fn work(&mut self, ready: &[libc::pollfd]) {
+        let mut events = std::mem::take(&mut self.events);
+        self.server.process_ready(ready, &mut events);
+        for event in events.drain(..) {
+            match event {
+                IpcEvent::Connected {
+                    conn,
+                    service,
+                    creds,
+                } => {
+                    let client = match service.as_str() {
+                        quorum::SERVICE => Client::Quorum(QuorumConn::default()),
+                        votequorum::SERVICE => Client::Votequorum(VotequorumConn::default()),
+                        cmap::SERVICE => Client::Cmap(CmapConn::default()),
+                        _ => {
+                            let _ = self.server.disconnect(conn);
+                            continue;
+                        }
+                    };
+                    logf!(
+                        Main,
+                        Debug,
+                        "{service} connection created: pid {} uid {} gid {} ({conn})",
+                        creds.pid,
+                        creds.uid,
+                        creds.gid
+                    );
+                    self.clients.insert(conn, (client, creds.pid));
+                }
+                IpcEvent::Request { conn, bytes } => self.request(conn, &bytes),
+                IpcEvent::Disconnected { conn, .. } => {
+                    self.clients.remove(&conn);
+                }
+            }
+        }
+        self.events = events;
+    }
+
+    /// One request: answered at once (events first, as corosync's handlers dispatch them
+    /// before the response), or the client goes.
+    fn request(&mut self, conn: ConnId, bytes: &[u8]) {
+        let Some((client, pid)) = self.clients.get_mut(&conn) else {
+            return;
+        };
+        let (name, result) = match client {
+            Client::Quorum(c) => (quorum::SERVICE, quorum::reply(bytes, &self.vq, c)),
+            Client::Votequorum(c) => (votequorum::SERVICE, votequorum::reply(bytes, &self.vq, c)),
+            Client::Cmap(c) => (cmap::SERVICE, cmap::reply(bytes, &self.keys, c)),
+        };
+        match result {
+            Ok(Reply { events, response }) => {
+                self.stats.requests += 1;
+                for e in &events {
+                    self.send_event(conn, e);
+                }
+                match self.server.respond(conn, &response) {
+                    Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}
+                    Err(e) => logf!(Main, Error, "{name} response to {conn} not sent: {e}"),
+                }
+            }
+            Err(why) => {
+                self.stats.bad_requests += 1;
+                logf!(
+                    Main,
+                    Warning,
+                    "Disconnecting {name} client pid {pid}: {why}"
+                );
+                self.clients.remove(&conn);
+                let _ = self.server.disconnect(conn);
+            }
+        }
+    }
+
+    fn send_event(&mut self, conn: ConnId, bytes: &[u8]) {
+        match self.server.send_event(conn, bytes) {
+            Ok(()) | Err(IpcError::NotConnected(_)) => {}
+            Err(e) => logf!(Main, Debug, "event for {conn} not sent: {e}"),
+        }
+    }
+
+    /// votequorum's `sync_activate`: the new view, then the trackers are told.
+    fn activate(&mut self, ring: RingId) {
+        let members = match &self.regular {
+            Some((members, r)) if *r == ring => members.clone(),
+            // No regular configuration for this ring: keep the members we have.
+            _ => self.vq.members.clone(),
+        };
+        self.vq.activate(&members, ring);
+        let mut out: Vec<(ConnId, Vec<u8>)> = Vec::new();
+        for (&conn, (client, _)) in &self.clients {
+            match client {
+                Client::Quorum(c) if c.tracking => {
+                    out.push((conn, quorum::notification_event(&self.vq)));
+                }
+                Client::Votequorum(VotequorumConn {
+                    tracking: Some(context),
+                }) => {
+                    out.push((conn, votequorum::nodelist_event(&self.vq, *context)));
+                    out.push((conn, votequorum::quorum_event(&self.vq, *context)));
+                }
+                _ => {}
+            }
+        }
+        for (conn, bytes) in out {
+            self.send_event(conn, &bytes);
+        }
+    }
+}
+
+impl EventSource for QuorumService {
+    fn pollfds(&self, fds: &mut Vec<libc::pollfd>) {
+        self.server.pollfds(fds);
+    }
+
+    fn process_ready(&mut self, _now: Instant, ready: &[libc::pollfd], _node: &mut Node) {
+        self.work(ready);
+    }
+
+    fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
+        match event {
+            NodeEvent::Configuration {
+                kind: ConfigurationKind::Regular,
+                members,
+                ring_id,
+                ..
+            } => self.regular = Some((members.clone(), *ring_id)),
+            NodeEvent::SyncCompleted(ring) => {
+                self.activate(*ring);
+                if !self.connections_allowed {
+                    // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
+                    self.connections_allowed = true;
+                    self.server.set_allow_connections(true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.server
+            .poll_timeout()
+            .map(|d| self.clock.now() + Duration::from_micros(d.as_micros() as u64))
+    }
+
+    fn handle_timeout(&mut self, _now: Instant, _node: &mut Node) {
+        self.work(&[]);
+    }
+
+    fn shutdown(&mut self, _node: &mut Node) {
+        self.server.set_allow_connections(false);
+        for conn in std::mem::take(&mut self.clients).into_keys() {
+            let _ = self.server.disconnect(conn);
+        }
+        let mut events = std::mem::take(&mut self.events);
+        self.server.process_ready(&[], &mut events);
+        events.clear();
+        self.events = events;
+    }
+}

@@ -1,0 +1,398 @@
+//! The `quorum` service's IPC between libquorum and corosync (corosync 3.1.7
+//! `include/corosync/ipc_quorum.h`, `lib/quorum.c`, `exec/vsf_quorum.c`). Host order, every
+//! field in an 8-byte slot where the header says `aligned(8)`:
+//!
+//! ```text
+//! req  GETQUORATE / TRACKSTOP / GETTYPE  header(16)                                   16
+//! req  TRACKSTART                        header(16) track_flags u32 (+4)              24
+//! req  MODEL_GETTYPE                     header(16) model u32 (+4)                    24
+//! res  TRACKSTART / TRACKSTOP            header(24)                                   24
+//! res  GETQUORATE                        header(24) quorate u32 (+4)                  32
+//! res  GETTYPE / MODEL_GETTYPE           header(24) quorum_type u32 (+4)              32
+//! evt  NOTIFICATION (model v0)           header(24) quorate i32 (+4) ring_seq u64
+//!                                        view_list_entries u32 @40, view_list @44,
+//!                                        4 trailing bytes (sizeof is 48)           48 + 4n
+//! ```
+
+use crate::codec::{Decoder, Encoder};
+use crate::error::{ErrorKind, Result};
+use crate::ipc::{check_size, decoder, finish, CsError, RequestHeader, ResponseHeader};
+use crate::macros::open_enum;
+use crate::ByteOrder;
+
+/// `PROCESSOR_COUNT_MAX` (corodefs.h): `quorum_view_list`'s size in `exec/vsf_quorum.c`.
+pub const VIEW_LIST_MAX: usize = 384;
+/// `sizeof(struct res_lib_quorum_notification)`; the view list starts 4 bytes earlier.
+pub const NOTIFICATION_FIXED_LEN: usize = 48;
+/// Where the view list starts in a NOTIFICATION.
+pub const NOTIFICATION_LIST_OFFSET: usize = 44;
+
+open_enum! {
+    /// Request ids (`enum req_quorum_types`).
+    pub enum QuorumRequestId(i32) {
+        /// `MESSAGE_REQ_QUORUM_GETQUORATE`.
+        GetQuorate = 0 => "GETQUORATE",
+        /// `MESSAGE_REQ_QUORUM_TRACKSTART`.
+        TrackStart = 1 => "TRACKSTART",
+        /// `MESSAGE_REQ_QUORUM_TRACKSTOP`.
+        TrackStop = 2 => "TRACKSTOP",
+        /// `MESSAGE_REQ_QUORUM_GETTYPE`.
+        GetType = 3 => "GETTYPE",
+        /// `MESSAGE_REQ_QUORUM_MODEL_GETTYPE`.
+        ModelGetType = 4 => "MODEL_GETTYPE",
+    }
+}
+
+open_enum! {
+    /// Response and event ids (`enum res_quorum_types`).
+    pub enum QuorumResponseId(i32) {
+        /// `MESSAGE_RES_QUORUM_GETQUORATE`.
+        GetQuorate = 0 => "GETQUORATE",
+        /// `MESSAGE_RES_QUORUM_TRACKSTART`.
+        TrackStart = 1 => "TRACKSTART",
+        /// `MESSAGE_RES_QUORUM_TRACKSTOP`.
+        TrackStop = 2 => "TRACKSTOP",
+        /// `MESSAGE_RES_QUORUM_NOTIFICATION` (event).
+        Notification = 3 => "NOTIFICATION",
+        /// `MESSAGE_RES_QUORUM_GETTYPE`.
+        GetType = 4 => "GETTYPE",
+        /// `MESSAGE_RES_QUORUM_MODEL_GETTYPE`.
+        ModelGetType = 5 => "MODEL_GETTYPE",
+        /// `MESSAGE_RES_QUORUM_V1_QUORUM_NOTIFICATION` (event).
+        V1QuorumNotification = 6 => "V1_QUORUM_NOTIFICATION",
+        /// `MESSAGE_RES_QUORUM_V1_NODELIST_NOTIFICATION` (event).
+        V1NodelistNotification = 7 => "V1_NODELIST_NOTIFICATION",
+    }
+}
+
+/// A u32 in an 8-byte slot.
+pub(crate) fn slot_u32(d: &mut Decoder<'_>, field: &'static str) -> Result<u32> {
+    let v = d.u32(field)?;
+    d.pad(4)?;
+    Ok(v)
+}
+
+pub(crate) fn emit_slot_u32(e: &mut Encoder<'_>, v: u32) {
+    e.u32(v);
+    e.zeros(4);
+}
+
+/// The request header, its `size` checked against the bytes given.
+pub(crate) fn request_header(d: &mut Decoder<'_>, len: usize) -> Result<RequestHeader> {
+    let h = RequestHeader::parse(d)?;
+    check_size(h.size, len)?;
+    Ok(h)
+}
+
+/// The response header, its `size` checked against the bytes given.
+pub(crate) fn response_header(d: &mut Decoder<'_>, len: usize) -> Result<ResponseHeader> {
+    let h = ResponseHeader::parse(d)?;
+    check_size(h.size, len)?;
+    Ok(h)
+}
+
+/// One request of libquorum.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuorumRequest<'a> {
+    /// `quorum_getquorate`.
+    GetQuorate,
+    /// `quorum_trackstart`.
+    TrackStart {
+        /// `CS_TRACK_CURRENT` (1), `CS_TRACK_CHANGES` (2), `CS_TRACK_CHANGES_ONLY` (4).
+        track_flags: u32,
+    },
+    /// `quorum_trackstop`.
+    TrackStop,
+    /// `quorum_initialize` (model v0).
+    GetType,
+    /// `quorum_model_initialize`.
+    ModelGetType {
+        /// `LIB_QUORUM_MODEL_V0` (0) or `_V1` (1).
+        model: u32,
+    },
+    /// Any other id (corosync answers CS_ERR_INVALID_PARAM).
+    Unknown {
+        /// Header.
+        header: RequestHeader,
+        /// Everything after it.
+        body: &'a [u8],
+    },
+}
+
+impl<'a> QuorumRequest<'a> {
+    /// Parses one request; a known id must come with exactly its struct's size.
+    pub fn parse(bytes: &'a [u8]) -> Result<QuorumRequest<'a>> {
+        let mut d = decoder(bytes);
+        let header = request_header(&mut d, bytes.len())?;
+        let request = match QuorumRequestId::from(header.id) {
+            QuorumRequestId::GetQuorate => QuorumRequest::GetQuorate,
+            QuorumRequestId::TrackStop => QuorumRequest::TrackStop,
+            QuorumRequestId::GetType => QuorumRequest::GetType,
+            QuorumRequestId::TrackStart => QuorumRequest::TrackStart {
+                track_flags: slot_u32(&mut d, "track_flags")?,
+            },
+            QuorumRequestId::ModelGetType => QuorumRequest::ModelGetType {
+                model: slot_u32(&mut d, "model")?,
+            },
+            QuorumRequestId::Unknown(_) => QuorumRequest::Unknown {
+                header,
+                body: d.take_rest(),
+            },
+        };
+        finish(&d, "request")?;
+        Ok(request)
+    }
+
+    /// Appends the request as libquorum builds it.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let (id, body): (i32, Option<u32>) = match self {
+            QuorumRequest::GetQuorate => (0, None),
+            QuorumRequest::TrackStart { track_flags } => (1, Some(*track_flags)),
+            QuorumRequest::TrackStop => (2, None),
+            QuorumRequest::GetType => (3, None),
+            QuorumRequest::ModelGetType { model } => (4, Some(*model)),
+            QuorumRequest::Unknown { header, body } => {
+                let mut e = Encoder::new(out, ByteOrder::Little);
+                RequestHeader {
+                    id: header.id,
+                    size: (16 + body.len()) as i32,
+                }
+                .emit(&mut e);
+                e.bytes(body);
+                return;
+            }
+        };
+        let mut e = Encoder::new(out, ByteOrder::Little);
+        let size = if body.is_some() { 24 } else { 16 };
+        RequestHeader { id, size }.emit(&mut e);
+        if let Some(v) = body {
+            emit_slot_u32(&mut e, v);
+        }
+    }
+}
+
+/// One response of the quorum service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QuorumResponse {
+    /// A bare header (TRACKSTART, TRACKSTOP, the glue's error reply).
+    Status {
+        /// Header.
+        header: ResponseHeader,
+    },
+    /// `res_lib_quorum_getquorate`.
+    GetQuorate {
+        /// Header.
+        header: ResponseHeader,
+        /// `primary_designated`.
+        quorate: u32,
+    },
+    /// `res_lib_quorum_gettype` and `res_lib_quorum_model_gettype` (same layout).
+    GetType {
+        /// Header (its id says which).
+        header: ResponseHeader,
+        /// 1 with a quorum provider (`QUORUM_SET`), 0 without (`QUORUM_FREE`).
+        quorum_type: u32,
+    },
+}
+
+impl QuorumResponse {
+    /// A response of `id` and `error` with its struct's size filled in.
+    pub fn status(id: QuorumResponseId, error: CsError) -> QuorumResponse {
+        QuorumResponse::Status {
+            header: ResponseHeader {
+                id: id.into(),
+                size: 24,
+                error,
+            },
+        }
+    }
+
+    /// Parses one response.
+    pub fn parse(bytes: &[u8]) -> Result<QuorumResponse> {
+        let mut d = decoder(bytes);
+        let header = response_header(&mut d, bytes.len())?;
+        let response = match (QuorumResponseId::from(header.id), bytes.len()) {
+            (_, 24) => QuorumResponse::Status { header },
+            (QuorumResponseId::GetQuorate, _) => QuorumResponse::GetQuorate {
+                header,
+                quorate: slot_u32(&mut d, "quorate")?,
+            },
+            (QuorumResponseId::GetType | QuorumResponseId::ModelGetType, _) => {
+                QuorumResponse::GetType {
+                    header,
+                    quorum_type: slot_u32(&mut d, "quorum_type")?,
+                }
+            }
+            (id, _) => {
+                return Err(d.error(ErrorKind::InvalidValue {
+                    field: "id",
+                    value: i64::from(i32::from(id)) as u64,
+                }))
+            }
+        };
+        finish(&d, "response")?;
+        Ok(response)
+    }
+
+    /// Appends the response; `size` is written as the struct's.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let mut e = Encoder::new(out, ByteOrder::Little);
+        match self {
+            QuorumResponse::Status { header } => ResponseHeader {
+                size: 24,
+                ..*header
+            }
+            .emit(&mut e),
+            QuorumResponse::GetQuorate { header, quorate: v }
+            | QuorumResponse::GetType {
+                header,
+                quorum_type: v,
+            } => {
+                ResponseHeader {
+                    size: 32,
+                    ..*header
+                }
+                .emit(&mut e);
+                emit_slot_u32(&mut e, *v);
+            }
+        }
+    }
+}
+
+/// `res_lib_quorum_notification`, the model-v0 event (`prepare_library_notification_v0`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuorumNotification {
+    /// `primary_designated`.
+    pub quorate: i32,
+    /// The ring's seq.
+    pub ring_seq: u64,
+    /// The quorum's members.
+    pub view_list: Vec<u32>,
+}
+
+impl QuorumNotification {
+    /// Parses one NOTIFICATION event.
+    pub fn parse(bytes: &[u8]) -> Result<QuorumNotification> {
+        let mut d = decoder(bytes);
+        let header = response_header(&mut d, bytes.len())?;
+        if QuorumResponseId::from(header.id) != QuorumResponseId::Notification {
+            return Err(d.error(ErrorKind::InvalidValue {
+                field: "id",
+                value: i64::from(header.id) as u64,
+            }));
+        }
+        let quorate = d.i32("quorate")?;
+        d.pad(4)?;
+        let ring_seq = d.u64("ring_seq")?;
+        let at = d.offset();
+        let count = d.u32("view_list_entries")?;
+        let n = d.bounded_count(
+            "view_list_entries",
+            count.into(),
+            VIEW_LIST_MAX as u64,
+            4,
+            at,
+        )?;
+        let view_list = d.u32_list("view_list", n)?;
+        d.pad(4)?;
+        finish(&d, "notification")?;
+        Ok(QuorumNotification {
+            quorate,
+            ring_seq,
+            view_list,
+        })
+    }
+
+    /// Appends the event (`size` = sizeof + 4 × entries, as `send_library_notification`);
+    /// at most [`VIEW_LIST_MAX`] entries.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let n = self.view_list.len().min(VIEW_LIST_MAX);
+        let mut e = Encoder::new(out, ByteOrder::Little);
+        ResponseHeader {
+            id: QuorumResponseId::Notification.into(),
+            size: (NOTIFICATION_FIXED_LEN + 4 * n) as i32,
+            error: CsError::Ok,
+        }
+        .emit(&mut e);
+        e.i32(self.quorate);
+        e.zeros(4);
+        e.u64(self.ring_seq);
+        e.u32(n as u32);
+        for v in &self.view_list[..n] {
+            e.u32(*v);
+        }
+        e.zeros(4);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_round_trip_with_libquorum_sizes() {
+        for (r, len) in [
+            (QuorumRequest::GetQuorate, 16),
+            (QuorumRequest::TrackStart { track_flags: 1 }, 24),
+            (QuorumRequest::TrackStop, 16),
+            (QuorumRequest::GetType, 16),
+            (QuorumRequest::ModelGetType { model: 1 }, 24),
+        ] {
+            let mut b = Vec::new();
+            r.emit(&mut b);
+            assert_eq!(b.len(), len, "{r:?}");
+            assert_eq!(QuorumRequest::parse(&b).unwrap(), r);
+        }
+        // A size that disagrees, a truncated body, an unknown id.
+        let mut b = Vec::new();
+        QuorumRequest::TrackStart { track_flags: 1 }.emit(&mut b);
+        assert!(QuorumRequest::parse(&b[..20]).is_err());
+        b[8] = 16;
+        assert!(QuorumRequest::parse(&b[..16]).is_err());
+        let unknown = [9, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0];
+        assert!(matches!(
+            QuorumRequest::parse(&unknown).unwrap(),
+            QuorumRequest::Unknown { .. }
+        ));
+    }
+
+    #[test]
+    fn responses_and_the_v0_notification_round_trip() {
+        let h = |id: QuorumResponseId| ResponseHeader {
+            id: id.into(),
+            size: 0,
+            error: CsError::Ok,
+        };
+        for r in [
+            QuorumResponse::GetQuorate {
+                header: h(QuorumResponseId::GetQuorate),
+                quorate: 1,
+            },
+            QuorumResponse::GetType {
+                header: h(QuorumResponseId::GetType),
+                quorum_type: 1,
+            },
+            QuorumResponse::status(QuorumResponseId::TrackStart, CsError::Exist),
+        ] {
+            let mut b = Vec::new();
+            r.emit(&mut b);
+            let back = QuorumResponse::parse(&b).unwrap();
+            let mut again = Vec::new();
+            back.emit(&mut again);
+            assert_eq!(again, b);
+        }
+        let n = QuorumNotification {
+            quorate: 1,
+            ring_seq: 0x1c,
+            view_list: vec![1, 2, 3],
+        };
+        let mut b = Vec::new();
+        n.emit(&mut b);
+        assert_eq!(b.len(), 60);
+        assert_eq!(&b[40..48], &[3, 0, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(QuorumNotification::parse(&b).unwrap(), n);
+        // A count beyond the bytes present.
+        b[40] = 9;
+        assert!(QuorumNotification::parse(&b).is_err());
+    }
+}
