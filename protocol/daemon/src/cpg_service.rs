@@ -54,6 +54,12 @@ pub const FLOW_CONTROL_RECHECK: Duration = Duration::from_millis(1);
 pub const EVENT_BACKLOG_HIGH: usize = 8 << 20;
 /// ... and below which they are not any more.
 pub const EVENT_BACKLOG_LOW: usize = 4 << 20;
+/// The same two marks in messages: small events fill the queue's message bound (16384)
+/// long before its byte bound, so both count (the ring benchmark's 64-byte flood was
+/// disconnected at 16384 unread events, 4 MB, under the byte mark).
+pub const EVENT_BACKLOG_HIGH_MSGS: usize = 8192;
+/// Unread messages below which the flow control is lifted again.
+pub const EVENT_BACKLOG_LOW_MSGS: usize = 4096;
 
 /// How the service is set up.
 #[derive(Debug, Clone)]
@@ -374,10 +380,10 @@ impl CpgService {
     fn publish_flow_control(&mut self, node: &mut Node) {
         self.flow = flow_control(node.ipc_flow_control());
         for (&conn, c) in self.clients.iter_mut() {
-            let queued = self.server.queued_bytes(conn).unwrap_or(0);
-            if queued > EVENT_BACKLOG_HIGH {
+            let (msgs, bytes) = self.server.queued(conn).unwrap_or((0, 0));
+            if bytes > EVENT_BACKLOG_HIGH || msgs > EVENT_BACKLOG_HIGH_MSGS {
                 c.backlogged = true;
-            } else if queued < EVENT_BACKLOG_LOW {
+            } else if bytes < EVENT_BACKLOG_LOW && msgs < EVENT_BACKLOG_LOW_MSGS {
                 c.backlogged = false;
             }
             let fc = if c.backlogged && self.flow == FlowControl::Open {

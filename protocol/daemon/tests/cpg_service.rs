@@ -436,6 +436,53 @@ fn a_client_that_does_not_dispatch_is_slowed_not_dropped() {
     assert!(ipc.contains("(overflow 0,"), "{ipc}");
 }
 
+/// Small messages reach the queue's message bound long before its byte bound: the
+/// backlog is counted in messages too, so such a client is slowed, not disconnected (the
+/// ring benchmark's 64-byte flood was dropped at 16384 unread events before this).
+#[test]
+fn a_client_flooding_small_messages_without_dispatching_is_slowed_not_dropped() {
+    if skip(
+        "a_client_flooding_small_messages_without_dispatching_is_slowed_not_dropped",
+        false,
+    ) {
+        return;
+    }
+    let mut lab = single_node("s");
+    let mut a = Agent::spawn(&lab.ns(1), "a", &lab.dir);
+    a.ok(json!({"cmd": "initialize", "handle": "h1", "auto_dispatch": false}));
+    a.ok(json!({"cmd": "join", "handle": "h1", "group": "small"}));
+    let pid = a.pid;
+    let until = Instant::now() + EVENT;
+    while a
+        .wait_for(Duration::ZERO, |v| {
+            confchg_with(v, "small", "joined", pid, "JOIN")
+        })
+        .is_err()
+    {
+        assert!(Instant::now() < until, "no confchg");
+        a.ok(json!({"cmd": "dispatch", "handle": "h1", "mode": "ALL"}));
+    }
+    const SIZE: u64 = 64;
+    let r = a.call(
+        json!({"cmd": "mcast", "handle": "h1", "tag": "a", "size": SIZE,
+                         "count": 30000, "retry_ms": 1500}),
+    );
+    assert_eq!(r["rc"], "CS_ERR_TRY_AGAIN", "{r}");
+    let sent = r["sent"].as_u64().expect("sent");
+    let high = totemd::cpg_service::EVENT_BACKLOG_HIGH_MSGS as u64;
+    assert!(
+        (high..high + 2000).contains(&sent),
+        "stopped after {sent} messages, the mark is {high} unread events: {r}"
+    );
+    dispatch_until(&mut a, sent as usize);
+    let log = stop_cleanly(&mut lab, 1);
+    let ipc = log
+        .lines()
+        .find(|l| l.contains("[MAIN  ] ipc: "))
+        .expect("ipc stats");
+    assert!(ipc.contains("(overflow 0,"), "{ipc}");
+}
+
 fn zerocopy_files() -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir("/dev/shm")
         .map(|rd| {

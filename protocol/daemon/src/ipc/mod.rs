@@ -781,8 +781,14 @@ impl IpcServer {
     /// Bytes waiting to be sent to an established connection (responses and events), or
     /// `None` when it is not one; cheaper than [`Self::conn_info`].
     pub fn queued_bytes(&self, conn: ConnId) -> Option<usize> {
+        self.queued(conn).map(|(_, bytes)| bytes)
+    }
+
+    /// Messages and bytes waiting for `conn` (responses and events), without the copies
+    /// [`IpcServer::conn_info`] makes.
+    pub fn queued(&self, conn: ConnId) -> Option<(usize, usize)> {
         match &self.conns.get(&conn)?.phase {
-            Phase::Active(a) => Some(a.queued_bytes()),
+            Phase::Active(a) => Some((a.queued_msgs(), a.queued_bytes())),
             _ => None,
         }
     }
