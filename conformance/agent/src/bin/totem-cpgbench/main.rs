@@ -15,7 +15,16 @@
 //! Exit codes: 0 done, 1 failure during the run, 2 usage, 3 libcpg cannot be loaded.
 
 mod compare;
+// The agent's libcpg bindings: one set of hand-written prototypes for both binaries.
+#[path = "../../ffi.rs"]
+#[allow(dead_code)]
 mod ffi;
+mod rusage;
+
+/// `CS_OK`, `CS_ERR_TRY_AGAIN` (corotypes.h) and `CS_DISPATCH_ALL`.
+const CS_OK: std::ffi::c_int = 1;
+const CS_ERR_TRY_AGAIN: std::ffi::c_int = 6;
+const CS_DISPATCH_ALL: std::ffi::c_int = 2;
 mod measure;
 
 use std::ffi::c_void;
@@ -313,12 +322,13 @@ fn meta<'a>(a: &'a RunArgs, size: usize) -> RecordMeta<'a> {
 }
 
 fn run(a: &RunArgs) {
-    let Some(group) = ffi::CpgName::new(&a.group) else {
+    if a.group.len() > ffi::CPG_MAX_NAME_LENGTH {
         fail(
             2,
             format!("group name {:?} is longer than 128 bytes", a.group),
         );
-    };
+    }
+    let group = ffi::CpgName::new(a.group.as_bytes(), None);
     if a.dry_run {
         emit(&start_line(a, 0, ""));
         for &size in &a.sizes {
@@ -370,12 +380,12 @@ impl Session {
         let timeout = Duration::from_secs_f64(a.connect_timeout);
         let handle = connect(cpg, timeout)?;
         let (rc, nodeid) = cpg.local_get(handle);
-        if rc != ffi::CS_OK {
+        if rc != CS_OK {
             return Err(format!("cpg_local_get: {}", rc_name(rc)));
         }
         let _ = ME.set((nodeid, std::process::id()));
         let (rc, fd) = cpg.fd_get(handle);
-        if rc != ffi::CS_OK {
+        if rc != CS_OK {
             return Err(format!("cpg_fd_get: {}", rc_name(rc)));
         }
         {
@@ -389,11 +399,11 @@ impl Session {
             let (stop, failed) = (stop.clone(), failed.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    if !ffi::readable(fd, 50) {
+                    if ffi::poll(&[fd], 50)[0] == 0 {
                         continue;
                     }
-                    let rc = cpg.dispatch(handle, ffi::CS_DISPATCH_ALL);
-                    if rc != ffi::CS_OK && rc != ffi::CS_ERR_TRY_AGAIN {
+                    let rc = cpg.dispatch(handle, CS_DISPATCH_ALL);
+                    if rc != CS_OK && rc != CS_ERR_TRY_AGAIN {
                         *failed.lock().unwrap_or_else(|e| e.into_inner()) = Some(rc);
                         return;
                     }
@@ -412,11 +422,11 @@ impl Session {
         let deadline = Instant::now() + timeout;
         let mut rc = cpg.join(handle, group);
         // The daemon may still be cleaning up this process's previous connection.
-        while rc == ffi::CS_ERR_TRY_AGAIN && Instant::now() < deadline {
+        while rc == CS_ERR_TRY_AGAIN && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
             rc = cpg.join(handle, group);
         }
-        if rc != ffi::CS_OK {
+        if rc != CS_OK {
             session.close(false);
             return Err(format!("cpg_join: {}", rc_name(rc)));
         }
@@ -468,7 +478,7 @@ fn connect(cpg: &ffi::Cpg, timeout: Duration) -> Result<ffi::CpgHandle, String> 
             deliver: Some(on_deliver),
             confchg: Some(on_confchg),
         });
-        if rc == ffi::CS_OK {
+        if rc == CS_OK {
             return Ok(h);
         }
         if Instant::now() > deadline {
@@ -492,7 +502,7 @@ fn step(
     dispatch_error: &dyn Fn() -> Option<i32>,
 ) -> Result<SizeRecord, String> {
     let mut buf = vec![0xa5u8; size];
-    let cpu0 = ffi::cpu_seconds();
+    let cpu0 = rusage::cpu_seconds();
     let t0 = now_ns();
     let window_start = t0 + (a.warmup * 1e9) as u64;
     let window_end = window_start + (a.duration * 1e9) as u64;
@@ -528,14 +538,14 @@ fn step(
             }
         }
         measure::stamp(&mut buf, id, counts.total, now);
-        match cpg.mcast_joined(h, guarantee, &buf) {
-            ffi::CS_OK => {
+        match cpg.mcast_joined(h, guarantee, &[&buf[..]]) {
+            CS_OK => {
                 counts.total += 1;
                 if now >= window_start {
                     counts.in_window += 1;
                 }
             }
-            ffi::CS_ERR_TRY_AGAIN => {
+            CS_ERR_TRY_AGAIN => {
                 counts.try_again += 1;
                 if backoff.is_zero() {
                     std::thread::yield_now();
@@ -557,6 +567,6 @@ fn step(
     let mut done = std::mem::take(&mut s.step);
     drop(s);
     let mut r = SizeRecord::new(&meta(a, size), &mut done, counts);
-    r.client_cpu_s = measure::round2(ffi::cpu_seconds() - cpu0);
+    r.client_cpu_s = measure::round2(rusage::cpu_seconds() - cpu0);
     Ok(r)
 }
