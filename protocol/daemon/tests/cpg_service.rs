@@ -469,9 +469,12 @@ fn a_client_flooding_small_messages_without_dispatching_is_slowed_not_dropped() 
     );
     assert_eq!(r["rc"], "CS_ERR_TRY_AGAIN", "{r}");
     let sent = r["sent"].as_u64().expect("sent");
+    // Stopped past the mark, by how many the kernel's socket buffers held on top of the
+    // server's queue (thousands of small datagrams, depending on the machine), and well
+    // before the 30000 it tried: slowed, not dropped (`overflow 0` below).
     let high = totemd::cpg_service::EVENT_BACKLOG_HIGH_MSGS as u64;
     assert!(
-        (high..high + 2000).contains(&sent),
+        (high..20_000).contains(&sent),
         "stopped after {sent} messages, the mark is {high} unread events: {r}"
     );
     dispatch_until(&mut a, sent as usize);
