@@ -6,7 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use totem_wire::exec::cpg::{CpgName, PartialType, CPG_MAX_NAME_LENGTH};
-use totem_wire::ipc::cpg::{CpgAddress, Guarantee, IterationType, CPG_MEMBERS_MAX};
+use totem_wire::ipc::cpg::{
+    CpgAddress, Guarantee, IterationType, ZcHead, CPG_MEMBERS_MAX, ZC_MAP_SIZE_OFFSET,
+    ZC_MCAST_OFFSET, ZC_PAYLOAD_OFFSET,
+};
 use totem_wire::ipc::{CpgEvent, CpgRequest, CpgResponse, CsError};
 
 use crate::{FlowControl, SharedBuffer, Transport, TransportError};
@@ -120,12 +123,8 @@ pub struct Cpg<T: Transport> {
     next_zcb: u64,
 }
 
-/// `sizeof(struct coroipcs_zc_header)`: map_size (int) at 0, server_address (u64) at 8.
-const ZC_HEADER_LEN: usize = 16;
-/// `sizeof(struct req_lib_cpg_mcast)`, written inside the buffer before the payload.
-const ZC_MCAST_HEADER_LEN: usize = 40;
-/// Where the caller's bytes start in a zero-copy buffer.
-pub const ZCB_PAYLOAD_OFFSET: usize = ZC_HEADER_LEN + ZC_MCAST_HEADER_LEN;
+/// Where the caller's bytes start in a zero-copy buffer (the codec's layout, ipc.md §4.7).
+pub const ZCB_PAYLOAD_OFFSET: usize = ZC_PAYLOAD_OFFSET;
 /// `cpg_zcb_mcast_joined` refuses more than `IPC_REQUEST_SIZE` with CS_ERR_TOO_BIG.
 const ZCB_MCAST_MAX: usize = 1 << 20;
 
@@ -316,7 +315,7 @@ impl<T: Transport> Cpg<T> {
         if rc != CsError::Ok && rc != CsError::Library {
             return Err(rc);
         }
-        let _ = buffer.write(0, &(map_size as u32).to_le_bytes());
+        let _ = buffer.write(ZC_MAP_SIZE_OFFSET, &ZcHead::map_size_bytes(map_size as u32));
         let id = self.next_zcb;
         self.next_zcb += 1;
         self.zcbs.insert(id, buffer);
@@ -347,14 +346,13 @@ impl<T: Transport> Cpg<T> {
             return CsError::InvalidParam;
         };
         let header = CpgRequest::zc_mcast_header(guarantee, len as u32);
-        if !buffer.write(ZC_HEADER_LEN, &header) {
+        if !buffer.write(ZC_MCAST_OFFSET, &header) {
             return CsError::InvalidParam;
         }
-        let token = buffer
-            .read(8, 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes);
-        self.status(&CpgRequest::zc_execute(token))
+        let Some(head) = zc_head(buffer.as_ref()) else {
+            return CsError::InvalidParam;
+        };
+        self.status(&CpgRequest::zc_execute(head.server_address))
     }
 
     /// `cpg_zcb_free`.
@@ -365,15 +363,13 @@ impl<T: Transport> Cpg<T> {
         let Some(buffer) = self.zcbs.get(&id) else {
             return CsError::InvalidParam;
         };
-        let map_size = buffer
-            .read(0, 4)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u32::from_le_bytes);
-        let token = buffer
-            .read(8, 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes);
-        let rc = self.status(&CpgRequest::zc_free(u64::from(map_size), token));
+        let Some(head) = zc_head(buffer.as_ref()) else {
+            return CsError::InvalidParam;
+        };
+        let rc = self.status(&CpgRequest::zc_free(
+            u64::from(head.map_size),
+            head.server_address,
+        ));
         if rc == CsError::Library {
             return rc;
         }
@@ -687,6 +683,11 @@ pub enum Event {
     /// A PARTIAL_DELIVER piece that completed nothing yet, or an event whose callback the
     /// handle does not have.
     Piece,
+}
+
+/// The head of a zero-copy buffer, as libcpg reads it through its pointer.
+fn zc_head(buffer: &dyn SharedBuffer) -> Option<ZcHead> {
+    ZcHead::parse(&buffer.read(0, ZC_PAYLOAD_OFFSET)?).ok()
 }
 
 fn error_of(r: &CpgResponse) -> CsError {

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 
 use totem_wire::exec::cpg::{ConfchgReason, CpgName};
 use totem_wire::ipc::cpg::{
-    CpgAddress as WireAddress, CpgRequestId, CpgResponseId, IterationType, MEMBERSHIP_ARRAY_LEN,
+    zc_payload, CpgAddress as WireAddress, CpgRequestId, CpgResponseId, IterationType,
+    MEMBERSHIP_ARRAY_LEN, ZC_PAYLOAD_OFFSET,
 };
 use totem_wire::ipc::{CpgEvent, CpgRequest, CpgResponse, CsError};
 
@@ -66,12 +67,6 @@ impl ZeroCopyMemory for NoZeroCopy {
     }
     fn release(&mut self, _: ConnId) {}
 }
-
-/// `sizeof(struct req_lib_cpg_mcast) + sizeof(struct coroipcs_zc_header)`: the payload's
-/// offset in a zero-copy buffer.
-const ZC_PAYLOAD_OFFSET: usize = 56;
-/// Where `cpg_zcb_mcast_joined` writes `msglen` inside the buffer.
-const ZC_MSGLEN_OFFSET: usize = 48;
 
 /// One `cpg_iteration_initialize` snapshot.
 #[derive(Debug)]
@@ -384,12 +379,7 @@ impl Node {
                 let Some(buffer) = zc.contents(conn, server_address) else {
                     return status(CpgResponseId::Mcast, CsError::NotExist);
                 };
-                let msglen = buffer
-                    .get(ZC_MSGLEN_OFFSET..ZC_MSGLEN_OFFSET + 4)
-                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-                let payload =
-                    msglen.and_then(|n| buffer.get(ZC_PAYLOAD_OFFSET..ZC_PAYLOAD_OFFSET + n));
-                let Some(payload) = payload.map(<[u8]>::to_vec) else {
+                let Ok(payload) = zc_payload(&buffer).map(<[u8]>::to_vec) else {
                     return status(CpgResponseId::Mcast, CsError::InvalidParam);
                 };
                 status(

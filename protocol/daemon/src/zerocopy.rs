@@ -37,14 +37,10 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use totem_cpg::{ConnId, ZeroCopyMemory};
+use totem_wire::ipc::cpg::{ZcHead, ZC_PAYLOAD_OFFSET, ZC_SERVER_ADDRESS_OFFSET};
 
-/// `sizeof(struct coroipcs_zc_header) + sizeof(struct req_lib_cpg_mcast)`: where the
-/// payload starts in a buffer.
-pub const ZC_HEADER_LEN: u64 = 56;
-/// Where the token goes (`coroipcs_zc_header.server_address`).
-const TOKEN_OFFSET: u64 = 8;
-/// Where `cpg_zcb_mcast_joined` writes `msglen` (`req_lib_cpg_mcast.msglen` at 16 + 32).
-const MSGLEN_OFFSET: u64 = 48;
+/// Where the payload starts in a buffer (the codec's layout, ipc.md §4.7).
+const ZC_HEADER_LEN: u64 = ZC_PAYLOAD_OFFSET as u64;
 /// The largest message libcpg sends in one piece (`cpg_zcb_mcast_joined` refuses more than
 /// `IPC_REQUEST_SIZE` with CS_ERR_TOO_BIG): no copy is ever larger than this plus the
 /// header.
@@ -232,9 +228,11 @@ impl ShmZeroCopy {
         let file = self.open_checked(path, uid)?;
         self.next_token += 1;
         let token = self.next_token;
-        // IPC is host-order (ipc.md §2.1): libcpg reads `server_address` as a native u64.
-        file.write_all_at(&token.to_ne_bytes(), TOKEN_OFFSET)
-            .map_err(|e| format!("{}: writing the token: {e}", path.display()))?;
+        file.write_all_at(
+            &ZcHead::server_address_bytes(token),
+            ZC_SERVER_ADDRESS_OFFSET as u64,
+        )
+        .map_err(|e| format!("{}: writing the token: {e}", path.display()))?;
         self.buffers
             .insert((conn, token), Buffer { file, map_size });
         Ok(token)
@@ -279,10 +277,10 @@ impl ZeroCopyMemory for ShmZeroCopy {
             self.bad_tokens.set(self.bad_tokens.get() + 1);
             return None;
         };
-        let msglen = read_at_most(&b.file, MSGLEN_OFFSET, 4)
+        let msglen = read_at_most(&b.file, 0, ZC_PAYLOAD_OFFSET)
             .ok()
-            .and_then(|v| <[u8; 4]>::try_from(v.as_slice()).ok())
-            .map_or(0, |v| u64::from(u32::from_ne_bytes(v)));
+            .and_then(|head| ZcHead::parse(&head).ok())
+            .map_or(0, |head| u64::from(head.msglen));
         let want = (ZC_HEADER_LEN + msglen.min(MSG_MAX + 1)).min(b.map_size);
         read_at_most(&b.file, 0, want as usize).ok()
     }

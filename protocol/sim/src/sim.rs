@@ -14,6 +14,7 @@ use totem_cpg::{
     ZeroCopyMemory,
 };
 use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
+use totem_wire::ipc::cpg::{ZcHead, ZC_SERVER_ADDRESS_OFFSET};
 use totem_wire::srp::RingId;
 
 use crate::pcap::PcapWriter;
@@ -276,10 +277,11 @@ impl ZeroCopyMemory for SimZeroCopy {
             .ok_or_else(|| format!("{}: no such file", String::from_utf8_lossy(path)))?;
         file.borrow_mut().resize(map_size as usize, 0);
         self.next_token += 1;
-        // The token goes to `server_address`, offset 8 of the shared buffer.
+        // The token goes to `server_address` in the shared buffer.
         let token = 0x5a00_0000_0000 | self.next_token;
-        if let Some(slot) = file.borrow_mut().get_mut(8..16) {
-            slot.copy_from_slice(&token.to_le_bytes());
+        let at = ZC_SERVER_ADDRESS_OFFSET;
+        if let Some(slot) = file.borrow_mut().get_mut(at..at + 8) {
+            slot.copy_from_slice(&ZcHead::server_address_bytes(token));
         }
         self.maps.insert((conn, token), file);
         Ok(token)

@@ -17,8 +17,8 @@
 
 use crate::codec::{Decoder, Encoder};
 use crate::error::{ErrorKind, Result};
-use crate::ipc::quorum::{request_header, response_header};
 use crate::ipc::{decoder, finish, CsError, RequestHeader, ResponseHeader};
+use crate::ipc::{request_header, response_header};
 use crate::macros::open_enum;
 use crate::ByteOrder;
 

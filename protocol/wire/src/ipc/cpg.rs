@@ -8,8 +8,8 @@ use crate::codec::{Decoder, Encoder};
 use crate::error::{ErrorKind, Result};
 use crate::exec::cpg::{ConfchgReason, CpgName, PartialType};
 use crate::ipc::{
-    check_size, decoder, finish, CsError, RequestHeader, ResponseHeader, IPC_MAX_MSG_LEN,
-    REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN,
+    check_size, decoder, emit_u32_slot, finish, response_header, u32_slot, CsError, RequestHeader,
+    ResponseHeader, IPC_MAX_MSG_LEN, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN,
 };
 use crate::macros::open_enum;
 use crate::ByteOrder;
@@ -472,13 +472,13 @@ impl<'a> CpgRequest<'a> {
             } => {
                 header.emit(&mut e);
                 group.emit(&mut e);
-                slot(&mut e, *pid);
-                slot(&mut e, *flags);
+                emit_u32_slot(&mut e, *pid);
+                emit_u32_slot(&mut e, *flags);
             }
             CpgRequest::Leave { header, group, pid } => {
                 header.emit(&mut e);
                 group.emit(&mut e);
-                slot(&mut e, *pid);
+                emit_u32_slot(&mut e, *pid);
             }
             CpgRequest::Mcast {
                 header,
@@ -487,8 +487,8 @@ impl<'a> CpgRequest<'a> {
                 data,
             } => {
                 header.emit(&mut e);
-                slot(&mut e, (*guarantee).into());
-                slot(&mut e, *msglen);
+                emit_u32_slot(&mut e, (*guarantee).into());
+                emit_u32_slot(&mut e, *msglen);
                 e.bytes(data);
             }
             CpgRequest::Membership { header, group } => {
@@ -505,7 +505,7 @@ impl<'a> CpgRequest<'a> {
             } => {
                 header.emit(&mut e);
                 group.emit(&mut e);
-                slot(&mut e, (*iteration_type).into());
+                emit_u32_slot(&mut e, (*iteration_type).into());
             }
             CpgRequest::IterationNext { header, handle }
             | CpgRequest::IterationFinalize { header, handle } => {
@@ -550,10 +550,10 @@ impl<'a> CpgRequest<'a> {
                 data,
             } => {
                 header.emit(&mut e);
-                slot(&mut e, (*guarantee).into());
-                slot(&mut e, *msglen);
-                slot(&mut e, *fraglen);
-                slot(&mut e, (*kind).into());
+                emit_u32_slot(&mut e, (*guarantee).into());
+                emit_u32_slot(&mut e, *msglen);
+                emit_u32_slot(&mut e, *fraglen);
+                emit_u32_slot(&mut e, (*kind).into());
                 e.bytes(data);
             }
             CpgRequest::Unknown { header, body } => {
@@ -688,14 +688,14 @@ impl CpgResponse {
         match self {
             CpgResponse::Status { .. } => {}
             CpgResponse::Membership { members, .. } => {
-                slot(&mut e, members.len() as u32);
+                emit_u32_slot(&mut e, members.len() as u32);
                 let n = members.len().min(MEMBERSHIP_ARRAY_LEN);
                 for m in &members[..n] {
                     m.emit(&mut e);
                 }
                 e.zeros((MEMBERSHIP_ARRAY_LEN - n) * ADDRESS_LEN);
             }
-            CpgResponse::LocalGet { local_nodeid, .. } => slot(&mut e, *local_nodeid),
+            CpgResponse::LocalGet { local_nodeid, .. } => emit_u32_slot(&mut e, *local_nodeid),
             CpgResponse::IterationInitialize { handle, .. } => e.u64(*handle),
             CpgResponse::IterationNext {
                 group, nodeid, pid, ..
@@ -928,9 +928,9 @@ impl<'a> CpgEvent<'a> {
                 ..
             } => {
                 group.emit(&mut e);
-                slot(&mut e, members.len() as u32);
-                slot(&mut e, joined.len() as u32);
-                slot(&mut e, left.len() as u32);
+                emit_u32_slot(&mut e, members.len() as u32);
+                emit_u32_slot(&mut e, joined.len() as u32);
+                emit_u32_slot(&mut e, left.len() as u32);
                 for a in members.iter().chain(left).chain(joined) {
                     a.emit(&mut e);
                 }
@@ -944,9 +944,9 @@ impl<'a> CpgEvent<'a> {
                 ..
             } => {
                 group.emit(&mut e);
-                slot(&mut e, *msglen);
-                slot(&mut e, *nodeid);
-                slot(&mut e, *pid);
+                emit_u32_slot(&mut e, *msglen);
+                emit_u32_slot(&mut e, *nodeid);
+                emit_u32_slot(&mut e, *pid);
                 e.bytes(data);
             }
             CpgEvent::TotemConfchg {
@@ -955,7 +955,7 @@ impl<'a> CpgEvent<'a> {
                 members,
                 ..
             } => {
-                slot(&mut e, *ring_nodeid);
+                emit_u32_slot(&mut e, *ring_nodeid);
                 e.u64(*ring_seq);
                 e.u32(members.len() as u32);
                 for n in members {
@@ -974,35 +974,16 @@ impl<'a> CpgEvent<'a> {
                 ..
             } => {
                 group.emit(&mut e);
-                slot(&mut e, *msglen);
-                slot(&mut e, *fraglen);
-                slot(&mut e, *nodeid);
-                slot(&mut e, *pid);
-                slot(&mut e, (*kind).into());
+                emit_u32_slot(&mut e, *msglen);
+                emit_u32_slot(&mut e, *fraglen);
+                emit_u32_slot(&mut e, *nodeid);
+                emit_u32_slot(&mut e, *pid);
+                emit_u32_slot(&mut e, (*kind).into());
                 e.bytes(data);
             }
             CpgEvent::Unknown { body, .. } => e.bytes(body),
         }
     }
-}
-
-/// A response header whose `size` must match the message.
-fn response_header(d: &mut Decoder<'_>, len: usize) -> Result<ResponseHeader> {
-    let header = ResponseHeader::parse(d)?;
-    check_size(header.size, len)?;
-    Ok(header)
-}
-
-/// A u32 in an 8-byte slot (`__attribute__((aligned(8)))` on every field).
-fn u32_slot(d: &mut Decoder<'_>, field: &'static str) -> Result<u32> {
-    let v = d.u32(field)?;
-    d.pad(4)?;
-    Ok(v)
-}
-
-fn slot(e: &mut Encoder<'_>, v: u32) {
-    e.u32(v);
-    e.zeros(4);
 }
 
 fn addresses(d: &mut Decoder<'_>, n: usize) -> Result<Vec<CpgAddress>> {
@@ -1372,4 +1353,64 @@ impl<'a> CpgEvent<'a> {
         self.emit(&mut out);
         out
     }
+}
+
+// ---- zero-copy buffers (ipc.md §4.7) ---------------------------------------------------
+
+/// Where `struct coroipcs_zc_header.map_size` (an int) sits in a zero-copy buffer; libcpg
+/// writes it after ZC_ALLOC.
+pub const ZC_MAP_SIZE_OFFSET: usize = 0;
+/// Where `coroipcs_zc_header.server_address` (a u64) sits; the server writes its token.
+pub const ZC_SERVER_ADDRESS_OFFSET: usize = 8;
+/// Where `cpg_zcb_mcast_joined` writes a `req_lib_cpg_mcast` header, after the 16-byte
+/// `coroipcs_zc_header`.
+pub const ZC_MCAST_OFFSET: usize = 16;
+/// Where the caller's payload starts: the pointer `cpg_zcb_alloc` returns.
+pub const ZC_PAYLOAD_OFFSET: usize = ZC_MCAST_OFFSET + MCAST_FIXED_LEN;
+
+/// What the first [`ZC_PAYLOAD_OFFSET`] bytes of a zero-copy buffer say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZcHead {
+    /// `coroipcs_zc_header.map_size`.
+    pub map_size: u32,
+    /// `coroipcs_zc_header.server_address`: the server's token.
+    pub server_address: u64,
+    /// `req_lib_cpg_mcast.msglen` (meaningful once `cpg_zcb_mcast_joined` wrote it).
+    pub msglen: u32,
+}
+
+impl ZcHead {
+    /// Reads the head of a buffer (at least [`ZC_PAYLOAD_OFFSET`] bytes).
+    pub fn parse(bytes: &[u8]) -> Result<ZcHead> {
+        let mut d = decoder(bytes);
+        let map_size = u32_slot(&mut d, "zc.map_size")?;
+        let server_address = d.u64("zc.server_address")?;
+        ResponseHeader::parse(&mut d)?;
+        u32_slot(&mut d, "zc.guarantee")?;
+        let msglen = u32_slot(&mut d, "zc.msglen")?;
+        Ok(ZcHead {
+            map_size,
+            server_address,
+            msglen,
+        })
+    }
+
+    /// The bytes of `map_size`, for [`ZC_MAP_SIZE_OFFSET`].
+    pub fn map_size_bytes(map_size: u32) -> [u8; 4] {
+        map_size.to_le_bytes()
+    }
+
+    /// The bytes of a token, for [`ZC_SERVER_ADDRESS_OFFSET`].
+    pub fn server_address_bytes(token: u64) -> [u8; 8] {
+        token.to_le_bytes()
+    }
+}
+
+/// The payload a ZC_EXECUTE sends: `msglen` bytes at [`ZC_PAYLOAD_OFFSET`], which must lie
+/// within the buffer (corosync trusts `msglen`; we do not).
+pub fn zc_payload(buffer: &[u8]) -> Result<&[u8]> {
+    let head = ZcHead::parse(buffer)?;
+    let mut d = decoder(buffer);
+    d.bytes("zc.head", ZC_PAYLOAD_OFFSET)?;
+    d.bytes("zc.payload", head.msglen as usize)
 }

@@ -242,6 +242,34 @@ pub(crate) fn check_size(size: i32, actual: usize) -> Result<()> {
     Ok(())
 }
 
+/// The request header, its `size` checked against the bytes given.
+pub(crate) fn request_header(d: &mut Decoder<'_>, len: usize) -> Result<RequestHeader> {
+    let h = RequestHeader::parse(d)?;
+    check_size(h.size, len)?;
+    Ok(h)
+}
+
+/// The response (or event) header, its `size` checked against the bytes given.
+pub(crate) fn response_header(d: &mut Decoder<'_>, len: usize) -> Result<ResponseHeader> {
+    let h = ResponseHeader::parse(d)?;
+    check_size(h.size, len)?;
+    Ok(h)
+}
+
+/// A u32 in an 8-byte slot (`__attribute__((aligned(8)))` on the fields of corosync's IPC
+/// structs).
+pub(crate) fn u32_slot(d: &mut Decoder<'_>, field: &'static str) -> Result<u32> {
+    let v = d.u32(field)?;
+    d.pad(4)?;
+    Ok(v)
+}
+
+/// Emits a u32 in an 8-byte slot.
+pub(crate) fn emit_u32_slot(e: &mut Encoder<'_>, v: u32) {
+    e.u32(v);
+    e.zeros(4);
+}
+
 /// Fails when bytes are left after a fixed-size struct.
 pub(crate) fn finish(d: &Decoder<'_>, field: &'static str) -> Result<()> {
     if d.remaining() != 0 {

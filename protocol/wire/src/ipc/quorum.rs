@@ -14,9 +14,12 @@
 //!                                        4 trailing bytes (sizeof is 48)           48 + 4n
 //! ```
 
-use crate::codec::{Decoder, Encoder};
+use crate::codec::Encoder;
 use crate::error::{ErrorKind, Result};
-use crate::ipc::{check_size, decoder, finish, CsError, RequestHeader, ResponseHeader};
+use crate::ipc::{
+    decoder, emit_u32_slot, finish, request_header, response_header, u32_slot, CsError,
+    RequestHeader, ResponseHeader,
+};
 use crate::macros::open_enum;
 use crate::ByteOrder;
 
@@ -65,32 +68,6 @@ open_enum! {
     }
 }
 
-/// A u32 in an 8-byte slot.
-pub(crate) fn slot_u32(d: &mut Decoder<'_>, field: &'static str) -> Result<u32> {
-    let v = d.u32(field)?;
-    d.pad(4)?;
-    Ok(v)
-}
-
-pub(crate) fn emit_slot_u32(e: &mut Encoder<'_>, v: u32) {
-    e.u32(v);
-    e.zeros(4);
-}
-
-/// The request header, its `size` checked against the bytes given.
-pub(crate) fn request_header(d: &mut Decoder<'_>, len: usize) -> Result<RequestHeader> {
-    let h = RequestHeader::parse(d)?;
-    check_size(h.size, len)?;
-    Ok(h)
-}
-
-/// The response header, its `size` checked against the bytes given.
-pub(crate) fn response_header(d: &mut Decoder<'_>, len: usize) -> Result<ResponseHeader> {
-    let h = ResponseHeader::parse(d)?;
-    check_size(h.size, len)?;
-    Ok(h)
-}
-
 /// One request of libquorum.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QuorumRequest<'a> {
@@ -129,10 +106,10 @@ impl<'a> QuorumRequest<'a> {
             QuorumRequestId::TrackStop => QuorumRequest::TrackStop,
             QuorumRequestId::GetType => QuorumRequest::GetType,
             QuorumRequestId::TrackStart => QuorumRequest::TrackStart {
-                track_flags: slot_u32(&mut d, "track_flags")?,
+                track_flags: u32_slot(&mut d, "track_flags")?,
             },
             QuorumRequestId::ModelGetType => QuorumRequest::ModelGetType {
-                model: slot_u32(&mut d, "model")?,
+                model: u32_slot(&mut d, "model")?,
             },
             QuorumRequestId::Unknown(_) => QuorumRequest::Unknown {
                 header,
@@ -166,7 +143,7 @@ impl<'a> QuorumRequest<'a> {
         let size = if body.is_some() { 24 } else { 16 };
         RequestHeader { id, size }.emit(&mut e);
         if let Some(v) = body {
-            emit_slot_u32(&mut e, v);
+            emit_u32_slot(&mut e, v);
         }
     }
 }
@@ -215,12 +192,12 @@ impl QuorumResponse {
             (_, 24) => QuorumResponse::Status { header },
             (QuorumResponseId::GetQuorate, _) => QuorumResponse::GetQuorate {
                 header,
-                quorate: slot_u32(&mut d, "quorate")?,
+                quorate: u32_slot(&mut d, "quorate")?,
             },
             (QuorumResponseId::GetType | QuorumResponseId::ModelGetType, _) => {
                 QuorumResponse::GetType {
                     header,
-                    quorum_type: slot_u32(&mut d, "quorum_type")?,
+                    quorum_type: u32_slot(&mut d, "quorum_type")?,
                 }
             }
             (id, _) => {
@@ -253,7 +230,7 @@ impl QuorumResponse {
                     ..*header
                 }
                 .emit(&mut e);
-                emit_slot_u32(&mut e, *v);
+                emit_u32_slot(&mut e, *v);
             }
         }
     }

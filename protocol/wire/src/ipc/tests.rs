@@ -592,3 +592,28 @@ fn constructors_emit_consistent_sizes() {
     assert_eq!(CpgEvent::deliver(g, 1, 1, &[0; 40]).to_bytes().len(), 224);
     assert_eq!(CpgEvent::totem_confchg(1, 1, vec![1]).to_bytes().len(), 52);
 }
+
+/// A zero-copy buffer as libcpg and the server fill it: token, map size, the MCAST header
+/// `cpg_zcb_mcast_joined` writes, then the payload; a msglen past the buffer is refused.
+#[test]
+fn zero_copy_buffer_head_and_payload() {
+    use crate::ipc::cpg::{zc_payload, Guarantee, ZcHead, ZC_MAP_SIZE_OFFSET, ZC_MCAST_OFFSET};
+    use crate::ipc::cpg::{ZC_PAYLOAD_OFFSET, ZC_SERVER_ADDRESS_OFFSET};
+    let mut buf = vec![0u8; ZC_PAYLOAD_OFFSET + 8];
+    buf[ZC_SERVER_ADDRESS_OFFSET..ZC_SERVER_ADDRESS_OFFSET + 8]
+        .copy_from_slice(&ZcHead::server_address_bytes(0x5a01));
+    buf[ZC_MAP_SIZE_OFFSET..4].copy_from_slice(&ZcHead::map_size_bytes(64));
+    let header = CpgRequest::zc_mcast_header(Guarantee::Agreed, 5);
+    buf[ZC_MCAST_OFFSET..ZC_PAYLOAD_OFFSET].copy_from_slice(&header);
+    buf[ZC_PAYLOAD_OFFSET..ZC_PAYLOAD_OFFSET + 5].copy_from_slice(b"hello");
+    let head = ZcHead::parse(&buf).expect("head");
+    assert_eq!(
+        (head.map_size, head.server_address, head.msglen),
+        (64, 0x5a01, 5)
+    );
+    assert_eq!(zc_payload(&buf).expect("payload"), b"hello");
+    let long = CpgRequest::zc_mcast_header(Guarantee::Agreed, 9);
+    buf[ZC_MCAST_OFFSET..ZC_PAYLOAD_OFFSET].copy_from_slice(&long);
+    assert!(zc_payload(&buf).is_err());
+    assert!(ZcHead::parse(&buf[..ZC_PAYLOAD_OFFSET - 1]).is_err());
+}

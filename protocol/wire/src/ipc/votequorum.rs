@@ -17,8 +17,8 @@
 
 use crate::codec::Encoder;
 use crate::error::{ErrorKind, Result};
-use crate::ipc::quorum::{emit_slot_u32, request_header, response_header, slot_u32};
 use crate::ipc::{decoder, finish, CsError, RequestHeader, ResponseHeader};
+use crate::ipc::{emit_u32_slot, request_header, response_header, u32_slot};
 use crate::macros::open_enum;
 use crate::ByteOrder;
 
@@ -121,11 +121,11 @@ impl<'a> VotequorumRequest<'a> {
         let header = request_header(&mut d, bytes.len())?;
         let request = match VotequorumRequestId::from(header.id) {
             VotequorumRequestId::GetInfo => VotequorumRequest::GetInfo {
-                nodeid: slot_u32(&mut d, "nodeid")?,
+                nodeid: u32_slot(&mut d, "nodeid")?,
             },
             VotequorumRequestId::TrackStart => VotequorumRequest::TrackStart {
                 context: d.u64("context")?,
-                track_flags: slot_u32(&mut d, "track_flags")?,
+                track_flags: u32_slot(&mut d, "track_flags")?,
             },
             VotequorumRequestId::TrackStop => VotequorumRequest::TrackStop,
             _ => VotequorumRequest::Other {
@@ -143,7 +143,7 @@ impl<'a> VotequorumRequest<'a> {
         match self {
             VotequorumRequest::GetInfo { nodeid } => {
                 RequestHeader { id: 0, size: 24 }.emit(&mut e);
-                emit_slot_u32(&mut e, *nodeid);
+                emit_u32_slot(&mut e, *nodeid);
             }
             VotequorumRequest::TrackStart {
                 context,
@@ -151,7 +151,7 @@ impl<'a> VotequorumRequest<'a> {
             } => {
                 RequestHeader { id: 3, size: 32 }.emit(&mut e);
                 e.u64(*context);
-                emit_slot_u32(&mut e, *track_flags);
+                emit_u32_slot(&mut e, *track_flags);
             }
             VotequorumRequest::TrackStop => RequestHeader { id: 4, size: 16 }.emit(&mut e),
             VotequorumRequest::Other { header, body } => {
@@ -334,10 +334,10 @@ impl NodelistNotification {
             }));
         }
         let context = d.u64("context")?;
-        let ring_nodeid = slot_u32(&mut d, "ring_id.nodeid")?;
+        let ring_nodeid = u32_slot(&mut d, "ring_id.nodeid")?;
         let ring_seq = d.u64("ring_id.seq")?;
         let at = d.offset();
-        let count = slot_u32(&mut d, "node_list_entries")?;
+        let count = u32_slot(&mut d, "node_list_entries")?;
         let n = d.bounded_count(
             "node_list_entries",
             count.into(),
@@ -366,9 +366,9 @@ impl NodelistNotification {
         }
         .emit(&mut e);
         e.u64(self.context);
-        emit_slot_u32(&mut e, self.ring_nodeid);
+        emit_u32_slot(&mut e, self.ring_nodeid);
         e.u64(self.ring_seq);
-        emit_slot_u32(&mut e, n as u32);
+        emit_u32_slot(&mut e, n as u32);
         for v in &self.nodes[..n] {
             e.u32(*v);
         }
@@ -397,10 +397,10 @@ impl VqQuorumNotification {
                 value: i64::from(header.id) as u64,
             }));
         }
-        let quorate = slot_u32(&mut d, "quorate")?;
+        let quorate = u32_slot(&mut d, "quorate")?;
         let context = d.u64("context")?;
         let at = d.offset();
-        let count = slot_u32(&mut d, "node_list_entries")?;
+        let count = u32_slot(&mut d, "node_list_entries")?;
         let n = d.bounded_count(
             "node_list_entries",
             count.into(),
@@ -430,9 +430,9 @@ impl VqQuorumNotification {
             error: CsError::Ok,
         }
         .emit(&mut e);
-        emit_slot_u32(&mut e, self.quorate);
+        emit_u32_slot(&mut e, self.quorate);
         e.u64(self.context);
-        emit_slot_u32(&mut e, n as u32);
+        emit_u32_slot(&mut e, n as u32);
         for (id, state) in &self.nodes[..n] {
             e.u32(*id);
             e.u32(*state);
