@@ -16,6 +16,7 @@
 //! stack garbage on the wire (ipc.md §7), so emit writes zeros there and the contract is
 //! `parse(emit(parse(b))) == parse(b)`, as for the exec messages.
 
+pub mod cfg;
 pub mod cmap;
 pub mod cpg;
 pub mod quorum;

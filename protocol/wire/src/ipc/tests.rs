@@ -617,3 +617,35 @@ fn zero_copy_buffer_head_and_payload() {
     assert!(zc_payload(&buf).is_err());
     assert!(ZcHead::parse(&buf[..ZC_PAYLOAD_OFFSET - 1]).is_err());
 }
+
+/// libcfg's GET_NODE_ADDRS as `corosync-cpgtool` sends it, and the replies' sizes
+/// (`ipc_cfg.h`: 32 + 16 per address, 32 for LOCAL_GET, 10272 for RINGSTATUSGET).
+#[test]
+fn cfg_requests_parse_and_replies_have_corosyncs_sizes() {
+    use crate::ipc::cfg::{CfgRequest, CfgResponse};
+    let mut req = vec![0u8; 24];
+    req[..4].copy_from_slice(&5i32.to_le_bytes());
+    req[8..12].copy_from_slice(&24i32.to_le_bytes());
+    req[16..20].copy_from_slice(&3u32.to_le_bytes());
+    match CfgRequest::parse(&req).expect("parses") {
+        CfgRequest::GetNodeAddrs { nodeid, .. } => assert_eq!(nodeid, 3),
+        other => panic!("{other:?}"),
+    }
+    // A GET_NODE_ADDRS without its nodeid is refused, not read past.
+    let mut short = req[..16].to_vec();
+    short[8..12].copy_from_slice(&16i32.to_le_bytes());
+    assert!(CfgRequest::parse(&short).is_err());
+    let addrs = CfgResponse::NodeAddrs {
+        error: CsError::Ok,
+        family: 2,
+        addrs: vec![[10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]],
+    }
+    .to_bytes();
+    assert_eq!(addrs.len(), 48);
+    assert_eq!(&addrs[8..12], &48i32.to_le_bytes());
+    assert_eq!(CfgResponse::LocalGet { nodeid: 9 }.to_bytes().len(), 32);
+    let ring = CfgResponse::RingStatusEmpty {
+        error: CsError::NotSupported,
+    };
+    assert_eq!(ring.to_bytes().len(), 10272);
+}
