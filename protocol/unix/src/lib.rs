@@ -4,6 +4,8 @@
 //! cannot make it unsound.
 #![allow(unsafe_code)]
 
+pub mod shm;
+
 use std::io;
 use std::mem::{size_of, MaybeUninit};
 use std::os::fd::{AsRawFd, BorrowedFd};

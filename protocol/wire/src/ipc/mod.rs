@@ -22,6 +22,7 @@ pub mod cpg;
 pub mod quorum;
 pub mod record;
 pub mod setup;
+pub mod shm;
 pub mod socket;
 pub mod votequorum;
 
