@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
+use crate::ipc::ServerIpcType;
 use crate::log::{self, Logger};
 use crate::quorum::VoteConfig;
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
@@ -267,11 +268,14 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         );
     }
     let clock = Clock::new();
-    // cs_ipcs_service_init for the services totemd has. The IPC type is always socket:
-    // libqb clients take the type the server answers (ipc.md §1.3), and qb_ipc_type shm or
-    // native was already warned about while reading the configuration.
+    // cs_ipcs_service_init for the services totemd has, with corosync's IPC type
+    // (`cs_get_ipc_type`: native, the default, is shm). Clients follow (ipc.md §1.3).
+    let ipc_type = ServerIpcType::from_config(conf.system.qb_ipc_type.as_deref())
+        .unwrap_or(ServerIpcType::Shm);
     let mut quorum_service = QuorumServiceConfig::new(allowed_uids.clone(), allowed_gids.clone());
+    quorum_service.ipc.ipc_type = ipc_type;
     let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
+    service.ipc.ipc_type = ipc_type;
     for n in &conf.nodes {
         service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
     }
@@ -291,7 +295,8 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     logf!(
         Main,
         Notice,
-        "Service engine loaded: corosync cluster closed process group service v1.01 (IPC type socket)"
+        "Service engine loaded: corosync cluster closed process group service v1.01 (IPC type {})",
+        ipc_type.name()
     );
     // votequorum_readconfig: wait_for_all defaults to two_node.
     quorum_service.vote = VoteConfig {

@@ -448,10 +448,7 @@ impl EventSource for CpgService {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let server = self
-            .server
-            .poll_timeout()
-            .map(|d| self.clock.now() + Duration::from_micros(d.as_micros() as u64));
+        let server = self.server.next_deadline().map(|t| self.clock.at(t));
         let held = self.clients.values().any(|c| !c.backlog.is_empty());
         let recheck =
             (held || self.flow != FlowControl::Open).then(|| self.last_work + FLOW_CONTROL_RECHECK);

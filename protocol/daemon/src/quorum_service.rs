@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::io;
 
 use totem_cpg::{Node, NodeEvent};
-use totem_srp::{ConfigurationKind, Duration, Instant};
+use totem_srp::{ConfigurationKind, Instant};
 use totem_wire::srp::RingId;
 
 use crate::cmap::{self, CmapConn, Keys};
@@ -262,9 +262,7 @@ impl EventSource for QuorumService {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.server
-            .poll_timeout()
-            .map(|d| self.clock.now() + Duration::from_micros(d.as_micros() as u64))
+        self.server.next_deadline().map(|t| self.clock.at(t))
     }
 
     fn handle_timeout(&mut self, _now: Instant, _node: &mut Node) {

@@ -38,7 +38,14 @@ impl Clock {
 
     /// The engine's now.
     pub fn now(&self) -> Instant {
-        Instant::from_micros(self.origin.elapsed().as_micros().min(i64::MAX as u128) as i64)
+        self.at(std::time::Instant::now())
+    }
+
+    /// The engine's time of the monotonic instant `t` (times before the clock started
+    /// map to its start).
+    pub fn at(&self, t: std::time::Instant) -> Instant {
+        let since = t.saturating_duration_since(self.origin);
+        Instant::from_micros(since.as_micros().min(i64::MAX as u128) as i64)
     }
 }
 

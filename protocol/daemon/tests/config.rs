@@ -350,23 +350,29 @@ fn uidgid_entries_are_numbers_or_names() {
 }
 
 // Reference: ipc.md §1.3 (libqb clients take the server's IPC type); exec/ipc_glue.c
-// cs_get_ipc_type reads system.qb_ipc_type. totemd answers socket whatever is asked.
+// cs_get_ipc_type reads system.qb_ipc_type: native (the default) and shm are shared
+// memory, socket is sockets. totemd serves both, so none of them is a warning.
 #[test]
-fn qb_ipc_type_other_than_socket_is_a_warning() {
+fn qb_ipc_type_selects_the_servers_transport() {
+    use totemd::ipc::ServerIpcType;
     let base = "totem {\n\tversion: 2\n\ttransport: udpu\n}\nnodelist {\n\tnode {\n\t\tring0_addr: 10.0.0.1\n\t\tnodeid: 1\n\t}\n}\n";
-    for (ipc, warned) in [("socket", false), ("shm", true), ("native", true)] {
+    for (ipc, kind) in [
+        ("socket", ServerIpcType::Socket),
+        ("shm", ServerIpcType::Shm),
+        ("native", ServerIpcType::Shm),
+    ] {
         let text = format!("{base}system {{\n\tqb_ipc_type: {ipc}\n\tsched_rr: no\n}}\n");
         let loaded = parse_str(&text, "c").unwrap();
         assert_eq!(loaded.config.system.qb_ipc_type.as_deref(), Some(ipc));
+        assert_eq!(
+            ServerIpcType::from_config(loaded.config.system.qb_ipc_type.as_deref()),
+            Some(kind)
+        );
         assert!(!loaded.config.system.sched_rr);
         let w: Vec<String> = loaded.warnings.iter().map(|d| d.to_string()).collect();
-        assert_eq!(
-            w.iter()
-                .any(|d| d.contains("system.qb_ipc_type") && d.contains("socket IPC only")),
-            warned,
-            "{ipc}: {w:?}"
-        );
+        assert!(!w.iter().any(|d| d.contains("qb_ipc_type")), "{ipc}: {w:?}");
     }
+    assert_eq!(ServerIpcType::from_config(None), Some(ServerIpcType::Shm));
     let loaded = parse_str(base, "c").unwrap();
     assert!(loaded.config.system.sched_rr, "corosync's default");
     assert!(parse_str(&format!("{base}system {{\n\tqb_ipc_type: pipe\n}}\n"), "c").is_err());

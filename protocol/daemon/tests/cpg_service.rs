@@ -36,7 +36,13 @@ fn synced_with(members: &[u32]) -> impl Fn(&Value) -> bool + '_ {
 
 /// One totemd alone, synced.
 fn single_node(tag: &str) -> Lab {
+    single_node_with_ipc(tag, None)
+}
+
+/// As [`single_node`], with `system.qb_ipc_type` set (`None`: the default, shm).
+fn single_node_with_ipc(tag: &str, ipc_type: Option<&'static str>) -> Lab {
     let mut lab = Lab::new(tag, 1).expect("lab");
+    lab.ipc_type = ipc_type;
     lab.spawn_totemd_status(1, 1);
     lab.wait_status(1, FORM, synced_with(&[1]))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -262,6 +268,8 @@ fn a_client_ignoring_flow_control_is_held_back_and_loses_nothing() {
     use totem_wire::ipc::cpg::{CpgRequest, Guarantee};
 
     let mut lab = Lab::new("f", 2).expect("lab");
+    // The rude client rewrites the socket type's control file.
+    lab.ipc_type = Some("socket");
     lab.spawn_totemd_status(1, 2);
     let other = lab.spawn_totemd_status(2, 2);
     let ring = lab
@@ -508,7 +516,9 @@ fn hostile_ipc_clients_are_dropped_while_others_keep_working() {
     ) {
         return;
     }
-    let mut lab = single_node("h");
+    // The hostile clients write straight onto the socket type's request datagram socket;
+    // the shm type's hostile clients are in tests/ipc_server/shm.rs.
+    let mut lab = single_node_with_ipc("h", Some("socket"));
     let mut a = joined_agent(&lab, 1, "a", "calm");
     let results = in_netns(&lab.ns(1), || {
         use std::os::linux::net::SocketAddrExt;

@@ -24,6 +24,9 @@ use totemd::ipc::{
     IpcStats,
 };
 
+#[path = "ipc_server/shm.rs"]
+mod shm;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 type Call = Box<dyn FnOnce(&mut IpcServer) + Send>;

@@ -182,13 +182,6 @@ pub(super) fn read_system(r: &mut Reader<'_>, s: &Section, sys: &mut System) -> 
                     &["native", "shm", "socket"],
                     "Invalid system.qb_ipc_type",
                 )?;
-                if v != "socket" {
-                    r.warn(
-                        "system.qb_ipc_type",
-                        item.line,
-                        "totemd serves socket IPC only (libqb clients follow the server's type)",
-                    );
-                }
                 sys.qb_ipc_type = Some(v.to_owned());
             }
             // main.c: anything but "yes" turns it off.

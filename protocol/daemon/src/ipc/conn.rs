@@ -1,5 +1,6 @@
-//! One client connection of the socket-type server: what it owns on disk and its two
-//! outgoing datagram channels (ipc.md §5.2–§5.4).
+//! One client connection of the IPC server: what it owns on disk and its outgoing
+//! channels, two datagram sockets for the socket type (ipc.md §5.2–§5.4) or three rings
+//! for the shm type (`super::shm`).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use totem_wire::ipc::socket::CONTROL_REQUEST_FLOW_CONTROL;
 
+use super::shm::ShmChannels;
 use super::{sys, Creds, DisconnectReason, FlowControl};
 
 /// The per-connection directory and control file. Dropping it removes both, as
@@ -233,15 +235,26 @@ pub(super) enum Phase {
     Active(Box<Active>),
 }
 
+/// How an accepted connection's messages travel (the type the server answered).
+pub(super) enum Channels {
+    /// `QB_IPC_SOCKET`.
+    Socket {
+        /// Bound to `B-request`; receives requests and sends responses to `B-response`.
+        request: OutChannel,
+        /// Bound to `B-event-tx`; sends events to `B-event`.
+        event: OutChannel,
+    },
+    /// `QB_IPC_SHM`: three rings, wakeups on the setup stream.
+    Shm(ShmChannels),
+}
+
 /// The resources of an accepted connection.
 pub(super) struct Active {
     pub(super) creds: Creds,
     pub(super) max_msg_size: usize,
+    /// Declared before `files`: the ring files go before their directory.
+    pub(super) channels: Channels,
     pub(super) files: ConnFiles,
-    /// Bound to `B-request`; receives requests and sends responses to `B-response`.
-    pub(super) request: OutChannel,
-    /// Bound to `B-event-tx`; sends events to `B-event`.
-    pub(super) event: OutChannel,
     pub(super) requests_in: u64,
     pub(super) responses_out: u64,
     pub(super) flow: FlowControl,
@@ -251,11 +264,25 @@ pub(super) struct Active {
 
 impl Active {
     pub(super) fn queued_bytes(&self) -> usize {
-        self.request.queued_bytes + self.event.queued_bytes
+        match &self.channels {
+            Channels::Socket { request, event } => request.queued_bytes + event.queued_bytes,
+            Channels::Shm(shm) => shm.queued_bytes(),
+        }
     }
 
     pub(super) fn queued_msgs(&self) -> usize {
-        self.request.queued_msgs() + self.event.queued_msgs()
+        match &self.channels {
+            Channels::Socket { request, event } => request.queued_msgs() + event.queued_msgs(),
+            Channels::Shm(shm) => shm.queued_msgs(),
+        }
+    }
+
+    /// The socket type's two channels, if this connection has them.
+    pub(super) fn sockets(&mut self) -> Option<(&mut OutChannel, &mut OutChannel)> {
+        match &mut self.channels {
+            Channels::Socket { request, event } => Some((request, event)),
+            Channels::Shm(_) => None,
+        }
     }
 }
 

@@ -49,6 +49,7 @@
 
 mod conn;
 pub mod record;
+mod shm;
 mod sys;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -76,7 +77,8 @@ use totem_wire::ipc::{
     RESPONSE_HEADER_LEN,
 };
 
-use conn::{Active, ChannelError, Conn, ConnFiles, OutChannel, Phase, QueueLimits};
+use conn::{Active, ChannelError, Channels, Conn, ConnFiles, OutChannel, Phase, QueueLimits};
+use shm::ShmChannels;
 pub use sys::poll;
 
 /// libqb's `FORCESOCKETSFILE` (Debian: `--sysconfdir=/etc`): when it exists, listening
@@ -90,6 +92,39 @@ pub const DEFAULT_SHM_DIR: &str = "/dev/shm";
 /// `QB_IPC_MSG_DISCONNECT`: a request with this id means "client wants to disconnect"
 /// (ipcs.c `_process_request_`).
 const MSG_DISCONNECT: i32 = -3;
+/// How often a shm connection's queued responses and events are offered to their rings
+/// again while the client has not made room (a ring has nothing to poll).
+const SHM_RETRY_INTERVAL: Duration = Duration::from_millis(2);
+
+/// The IPC type the server answers (only the server chooses, ipc.md §1.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServerIpcType {
+    /// `QB_IPC_SOCKET`: datagram sockets per connection.
+    Socket,
+    /// `QB_IPC_SHM`: shared-memory rings per connection (corosync's default, `native`).
+    Shm,
+}
+
+impl ServerIpcType {
+    /// corosync.conf's `system.qb_ipc_type` (`cs_get_ipc_type`): `native` and `shm` are
+    /// shared memory (libqb builds native as shm on Linux), `socket` is sockets.
+    pub fn from_config(value: Option<&str>) -> Option<ServerIpcType> {
+        match value {
+            None | Some("native") | Some("shm") => Some(ServerIpcType::Shm),
+            Some("socket") => Some(ServerIpcType::Socket),
+            Some(_) => None,
+        }
+    }
+
+    /// As corosync names it in "Service engine loaded: … (IPC type …)" style logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            ServerIpcType::Socket => "socket",
+            ServerIpcType::Shm => "shm",
+        }
+    }
+}
+
 /// The largest [`IpcConfig::max_msg_size`] accepted.
 pub const MAX_MSG_SIZE_LIMIT: usize = 16 << 20;
 
@@ -274,6 +309,8 @@ pub struct IpcConfig {
     pub connect_retry_interval: Duration,
     /// ... and how many attempts (libqb: 10).
     pub connect_retries: u32,
+    /// The transport answered to every client (corosync's `system.qb_ipc_type`).
+    pub ipc_type: ServerIpcType,
     /// Where connection directories go (`/dev/shm`).
     pub shm_dir: PathBuf,
     /// Where listening sockets go in filesystem mode (`SOCKETDIR`).
@@ -302,6 +339,7 @@ impl IpcConfig {
             setup_timeout: Duration::from_secs(10),
             connect_retry_interval: Duration::from_millis(100),
             connect_retries: 10,
+            ipc_type: ServerIpcType::Socket,
             shm_dir: PathBuf::from(DEFAULT_SHM_DIR),
             socket_dir: PathBuf::from(DEFAULT_SOCKET_DIR),
             filesystem_sockets: None,
@@ -467,6 +505,11 @@ pub struct IpcServer {
     allow_connections: bool,
     /// `--record-ipc`: every message, as the preload recorder would have written it.
     recorder: Option<record::Recorder>,
+    /// When the server was made: the deadline of work that is due at once.
+    epoch: Instant,
+    /// When shm connections' queued responses and events are next offered to their rings
+    /// (a ring has nothing to poll for space); `None` while nothing waits.
+    shm_retry_at: Option<Instant>,
 }
 
 fn abstract_addr(name: &[u8]) -> io::Result<SocketAddr> {
@@ -550,6 +593,8 @@ impl IpcServer {
             budget: 0,
             allow_connections: true,
             recorder: None,
+            epoch: Instant::now(),
+            shm_retry_at: None,
         })
     }
 
@@ -576,46 +621,74 @@ impl IpcServer {
             match &conn.phase {
                 Phase::Auth { .. } => add(stream, libc::POLLIN),
                 Phase::Reply { .. } => add(stream, libc::POLLOUT),
-                Phase::Active(a) => {
-                    add(stream, libc::POLLIN);
-                    // A paused connection's requests wait in the kernel (ipc.md §5.3:
-                    // "stop reading the request socket"); its responses still go out.
-                    let mut ev = if a.paused { 0 } else { libc::POLLIN };
-                    if a.request.wants_writable() {
-                        ev |= libc::POLLOUT;
+                Phase::Active(a) => match &a.channels {
+                    Channels::Socket { request, event } => {
+                        add(stream, libc::POLLIN);
+                        // A paused connection's requests wait in the kernel (ipc.md §5.3:
+                        // "stop reading the request socket"); its responses still go out.
+                        let mut ev = if a.paused { 0 } else { libc::POLLIN };
+                        if request.wants_writable() {
+                            ev |= libc::POLLOUT;
+                        }
+                        if ev != 0 {
+                            add(request.sock.as_raw_fd(), ev);
+                        }
+                        if event.wants_writable() {
+                            add(event.sock.as_raw_fd(), libc::POLLOUT);
+                        }
                     }
-                    if ev != 0 {
-                        add(a.request.sock.as_raw_fd(), ev);
+                    // The stream carries the request wakeups: a paused connection leaves
+                    // them unread (its requests wait in the ring) and still sees a
+                    // hangup, which poll reports whatever the events asked.
+                    Channels::Shm(shm) => {
+                        let mut ev = if a.paused { 0 } else { libc::POLLIN };
+                        if shm.wants_writable() {
+                            ev |= libc::POLLOUT;
+                        }
+                        add(stream, ev);
                     }
-                    if a.event.wants_writable() {
-                        add(a.event.sock.as_raw_fd(), libc::POLLOUT);
-                    }
-                }
+                },
             }
         }
     }
 
     /// The longest the caller may sleep in poll before calling [`Self::process_ready`]
     /// again (for handshake timeouts, connect retries and disconnections to report);
-    /// `None` when only descriptors matter.
+    /// `None` when only descriptors matter. See [`Self::next_deadline`].
     pub fn poll_timeout(&self) -> Option<Duration> {
+        self.next_deadline()
+            .map(|t| t.saturating_duration_since(Instant::now()))
+    }
+
+    /// When [`Self::process_ready`] must run again even if no descriptor is ready: an
+    /// absolute time, so that asking twice gives the same answer (a loop that checks
+    /// "is it due yet?" after computing its sleep must see it due). Work that is due now
+    /// has a deadline in the past.
+    pub fn next_deadline(&self) -> Option<Instant> {
         if !self.pending.is_empty() {
-            return Some(Duration::ZERO);
+            return Some(self.epoch);
         }
-        let now = Instant::now();
-        self.conns
-            .values()
-            .flat_map(|c| {
-                let retries = match &c.phase {
-                    Phase::Active(a) => [a.request.retry, a.event.retry],
-                    _ => [None, None],
-                };
-                c.deadline
-                    .into_iter()
-                    .chain(retries.into_iter().flatten().map(|r| r.at))
-            })
-            .min()
-            .map(|t| t.saturating_duration_since(now))
+        let mut earliest = self.shm_retry_at;
+        for c in self.conns.values() {
+            if let Phase::Active(a) = &c.phase {
+                match &a.channels {
+                    // Requests beyond one wakeup's share have no byte left to wake us.
+                    Channels::Shm(shm) if !a.paused && shm.requests_waiting() => {
+                        return Some(self.epoch);
+                    }
+                    Channels::Shm(_) => {}
+                    Channels::Socket { request, event } => {
+                        for r in [request.retry, event.retry].into_iter().flatten() {
+                            earliest = Some(earliest.map_or(r.at, |e| e.min(r.at)));
+                        }
+                    }
+                }
+            }
+            if let Some(d) = c.deadline {
+                earliest = Some(earliest.map_or(d, |e| e.min(d)));
+            }
+        }
+        earliest
     }
 
     /// Handles what poll reported in `ready` (entries for other descriptors are ignored)
@@ -632,8 +705,10 @@ impl IpcServer {
         for (&id, conn) in &self.conns {
             roles.insert(conn.stream.as_raw_fd(), (id, Role::Stream));
             if let Phase::Active(a) = &conn.phase {
-                roles.insert(a.request.sock.as_raw_fd(), (id, Role::Request));
-                roles.insert(a.event.sock.as_raw_fd(), (id, Role::Event));
+                if let Channels::Socket { request, event } = &a.channels {
+                    roles.insert(request.sock.as_raw_fd(), (id, Role::Request));
+                    roles.insert(event.sock.as_raw_fd(), (id, Role::Event));
+                }
             }
         }
         let listener_fds: Vec<RawFd> = self.listeners.iter().map(|l| l.sock.as_raw_fd()).collect();
@@ -657,6 +732,7 @@ impl IpcServer {
         for i in accept_on {
             self.accept(i);
         }
+        self.service_shm(out);
         self.run_timers(out);
         self.refresh_gauges();
     }
@@ -717,7 +793,11 @@ impl IpcServer {
     /// it before each send (ipc.md §2.6). The server itself keeps reading requests.
     pub fn set_flow_control(&mut self, conn: ConnId, fc: FlowControl) -> Result<(), IpcError> {
         let a = self.active_mut(conn)?;
-        a.files.set_flow_control(fc).map_err(IpcError::Io)?;
+        match &a.channels {
+            Channels::Socket { .. } => a.files.set_flow_control(fc),
+            Channels::Shm(shm) => shm.set_flow_control(fc),
+        }
+        .map_err(IpcError::Io)?;
         a.flow = fc;
         Ok(())
     }
@@ -827,16 +907,37 @@ impl IpcServer {
             max_bytes: self.cfg.queue_max_bytes,
         };
         let retry = (self.cfg.connect_retry_interval, self.cfg.connect_retries);
-        let a = self.active_mut(conn)?;
-        let result = if response {
-            let other = a.event.queued_bytes;
-            a.request.push(msg, limits, other, retry)
-        } else {
-            let other = a.request.queued_bytes;
-            a.event.push(msg, limits, other, retry)
+        let Some(Conn {
+            stream,
+            phase: Phase::Active(a),
+            ..
+        }) = self.conns.get_mut(&conn)
+        else {
+            return Err(IpcError::NotConnected(conn));
+        };
+        let result = match &mut a.channels {
+            Channels::Socket { request, event } if response => {
+                let other = event.queued_bytes;
+                request.push(msg, limits, other, retry).map(drop)
+            }
+            Channels::Socket { request, event } => {
+                let other = request.queued_bytes;
+                event.push(msg, limits, other, retry).map(drop)
+            }
+            Channels::Shm(shm) => {
+                let pushed = if response {
+                    shm.push_response(stream.as_fd(), msg, limits)
+                } else {
+                    shm.push_event(stream.as_fd(), msg, limits)
+                };
+                if shm.wants_retry() && self.shm_retry_at.is_none() {
+                    self.shm_retry_at = Some(Instant::now() + SHM_RETRY_INTERVAL);
+                }
+                pushed
+            }
         };
         match result {
-            Ok(_) => Ok(()),
+            Ok(()) => Ok(()),
             Err(e) => {
                 if matches!(e, ChannelError::Overflow) {
                     self.stats.overflows += 1;
@@ -957,6 +1058,45 @@ impl IpcServer {
                     self.write_reply(id, out);
                 }
             }
+            Phase::Active(a) if matches!(a.channels, Channels::Shm(_)) => {
+                let Channels::Shm(shm) = &mut a.channels else {
+                    return;
+                };
+                if revents & libc::POLLOUT != 0 {
+                    if let Err(e) = shm.flush(conn.stream.as_fd()) {
+                        self.teardown(id, e.into(), Some(out));
+                        return;
+                    }
+                }
+                if hangup {
+                    self.drain_then_teardown(id, DisconnectReason::Hangup, out);
+                    return;
+                }
+                if revents & libc::POLLIN != 0 {
+                    // One byte per request sent (`qb_ipcc_sendv`). They only wake us: the
+                    // request ring's semaphore counts the requests, and a byte may come
+                    // before or after its request is taken. EOF is the client leaving.
+                    let mut wakeups = [0u8; 256];
+                    match (&conn.stream).read(&mut wakeups) {
+                        Ok(0) => {
+                            self.drain_then_teardown(id, DisconnectReason::Hangup, out);
+                            return;
+                        }
+                        Ok(_) => {}
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(e) => {
+                            let reason = DisconnectReason::SocketError(e.to_string());
+                            self.drain_then_teardown(id, reason, out);
+                            return;
+                        }
+                    }
+                    self.read_requests(id, false, out);
+                }
+            }
             Phase::Active(_) => {
                 // `_sock_connection_liveliness`: hangup, or readable with EOF or an error,
                 // ends the connection; stray bytes are read and dropped.
@@ -1046,15 +1186,15 @@ impl IpcServer {
             }
         };
         let response = match &accepted {
-            Some((_, names)) => ConnectionResponse {
+            Some((_, kind, [request, response, event])) => ConnectionResponse {
                 header: auth_header(0),
-                connection_type: IpcType::Socket,
+                connection_type: *kind,
                 max_msg_size: chosen as u32,
                 // libqb sends its connection pointer; clients ignore it.
                 connection: id.0,
-                request: names.control.clone(),
-                response: names.base.clone(),
-                event: Vec::new(),
+                request: request.clone(),
+                response: response.clone(),
+                event: event.clone(),
             },
             None => ConnectionResponse {
                 header: auth_header(error),
@@ -1075,7 +1215,7 @@ impl IpcServer {
             conn.phase = Phase::Reply {
                 bytes,
                 sent: 0,
-                accepted: accepted.map(|(a, _)| Box::new(a)),
+                accepted: accepted.map(|(a, _, _)| Box::new(a)),
             };
         }
         self.write_reply(id, out);
@@ -1089,7 +1229,7 @@ impl IpcServer {
         setup_fd: RawFd,
         creds: Creds,
         max_msg_size: usize,
-    ) -> io::Result<(Active, SocketNames)> {
+    ) -> io::Result<(Active, IpcType, [Vec<u8>; 3])> {
         let mut dir = None;
         for _ in 0..100 {
             let path = self.cfg.shm_dir.join(format!(
@@ -1127,7 +1267,27 @@ impl IpcServer {
 
         let mut description = files.dir.as_os_str().as_bytes().to_vec();
         description.extend_from_slice(b"/qb");
-        let names = SocketNames::new(&description, self.listeners[service].service.as_bytes());
+        let service_name = self.listeners[service].service.as_bytes();
+        let mode = if client_can_use { 0o600 } else { 0o666 };
+        let active = |channels, files| Active {
+            creds,
+            max_msg_size,
+            channels,
+            files,
+            requests_in: 0,
+            responses_out: 0,
+            flow: FlowControl::Open,
+            paused: false,
+        };
+        if self.cfg.ipc_type == ServerIpcType::Shm {
+            // qb_ipcs_shm_connect: three rings, chowned to the client (ipc.md §1.6).
+            let owner = owned.then_some((creds.uid, creds.gid));
+            let (shm, names) =
+                ShmChannels::create(&description, service_name, max_msg_size, owner, mode)?;
+            let channels = Channels::Shm(shm);
+            return Ok((active(channels, files), IpcType::Shm, names));
+        }
+        let names = SocketNames::new(&description, service_name);
 
         let control_path = PathBuf::from(OsStr::from_bytes(&names.control));
         let control = std::fs::OpenOptions::new()
@@ -1141,26 +1301,19 @@ impl IpcServer {
         if owned {
             let _ = std::os::unix::fs::chown(&control_path, Some(creds.uid), Some(creds.gid));
         }
-        let mode = if client_can_use { 0o600 } else { 0o666 };
         std::fs::set_permissions(&control_path, std::fs::Permissions::from_mode(mode))?;
         files.control = Some(control);
 
         // Both bound before the response goes out; connected when first used (§1.4).
         let request = bind_dgram(&names, DgramEnd::ServerRequest, max_msg_size)?;
         let event = bind_dgram(&names, DgramEnd::ServerEvent, max_msg_size)?;
+        let channels = Channels::Socket { request, event };
+        // libqb leaves the event name empty for the socket type.
+        let SocketNames { control, base } = names;
         Ok((
-            Active {
-                creds,
-                max_msg_size,
-                files,
-                request,
-                event,
-                requests_in: 0,
-                responses_out: 0,
-                flow: FlowControl::Open,
-                paused: false,
-            },
-            names,
+            active(channels, files),
+            IpcType::Socket,
+            [control, base, Vec::new()],
         ))
     }
 
@@ -1216,8 +1369,8 @@ impl IpcServer {
 
     fn on_request_socket(&mut self, id: ConnId, revents: i16, out: &mut Vec<IpcEvent>) {
         if revents & libc::POLLOUT != 0 {
-            if let Ok(a) = self.active_mut(id) {
-                if let Err(e) = a.request.flush() {
+            if let Some((request, _)) = self.active_mut(id).ok().and_then(Active::sockets) {
+                if let Err(e) = request.flush() {
                     self.teardown(id, e.into(), Some(out));
                     return;
                 }
@@ -1246,16 +1399,17 @@ impl IpcServer {
             );
             return;
         }
-        if let Ok(a) = self.active_mut(id) {
-            if let Err(e) = a.event.flush() {
+        if let Some((_, event)) = self.active_mut(id).ok().and_then(Active::sockets) {
+            if let Err(e) = event.flush() {
                 self.teardown(id, e.into(), Some(out));
             }
         }
     }
 
-    /// Reads up to `requests_per_wakeup` datagrams and checks their framing (ipc.md §5.3).
-    /// Stops early when the call's byte budget is spent, unless `draining` a connection
-    /// about to end (its requests could not be read later).
+    /// Reads up to `requests_per_wakeup` requests (datagrams, or chunks of the request
+    /// ring) and checks their framing (ipc.md §5.3). Stops early when the call's byte
+    /// budget is spent, unless `draining` a connection about to end (its requests could
+    /// not be read later).
     fn read_requests(&mut self, id: ConnId, draining: bool, out: &mut Vec<IpcEvent>) {
         for _ in 0..self.cfg.requests_per_wakeup {
             if !draining && self.budget < self.cfg.max_msg_size {
@@ -1268,37 +1422,99 @@ impl IpcServer {
             else {
                 return;
             };
-            let n = match a.request.sock.recv(&mut self.recv_buf) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) => {
-                    self.teardown(id, DisconnectReason::SocketError(e.to_string()), Some(out));
-                    return;
+            let first = a.requests_in == 0;
+            let bytes = match &mut a.channels {
+                Channels::Socket { request, event } => {
+                    let n = match request.sock.recv(&mut self.recv_buf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) => {
+                            let reason = DisconnectReason::SocketError(e.to_string());
+                            self.teardown(id, reason, Some(out));
+                            return;
+                        }
+                    };
+                    if first {
+                        // By its first request the client has bound both of its sockets
+                        // (`qb_ipcc_connect` returns only then): connect now rather than
+                        // on first use. Failure is not fatal here; first use retries.
+                        let _ = request.try_connect();
+                        let _ = event.try_connect();
+                    }
+                    self.recv_buf[..n].to_vec()
+                }
+                Channels::Shm(shm) => {
+                    let mut bytes = Vec::new();
+                    match shm.read_request(&mut bytes) {
+                        Ok(true) => bytes,
+                        Ok(false) => return,
+                        Err(e) => {
+                            self.stats.bad_requests += 1;
+                            let reason = DisconnectReason::BadRequest(format!("request ring: {e}"));
+                            self.teardown(id, reason, Some(out));
+                            return;
+                        }
+                    }
                 }
             };
-            let bytes = &self.recv_buf[..n];
-            if let Err(reason) = check_request(bytes, a.max_msg_size) {
+            if let Err(reason) = check_request(&bytes, a.max_msg_size) {
                 if matches!(reason, DisconnectReason::BadRequest(_)) {
                     self.stats.bad_requests += 1;
                 }
                 self.teardown(id, reason, Some(out));
                 return;
             }
-            if a.requests_in == 0 {
-                // By its first request the client has bound both of its sockets
-                // (`qb_ipcc_connect` returns only then): connect now rather than on
-                // first use. Failure is not fatal here; first use retries.
-                let _ = a.request.try_connect();
-                let _ = a.event.try_connect();
-            }
             a.requests_in += 1;
             self.stats.requests += 1;
-            self.budget = self.budget.saturating_sub(n);
-            let bytes = bytes.to_vec();
+            self.budget = self.budget.saturating_sub(bytes.len());
             self.record(id, record::Recorded::Request, &bytes);
             out.push(IpcEvent::Request { conn: id, bytes });
         }
+    }
+
+    /// The shm connections' work that no descriptor announces: requests left over from
+    /// an earlier wakeup, and queued responses and events waiting for ring space.
+    fn service_shm(&mut self, out: &mut Vec<IpcEvent>) {
+        let mut readable = Vec::new();
+        let mut failed = Vec::new();
+        for (&id, c) in &mut self.conns {
+            let Phase::Active(a) = &mut c.phase else {
+                continue;
+            };
+            let Channels::Shm(shm) = &mut a.channels else {
+                continue;
+            };
+            if shm.wants_retry() || shm.wants_writable() {
+                if let Err(e) = shm.flush(c.stream.as_fd()) {
+                    failed.push((id, DisconnectReason::from(e)));
+                    continue;
+                }
+            }
+            if !a.paused && shm.requests_waiting() {
+                readable.push(id);
+            }
+        }
+        for (id, reason) in failed {
+            self.teardown(id, reason, Some(out));
+        }
+        for id in readable {
+            self.read_requests(id, false, out);
+        }
+        self.schedule_shm_retry();
+    }
+
+    /// Arms (or clears) the shm retry timer after queues changed.
+    fn schedule_shm_retry(&mut self) {
+        let waiting = self.conns.values().any(|c| match &c.phase {
+            Phase::Active(a) => matches!(&a.channels, Channels::Shm(shm) if shm.wants_retry()),
+            _ => false,
+        });
+        self.shm_retry_at = match (waiting, self.shm_retry_at) {
+            (false, _) => None,
+            (true, Some(at)) if at > Instant::now() => Some(at),
+            (true, _) => Some(Instant::now() + SHM_RETRY_INTERVAL),
+        };
     }
 
     fn run_timers(&mut self, out: &mut Vec<IpcEvent>) {
@@ -1309,12 +1525,14 @@ impl IpcServer {
             if c.deadline.is_some_and(|d| d <= now) {
                 expired.push(id);
             } else if let Phase::Active(a) = &c.phase {
-                if [a.request.retry, a.event.retry]
-                    .iter()
-                    .flatten()
-                    .any(|r| r.at <= now)
-                {
-                    retry_due.push(id);
+                if let Channels::Socket { request, event } = &a.channels {
+                    if [request.retry, event.retry]
+                        .iter()
+                        .flatten()
+                        .any(|r| r.at <= now)
+                    {
+                        retry_due.push(id);
+                    }
                 }
             }
         }
@@ -1327,11 +1545,11 @@ impl IpcServer {
         }
         let interval = self.cfg.connect_retry_interval;
         for id in retry_due {
-            let Ok(a) = self.active_mut(id) else {
+            let Some((request, event)) = self.active_mut(id).ok().and_then(Active::sockets) else {
                 continue;
             };
             let mut failure = None;
-            for ch in [&mut a.request, &mut a.event] {
+            for ch in [request, event] {
                 let Some(r) = ch.retry else {
                     continue;
                 };

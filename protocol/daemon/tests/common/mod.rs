@@ -87,6 +87,9 @@ pub struct Lab {
     pub keep: bool,
     /// Appended to every corosync.conf written from now on.
     pub extra_conf: String,
+    /// `system.qb_ipc_type` of every corosync.conf written from now on (`None`: left out,
+    /// so native = shm, corosync's default).
+    pub ipc_type: Option<&'static str>,
 }
 
 impl Lab {
@@ -105,6 +108,7 @@ impl Lab {
             // TOTEMD_KEEP_LAB=1 keeps logs and the capture of passing runs too.
             keep: std::env::var_os("TOTEMD_KEEP_LAB").is_some(),
             extra_conf: String::new(),
+            ipc_type: None,
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -182,9 +186,12 @@ impl Lab {
              quorum {{\n\tprovider: corosync_votequorum\n}}\n\
              logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\tto_syslog: no\n\
              \ttimestamp: hires\n\tdebug: off\n}}\n\
-             system {{\n\tstate_dir: {}\n}}\n{}",
+             system {{\n\tstate_dir: {}\n{}}}\n{}",
             self.log_path(n).display(),
             self.node_dir(n).join("state").display(),
+            self.ipc_type
+                .map(|t| format!("\tqb_ipc_type: {t}\n"))
+                .unwrap_or_default(),
             self.extra_conf
         );
         let path = self.node_dir(n).join("corosync.conf");
