@@ -1,10 +1,16 @@
-//! Connects to the CPG service over libqb socket IPC, asks LOCAL_GET and finalizes, with
-//! raw `totem_wire::ipc::cpg` messages: what `cpg_initialize` + `cpg_local_get` +
-//! `cpg_finalize` put on the wire (ipc.md §4.3). Prints `key=value` lines.
+//! Connects to the CPG service over libqb IPC of whichever type the server chooses (socket
+//! or shm, `totem_client::connect`), asks LOCAL_GET and finalizes, with raw
+//! `totem_wire::ipc::cpg` messages: what `cpg_initialize` + `cpg_local_get` +
+//! `cpg_finalize` put on the wire (ipc.md §4.3). Prints `key=value` lines, the first
+//! `ipc_type=SOCKET` or `ipc_type=SHM`.
 //!
 //! ```text
-//! cpg_local_get [--service NAME] [--wait SECONDS]
+//! cpg_local_get [--service NAME] [--wait SECONDS] [--join GROUP]
 //! ```
+//!
+//! With `--join`, the events and MCAST path too, through the crate's CPG layer
+//! (`totem_client::cpg`): join GROUP, wait for our confchg, mcast one message and wait
+//! for its delivery, leave, finalize.
 //!
 //! `--wait` keeps retrying while nothing listens yet or the server answers EAGAIN
 //! (corosync refuses IPC until its first sync completes, ipc.md §3.2). Run it in the
@@ -13,9 +19,9 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use totem_client::socket::SocketTransport;
-use totem_client::{Transport, TransportError};
-use totem_wire::ipc::cpg::{CpgRequest, CpgRequestId, CpgResponse, CpgResponseId};
+use totem_client::cpg::{Callback, Cpg, Event};
+use totem_client::{IpcTransport, Transport, TransportError};
+use totem_wire::ipc::cpg::{CpgRequest, CpgRequestId, CpgResponse, CpgResponseId, Guarantee};
 use totem_wire::ipc::{CsError, RequestHeader, IPC_MAX_MSG_LEN, REQUEST_HEADER_LEN};
 
 fn header_only(id: CpgRequestId) -> Vec<u8> {
@@ -32,10 +38,10 @@ fn header_only(id: CpgRequestId) -> Vec<u8> {
     out
 }
 
-fn run(service: &str, wait: Duration) -> Result<(), String> {
+fn run(service: &str, wait: Duration, join: Option<&str>) -> Result<(), String> {
     let deadline = Instant::now() + wait;
     let mut transport = loop {
-        match SocketTransport::connect(service, IPC_MAX_MSG_LEN) {
+        match totem_client::connect(service, IPC_MAX_MSG_LEN) {
             Ok(t) => break t,
             Err(TransportError::Disconnected(_)) | Err(TransportError::Refused(libc::EAGAIN))
                 if Instant::now() < deadline =>
@@ -45,6 +51,7 @@ fn run(service: &str, wait: Duration) -> Result<(), String> {
             Err(e) => return Err(format!("connect: {e}")),
         }
     };
+    println!("ipc_type={}", transport.ipc_type());
     println!("max_msg_size={}", transport.max_msg_size());
     println!("flow_control={:?}", transport.flow_control());
     if let Some(c) = transport.server_creds() {
@@ -65,6 +72,10 @@ fn run(service: &str, wait: Duration) -> Result<(), String> {
         other => return Err(format!("LOCAL_GET answered {other:?}")),
     }
 
+    if let Some(group) = join {
+        return join_mcast_leave(transport, group.as_bytes());
+    }
+
     let reply = transport
         .request(&header_only(CpgRequestId::Finalize))
         .map_err(|e| format!("FINALIZE: {e}"))?;
@@ -81,13 +92,72 @@ fn run(service: &str, wait: Duration) -> Result<(), String> {
     Ok(())
 }
 
+/// The next callback within 10 s, skipping pieces.
+fn next_callback(cpg: &mut Cpg<IpcTransport>) -> Result<Callback, String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match cpg.next_event(Some(left)) {
+            Ok(Some(Event::Callback(cb))) => return Ok(*cb),
+            Ok(Some(Event::Piece)) => {}
+            Ok(None) => return Err("no event in 10 s".into()),
+            Err(e) => return Err(format!("event: {e}")),
+        }
+    }
+}
+
+/// Repeats `call` while it answers CS_ERR_TRY_AGAIN (flow control, sync), as libcpg users
+/// do, for up to 10 s.
+fn retry(cpg: &mut Cpg<IpcTransport>, call: impl Fn(&mut Cpg<IpcTransport>) -> CsError) -> CsError {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match call(cpg) {
+            CsError::TryAgain if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            rc => return rc,
+        }
+    }
+}
+
+fn join_mcast_leave(transport: IpcTransport, group: &[u8]) -> Result<(), String> {
+    let mut cpg = Cpg::initialize(transport, std::process::id());
+    println!("join={}", retry(&mut cpg, |c| c.join(group)));
+    match next_callback(&mut cpg)? {
+        Callback::Confchg {
+            members, joined, ..
+        } => println!("confchg members={} joined={}", members.len(), joined.len()),
+        other => return Err(format!("expected our confchg, got {other:?}")),
+    }
+    let message = b"hello over libqb";
+    println!(
+        "mcast={}",
+        retry(&mut cpg, |c| c.mcast_joined(Guarantee::Agreed, &[message]))
+    );
+    match next_callback(&mut cpg)? {
+        Callback::Deliver { data, .. } => {
+            println!("deliver={}", String::from_utf8_lossy(&data))
+        }
+        other => return Err(format!("expected our message, got {other:?}")),
+    }
+    println!("leave={}", retry(&mut cpg, |c| c.leave(group)));
+    match next_callback(&mut cpg)? {
+        Callback::Confchg { left, .. } => println!("confchg left={}", left.len()),
+        other => return Err(format!("expected our leave, got {other:?}")),
+    }
+    println!("finalize={}", cpg.finalize());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let mut service = "cpg".to_owned();
     let mut wait = Duration::ZERO;
+    let mut join = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match (arg.as_str(), args.next()) {
             ("--service", Some(v)) => service = v,
+            ("--join", Some(v)) => join = Some(v),
             ("--wait", Some(v)) => match v.parse::<u64>() {
                 Ok(s) => wait = Duration::from_secs(s),
                 Err(_) => {
@@ -96,12 +166,12 @@ fn main() -> ExitCode {
                 }
             },
             _ => {
-                eprintln!("usage: cpg_local_get [--service NAME] [--wait SECONDS]");
+                eprintln!("usage: cpg_local_get [--service NAME] [--wait SECONDS] [--join GROUP]");
                 return ExitCode::from(2);
             }
         }
     }
-    match run(&service, wait) {
+    match run(&service, wait, join.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cpg_local_get: {e}");

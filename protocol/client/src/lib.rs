@@ -1,15 +1,26 @@
 //! A pure-Rust CPG client: the calls of libcpg (`lib/cpg.c`) over a libqb IPC connection.
 //!
 //! The CPG layer ([`cpg`]) is written against [`Transport`], the three channels of one libqb
-//! connection. [`socket::SocketTransport`] is libqb's *socket* type over real Unix sockets
-//! (totemd, or corosync with `qb { ipc_type: socket }`); the simulator plugs in an in-memory
+//! connection. Two real transports speak libqb's IPC types, after the handshake they share
+//! ([`setup`]): [`socket::SocketTransport`], the *socket* type over Unix datagram sockets
+//! (totemd, or corosync with `system { qb_ipc_type: socket }`), and [`shm::ShmTransport`],
+//! the *shared-memory* type (corosync's default). The server chooses the type; [`connect`]
+//! follows its choice and returns an [`IpcTransport`]. The simulator plugs in an in-memory
 //! transport that reaches a simulated node's CPG service directly.
 
 use std::fmt;
 use std::time::Duration;
 
+use totem_wire::ipc::setup::IpcType;
+
 pub mod cpg;
+pub mod setup;
+pub mod shm;
 pub mod socket;
+
+use setup::{ServerCreds, DEFAULT_SETUP_TIMEOUT};
+use shm::ShmTransport;
+use socket::SocketTransport;
 
 /// Why an IPC operation failed.
 #[derive(Debug)]
@@ -138,5 +149,164 @@ pub trait Transport {
         Err(TransportError::Protocol(
             "this transport offers no zero-copy buffers".into(),
         ))
+    }
+}
+
+/// Connects to `service` (`"cpg"`) as `qb_ipcc_connect(service, max_msg_size)` does and
+/// speaks whichever IPC type the server chooses (ipc.md §1.3): the socket type with totemd
+/// or `qb_ipc_type: socket`, the shm type with stock corosync. Waits at most
+/// [`DEFAULT_SETUP_TIMEOUT`] for the server's answer.
+///
+/// Errors: [`TransportError::Disconnected`] when nothing listens or the server closes the
+/// stream, [`TransportError::Refused`] with the server's errno, [`TransportError::Protocol`]
+/// for a type libqb 2.x clients do not speak either (POSIX or SysV message queues) or a
+/// malformed answer.
+pub fn connect(service: &str, max_msg_size: usize) -> Result<IpcTransport, TransportError> {
+    IpcTransport::connect_timeout(service, max_msg_size, Some(DEFAULT_SETUP_TIMEOUT))
+}
+
+/// A libqb connection of the type the server chose (see [`connect`]).
+pub enum IpcTransport {
+    /// `QB_IPC_SOCKET`.
+    Socket(SocketTransport),
+    /// `QB_IPC_SHM` (what `QB_IPC_NATIVE` servers answer).
+    Shm(ShmTransport),
+}
+
+impl IpcTransport {
+    /// [`connect`].
+    pub fn connect(service: &str, max_msg_size: usize) -> Result<IpcTransport, TransportError> {
+        connect(service, max_msg_size)
+    }
+
+    /// [`connect`] with a chosen wait for the setup response (`None`: for ever, like
+    /// libqb).
+    pub fn connect_timeout(
+        service: &str,
+        max_msg_size: usize,
+        setup_timeout: Option<Duration>,
+    ) -> Result<IpcTransport, TransportError> {
+        let hs = setup::handshake(service, max_msg_size, setup_timeout)?;
+        // qb_ipcc_connect_continue: SHM, SOCKET, else ENOTSUP/EINVAL.
+        match hs.response.connection_type {
+            IpcType::Socket => SocketTransport::from_handshake(hs).map(IpcTransport::Socket),
+            IpcType::Shm => ShmTransport::from_handshake(hs).map(IpcTransport::Shm),
+            other => Err(TransportError::Protocol(format!(
+                "the server chose {other} IPC, which libqb clients do not speak"
+            ))),
+        }
+    }
+
+    /// The type the server chose: [`IpcType::Socket`] or [`IpcType::Shm`].
+    pub fn ipc_type(&self) -> IpcType {
+        match self {
+            Self::Socket(_) => IpcType::Socket,
+            Self::Shm(_) => IpcType::Shm,
+        }
+    }
+
+    fn inner(&self) -> &(dyn Transport + Send) {
+        match self {
+            Self::Socket(t) => t,
+            Self::Shm(t) => t,
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut (dyn Transport + Send) {
+        match self {
+            Self::Socket(t) => t,
+            Self::Shm(t) => t,
+        }
+    }
+
+    /// The service this connection is to.
+    pub fn service(&self) -> &str {
+        match self {
+            Self::Socket(t) => t.service(),
+            Self::Shm(t) => t.service(),
+        }
+    }
+
+    /// The server's credentials from the setup response, if the kernel attached them.
+    pub fn server_creds(&self) -> Option<ServerCreds> {
+        match self {
+            Self::Socket(t) => t.server_creds(),
+            Self::Shm(t) => t.server_creds(),
+        }
+    }
+
+    /// Gives up on a response after `timeout` (`None`, the default: wait while the server
+    /// lives). A timed-out call leaves the connection unusable.
+    pub fn set_request_timeout(&mut self, timeout: Option<Duration>) {
+        match self {
+            Self::Socket(t) => t.set_request_timeout(timeout),
+            Self::Shm(t) => t.set_request_timeout(timeout),
+        }
+    }
+
+    /// Still connected, as far as we know without waiting?
+    pub fn is_connected(&mut self) -> bool {
+        match self {
+            Self::Socket(t) => t.is_connected(),
+            Self::Shm(t) => t.is_connected(),
+        }
+    }
+
+    /// Disconnects (what dropping does), as `qb_ipcc_disconnect` does for the type.
+    pub fn disconnect(self) {}
+}
+
+impl Transport for IpcTransport {
+    fn request(&mut self, request: &[u8]) -> Result<Vec<u8>, TransportError> {
+        self.inner_mut().request(request)
+    }
+
+    fn send(&mut self, request: &[u8]) -> Result<(), TransportError> {
+        self.inner_mut().send(request)
+    }
+
+    fn recv_event(&mut self, timeout: Option<Duration>) -> Result<Option<Vec<u8>>, TransportError> {
+        self.inner_mut().recv_event(timeout)
+    }
+
+    fn flow_control(&self) -> FlowControl {
+        self.inner().flow_control()
+    }
+
+    fn max_msg_size(&self) -> usize {
+        self.inner().max_msg_size()
+    }
+
+    fn event_fd(&self) -> Option<i32> {
+        self.inner().event_fd()
+    }
+
+    fn event_ready(&mut self, timeout: Option<Duration>) -> Result<bool, TransportError> {
+        self.inner_mut().event_ready(timeout)
+    }
+
+    fn close(&mut self) {
+        self.inner_mut().close()
+    }
+
+    fn pause(&mut self, d: Duration) {
+        self.inner_mut().pause(d)
+    }
+
+    fn zcb_create(
+        &mut self,
+        map_size: usize,
+    ) -> Result<(Vec<u8>, Box<dyn SharedBuffer>), TransportError> {
+        self.inner_mut().zcb_create(map_size)
+    }
+}
+
+impl fmt::Debug for IpcTransport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IpcTransport")
+            .field("ipc_type", &self.ipc_type())
+            .field("service", &self.service())
+            .field("max_msg_size", &self.max_msg_size())
+            .finish()
     }
 }

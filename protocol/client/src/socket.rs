@@ -1,8 +1,10 @@
 //! libqb's *socket* IPC type, client side (spec ipc.md §1.2, §1.4, §1.5, §2): what
 //! `qb_ipcc_connect` and friends do for libcpg when the server answers `QB_IPC_SOCKET`,
 //! over real Unix sockets. Works against totemd and against corosync configured with
-//! `system { qb_ipc_type: socket }` (corosync's default, shm, is refused with
-//! [`TransportError::Protocol`]).
+//! `system { qb_ipc_type: socket }`. [`SocketTransport::connect`] speaks this type only
+//! and refuses a server that chooses shm (corosync's default) with
+//! [`TransportError::Protocol`]; [`crate::connect`] follows the server's choice and
+//! takes [`crate::shm::ShmTransport`] then.
 //!
 //! ```text
 //! connect  \0<service>      SOCK_STREAM: 24-byte request (+SCM_CREDENTIALS) → 12328-byte response
@@ -24,43 +26,21 @@ use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use totem_wire::ipc::setup::{
-    ConnectionRequest, ConnectionResponse, IpcType, CONNECTION_REQUEST_LEN,
-    CONNECTION_RESPONSE_LEN, MSG_AUTHENTICATE,
-};
+use totem_wire::ipc::setup::IpcType;
 use totem_wire::ipc::socket::{
-    abstract_name, DgramEnd, SocketNames, ABSTRACT_NAME_MAX, CONTROL_EVENT_SENT, CONTROL_FILE_LEN,
+    abstract_name, DgramEnd, SocketNames, CONTROL_EVENT_SENT, CONTROL_FILE_LEN,
     CONTROL_REQUEST_FLOW_CONTROL, CONTROL_REQUEST_SENT, CONTROL_RESPONSE_SENT,
 };
-use totem_wire::ipc::{RequestHeader, ResponseHeader, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
 
+use crate::setup::{
+    check_incoming, check_request, disconnected, handshake, remaining, stream_gone, timed_out,
+    Handshake, State,
+};
+pub use crate::setup::{
+    ServerCreds, DEFAULT_SETUP_TIMEOUT, FORCE_FILESYSTEM_SOCKETS_FILE, MAX_NEGOTIATED_MSG_SIZE,
+    SOCKET_DIR,
+};
 use crate::{FlowControl, Transport, TransportError};
-
-/// libqb's `FORCESOCKETSFILE`: when it exists, the listening socket is a file in
-/// [`SOCKET_DIR`] (ipc.md §1.1).
-pub const FORCE_FILESYSTEM_SOCKETS_FILE: &str = "/etc/libqb/force-filesystem-sockets";
-/// libqb's `SOCKETDIR` default (`$localstatedir/run`).
-pub const SOCKET_DIR: &str = "/var/run";
-/// How long [`SocketTransport::connect`] waits for the setup response. libqb waits for
-/// ever (`poll(-1)`, ipc.md §1.2 client step 3); a server that accepted the stream and
-/// never answers would then hang the caller, so we give up and report it disconnected.
-pub const DEFAULT_SETUP_TIMEOUT: Duration = Duration::from_secs(30);
-/// The largest `max_msg_size` a server may choose: the client allocates a receive buffer
-/// of that size. libcpg asks for 1 MiB and libqb servers answer that.
-pub const MAX_NEGOTIATED_MSG_SIZE: usize = 16 << 20;
-
-/// The server's credentials, as the kernel attached them to the setup response.
-pub type ServerCreds = totem_unix::Ucred;
-
-#[derive(Debug, Clone)]
-enum State {
-    Connected,
-    /// A response did not come in time; if it comes later it would be taken as the
-    /// answer to the next call (libqb does not check response ids, ipc.md §2.3), so the
-    /// connection cannot be used any more.
-    OutOfStep,
-    Gone(String),
-}
 
 /// One libqb socket-type connection (see the module documentation).
 pub struct SocketTransport {
@@ -83,14 +63,6 @@ pub struct SocketTransport {
     torn_down: bool,
 }
 
-fn disconnected(why: impl Into<String>) -> TransportError {
-    TransportError::Disconnected(why.into())
-}
-
-fn filesystem_sockets() -> bool {
-    Path::new(FORCE_FILESYSTEM_SOCKETS_FILE).exists()
-}
-
 /// `set_sock_addr`: a name starting with `/`, or any name when filesystem sockets are off,
 /// is abstract (so the datagram sockets, named after `/dev/shm/...`, always are); else a
 /// file in [`SOCKET_DIR`].
@@ -100,10 +72,6 @@ fn dgram_addr(name: &[u8], fs_mode: bool) -> io::Result<SocketAddr> {
     } else {
         SocketAddr::from_pathname(Path::new(SOCKET_DIR).join(std::ffi::OsStr::from_bytes(name)))
     }
-}
-
-fn remaining(deadline: Option<Instant>) -> Option<Duration> {
-    deadline.map(|d| d.saturating_duration_since(Instant::now()))
 }
 
 impl SocketTransport {
@@ -125,60 +93,28 @@ impl SocketTransport {
         max_msg_size: usize,
         setup_timeout: Option<Duration>,
     ) -> Result<SocketTransport, TransportError> {
-        if service.is_empty() || service.len() > ABSTRACT_NAME_MAX || service.contains('\0') {
-            return Err(TransportError::Io(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("invalid service name {service:?}"),
-            )));
-        }
-        let deadline = setup_timeout.map(|t| Instant::now() + t);
-        let fs_mode = filesystem_sockets();
-        // qb_ipcc_stream_sock_connect: the listener is `\0<service>`, or SOCKETDIR/<service>.
-        let addr = if fs_mode {
-            SocketAddr::from_pathname(Path::new(SOCKET_DIR).join(service))?
-        } else {
-            SocketAddr::from_abstract_name(abstract_name(service.as_bytes()))?
-        };
-        let setup = UnixStream::connect_addr(&addr)
-            .map_err(|e| disconnected(format!("cannot connect to IPC service {service}: {e}")))?;
-        setup.set_nonblocking(true)?;
-        // qb_ipcc_us_setup_connect: SO_PASSCRED on, so the kernel attaches our
-        // credentials to the request and the server's to its response.
-        sys::set_passcred(setup.as_fd(), true)?;
-
-        let mut request = Vec::with_capacity(CONNECTION_REQUEST_LEN);
-        ConnectionRequest {
-            header: RequestHeader {
-                id: MSG_AUTHENTICATE,
-                size: CONNECTION_REQUEST_LEN as i32,
-            },
-            // `max(requested, sizeof(response))` (qb_ipcc_connect).
-            max_msg_size: u32::try_from(max_msg_size.max(CONNECTION_RESPONSE_LEN))
-                .unwrap_or(u32::MAX),
-        }
-        .emit(&mut request);
-        send_all(&setup, &request, deadline)?;
-
-        let (response, server) = recv_setup_response(&setup, deadline)?;
-        let _ = sys::set_passcred(setup.as_fd(), false);
-        let response = ConnectionResponse::parse(&response)
-            .map_err(|e| TransportError::Protocol(format!("connection response: {e}")))?;
-        if let Some(errno) = response.refusal_errno() {
-            return Err(TransportError::Refused(errno));
-        }
-        if response.connection_type != IpcType::Socket {
+        let hs = handshake(service, max_msg_size, setup_timeout)?;
+        if hs.response.connection_type != IpcType::Socket {
             return Err(TransportError::Protocol(format!(
-                "the server chose {} IPC; this client speaks only the socket type \
-                 (corosync: system {{ qb_ipc_type: socket }})",
-                response.connection_type
+                "the server chose {} IPC; SocketTransport speaks only the socket type \
+                 (totem_client::connect follows the server's choice)",
+                hs.response.connection_type
             )));
         }
-        let max = response.max_msg_size as usize;
-        if !(RESPONSE_HEADER_LEN..=MAX_NEGOTIATED_MSG_SIZE).contains(&max) {
-            return Err(TransportError::Protocol(format!(
-                "server chose a maximum message size of {max} bytes"
-            )));
-        }
+        Self::from_handshake(hs)
+    }
+
+    /// `qb_ipcc_us_connect`: the socket type's part of the connect, after a handshake in
+    /// which the server chose [`IpcType::Socket`].
+    pub(crate) fn from_handshake(hs: Handshake) -> Result<SocketTransport, TransportError> {
+        let Handshake {
+            service,
+            setup,
+            response,
+            max_msg_size: max,
+            server,
+            fs_mode,
+        } = hs;
         // The control file must be absolute: relative names come only from libqb before
         // 1.0 (qb_sys_mmap_file_open's "old libqb" branch), which we do not support.
         if response.request.first() != Some(&b'/') || response.response.is_empty() {
@@ -221,7 +157,7 @@ impl SocketTransport {
         let request = dgram(DgramEnd::ClientResponse)?;
         let event = dgram(DgramEnd::ClientEvent)?;
         Ok(SocketTransport {
-            service: service.to_owned(),
+            service,
             setup,
             request,
             event,
@@ -275,64 +211,24 @@ impl SocketTransport {
     pub fn disconnect(self) {}
 
     fn usable(&self) -> Result<(), TransportError> {
-        match &self.state {
-            State::Connected => Ok(()),
-            State::OutOfStep => Err(TransportError::Protocol(
-                "an earlier response timed out; the connection is out of step".into(),
-            )),
-            State::Gone(why) => Err(disconnected(why.clone())),
-        }
+        self.state.usable()
     }
 
     /// The liveness check of `_check_connection_state_with`: hangup, error, EOF on the
     /// setup stream mean the server is gone; so does data on it, which a socket-type
-    /// server never sends after the handshake (libqb counts "setup fd readable" as
-    /// disconnected, ipc.md §1.5).
+    /// server never sends after the handshake (ipc.md §1.5).
     fn check_alive(&mut self) -> Result<(), TransportError> {
-        let mut fds = [libc::pollfd {
-            fd: self.setup.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        }];
-        sys::poll(&mut fds, Some(Duration::ZERO))?;
-        let revents = fds[0].revents;
-        if revents == 0 {
-            return Ok(());
-        }
-        let why = if revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
-            "the server hung up".to_owned()
-        } else {
-            let mut byte = [0u8; 1];
-            match sys::peek(self.setup.as_fd(), &mut byte) {
-                Ok(0) => "the server closed the connection".to_owned(),
-                Ok(_) => "the server wrote on the setup stream after the handshake".to_owned(),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-                Err(e) => format!("setup stream: {e}"),
+        match stream_gone(&self.setup, false)? {
+            None => Ok(()),
+            Some(why) => {
+                self.state = State::Gone(why.clone());
+                Err(disconnected(why))
             }
-        };
-        self.state = State::Gone(why.clone());
-        Err(disconnected(why))
+        }
     }
 
-    /// Checks a request before it goes out (`qb_ipcc_sendv`: -EMSGSIZE above the
-    /// maximum); the server would drop the connection for a bad `size` field.
     fn check_request(&self, msg: &[u8]) -> Result<(), TransportError> {
-        if msg.len() > self.max_msg_size {
-            return Err(TransportError::TooLarge {
-                len: msg.len(),
-                max: self.max_msg_size,
-            });
-        }
-        let header = RequestHeader::peek(msg)
-            .map_err(|e| TransportError::Protocol(format!("request: {e}")))?;
-        if msg.len() < REQUEST_HEADER_LEN || header.size < 0 || header.size as usize != msg.len() {
-            return Err(TransportError::Protocol(format!(
-                "request of {} bytes has size field {}",
-                msg.len(),
-                header.size
-            )));
-        }
-        Ok(())
+        check_request(msg, self.max_msg_size)
     }
 
     /// One request datagram (`qb_ipc_socket_sendv`), counted in the control file.
@@ -423,10 +319,7 @@ impl Transport for SocketTransport {
             }
             None => {
                 self.state = State::OutOfStep;
-                Err(TransportError::Io(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no response in time",
-                )))
+                Err(timed_out())
             }
         }
     }
@@ -497,97 +390,6 @@ impl SocketTransport {
     }
 }
 
-/// The framing every response and event must have: at least the 24-byte header, `size`
-/// equal to the datagram, within the maximum (libqb trusts `size`; we check it).
-fn check_incoming(bytes: &[u8], max: usize) -> Result<Vec<u8>, TransportError> {
-    if bytes.len() > max {
-        return Err(TransportError::Protocol(format!(
-            "message over the maximum of {max} bytes"
-        )));
-    }
-    let header = ResponseHeader::peek(bytes)
-        .map_err(|e| TransportError::Protocol(format!("message of {} bytes: {e}", bytes.len())))?;
-    if header.size < 0 || header.size as usize != bytes.len() {
-        return Err(TransportError::Protocol(format!(
-            "message of {} bytes has size field {}",
-            bytes.len(),
-            header.size
-        )));
-    }
-    Ok(bytes.to_vec())
-}
-
-fn send_all(
-    stream: &UnixStream,
-    mut bytes: &[u8],
-    deadline: Option<Instant>,
-) -> Result<(), TransportError> {
-    while !bytes.is_empty() {
-        match sys::send_nosignal(stream.as_fd(), bytes) {
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_for(stream, libc::POLLOUT, deadline)?;
-            }
-            Err(e) => return Err(disconnected(format!("setup stream: {e}"))),
-        }
-    }
-    Ok(())
-}
-
-/// Waits until `stream` is ready for `events`; a timeout counts as a dead server.
-fn wait_for(
-    stream: &UnixStream,
-    events: i16,
-    deadline: Option<Instant>,
-) -> Result<(), TransportError> {
-    let left = remaining(deadline);
-    if left == Some(Duration::ZERO) {
-        return Err(disconnected("no answer to the connection request in time"));
-    }
-    let mut fds = [libc::pollfd {
-        fd: stream.as_raw_fd(),
-        events,
-        revents: 0,
-    }];
-    sys::poll(&mut fds, left)?;
-    Ok(())
-}
-
-/// Reads the 12328-byte connection response, in as many pieces as it comes, keeping the
-/// server's `SCM_CREDENTIALS` (`qb_ipcc_setup_connect_continue`). EOF first means the
-/// server refused without an answer (libqb does that when it cannot read our
-/// credentials or our request).
-fn recv_setup_response(
-    stream: &UnixStream,
-    deadline: Option<Instant>,
-) -> Result<(Vec<u8>, Option<ServerCreds>), TransportError> {
-    let mut buf = vec![0u8; CONNECTION_RESPONSE_LEN];
-    let mut got = 0;
-    let mut creds = None;
-    while got < buf.len() {
-        match sys::recv_with_creds(stream.as_fd(), &mut buf[got..]) {
-            Ok((0, _)) => {
-                return Err(disconnected(format!(
-                    "the server closed the connection during setup ({got} of {} bytes of \
-                     its response read)",
-                    buf.len()
-                )))
-            }
-            Ok((n, c)) => {
-                got += n;
-                creds = creds.or(c);
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                wait_for(stream, libc::POLLIN, deadline)?
-            }
-            Err(e) => return Err(disconnected(format!("setup stream: {e}"))),
-        }
-    }
-    Ok((buf, creds))
-}
-
 /// The system calls std does not wrap: those of libqb's socket type come from `totem-unix`
 /// (shared with totemd's server); the shared mapping of the control file is the client's
 /// own, and its only `unsafe`.
@@ -602,7 +404,7 @@ mod sys {
 
     use totem_wire::ipc::socket::CONTROL_FILE_LEN;
 
-    pub(super) use totem_unix::{peek, poll, recv_with_creds, send_nosignal, set_passcred};
+    pub(super) use totem_unix::{poll, send_nosignal};
 
     /// `set_sock_size` as libqb's client does it: without the privileged `*FORCE` options.
     pub(super) fn set_buffer_sizes(fd: BorrowedFd<'_>, size: usize) -> io::Result<()> {
@@ -679,31 +481,6 @@ mod sys {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn response(id: i32, size: i32, len: usize) -> Vec<u8> {
-        let mut b = vec![0u8; len];
-        if len >= 24 {
-            b[..4].copy_from_slice(&id.to_le_bytes());
-            b[8..12].copy_from_slice(&size.to_le_bytes());
-        }
-        b
-    }
-
-    #[test]
-    fn incoming_framing() {
-        assert_eq!(check_incoming(&response(7, 32, 32), 64).unwrap().len(), 32);
-        for (bytes, max) in [
-            (response(7, 32, 32), 31),
-            (response(7, 33, 32), 64),
-            (response(7, -1, 32), 64),
-            (vec![0u8; 23], 64),
-        ] {
-            assert!(matches!(
-                check_incoming(&bytes, max),
-                Err(TransportError::Protocol(_))
-            ));
-        }
-    }
 
     #[test]
     fn control_map_reads_what_the_file_holds() {
