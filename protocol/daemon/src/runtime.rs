@@ -13,6 +13,7 @@ use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
 use totem_cpg::{Node, NodeConfig, NodeEvent};
+use totem_srp::Destination;
 use totem_srp::Instant;
 use totem_wire::srp::{Header, Message, MessageType};
 
@@ -137,6 +138,8 @@ pub struct Runtime {
     state_dir: PathBuf,
     nodeid: u32,
     rx: Vec<u8>,
+    /// Multicasts taken from the engine and not yet sent (see `drain`).
+    mcast_batch: Vec<Vec<u8>>,
     /// Counters.
     pub stats: RuntimeStats,
 }
@@ -164,8 +167,18 @@ impl Runtime {
             state_dir,
             nodeid,
             rx: Udpu::recv_buffer(),
+            mcast_batch: Vec::new(),
             stats: RuntimeStats::default(),
         }
+    }
+
+    fn flush_mcasts(&mut self) {
+        if self.mcast_batch.is_empty() {
+            return;
+        }
+        let packets: Vec<&[u8]> = self.mcast_batch.iter().map(Vec::as_slice).collect();
+        self.udpu.send_to_all(&packets);
+        self.mcast_batch.clear();
     }
 
     /// The node (for getters).
@@ -330,9 +343,19 @@ impl Runtime {
 
     /// Sends every transmit and dispatches every event.
     fn drain(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) -> Result<(), Exit> {
+        // The multicasts of one token visit go out together (one sendmmsg per member);
+        // a unicast (the token, a commit token) first flushes what came before it, so
+        // that every datagram leaves in the engine's order.
         while let Some(t) = self.node.poll_transmit() {
-            self.udpu.send(&t);
+            match t.destination {
+                Destination::All => self.mcast_batch.push(t.bytes),
+                Destination::Node(_) => {
+                    self.flush_mcasts();
+                    self.udpu.send(&t);
+                }
+            }
         }
+        self.flush_mcasts();
         while let Some(event) = self.node.poll_event() {
             if let NodeEvent::StoreRingId(ring) = &event {
                 if let Err(e) = persist::store(&self.state_dir, self.nodeid, ring.seq) {

@@ -260,3 +260,92 @@ pub(crate) fn set_rr_scheduler() -> io::Result<c_int> {
     }
     Ok(priority)
 }
+
+/// `sockaddr_in`/`sockaddr_in6` for `addr`, with its length.
+fn raw_sockaddr(addr: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// The most datagrams one [`send_many`] call hands to the kernel (`UIO_MAXIOV`).
+pub(crate) const SEND_MANY_MAX: usize = 1024;
+
+/// sendmmsg(2): `packets[..]` as separate datagrams to `to`, in order, in one system call.
+/// Returns how many the kernel took from the front (at most [`SEND_MANY_MAX`]); an error
+/// only when it took none.
+pub(crate) fn send_many(
+    fd: RawFd,
+    to: &std::net::SocketAddr,
+    packets: &[&[u8]],
+) -> io::Result<usize> {
+    let packets = &packets[..packets.len().min(SEND_MANY_MAX)];
+    let (mut addr, addr_len) = raw_sockaddr(to);
+    let mut iovs: Vec<libc::iovec> = packets
+        .iter()
+        .map(|p| libc::iovec {
+            iov_base: p.as_ptr() as *mut libc::c_void,
+            iov_len: p.len(),
+        })
+        .collect();
+    let mut msgs: Vec<libc::mmsghdr> = iovs
+        .iter_mut()
+        .map(|iov| {
+            // SAFETY: all-zero is a valid msghdr (null pointers, zero lengths).
+            let mut hdr: libc::msghdr = unsafe { std::mem::zeroed() };
+            hdr.msg_name = (&mut addr as *mut libc::sockaddr_storage).cast();
+            hdr.msg_namelen = addr_len;
+            hdr.msg_iov = iov;
+            hdr.msg_iovlen = 1;
+            libc::mmsghdr {
+                msg_hdr: hdr,
+                msg_len: 0,
+            }
+        })
+        .collect();
+    // SAFETY: every msghdr points at `addr` and at one iovec, which point at the packets;
+    // all of them outlive the call, and the kernel only reads the packets and the address
+    // (it writes msg_len into `msgs`, which we own).
+    let n = unsafe {
+        libc::sendmmsg(
+            fd,
+            msgs.as_mut_ptr(),
+            msgs.len() as libc::c_uint,
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}

@@ -177,6 +177,30 @@ impl Udpu {
         }
     }
 
+    /// Sends `packets`, all "multicasts", one copy per member each, in order: per member
+    /// one sendmmsg(2) for all of them instead of a sendto each (what corosync's
+    /// `mcast_sendmsg` does once per packet per member). Each member still receives the
+    /// same datagrams, in the same order, from the same socket. A packet the kernel
+    /// refuses is counted and skipped, as a failed sendto is.
+    pub fn send_to_all(&mut self, packets: &[&[u8]]) {
+        for i in 0..self.members.len() {
+            let mut rest = packets;
+            while !rest.is_empty() {
+                let m = &self.members[i];
+                match sys::send_many(m.socket.as_raw_fd(), &m.addr, rest) {
+                    Ok(0) | Err(_) => {
+                        self.stats.send_errors += 1;
+                        rest = &rest[1..];
+                    }
+                    Ok(n) => {
+                        self.stats.sent += n as u64;
+                        rest = &rest[n..];
+                    }
+                }
+            }
+        }
+    }
+
     fn count(&mut self, r: io::Result<usize>) {
         match r {
             Ok(_) => self.stats.sent += 1,

@@ -119,6 +119,7 @@ fn rendered_template(nodes: u32, timings: &str) -> String {
         .replace("{{nodelist}}", &nodelist)
         .replace("{{logfile}}", "/tmp/x/corosync.log")
         .replace("{{state_dir}}", "/tmp/x/state")
+        .replace("{{ipc}}", "shm")
 }
 
 // Reference: totem_volatile_config_read — the token coefficient applies beyond 2 nodes
@@ -166,16 +167,23 @@ fn the_conformance_template_gives_corosyncs_timings() {
 
 #[test]
 fn unknown_keys_and_sections_are_warnings_with_their_line() {
-    let text = rendered_template(2, "\ttokn: 1000\n")
-        + "frobnicate {\n\tx: 1\n}\nsystem {\n\trun_dir: /run\n}\n";
+    let template = rendered_template(2, "\ttokn: 1000\n");
+    let end = template.lines().count();
+    let text = template + "frobnicate {\n\tx: 1\n}\nsystem {\n\trun_dir: /run\n}\n";
     let loaded = parse_str(&text, "/etc/c.conf").unwrap();
     let shown: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(
         shown,
         [
-            "/etc/c.conf:9: totem.tokn: unknown key, ignored",
-            "/etc/c.conf:38: frobnicate: unknown section, ignored",
-            "/etc/c.conf:42: system.run_dir: unknown key, ignored",
+            "/etc/c.conf:9: totem.tokn: unknown key, ignored".to_owned(),
+            format!(
+                "/etc/c.conf:{}: frobnicate: unknown section, ignored",
+                end + 1
+            ),
+            format!(
+                "/etc/c.conf:{}: system.run_dir: unknown key, ignored",
+                end + 5
+            ),
         ],
         "{text}"
     );
