@@ -250,7 +250,7 @@ fn list(
                 .iter()
                 .map(|s| {
                     serde_json::json!({"id": s.id, "title": s.title, "tags": s.tags, "nodes": s.topology.nodes,
-                    "spec_ref": s.spec_ref, "requirement": s.requirement, "file": s.path,
+                    "ipc": s.topology.ipc.as_str(), "spec_ref": s.spec_ref, "requirement": s.requirement, "file": s.path,
                     "deviation": s.deviation.as_ref().map(|d| &d.id)})
                 })
                 .collect();

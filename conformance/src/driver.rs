@@ -113,6 +113,12 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
         };
         return Some(format!("transport {t} not supported"));
     }
+    if !c.ipc.contains(&s.topology.ipc) {
+        return Some(format!(
+            "IPC type {} not supported",
+            s.topology.ipc.as_str()
+        ));
+    }
     for st in &s.steps {
         match st {
             Step::KillNode(_) | Step::PauseNode(_) | Step::ResumeNode(_) if !c.signals => {
@@ -820,6 +826,7 @@ mod tests {
     use crate::expectations::Deviation;
     use crate::scenario::load::parse_str;
     use crate::scenario::model::Topology;
+    use crate::scenario::raw::Ipc;
 
     /// Answers every command with `rc` (CS_ERR_EXIST for a join on an already-joined
     /// handle) and a confchg for joins, like a one-node CPG would.
@@ -840,6 +847,7 @@ mod tests {
                 signals: false,
                 partitions: false,
                 pcap: false,
+                ipc: vec![Ipc::Shm],
             }
         }
         fn availability(&self) -> Result<(), String> {
@@ -1001,6 +1009,30 @@ mod tests {
         let o = run("  - kill_node: 1\n", &Deviations::default());
         assert!(
             matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("signals")),
+            "{:?}",
+            o.verdict
+        );
+    }
+
+    #[test]
+    fn unsupported_ipc_type_skips() {
+        let text = BASE.replace("  nodes: 1\n", "  nodes: 1\n  ipc: socket\n");
+        let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
+        let mut b = Scripted {
+            sink: TraceSink::default(),
+            joined: BTreeSet::new(),
+        };
+        let o = run_case(
+            &s,
+            &mut b,
+            &RunOptions {
+                artifacts: None,
+                deviations: &Deviations::default(),
+                cmd_timeout: Duration::from_secs(2),
+            },
+        );
+        assert!(
+            matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("IPC type socket")),
             "{:?}",
             o.verdict
         );

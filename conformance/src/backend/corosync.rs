@@ -17,7 +17,7 @@ use super::agent::{self, AgentProc};
 use super::netns::{self, Net};
 use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
 use crate::scenario::model::{Topology, MAX_NODES};
-use crate::scenario::raw::{Signal, Transport};
+use crate::scenario::raw::{Ipc, Signal, Transport};
 use crate::trace::{Trace, TraceSink};
 
 const TEMPLATE: &str = include_str!("../../../fixtures/corosync/corosync.conf.tmpl");
@@ -145,6 +145,7 @@ impl Corosync {
                     Transport::Knet => "knet",
                 },
             )
+            .replace("{{ipc}}", topo.ipc.as_str())
             .replace("{{totem_timings}}", &timings)
             .replace("{{nodelist}}", &nodelist)
             .replace(
@@ -404,6 +405,8 @@ impl Backend for Corosync {
             signals: true,
             partitions: true,
             pcap: which("tcpdump").is_some(),
+            // corosync and totemd both serve system.qb_ipc_type.
+            ipc: vec![Ipc::Shm, Ipc::Socket],
         }
     }
 

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::scenario::model::Topology;
-use crate::scenario::raw::{Signal, Transport};
+use crate::scenario::raw::{Ipc, Signal, Transport};
 use crate::trace::TraceSink;
 
 #[derive(
@@ -61,6 +61,8 @@ pub struct Capabilities {
     pub partitions: bool,
     /// Captures the ring's traffic as pcap.
     pub pcap: bool,
+    /// libqb IPC types (`system.qb_ipc_type`) the clients can be served over.
+    pub ipc: Vec<Ipc>,
 }
 
 /// A step in the terms a backend understands (the driver turns scenario steps into these).

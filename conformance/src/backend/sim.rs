@@ -4,7 +4,7 @@
 //! Each scenario client is emulated in-process: the agent's JSON commands (conformance
 //! README, "Agent protocol") drive the pure-Rust libcpg of `totem-client` over an in-memory
 //! transport that hands libqb request bytes to the simulated node's CPG service
-//! (`Node::ipc_request`, the same code `totemd` serves over sockets). Time is virtual: the
+//! (`Node::ipc_request`, the same code `totemd` serves over libqb IPC). Time is virtual: the
 //! driver's waits run the simulation ([`Backend::pass_time`]), so a 20 s timeout costs
 //! milliseconds, and a run is reproducible from its seed.
 
@@ -27,7 +27,7 @@ use totem_wire::ipc::CsError;
 use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
 use crate::payload;
 use crate::scenario::model::Topology;
-use crate::scenario::raw::{Signal, Transport as ScenarioTransport};
+use crate::scenario::raw::{Ipc, Signal, Transport as ScenarioTransport};
 use crate::trace::{Addr, EventKind, TraceSink};
 
 /// corosync 3.1.7's defaults for `token` and `token_coefficient` (corosync.conf(5)); the
@@ -1038,6 +1038,9 @@ impl Backend for SimBackend {
             signals: true,
             partitions: true,
             pcap: true,
+            // The in-memory transport wakes a client whose node died, as shm does; socket
+            // IPC's silent event descriptor is not simulated.
+            ipc: vec![Ipc::Shm],
         }
     }
 

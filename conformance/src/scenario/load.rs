@@ -186,6 +186,36 @@ mod tests {
     }
 
     #[test]
+    fn ipc_type_defaults_to_shm_and_reads_socket() {
+        use crate::scenario::raw::Ipc;
+        let s = parse_str(OK, Path::new("x.yaml")).expect("valid");
+        assert_eq!(s.topology.ipc, Ipc::Shm);
+        let text = OK.replace("  nodes: 1\n", "  nodes: 1\n  ipc: socket\n");
+        let s = parse_str(&text, Path::new("x.yaml")).expect("valid");
+        assert_eq!(s.topology.ipc, Ipc::Socket);
+        let text = OK.replace("  nodes: 1\n", "  nodes: 1\n  ipc: shm\n");
+        let s = parse_str(&text, Path::new("x.yaml")).expect("valid");
+        assert_eq!(s.topology.ipc, Ipc::Shm);
+    }
+
+    #[test]
+    fn unknown_ipc_type_names_line_key_and_choices() {
+        // corosync's own spelling of the default is not a scenario value: `shm` says it.
+        let text = OK.replace("  nodes: 1\n", "  nodes: 1\n  ipc: native\n");
+        let e = parse_str(&text, Path::new("bad.yaml")).expect_err("unknown ipc type");
+        assert_eq!(e.line, Some(7), "{e}");
+        assert_eq!(e.key, "topology.ipc", "{e}");
+        assert!(
+            e.message.contains("native")
+                && e.message.contains("shm")
+                && e.message.contains("socket"),
+            "{e}"
+        );
+        let shown = e.to_string();
+        assert!(shown.starts_with("bad.yaml:7:"), "{shown}");
+    }
+
+    #[test]
     fn node_out_of_range_is_rejected() {
         let text = OK.replace("{name: a, node: 1}", "{name: a, node: 4}");
         assert!(parse_str(&text, Path::new("bad.yaml")).is_err());

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use super::raw::{Condition, NodeSel, RawDeviation, RawScenario, RcExpect, Step, Totem, Transport};
+use super::raw::{
+    Condition, Ipc, NodeSel, RawDeviation, RawScenario, RcExpect, Step, Totem, Transport,
+};
 use crate::check::CheckName;
 
 /// Highest node count the real backend builds (issue #3: N = 1..5).
@@ -15,6 +17,8 @@ pub const MAX_NODES: u32 = 5;
 pub struct Topology {
     pub nodes: u32,
     pub transport: Transport,
+    /// `system.qb_ipc_type` of every node.
+    pub ipc: Ipc,
     pub totem: Totem,
 }
 
@@ -367,6 +371,7 @@ impl Scenario {
             topology: Topology {
                 nodes: n,
                 transport: raw.topology.transport,
+                ipc: raw.topology.ipc,
                 totem: raw.topology.totem,
             },
             disabled_checks: disabled,

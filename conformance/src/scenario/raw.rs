@@ -87,12 +87,37 @@ pub enum Transport {
     Knet,
 }
 
+/// libqb's IPC type between clients and the daemon: corosync.conf(5) `system.qb_ipc_type`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ipc {
+    /// Shared-memory rings (corosync's default `native`, which libqb builds as shm on Linux).
+    #[default]
+    Shm,
+    /// Unix datagram sockets; `cpg_fd_get` names the event socket, which a dead daemon
+    /// does not wake.
+    Socket,
+}
+
+impl Ipc {
+    /// The `qb_ipc_type` value written into corosync.conf.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shm => "shm",
+            Self::Socket => "socket",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTopology {
     pub nodes: u32,
     #[serde(default = "default_transport")]
     pub transport: Transport,
+    /// IPC type every node's daemon serves (default `shm`).
+    #[serde(default)]
+    pub ipc: Ipc,
     #[serde(default)]
     pub totem: Totem,
 }
