@@ -78,14 +78,39 @@ impl CpgServiceConfig {
         let mut ipc = IpcConfig::new([SERVICE, cfg::SERVICE]);
         ipc.allowed_uids = allowed_uids;
         ipc.allowed_gids = allowed_gids;
-        // Well above EVENT_BACKLOG_HIGH: what a client may have unread before it is dropped.
+        // What a client may have unread before it is dropped: well above the marks where
+        // its mcasts are stopped, by what it may already have sent when it is told. With
+        // the shm type that is a full request ring: 1 MiB of MCAST requests, at least 48
+        // bytes each with their chunk header, so up to 21846 more events of its own (the
+        // 64-byte flood of the ring benchmark overflowed 16384 within 0.3 s).
         ipc.queue_max_bytes = 64 << 20;
-        ipc.queue_max_msgs = 16384;
+        ipc.queue_max_msgs = EVENT_BACKLOG_HIGH_MSGS + 32768;
         CpgServiceConfig {
             ipc,
             zero_copy: ZeroCopyLimits::default(),
             node_addrs: BTreeMap::new(),
         }
+    }
+}
+
+/// Logs a refused connection as `cs_ipcs_connection_accept` does (exec/ipc_glue.c).
+pub(crate) fn log_refusal(creds: Creds, errno: i32) {
+    match errno {
+        libc::EAGAIN => logf!(Main, Debug, "Denied connection, corosync is not ready"),
+        libc::EACCES => logf!(
+            Main,
+            Error,
+            "Denied connection attempt from {}:{}",
+            creds.uid,
+            creds.gid
+        ),
+        e => logf!(
+            Main,
+            Error,
+            "Could not set up an IPC connection for pid {}: {}",
+            creds.pid,
+            io::Error::from_raw_os_error(e)
+        ),
     }
 }
 
@@ -226,6 +251,7 @@ impl CpgService {
                         c.backlog.push_back(bytes);
                     }
                 }
+                IpcEvent::Refused { creds, errno, .. } => log_refusal(creds, errno),
                 IpcEvent::Disconnected { conn, .. } if self.cfg_clients.contains_key(&conn) => {
                     self.cfg_clients.remove(&conn);
                 }

@@ -153,6 +153,9 @@ impl QuorumService {
                     self.clients.insert(conn, (client, creds.pid));
                 }
                 IpcEvent::Request { conn, bytes } => self.request(conn, &bytes),
+                IpcEvent::Refused { creds, errno, .. } => {
+                    crate::cpg_service::log_refusal(creds, errno)
+                }
                 IpcEvent::Disconnected { conn, .. } => {
                     self.clients.remove(&conn);
                 }

@@ -244,6 +244,11 @@ fn uidgid_decides_who_may_connect() {
         .find(|l| l.contains("[MAIN  ] ipc: "))
         .expect("ipc stats");
     assert!(ipc.contains("refused 1,"), "{ipc}");
+    // exec/ipc_glue.c cs_ipcs_connection_accept's line, effective ids.
+    assert!(
+        log.contains("[MAIN  ] Denied connection attempt from 4242:4242"),
+        "{log}"
+    );
     assert!(log.contains("zero-copy: 1 allocated, 0 refused"), "{log}");
 }
 

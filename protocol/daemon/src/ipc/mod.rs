@@ -226,6 +226,18 @@ pub enum IpcEvent {
         /// The message.
         bytes: Vec<u8>,
     },
+    /// A client was answered with a refusal at setup (then its stream was closed); no
+    /// connection was made. For the caller's log: corosync logs "Denied connection
+    /// attempt from uid:gid" (`EACCES`) and "Denied connection, corosync is not ready"
+    /// (`EAGAIN`) in `cs_ipcs_connection_accept`.
+    Refused {
+        /// The service it asked for.
+        service: String,
+        /// Its credentials.
+        creds: Creds,
+        /// Why, as the positive errno it was sent as `-errno`.
+        errno: i32,
+    },
     /// A connection reported [`IpcEvent::Connected`] ended; reported exactly once per such
     /// connection, also after [`IpcServer::disconnect`]. Its resources are already freed.
     Disconnected {
@@ -1210,6 +1222,11 @@ impl IpcServer {
         response.emit(&mut bytes);
         if accepted.is_none() {
             self.stats.refused += 1;
+            out.push(IpcEvent::Refused {
+                service: self.listeners[service].service.clone(),
+                creds,
+                errno: -error,
+            });
         }
         if let Some(conn) = self.conns.get_mut(&id) {
             conn.phase = Phase::Reply {
