@@ -73,6 +73,9 @@ pub struct Udpu {
     token: UdpSocket,
     members: Vec<Member>,
     block_unlisted_ips: bool,
+    /// Runs of multicasts go as UDP GSO sends; cleared the first time the kernel
+    /// refuses one.
+    gso: bool,
     /// Counters.
     pub stats: UdpuStats,
 }
@@ -134,6 +137,7 @@ impl Udpu {
             token,
             members: list,
             block_unlisted_ips,
+            gso: true,
             stats: UdpuStats::default(),
         })
     }
@@ -177,12 +181,58 @@ impl Udpu {
         }
     }
 
-    /// Sends `packets`, all "multicasts", one copy per member each, in order: per member
-    /// one sendmmsg(2) for all of them instead of a sendto each (what corosync's
-    /// `mcast_sendmsg` does once per packet per member). Each member still receives the
-    /// same datagrams, in the same order, from the same socket. A packet the kernel
-    /// refuses is counted and skipped, as a failed sendto is.
+    /// Sends `packets`, all "multicasts", one copy per member each, in order, with as few
+    /// system calls and trips through the kernel's UDP path as it allows (corosync's
+    /// `mcast_sendmsg` makes one sendmsg per packet per member): runs of equal-sized
+    /// packets go as one UDP GSO send, which the kernel cuts back into the same datagrams;
+    /// what is left goes with one sendmmsg. Each member still receives the same datagrams,
+    /// in the same order, from the same socket. A packet the kernel refuses is counted and
+    /// skipped, as a failed sendto is.
     pub fn send_to_all(&mut self, packets: &[&[u8]]) {
+        let mut start = 0;
+        while start < packets.len() {
+            let run = if self.gso {
+                gso_run(&packets[start..])
+            } else {
+                1
+            };
+            if run >= 2 {
+                let buf = packets[start..start + run].concat();
+                let segment = packets[start].len() as u16;
+                if self.send_segmented_to_all(segment, &buf, run) {
+                    start += run;
+                    continue;
+                }
+                // Not supported here (no checksum offload, an old kernel): sendmmsg
+                // from now on.
+                self.gso = false;
+            }
+            // Up to the next run GSO would take.
+            let mut end = start + 1;
+            while end < packets.len() && !(self.gso && gso_run(&packets[end..]) >= 2) {
+                end += 1;
+            }
+            self.send_many_to_all(&packets[start..end]);
+            start = end;
+        }
+    }
+
+    /// One GSO send of `buf` (`count` datagrams of `segment` bytes, the last maybe
+    /// shorter) per member; false when the kernel refuses GSO itself (nothing was sent
+    /// then, to any member).
+    fn send_segmented_to_all(&mut self, segment: u16, buf: &[u8], count: usize) -> bool {
+        for i in 0..self.members.len() {
+            let m = &self.members[i];
+            match sys::send_segmented(m.socket.as_raw_fd(), &m.addr, segment, buf) {
+                Ok(_) => self.stats.sent += count as u64,
+                Err(e) if i == 0 && gso_unsupported(&e) => return false,
+                Err(_) => self.stats.send_errors += count as u64,
+            }
+        }
+        true
+    }
+
+    fn send_many_to_all(&mut self, packets: &[&[u8]]) {
         for i in 0..self.members.len() {
             let mut rest = packets;
             while !rest.is_empty() {
@@ -232,8 +282,106 @@ impl Udpu {
     }
 }
 
+/// How many packets from the front of `packets` one GSO send can carry: equal sizes, then
+/// at most one shorter packet (the kernel cuts at `segment` bytes), within the kernel's
+/// segment and size limits. Below 2 GSO gains nothing.
+fn gso_run(packets: &[&[u8]]) -> usize {
+    let Some(first) = packets.first() else {
+        return 0;
+    };
+    let segment = first.len();
+    if segment == 0 || segment > usize::from(u16::MAX) {
+        return 1;
+    }
+    let mut n = 0;
+    let mut bytes = 0;
+    for p in packets {
+        if n == sys::GSO_MAX_SEGMENTS || bytes + p.len() > sys::GSO_MAX_BYTES || p.len() > segment {
+            break;
+        }
+        n += 1;
+        bytes += p.len();
+        if p.len() < segment {
+            break;
+        }
+    }
+    n
+}
+
+/// The kernel refuses UDP GSO itself, not this one datagram.
+fn gso_unsupported(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::ENOPROTOOPT) | Some(libc::EOPNOTSUPP)
+    )
+}
+
 impl AsRawFd for Udpu {
     fn as_raw_fd(&self) -> RawFd {
         self.token.as_raw_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sizes(lens: &[usize]) -> Vec<Vec<u8>> {
+        lens.iter().map(|&n| vec![0u8; n]).collect()
+    }
+
+    fn run(lens: &[usize]) -> usize {
+        let packets = sizes(lens);
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        gso_run(&refs)
+    }
+
+    #[test]
+    fn gso_runs_are_equal_sizes_then_at_most_one_shorter() {
+        assert_eq!(run(&[]), 0);
+        assert_eq!(run(&[1400]), 1);
+        assert_eq!(run(&[1400, 1400, 1400]), 3);
+        assert_eq!(run(&[1400, 1400, 800, 1400]), 3);
+        assert_eq!(run(&[1400, 800, 800]), 2);
+        // A longer packet cannot follow: the kernel would cut it.
+        assert_eq!(run(&[800, 1400]), 1);
+        assert_eq!(run(&[0, 0]), 1);
+    }
+
+    #[test]
+    fn gso_runs_respect_the_kernels_limits() {
+        assert_eq!(run(&[100; 100]), sys::GSO_MAX_SEGMENTS);
+        // 46 × 1400 = 64400 fits in one IP datagram, 47 do not.
+        assert_eq!(run(&[1400; 60]), 46);
+    }
+
+    /// On loopback: a GSO send arrives as the same datagrams, in order, as separate sends
+    /// would (or, where the kernel refuses GSO, the fallback sends them one by one).
+    #[test]
+    fn multicasts_arrive_as_the_datagrams_they_were() {
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let probe = UdpSocket::bind((local, 0)).unwrap();
+        let port = probe.local_addr().unwrap().port();
+        drop(probe);
+        let mut udpu = Udpu::new(local, port, &[(1, local)], false).unwrap();
+        let packets: Vec<Vec<u8>> = (0..20u8)
+            .map(|i| vec![i; if i == 9 || i == 19 { 300 } else { 1200 }])
+            .collect();
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        udpu.send_to_all(&refs);
+        let mut buf = Udpu::recv_buffer();
+        let mut got = Vec::new();
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while got.len() < packets.len() && std::time::Instant::now() < deadline {
+            match udpu.recv(&mut buf) {
+                Some(Recv::Datagram(_, n)) => got.push(buf[..n].to_vec()),
+                Some(other) => panic!("{other:?}"),
+                None => std::thread::sleep(Duration::from_millis(5)),
+            }
+        }
+        assert_eq!(got, packets);
+        assert_eq!(udpu.stats.sent, 20);
+        assert_eq!(udpu.stats.send_errors, 0);
+        eprintln!("UDP GSO in use: {}", udpu.gso);
     }
 }
