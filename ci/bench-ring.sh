@@ -35,6 +35,8 @@ OUT/results.json. Namespaces and processes are removed on every exit.
                    itself (corosync.conf sched_rr default), for a totemd that does not
                    (the policy each daemon ran with is in OUT/*.cpu.txt and results.json)
   --only D         run one daemon only: corosync or totemd
+  --ipc TYPE       libqb IPC type of both daemons' clients: shm (corosync's default) or
+                   socket (system.qb_ipc_type; default shm)
   --pcap[=SIZE]    after the ladder, capture 1 s of SIZE-byte traffic (default 1600) on
                    the bridge and write `totem-inspect stats` of it (OUT/<daemon>.r<round>.stats.txt)
   --perf           record the node-1 daemon with perf during the ladder
@@ -50,7 +52,7 @@ EOF
 }
 
 duration=4 warmup=0.5 sizes=64,320,1600,8000,40000,200000 window=0 rounds=1 load=0 pingpong=0 only="" pcap=0 perf=0 totemd_rr=0 pcap_size=1600
-out=target/bench-ring build=1
+out=target/bench-ring build=1 ipc=shm
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -58,6 +60,8 @@ while [ $# -gt 0 ]; do
     --warmup) warmup=${2:?}; shift ;;
     --sizes) sizes=${2:?}; shift ;;
     --window) window=${2:?}; shift ;;
+    --ipc) ipc=${2:?}; shift
+      case "$ipc" in shm|socket) ;; *) echo "--ipc: shm or socket, not $ipc" >&2; exit 2 ;; esac ;;
     --rounds) rounds=${2:?}; shift ;;
     --load) load=1 ;;
     --pingpong) pingpong=1 ;;
@@ -171,6 +175,7 @@ render_conf() { # dir
   tmpl=${tmpl//'{{nodelist}}'/$nodelist}
   tmpl=${tmpl//'{{logfile}}'/$1/log/corosync.log}
   tmpl=${tmpl//'{{state_dir}}'/$1/state}
+  tmpl=${tmpl//'{{ipc}}'/$ipc}
   printf '%s\n' "$tmpl"
 }
 
@@ -339,7 +344,7 @@ meta=(
   --meta "corosync=$(/usr/sbin/corosync -v 2>/dev/null | head -n 1 || echo none)"
   --meta "git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)"
   --meta "duration_s=$duration" --meta "warmup_s=$warmup" --meta "load=$load" --meta "window=$window" --meta "rounds=$rounds"
-  --meta "transport=udpu" --meta "nodes=3"
+  --meta "transport=udpu" --meta "nodes=3" --meta "ipc=$ipc"
 )
 echo
 mapfile -t cargs < <(files --base corosync; files --candidate totemd)
