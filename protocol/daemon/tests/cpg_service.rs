@@ -889,3 +889,37 @@ fn pcap_udp_payloads(path: &str) -> Vec<Vec<u8>> {
     }
     out
 }
+
+// Reference: ipc.md §5.6: pacemaker's cluster_connect_cpg checks the peer of cpg_fd_get's
+// descriptor with SO_PEERCRED (crm_ipc_is_authentic_process) and refuses a provider that
+// is not root. With the socket type that descriptor is a datagram socket whose peer
+// credentials are empty (pid 0, uid/gid -1); with shm, totemd's default as corosync's, it is
+// the setup stream, whose peer is the daemon.
+#[test]
+#[allow(unsafe_code)] // BorrowedFd::borrow_raw on the client's own descriptor
+fn cpg_fd_names_a_root_daemon_as_pacemaker_requires() {
+    if skip("cpg_fd_names_a_root_daemon_as_pacemaker_requires", false) {
+        return;
+    }
+    use std::os::fd::BorrowedFd;
+    use totem_client::Transport;
+
+    for (ipc, authentic) in [(None, true), (Some("socket"), false)] {
+        let lab = single_node_with_ipc("p", ipc);
+        let creds = in_netns(&lab.ns(1), || {
+            let client = totem_client::connect("cpg", 1 << 20).expect("connect");
+            let fd = client.event_fd().expect("cpg_fd_get");
+            // SAFETY: the descriptor belongs to `client`, alive for this borrow.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            (
+                client.ipc_type(),
+                totem_unix::peer_creds(fd).expect("SO_PEERCRED"),
+            )
+        });
+        let root = creds.1.uid == 0 || creds.1.gid == 0;
+        assert_eq!(root, authentic, "{ipc:?}: {creds:?}");
+        if authentic {
+            assert!(creds.1.pid > 0, "{creds:?}");
+        }
+    }
+}
