@@ -1,4 +1,4 @@
-//! CPG for unmodified libcpg clients: the socket-type IPC server ([`crate::ipc`]) in front
+//! CPG for unmodified libcpg clients: the libqb IPC server ([`crate::ipc`]) in front
 //! of the node's CPG library interface (`Node::ipc_*`, the same code the simulator
 //! answers its clients with). This is corosync's IPC glue (`exec/ipc_glue.c`, ipc.md §3):
 //!

@@ -1,16 +1,20 @@
-//! libqb's *socket* IPC type, server side (spec ipc.md §5), for unmodified libcpg clients.
+//! libqb's IPC server side (spec ipc.md §1, §5), for unmodified libcpg, libquorum and
+//! libcmap clients, in both of libqb's types.
 //!
 //! libqb 2.0.6 lets the server alone pick the transport (`handle_new_connection` sends
-//! `connection_type`; ipc.md §1.3), so answering `QB_IPC_SOCKET` puts every libqb client on
-//! plain Unix sockets, no shared-memory rings:
+//! `connection_type`; ipc.md §1.3), and every libqb client follows. corosync picks from
+//! `system.qb_ipc_type`, native (= shm) by default; [`IpcConfig::ipc_type`] is that choice:
 //!
 //! ```text
 //! listener  SOCK_STREAM  \0<service> (108-byte sun_path, addrlen 110)    one per service
-//! per conn  stream from accept()       24-byte request in, 12328-byte response out, then
-//!                                      liveness only: hangup = disconnect (§1.4, §5.2)
+//! per conn  stream from accept()       24-byte request in, 12328-byte response out
+//!           /dev/shm/qb-S-C-F-XXXXXX/  the connection's directory
+//! socket    the stream is then liveness only: hangup = disconnect (§1.4, §5.2)
 //!           SOCK_DGRAM \0B-request     requests in, responses out to \0B-response
 //!           SOCK_DGRAM \0B-event-tx    events out to \0B-event
-//!           /dev/shm/qb-S-C-F-XXXXXX/  directory; qb-control-<svc> (24 bytes): flow control
+//!           qb-control-<svc> (24 bytes) flow control
+//! shm       D-{request,response,event}-<svc>-{header,data}: three rings (`shm`); the
+//!           stream carries one byte per request in and per event out, and its hangup
 //! ```
 //!
 //! [`IpcServer`] is sans-policy: it speaks libqb, not CPG. It hands each valid request to
@@ -41,11 +45,12 @@
 //! not update them atomically without mapping a file the client can truncate (see
 //! `conn::ConnFiles`).
 //!
-//! A client that breaks the protocol (a datagram shorter than a header, a `size` field
-//! that disagrees with the datagram, more than the negotiated maximum), or that does not
-//! read what it is sent until its bounded queue overflows, is disconnected; nothing it does
-//! reaches other connections. What the server holds per client is bounded: 24 bytes of
-//! handshake, a 12328-byte response, and the two output FIFOs ([`IpcConfig::queue_max_bytes`]).
+//! A client that breaks the protocol (a message shorter than a header, a `size` field
+//! that disagrees with the message, more than the negotiated maximum, a ring it scribbled
+//! over or truncated), or that does not read what it is sent until its bounded queue
+//! overflows, is disconnected; nothing it does reaches other connections. What the server
+//! holds per client is bounded: 24 bytes of handshake, a 12328-byte response, the two
+//! output FIFOs ([`IpcConfig::queue_max_bytes`]) and, for shm, its three rings' mappings.
 
 mod conn;
 pub mod record;
@@ -498,7 +503,7 @@ enum Role {
     Stream,
 }
 
-/// The socket-type IPC server. See the module documentation.
+/// The IPC server (either type). See the module documentation.
 pub struct IpcServer {
     cfg: IpcConfig,
     listeners: Vec<Listener>,
