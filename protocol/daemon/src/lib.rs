@@ -8,7 +8,7 @@
 //! * [`persist`] keeps the ring seq as corosync does, [`report`] and [`log`] write corosync's
 //!   log lines, [`fault`] drops received messages on request;
 //! * [`ipc`] is libqb's IPC server (shm and socket types); [`cpg_service`] puts the node's
-//!   CPG behind it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`, and [`cfg`] for
+//!   CPG behind it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`, and [`cfg`](mod@cfg) for
 //!   corosync's tools; [`quorum_service`] serves [`quorum`], [`votequorum`] and [`cmap`]
 //!   (what `corosync-quorumtool` reads) on a second server;
 //! * [`status`] writes the ring's state for test runners (`--status-file`);
