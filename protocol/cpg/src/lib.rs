@@ -7,7 +7,10 @@
 //! libcpg sends them (module `service`).
 //!
 //! The call protocol is the ring's: `handle_datagram` / `handle_timeout` / client commands
-//! in, then drain `poll_transmit` and `poll_event`, then `poll_timeout`.
+//! in, then drain `poll_transmit` and `poll_event`, then `poll_timeout`. `poll_output`
+//! instead of `poll_event` also yields the votequorum exec messages delivered, in order
+//! with the events: votequorum's state is the user's, and [`Node::set_nodeinfo`] tells the
+//! node what its own NODEINFO says.
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
@@ -18,6 +21,7 @@ mod service;
 mod sync;
 
 pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
-pub use node::{Node, NodeConfig, NodeEvent, TotempgNote};
+pub use node::{Node, NodeConfig, NodeEvent, NodeOutput, OwnNodeInfo, TotempgNote};
 pub use service::{event_bytes, LibReply, NoZeroCopy, ZeroCopyMemory};
 pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};
+pub use totem_wire::exec::votequorum::{NodeInfoFlags, VotequorumMessage};

@@ -29,8 +29,34 @@ pub struct NodeConfig {
     pub net_mtu: usize,
     /// The ring seq loaded from the state directory (0 on a first start).
     pub stored_ring_seq: u64,
-    /// `quorum.expected_votes` as sent in votequorum NODEINFO.
+    /// What this node's votequorum NODEINFO says at start-up (`votequorum_exec_init_fn`);
+    /// [`Node::set_nodeinfo`] changes it later.
+    pub nodeinfo: OwnNodeInfo,
+}
+
+/// This node's entry in its votequorum NODEINFO messages (`votequorum_exec_send_nodeinfo`):
+/// the node sends it at start-up and in every votequorum sync round, but votequorum's state
+/// is its user's (`totemd`'s quorum module), which keeps it current.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnNodeInfo {
+    /// `us->votes` (the nodelist's `quorum_votes` for this node).
+    pub votes: u32,
+    /// `us->expected_votes`.
     pub expected_votes: u32,
+    /// `us->flags` (`NODE_FLAGS_*`) but FIRST, which the node keeps itself: set until its
+    /// first sync of a ring with more than one member (`votequorum_sync_init`).
+    pub flags: NodeInfoFlags,
+}
+
+impl OwnNodeInfo {
+    /// One vote, these expected votes, no flag.
+    pub fn new(expected_votes: u32) -> OwnNodeInfo {
+        OwnNodeInfo {
+            votes: 1,
+            expected_votes,
+            flags: NodeInfoFlags(0),
+        }
+    }
 }
 
 /// What a node reports.
@@ -63,6 +89,23 @@ pub enum NodeEvent {
         to: MembState,
         /// Why.
         reason: &'static str,
+    },
+}
+
+/// What a node reports through [`Node::poll_output`]: its events and, in agreed order with
+/// them, the exec messages of services the node leaves to its user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeOutput {
+    /// A [`NodeEvent`].
+    Event(NodeEvent),
+    /// A votequorum exec message was delivered (NODEINFO, RECONFIGURE, ...): votequorum's
+    /// state is the user's (`exec/votequorum.c`'s exec handlers), the node only sends this
+    /// node's NODEINFO ([`OwnNodeInfo`]).
+    Votequorum {
+        /// The sending node.
+        from: u32,
+        /// The message.
+        message: VotequorumMessage,
     },
 }
 
@@ -111,13 +154,13 @@ pub struct Node {
     sync: Sync,
     cpg: Cpg,
     trans_list: Vec<u32>,
-    expected_votes: u32,
+    nodeinfo: OwnNodeInfo,
     votequorum_first: bool,
     /// totempg's queue level is CRITICAL (`check_q_level`).
     queue_critical: bool,
     /// Open `cpg_iteration_*` snapshots.
     pub(crate) iterations: crate::service::Iterations,
-    events: VecDeque<NodeEvent>,
+    events: VecDeque<NodeOutput>,
     /// totempg's notes, while someone collects them.
     notes: Option<Vec<TotempgNote>>,
 }
@@ -142,7 +185,7 @@ impl Node {
             sync: Sync::new(),
             cpg: Cpg::new(config.nodeid),
             trans_list: Vec::new(),
-            expected_votes: config.expected_votes,
+            nodeinfo: config.nodeinfo,
             votequorum_first: true,
             queue_critical: false,
             iterations: crate::service::Iterations::default(),
@@ -204,6 +247,16 @@ impl Node {
         }
     }
 
+    /// What the next votequorum NODEINFO for this node says (FIRST aside).
+    pub fn nodeinfo(&self) -> OwnNodeInfo {
+        self.nodeinfo
+    }
+
+    /// votequorum's state of this node changed: its next NODEINFO says so.
+    pub fn set_nodeinfo(&mut self, nodeinfo: OwnNodeInfo) {
+        self.nodeinfo = nodeinfo;
+    }
+
     /// Is sync running (CPG requests answer TRY_AGAIN)?
     pub fn syncing(&self) -> bool {
         self.sync.in_progress()
@@ -223,9 +276,21 @@ impl Node {
         self.srp.poll_transmit()
     }
 
-    /// The next event.
+    /// The next event; votequorum deliveries before it are dropped (use
+    /// [`Node::poll_output`] to have them).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
+        loop {
+            match self.events.pop_front()? {
+                NodeOutput::Event(e) => return Some(e),
+                NodeOutput::Votequorum { .. } => {}
+            }
+        }
+    }
+
+    /// The next event or votequorum delivery, in order.
+    #[must_use]
+    pub fn poll_output(&mut self) -> Option<NodeOutput> {
         self.events.pop_front()
     }
 
@@ -467,7 +532,7 @@ impl Node {
                     ring_id,
                 } => {
                     self.confchg(kind, &members, &left, ring_id);
-                    self.events.push_back(NodeEvent::Configuration {
+                    self.push_event(NodeEvent::Configuration {
                         kind,
                         members,
                         left,
@@ -484,18 +549,23 @@ impl Node {
                     // Srp::trans_ack.
                     self.waiting_trans_ack = waiting;
                 }
-                Event::StoreRingId(ring) => self.events.push_back(NodeEvent::StoreRingId(ring)),
-                Event::StateChanged { from, to, reason } => self
-                    .events
-                    .push_back(NodeEvent::StateChanged { from, to, reason }),
+                Event::StoreRingId(ring) => self.push_event(NodeEvent::StoreRingId(ring)),
+                Event::StateChanged { from, to, reason } => {
+                    self.push_event(NodeEvent::StateChanged { from, to, reason })
+                }
             }
             self.drain_cpg_events();
         }
     }
 
+    fn push_event(&mut self, event: NodeEvent) {
+        self.events.push_back(NodeOutput::Event(event));
+    }
+
     fn drain_cpg_events(&mut self) {
         for e in self.cpg.events.drain(..) {
-            self.events.push_back(NodeEvent::Client(e));
+            self.events
+                .push_back(NodeOutput::Event(NodeEvent::Client(e)));
         }
     }
 
@@ -577,7 +647,15 @@ impl Node {
             let actions = match message {
                 SyncMessage::ServiceBuild {
                     ring_id, services, ..
-                } => self.sync.on_service_build(nodeid, ring_id, &services),
+                } => {
+                    let actions = self.sync.on_service_build(nodeid, ring_id, &services);
+                    // The last SERVICE_BUILD: sync_process_call_init runs every service's
+                    // sync_init, and votequorum's drops FIRST on a ring of several nodes.
+                    if !actions.is_empty() && self.srp.members().len() > 1 {
+                        self.votequorum_first = false;
+                    }
+                    actions
+                }
                 SyncMessage::Barrier { ring_id, .. } => self.sync.on_barrier(nodeid, ring_id),
                 SyncMessage::Unknown { .. } => Vec::new(),
             };
@@ -587,9 +665,18 @@ impl Node {
         if !prefix.contains(GroupPrefix::EXEC) {
             return;
         }
-        // main.c::deliver_fn: services not loaded, or unknown functions, are ignored.
-        let Ok(ExecMessage::Cpg(message)) = ExecMessage::parse(payload, ByteOrder::Little) else {
-            return;
+        // main.c::deliver_fn: services not loaded, or unknown functions, are ignored;
+        // votequorum's messages go to the node's user.
+        let message = match ExecMessage::parse(payload, ByteOrder::Little) {
+            Ok(ExecMessage::Cpg(message)) => message,
+            Ok(ExecMessage::Votequorum(message)) => {
+                self.events.push_back(NodeOutput::Votequorum {
+                    from: nodeid,
+                    message,
+                });
+                return;
+            }
+            _ => return,
         };
         match message {
             CpgMessage::ProcJoin(m) => self.cpg.on_procjoin(nodeid, m.group, m.pid),
@@ -633,15 +720,10 @@ impl Node {
                         self.cpg.sync_activate();
                         self.drain_cpg_events();
                     }
-                    if service == i32::from(u16::from(ServiceId::Votequorum))
-                        && self.srp.members().len() > 1
-                    {
-                        self.votequorum_first = false;
-                    }
                 }
                 SyncAction::Completed(ring) => {
                     self.srp.trans_ack();
-                    self.events.push_back(NodeEvent::SyncCompleted(ring));
+                    self.push_event(NodeEvent::SyncCompleted(ring));
                 }
             }
         }
@@ -711,16 +793,106 @@ impl Node {
     }
 
     fn send_nodeinfo(&mut self) {
-        let flags = if self.votequorum_first { 8 } else { 0 };
+        const FIRST: u32 = 8;
+        let first = if self.votequorum_first { FIRST } else { 0 };
         let nodeinfo = VotequorumMessage::NodeInfo {
             header: ExecHeader::new(ServiceId::Votequorum, 0, 32),
             nodeid: self.my_id,
-            votes: 1,
-            expected_votes: self.expected_votes,
-            flags: NodeInfoFlags(flags),
+            votes: self.nodeinfo.votes,
+            expected_votes: self.nodeinfo.expected_votes,
+            flags: NodeInfoFlags((self.nodeinfo.flags.0 & !FIRST) | first),
         };
         let mut bytes = Vec::new();
         nodeinfo.emit(&mut bytes, ByteOrder::Little);
         self.send(GroupPrefix::EXEC, &[&bytes]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A node alone: its multicasts come back to it, as udpu's do.
+    fn run_alone(node: &mut Node, mut now: Instant, until: Instant) -> Vec<NodeOutput> {
+        let mut out = Vec::new();
+        while now < until {
+            while let Some(t) = node.poll_transmit() {
+                let _ = node.handle_datagram(now, &t.bytes);
+            }
+            while let Some(o) = node.poll_output() {
+                out.push(o);
+            }
+            match node.poll_timeout() {
+                Some(t) if t <= until => {
+                    now = now.max(t);
+                    node.handle_timeout(now);
+                }
+                _ => break,
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn votequorum_messages_come_out_in_order_with_our_nodeinfo() {
+        let start = Instant::from_millis(0);
+        let mut nodeinfo = OwnNodeInfo::new(3);
+        nodeinfo.votes = 2;
+        let mut node = Node::new(
+            NodeConfig {
+                nodeid: 7,
+                srp: totem_srp::SrpConfig::defaults(3),
+                net_mtu: 1500,
+                stored_ring_seq: 0,
+                nodeinfo,
+            },
+            start,
+        );
+        // What the user says before the sync's NODEINFO (FIRST stays the node's).
+        node.set_nodeinfo(OwnNodeInfo {
+            flags: NodeInfoFlags(1 | 8),
+            ..nodeinfo
+        });
+        let out = run_alone(&mut node, start, Instant::from_millis(10_000));
+        let summary: Vec<String> = out
+            .iter()
+            .filter_map(|o| match o {
+                NodeOutput::Event(NodeEvent::Configuration {
+                    kind: ConfigurationKind::Regular,
+                    ..
+                }) => Some("regular".to_owned()),
+                NodeOutput::Event(NodeEvent::SyncCompleted(_)) => Some("synced".to_owned()),
+                NodeOutput::Votequorum {
+                    from,
+                    message:
+                        VotequorumMessage::NodeInfo {
+                            nodeid,
+                            votes,
+                            expected_votes,
+                            flags,
+                            ..
+                        },
+                } => Some(format!("{from}:{nodeid}/{votes}/{expected_votes}/{flags}")),
+                _ => None,
+            })
+            .collect();
+        // The start-up NODEINFO is delivered on the first ring, before its sync's pair;
+        // a ring of one keeps FIRST.
+        assert_eq!(
+            summary,
+            [
+                "regular",
+                "7:7/2/3/FIRST",
+                "7:7/2/3/QUORATE|FIRST",
+                "7:0/0/0/0x0",
+                "synced"
+            ],
+            "{out:?}"
+        );
+        assert_eq!(
+            node.poll_event(),
+            None,
+            "poll_event skips votequorum deliveries"
+        );
     }
 }

@@ -299,7 +299,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         ipc_type.name()
     );
     // votequorum_readconfig: wait_for_all defaults to two_node.
-    quorum_service.vote = VoteConfig {
+    let vote = VoteConfig {
         provider: conf.quorum.provider.is_some(),
         votes: conf
             .nodes
@@ -310,6 +310,9 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         two_node: conf.quorum.two_node,
         wait_for_all: conf.quorum.wait_for_all.unwrap_or(conf.quorum.two_node),
     };
+    // votequorum_exec_init_fn's NODEINFO says what votequorum's start-up state is.
+    node_config.nodeinfo = crate::quorum::Votequorum::new(vote.clone(), me.nodeid).own_nodeinfo();
+    quorum_service.vote = vote.clone();
     quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
     let quorum = QuorumService::new(quorum_service, me.nodeid, clock).map_err(|e| StartError {
         message: format!("Can't initialize IPC: {e}"),
@@ -333,13 +336,8 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
             token_ms: node_config.srp.token_ms,
             consensus_ms: node_config.srp.consensus_ms,
             token_warning: node_config.srp.token_warning(),
-            votes: conf
-                .nodes
-                .iter()
-                .map(|n| (n.nodeid, n.quorum_votes))
-                .collect(),
-            expected_votes: conf.expected_votes(),
-            two_node: conf.quorum.two_node,
+            nodeid: me.nodeid,
+            vote,
         },
         clock.now(),
     );

@@ -6,18 +6,20 @@
 //!
 //! As in corosync (`cs_ipcs_connection_accept`): connections are refused with `-EAGAIN`
 //! until the first completed sync (`main.c::corosync_sync_completed`), then root and the
-//! `uidgid` ids are accepted; the three services allow inquorate clients. The quorum view
-//! changes when a new ring's sync completes (votequorum's `sync_activate`), and trackers
-//! (CS_TRACK_CHANGES) are then told: the quorum NOTIFICATION to quorum clients
-//! (`quorum_api_set_quorum` → `send_library_notification`), the NODELIST and QUORUM
-//! notifications to votequorum clients.
+//! `uidgid` ids are accepted; the three services allow inquorate clients. votequorum's state
+//! ([`crate::quorum::Votequorum`]) follows the node's configurations, votequorum messages
+//! (the members' NODEINFO) and completed syncs; after each batch of them the node is given
+//! this node's record for its next NODEINFO. When a new ring's sync completes
+//! (votequorum's `sync_activate`), trackers (CS_TRACK_CHANGES) are told: the quorum
+//! NOTIFICATION to quorum clients (`quorum_api_set_quorum` → `send_library_notification`),
+//! the NODELIST and QUORUM notifications to votequorum clients; a change of quorate outside
+//! sync (a NODEINFO or RECONFIGURE) tells them the quorum and QUORUM notifications.
 
 use std::collections::BTreeMap;
 use std::io;
 
-use totem_cpg::{Node, NodeEvent};
-use totem_srp::{ConfigurationKind, Instant};
-use totem_wire::srp::RingId;
+use totem_cpg::{Node, NodeEvent, VotequorumMessage};
+use totem_srp::Instant;
 
 use crate::cmap::{self, CmapConn, Keys};
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
@@ -78,8 +80,6 @@ pub struct QuorumService {
     clients: BTreeMap<ConnId, (Client, i32)>,
     events: Vec<IpcEvent>,
     clock: Clock,
-    /// The last regular configuration: the members the next completed sync activates.
-    regular: Option<(Vec<u32>, RingId)>,
     connections_allowed: bool,
     stats: QuorumServiceStats,
 }
@@ -102,7 +102,6 @@ impl QuorumService {
             clients: BTreeMap::new(),
             events: Vec::new(),
             clock,
-            regular: None,
             connections_allowed: false,
             stats: QuorumServiceStats::default(),
         })
@@ -206,14 +205,9 @@ impl QuorumService {
         }
     }
 
-    /// votequorum's `sync_activate`: the new view, then the trackers are told.
-    fn activate(&mut self, ring: RingId) {
-        let members = match &self.regular {
-            Some((members, r)) if *r == ring => members.clone(),
-            // No regular configuration for this ring: keep the members we have.
-            _ => self.vq.members.clone(),
-        };
-        self.vq.activate(&members, ring);
+    /// `quorum_api_set_quorum` was called: the trackers are told (with the NODELIST
+    /// first at the end of a sync: corosync sends it from `sync_process`).
+    fn notify(&mut self, nodelist: bool) {
         let mut out: Vec<(ConnId, Vec<u8>)> = Vec::new();
         for (&conn, (client, _)) in &self.clients {
             match client {
@@ -223,7 +217,9 @@ impl QuorumService {
                 Client::Votequorum(VotequorumConn {
                     tracking: Some(context),
                 }) => {
-                    out.push((conn, votequorum::nodelist_event(&self.vq, *context)));
+                    if nodelist {
+                        out.push((conn, votequorum::nodelist_event(&self.vq, *context)));
+                    }
                     out.push((conn, votequorum::quorum_event(&self.vq, *context)));
                 }
                 _ => {}
@@ -245,22 +241,26 @@ impl EventSource for QuorumService {
     }
 
     fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
-        match event {
-            NodeEvent::Configuration {
-                kind: ConfigurationKind::Regular,
-                members,
-                ring_id,
-                ..
-            } => self.regular = Some((members.clone(), *ring_id)),
-            NodeEvent::SyncCompleted(ring) => {
-                self.activate(*ring);
-                if !self.connections_allowed {
-                    // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
-                    self.connections_allowed = true;
-                    self.server.set_allow_connections(true);
-                }
-            }
-            _ => {}
+        if self.vq.node_event(event) {
+            self.notify(matches!(event, NodeEvent::SyncCompleted(_)));
+        }
+        if matches!(event, NodeEvent::SyncCompleted(_)) && !self.connections_allowed {
+            // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
+            self.connections_allowed = true;
+            self.server.set_allow_connections(true);
+        }
+    }
+
+    fn votequorum(&mut self, _now: Instant, from: u32, message: &VotequorumMessage) {
+        if self.vq.deliver(from, message) {
+            self.notify(false);
+        }
+    }
+
+    fn update_node(&mut self, node: &mut Node) {
+        let info = self.vq.own_nodeinfo();
+        if node.nodeinfo() != info {
+            node.set_nodeinfo(info);
         }
     }
 

@@ -16,15 +16,16 @@
 //!
 //! The engine has no token-warning event, so the warning is kept here: armed while the ring
 //! is not gathering, re-armed by every ORF token the engine is given, firing every
-//! `token_warning` ms without one, as corosync's timer does. Quorum is computed the simple
-//! votequorum way (one vote per node unless `quorum_votes`, quorate at more than half of the
-//! expected votes, 1 of 2 with `two_node`) and only logged: CPG does not wait for quorum in
+//! `token_warning` ms without one, as corosync's timer does. Quorum is computed as
+//! votequorum computes it ([`crate::quorum::Votequorum`], fed the same events and NODEINFO
+//! messages as the quorum services) and only logged: CPG does not wait for quorum in
 //! corosync either.
 
-use totem_cpg::NodeEvent;
+use totem_cpg::{NodeEvent, VotequorumMessage};
 use totem_srp::{ConfigurationKind, Duration, Instant, MembState};
 
 use crate::logf;
+use crate::quorum::{VoteConfig, Votequorum};
 
 /// The numbers the messages quote.
 #[derive(Debug, Clone)]
@@ -35,12 +36,10 @@ pub struct ReportConfig {
     pub consensus_ms: u32,
     /// The token warning interval (zero: disabled).
     pub token_warning: Duration,
-    /// `(nodeid, quorum_votes)` of the nodelist.
-    pub votes: Vec<(u32, u32)>,
-    /// Expected votes.
-    pub expected_votes: u32,
-    /// `quorum.two_node`.
-    pub two_node: bool,
+    /// This node.
+    pub nodeid: u32,
+    /// votequorum's settings.
+    pub vote: VoteConfig,
 }
 
 /// The log side of the node's events.
@@ -52,6 +51,7 @@ pub struct Reporter {
     trans_left: Vec<u32>,
     sync_members: Vec<u32>,
     leaves_received: Vec<u32>,
+    vq: Votequorum,
     quorate: bool,
     last_token: Instant,
     warning_at: Option<Instant>,
@@ -70,6 +70,7 @@ fn ids(list: &[u32]) -> String {
 impl Reporter {
     /// A reporter for a node that starts now (gathering).
     pub fn new(config: ReportConfig, now: Instant) -> Reporter {
+        let vq = Votequorum::new(config.vote.clone(), config.nodeid);
         Reporter {
             config,
             state: MembState::Gather,
@@ -77,6 +78,7 @@ impl Reporter {
             trans_left: Vec::new(),
             sync_members: Vec::new(),
             leaves_received: Vec::new(),
+            vq,
             quorate: false,
             last_token: now,
             warning_at: None,
@@ -124,8 +126,17 @@ impl Reporter {
         }
     }
 
+    /// A votequorum message the node delivered: a change of quorate outside sync is
+    /// logged as `quorum_api_set_quorum` logs it.
+    pub fn votequorum(&mut self, from: u32, message: &VotequorumMessage) {
+        if self.vq.deliver(from, message) {
+            self.set_quorum();
+        }
+    }
+
     /// One event of the node.
     pub fn event(&mut self, now: Instant, event: &NodeEvent) {
+        self.vq.node_event(event);
         match event {
             NodeEvent::StateChanged { from, to, reason } => {
                 self.state_changed(now, *from, *to, reason)
@@ -258,26 +269,10 @@ impl Reporter {
         }
     }
 
-    /// `quorum_api_set_quorum` as votequorum calls it when sync activates.
+    /// `quorum_api_set_quorum` as votequorum calls it (when sync activates, or when quorate
+    /// changes outside sync).
     fn set_quorum(&mut self) {
-        let total: u32 = self
-            .sync_members
-            .iter()
-            .map(|n| {
-                self.config
-                    .votes
-                    .iter()
-                    .find(|(id, _)| id == n)
-                    .map_or(1, |(_, v)| *v)
-            })
-            .sum();
-        let expected = self.config.expected_votes.max(1);
-        let quorum = if self.config.two_node && expected == 2 {
-            1
-        } else {
-            expected / 2 + 1
-        };
-        let quorate = total >= quorum;
+        let quorate = self.vq.view.quorate;
         if quorate && !self.quorate {
             logf!(
                 Quorum,
@@ -292,6 +287,6 @@ impl Reporter {
             );
         }
         self.quorate = quorate;
-        logf!(Quorum, Notice, "Members{}", view(&self.sync_members));
+        logf!(Quorum, Notice, "Members{}", view(&self.vq.view.members));
     }
 }

@@ -12,7 +12,7 @@
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use totem_cpg::{Node, NodeConfig, NodeEvent};
+use totem_cpg::{Node, NodeConfig, NodeEvent, NodeOutput, VotequorumMessage};
 use totem_srp::Destination;
 use totem_srp::Instant;
 use totem_wire::srp::{Header, Message, MessageType};
@@ -78,6 +78,11 @@ pub trait EventSource {
     fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node);
     /// One event the node reported, in order.
     fn node_event(&mut self, _now: Instant, _event: &NodeEvent) {}
+    /// A votequorum exec message the node delivered, in order with its events.
+    fn votequorum(&mut self, _now: Instant, _from: u32, _message: &VotequorumMessage) {}
+    /// The node's outputs were all dispatched: a chance to update it (votequorum's view of
+    /// this node, for its next NODEINFO).
+    fn update_node(&mut self, _node: &mut Node) {}
     /// Its own next deadline.
     fn poll_timeout(&self) -> Option<Instant> {
         None
@@ -356,7 +361,17 @@ impl Runtime {
             }
         }
         self.flush_mcasts();
-        while let Some(event) = self.node.poll_event() {
+        while let Some(output) = self.node.poll_output() {
+            let event = match output {
+                NodeOutput::Event(event) => event,
+                NodeOutput::Votequorum { from, message } => {
+                    self.reporter.votequorum(from, &message);
+                    for s in sources.iter_mut() {
+                        s.votequorum(now, from, &message);
+                    }
+                    continue;
+                }
+            };
             if let NodeEvent::StoreRingId(ring) = &event {
                 if let Err(e) = persist::store(&self.state_dir, self.nodeid, ring.seq) {
                     let message = format!(
@@ -374,6 +389,9 @@ impl Runtime {
             for s in sources.iter_mut() {
                 s.node_event(now, &event);
             }
+        }
+        for s in sources.iter_mut() {
+            s.update_node(&mut self.node);
         }
         Ok(())
     }

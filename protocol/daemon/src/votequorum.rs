@@ -44,19 +44,21 @@ pub fn nodelist_event(vq: &Votequorum, context: u64) -> Vec<u8> {
     out
 }
 
-/// `votequorum_exec_send_quorum_notification`: every known node and its state.
+/// `votequorum_exec_send_quorum_notification`: every known node and its state, in
+/// `cluster_members_list` order.
 pub fn quorum_event(vq: &Votequorum, context: u64) -> Vec<u8> {
     let mut out = Vec::new();
     VqQuorumNotification {
         quorate: u32::from(vq.quorate),
         context,
-        nodes: vq.nodes.iter().map(|(&id, n)| (id, n.state)).collect(),
+        nodes: vq.listed().map(|(id, n)| (id, n.state)).collect(),
     }
     .emit(&mut out);
     out
 }
 
-/// `message_handler_req_lib_votequorum_getinfo`'s answer for `nodeid`.
+/// `message_handler_req_lib_votequorum_getinfo`'s answer for `nodeid`: the node's own
+/// record, the members' highest expected and total votes, the cluster's quorum and flags.
 pub fn getinfo(vq: &Votequorum, nodeid: u32) -> (CsError, VotequorumInfo) {
     // VOTEQUORUM_QDEVICE_NODEID (0) is read as this node.
     let nodeid = if nodeid == 0 { vq.nodeid() } else { nodeid };
@@ -74,16 +76,17 @@ pub fn getinfo(vq: &Votequorum, nodeid: u32) -> (CsError, VotequorumInfo) {
     if c.wait_for_all {
         flags |= INFO_WAIT_FOR_ALL;
     }
+    let (highest_expected, total_votes, _) = vq.member_totals(node.flags);
     let info = VotequorumInfo {
         nodeid,
         state: node.state,
         votes: node.votes,
-        expected_votes: vq.expected_votes,
-        highest_expected: vq.expected_votes,
-        total_votes: vq.total_votes,
+        expected_votes: node.expected_votes,
+        highest_expected,
+        total_votes,
         quorum: vq.quorum,
         flags,
-        qdevice_votes: 0,
+        qdevice_votes: vq.qdevice_votes,
         qdevice_name: Vec::new(),
     };
     (CsError::Ok, info)
@@ -144,22 +147,16 @@ pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut VotequorumConn) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quorum::VoteConfig;
-    use totem_wire::srp::RingId;
+    use crate::quorum::testing::{config, Cluster};
 
     fn vq() -> Votequorum {
-        let mut vq = Votequorum::new(
-            VoteConfig {
-                provider: true,
-                votes: (1..=3).map(|i| (i, 1)).collect(),
-                expected_votes: 3,
-                two_node: false,
-                wait_for_all: false,
-            },
-            2,
-        );
-        vq.activate(&[1, 2], RingId { rep: 1, seq: 8 });
-        vq
+        let mut c = Cluster::default();
+        for n in 1..=3 {
+            c.start(n, config(3, false));
+        }
+        c.ring(&[1]);
+        c.ring(&[1, 2]);
+        c.node(2).clone()
     }
 
     fn ask(vq: &Votequorum, r: VotequorumRequest<'_>, conn: &mut VotequorumConn) -> Reply {

@@ -145,7 +145,7 @@ fn the_conformance_template_gives_corosyncs_timings() {
         (3650, 685, 4380)
     );
     assert_eq!(
-        (nc.net_mtu, nc.stored_ring_seq, nc.expected_votes),
+        (nc.net_mtu, nc.stored_ring_seq, nc.nodeinfo.expected_votes),
         (1500, 41, 3)
     );
 

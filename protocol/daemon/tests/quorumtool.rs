@@ -364,3 +364,110 @@ fn corosync_quorumtool_on_totemd_agrees_with_corosync_in_a_mixed_ring() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// `corosync-quorumtool -s -i` on each of `ids` until all agree on everything but `Node
+/// ID` (or 10 s passed): the outputs, printed, and whether they agree.
+fn agreed_status(lab: &Lab, ids: &[u32], who: impl Fn(u32) -> &'static str) -> Vec<Status> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let views: Vec<(Status, i32, String)> =
+            ids.iter().map(|&n| status(lab, n, "-s -i")).collect();
+        let same = views.windows(2).all(|w| {
+            common_fields(&w[0].0) == common_fields(&w[1].0) && w[0].0.members == w[1].0.members
+        });
+        if same || Instant::now() > deadline {
+            for (&n, (_, code, out)) in ids.iter().zip(&views) {
+                eprintln!(
+                    "corosync-quorumtool -s -i on {} node {n} (exit {code}):\n{out}",
+                    who(n)
+                );
+            }
+            assert!(same, "the nodes disagree");
+            return views.into_iter().map(|v| v.0).collect();
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+// Reference: exec/votequorum.c (message_handler_req_exec_votequorum_nodeinfo: a node's
+// votes are what its NODEINFO says; recalculate_quorum raises expected votes to the total).
+// Node 1 (corosync) has `quorum_votes: 2` in its nodelist and corosync 3's; totemd's
+// nodelist does not say so, so totemd can only know from node 1's NODEINFO.
+#[test]
+fn totemd_counts_the_votes_a_corosync_node_announces() {
+    if skip("totemd_counts_the_votes_a_corosync_node_announces", true) {
+        return;
+    }
+    let mut lab = Lab::new("qv", 3).expect("lab");
+    lab.quorum_votes = vec![(1, 2)];
+    lab.spawn_corosync(1, 3);
+    lab.spawn_corosync(3, 3);
+    lab.quorum_votes.clear();
+    lab.spawn_totemd_status(2, 3);
+    lab.wait_status(2, FORM, synced_with(&[1, 2, 3]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for n in [1, 3] {
+        lab.wait_log(n, FORM, |l| {
+            l.rfind("[QUORUM] Members[3]: 1 2 3")
+                .is_some_and(|i| l[i..].contains(SYNCED))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let who = |n| if n == 2 { "totemd" } else { "corosync" };
+    let views = agreed_status(&lab, &[1, 2, 3], who);
+    let f = &views[1].fields;
+    for (k, v) in [
+        ("Nodes", "3"),
+        ("Quorate", "Yes"),
+        ("Expected votes", "4"),
+        ("Highest expected", "4"),
+        ("Total votes", "4"),
+        ("Quorum", "3"),
+    ] {
+        assert_eq!(
+            f.get(k).map(String::as_str),
+            Some(v),
+            "{k} on totemd: {f:?}"
+        );
+    }
+    let line = |n: u32, votes: u32| format!("{n:>10} {votes:>10} {}", addr(n));
+    assert_eq!(views[1].members, vec![line(1, 2), line(2, 1), line(3, 1)]);
+    let (on_totemd, _) = tool(&lab, 2, "corosync-quorumtool -l -i");
+    let (on_corosync, _) = tool(&lab, 3, "corosync-quorumtool -l -i");
+    eprintln!("corosync-quorumtool -l -i on totemd:\n{on_totemd}\non corosync 3:\n{on_corosync}");
+    assert_eq!(
+        parse_status(&on_totemd).members,
+        parse_status(&on_corosync).members
+    );
+
+    // Node 1 leaves with its two votes: two of four do not make the quorum of 3.
+    assert_eq!(lab.stop(1, "TERM"), Some(0));
+    lab.wait_status(2, FORM, synced_with(&[2, 3]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_log(3, FORM, |l| {
+        l.rfind("[QUORUM] Members[2]: 2 3")
+            .is_some_and(|i| l[i..].contains(SYNCED))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let views = agreed_status(&lab, &[2, 3], who);
+    let f = &views[0].fields;
+    for (k, v) in [
+        ("Nodes", "2"),
+        ("Quorate", "No"),
+        ("Expected votes", "4"),
+        ("Highest expected", "4"),
+        ("Total votes", "2"),
+        ("Quorum", "3 Activity blocked"),
+    ] {
+        assert_eq!(
+            f.get(k).map(String::as_str),
+            Some(v),
+            "{k} on totemd: {f:?}"
+        );
+    }
+    let log = lab.log(2);
+    assert!(
+        log.contains("This node is within the non-primary component"),
+        "totemd logs the lost quorum:\n{log}"
+    );
+}

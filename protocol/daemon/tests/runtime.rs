@@ -82,9 +82,14 @@ fn an_event_source_drives_the_node_and_asks_it_to_leave() {
             token_ms: srp.token_ms,
             consensus_ms: srp.consensus_ms,
             token_warning: srp.token_warning(),
-            votes: vec![(1, 1), (2, 1)],
-            expected_votes: 2,
-            two_node: false,
+            nodeid: 1,
+            vote: totemd::quorum::VoteConfig {
+                provider: true,
+                votes: [(1, 1), (2, 1)].into(),
+                expected_votes: 2,
+                two_node: false,
+                wait_for_all: false,
+            },
         },
         clock.now(),
     );
@@ -93,7 +98,7 @@ fn an_event_source_drives_the_node_and_asks_it_to_leave() {
         srp,
         net_mtu: 1500,
         stored_ring_seq: 0,
-        expected_votes: 2,
+        nodeinfo: totem_cpg::OwnNodeInfo::new(2),
     };
     // SIGUSR2 only: the test harness keeps its own handling of SIGTERM and SIGINT.
     let signals = SignalFd::new(&[libc::SIGUSR2]).unwrap();

@@ -442,7 +442,7 @@ impl Sim {
             srp: self.srp_config(),
             net_mtu: 1500,
             stored_ring_seq: self.nodes.get(&id).map_or(0, |n| n.stored_ring_seq),
-            expected_votes: self.ids.len() as u32,
+            nodeinfo: totem_cpg::OwnNodeInfo::new(self.ids.len() as u32),
         };
         let ring_seq = config.stored_ring_seq;
         let mut node = Node::new(config, self.now);

@@ -364,7 +364,7 @@ impl CorosyncConf {
             srp,
             net_mtu: self.totem.netmtu as usize,
             stored_ring_seq,
-            expected_votes: self.expected_votes(),
+            nodeinfo: totem_cpg::OwnNodeInfo::new(self.expected_votes()),
         })
     }
 }

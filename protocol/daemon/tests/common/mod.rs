@@ -90,6 +90,9 @@ pub struct Lab {
     /// `system.qb_ipc_type` of every corosync.conf written from now on (`None`: left out,
     /// so native = shm, corosync's default).
     pub ipc_type: Option<&'static str>,
+    /// `quorum_votes` of these nodes in the nodelist of every corosync.conf written from
+    /// now on.
+    pub quorum_votes: Vec<(u32, u32)>,
 }
 
 impl Lab {
@@ -109,6 +112,7 @@ impl Lab {
             keep: std::env::var_os("TOTEMD_KEEP_LAB").is_some(),
             extra_conf: String::new(),
             ipc_type: None,
+            quorum_votes: Vec::new(),
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -174,8 +178,14 @@ impl Lab {
     pub fn write_conf(&self, n: u32, nodes: u32) -> PathBuf {
         let mut nodelist = String::new();
         for i in 1..=nodes {
+            let votes = self
+                .quorum_votes
+                .iter()
+                .find(|(n, _)| *n == i)
+                .map(|(_, v)| format!("\t\tquorum_votes: {v}\n"))
+                .unwrap_or_default();
             nodelist.push_str(&format!(
-                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {i}\n\t}}\n",
+                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {i}\n{votes}\t}}\n",
                 addr(i)
             ));
         }
