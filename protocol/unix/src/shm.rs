@@ -778,4 +778,41 @@ mod tests {
             .faulted());
         w.unlink();
     }
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// Whatever the other end writes into the header's pointers and the data file, a
+        /// read either returns a chunk within the limit or an error; it never panics and
+        /// never reads outside the mapping.
+        #[test]
+        fn a_reader_survives_any_ring_contents(
+            write_pt in proptest::prelude::any::<u32>(),
+            words in proptest::collection::vec((0usize..1024, proptest::prelude::any::<u32>()), 0..64),
+            committed in 0u32..4,
+            magic_at_start in proptest::prelude::any::<bool>(),
+        ) {
+            let b = base("prop");
+            let w = ShmRing::create(&b, 2000, None, 0o600).unwrap();
+            let mut r = ShmRing::open(&b, 2000, 0).unwrap();
+            for (pos, value) in &words {
+                w.data_u32(*pos as u32).store(*value, Ordering::Relaxed);
+            }
+            if magic_at_start {
+                w.data_u32(1).store(layout::CHUNK_MAGIC, Ordering::Relaxed);
+            }
+            w.hdr_u32(layout::HDR_WRITE_PT).store(write_pt, Ordering::Relaxed);
+            for _ in 0..committed {
+                // SAFETY: the semaphore lies in the writer's mapping.
+                unsafe { libc::sem_post(w.sem()) };
+            }
+            let mut out = Vec::new();
+            for _ in 0..committed + 1 {
+                // Errors are the expected answer to most of these rings.
+                if let Ok(true) = r.try_read(&mut out) {
+                    proptest::prop_assert!(out.len() <= 2000);
+                }
+            }
+            w.unlink();
+        }
+    }
 }
