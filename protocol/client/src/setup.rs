@@ -12,8 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use totem_wire::ipc::setup::{
-    ConnectionRequest, ConnectionResponse, CONNECTION_REQUEST_LEN, CONNECTION_RESPONSE_LEN,
-    MSG_AUTHENTICATE,
+    ConnectionRequest, ConnectionResponse, IpcType, CONNECTION_REQUEST_LEN,
+    CONNECTION_RESPONSE_LEN, MSG_AUTHENTICATE,
 };
 use totem_wire::ipc::socket::{abstract_name, ABSTRACT_NAME_MAX};
 use totem_wire::ipc::{RequestHeader, ResponseHeader, REQUEST_HEADER_LEN, RESPONSE_HEADER_LEN};
@@ -92,6 +92,28 @@ pub(crate) struct Handshake {
     pub(crate) server: Option<ServerCreds>,
     /// Whether filesystem sockets were forced (the socket type's names depend on it).
     pub(crate) fs_mode: bool,
+}
+
+/// [`handshake`] for a transport that speaks only `kind`: any other answer is a
+/// [`TransportError::Protocol`] naming `who` (the caller should have used
+/// `totem_client::connect`, which follows the server's choice).
+pub(crate) fn handshake_for(
+    kind: IpcType,
+    who: &str,
+    service: &str,
+    max_msg_size: usize,
+    setup_timeout: Option<Duration>,
+) -> Result<Handshake, TransportError> {
+    let hs = handshake(service, max_msg_size, setup_timeout)?;
+    if hs.response.connection_type != kind {
+        return Err(TransportError::Protocol(format!(
+            "the server chose {} IPC; {who} speaks only the {} type \
+             (totem_client::connect follows the server's choice)",
+            hs.response.connection_type,
+            kind.to_string().to_lowercase()
+        )));
+    }
+    Ok(hs)
 }
 
 /// `qb_ipcc_connect` up to the type-specific part: connect the stream to `service`, send

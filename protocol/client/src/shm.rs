@@ -29,7 +29,7 @@ use totem_wire::ipc::setup::IpcType;
 use totem_wire::ipc::shm::{Ring, USER_DATA_LEN};
 
 use crate::setup::{
-    check_incoming, check_request, disconnected, handshake, remaining, stream_gone, timed_out,
+    check_incoming, check_request, disconnected, handshake_for, remaining, stream_gone, timed_out,
     Handshake, ServerCreds, State, DEFAULT_SETUP_TIMEOUT,
 };
 use crate::{FlowControl, Transport, TransportError};
@@ -90,14 +90,13 @@ impl ShmTransport {
         max_msg_size: usize,
         setup_timeout: Option<Duration>,
     ) -> Result<ShmTransport, TransportError> {
-        let hs = handshake(service, max_msg_size, setup_timeout)?;
-        if hs.response.connection_type != IpcType::Shm {
-            return Err(TransportError::Protocol(format!(
-                "the server chose {} IPC; ShmTransport speaks only the shm type \
-                 (totem_client::connect follows the server's choice)",
-                hs.response.connection_type
-            )));
-        }
+        let hs = handshake_for(
+            IpcType::Shm,
+            "ShmTransport",
+            service,
+            max_msg_size,
+            setup_timeout,
+        )?;
         Self::from_handshake(hs)
     }
 

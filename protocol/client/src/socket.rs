@@ -33,7 +33,7 @@ use totem_wire::ipc::socket::{
 };
 
 use crate::setup::{
-    check_incoming, check_request, disconnected, handshake, remaining, stream_gone, timed_out,
+    check_incoming, check_request, disconnected, handshake_for, remaining, stream_gone, timed_out,
     Handshake, State,
 };
 pub use crate::setup::{
@@ -93,14 +93,13 @@ impl SocketTransport {
         max_msg_size: usize,
         setup_timeout: Option<Duration>,
     ) -> Result<SocketTransport, TransportError> {
-        let hs = handshake(service, max_msg_size, setup_timeout)?;
-        if hs.response.connection_type != IpcType::Socket {
-            return Err(TransportError::Protocol(format!(
-                "the server chose {} IPC; SocketTransport speaks only the socket type \
-                 (totem_client::connect follows the server's choice)",
-                hs.response.connection_type
-            )));
-        }
+        let hs = handshake_for(
+            IpcType::Socket,
+            "SocketTransport",
+            service,
+            max_msg_size,
+            setup_timeout,
+        )?;
         Self::from_handshake(hs)
     }
 

@@ -1093,23 +1093,9 @@ impl IpcServer {
                     // One byte per request sent (`qb_ipcc_sendv`). They only wake us: the
                     // request ring's semaphore counts the requests, and a byte may come
                     // before or after its request is taken. EOF is the client leaving.
-                    let mut wakeups = [0u8; 256];
-                    match (&conn.stream).read(&mut wakeups) {
-                        Ok(0) => {
-                            self.drain_then_teardown(id, DisconnectReason::Hangup, out);
-                            return;
-                        }
-                        Ok(_) => {}
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                            ) => {}
-                        Err(e) => {
-                            let reason = DisconnectReason::SocketError(e.to_string());
-                            self.drain_then_teardown(id, reason, out);
-                            return;
-                        }
+                    if let Err(reason) = drain_stream(&conn.stream) {
+                        self.drain_then_teardown(id, reason, out);
+                        return;
                     }
                     self.read_requests(id, false, out);
                 }
@@ -1121,20 +1107,8 @@ impl IpcServer {
                     self.drain_then_teardown(id, DisconnectReason::Hangup, out);
                     return;
                 }
-                let mut scratch = [0u8; 64];
-                match (&conn.stream).read(&mut scratch) {
-                    Ok(0) => self.drain_then_teardown(id, DisconnectReason::Hangup, out),
-                    Ok(_) => {}
-                    Err(e)
-                        if matches!(
-                            e.kind(),
-                            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
-                        ) => {}
-                    Err(e) => self.drain_then_teardown(
-                        id,
-                        DisconnectReason::SocketError(e.to_string()),
-                        out,
-                    ),
+                if let Err(reason) = drain_stream(&conn.stream) {
+                    self.drain_then_teardown(id, reason, out);
                 }
             }
         }
@@ -1602,6 +1576,26 @@ impl IpcServer {
                 self.teardown(id, reason, Some(out));
             }
         }
+    }
+}
+
+/// Reads and drops what the setup stream holds (the shm type's wakeup bytes, stray bytes
+/// of the socket type); `Err` when the client has gone: EOF or an error
+/// (`_sock_connection_liveliness`, `qb_ipcs_dispatch_connection_request`).
+fn drain_stream(stream: &std::os::unix::net::UnixStream) -> Result<(), DisconnectReason> {
+    let mut bytes = [0u8; 256];
+    match (&*stream).read(&mut bytes) {
+        Ok(0) => Err(DisconnectReason::Hangup),
+        Ok(_) => Ok(()),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(DisconnectReason::SocketError(e.to_string())),
     }
 }
 
