@@ -35,6 +35,8 @@ use std::net::IpAddr;
 
 use totem_cpg::{LibReply, Node, NodeEvent};
 use totem_srp::{Duration, Instant};
+use totem_wire::exec::cpg::PartialType;
+use totem_wire::ipc::CpgRequest;
 
 use crate::ipc::{
     ConnId, Creds, DisconnectReason, FlowControl, IpcConfig, IpcError, IpcEvent, IpcServer,
@@ -143,6 +145,11 @@ struct Client {
     backlogged: bool,
     /// What its control file says.
     flow: FlowControl,
+    /// It is inside `cpg_mcast_joined` for a message libcpg cuts into PARTIAL_MCASTs
+    /// (FIRST handed to the node, LAST not yet): the whole message's length.
+    sending_partial: Option<usize>,
+    /// Its queue bound was raised for such a message and is not back to normal yet.
+    allowance: bool,
 }
 
 /// The CPG service as an [`EventSource`] of the daemon's loop.
@@ -296,6 +303,8 @@ impl CpgService {
                 closing: None,
                 backlogged: false,
                 flow: self.flow,
+                sending_partial: None,
+                allowance: false,
             },
         );
         self.by_node.insert(node_conn, conn);
@@ -331,12 +340,41 @@ impl CpgService {
         let Some(c) = self.clients.get_mut(&conn) else {
             return true;
         };
+        // A message above 1047552 bytes comes as PARTIAL_MCASTs from inside one
+        // cpg_mcast_joined call (lib/cpg.c send_fragments), and the sender's own copies of
+        // the pieces come back as events it cannot read before the call returns. So while
+        // it sends one, its queue may hold the whole message (corosync's outq has no
+        // bound at all), and its backlog must not stop it (publish_flow_control): stopped
+        // half-way, a libcpg client can neither finish nor dispatch.
+        match CpgRequest::parse(&bytes) {
+            Ok(CpgRequest::PartialMcast { msglen, kind, .. }) => {
+                if kind == PartialType::First {
+                    c.sending_partial = Some(msglen as usize);
+                    c.allowance = true;
+                    let _ = self.server.set_queue_allowance(conn, msglen as usize);
+                } else if kind == PartialType::Last {
+                    c.sending_partial = None;
+                }
+            }
+            Ok(CpgRequest::Mcast { .. }) => c.sending_partial = None,
+            _ => {}
+        }
         match node.ipc_request(c.node, &bytes, &mut self.zc) {
-            LibReply::Response(reply) => match self.server.respond(conn, &reply) {
-                // Gone meanwhile (hangup, overflow): its Disconnected follows.
-                Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}
-                Err(e) => logf!(Main, Error, "response to {conn} not sent: {e}"),
-            },
+            LibReply::Response(reply) => {
+                // corosync publishes a new flow-control value the moment totempg's queue
+                // level changes, inside the handler (totempg's q_level callback →
+                // cs_ipcs_check_for_flow_control), so before the response: libcpg reads it
+                // for its next send as soon as the response is in. Published after the
+                // batch instead, a PARTIAL_MCAST client (which sends the next fragment on
+                // the response) saw a stale "open" and got its next fragment refused with
+                // TRY_AGAIN, which ends cpg_mcast_joined half-way (lib/cpg.c send_fragments).
+                self.publish_flow_control(node);
+                match self.server.respond(conn, &reply) {
+                    // Gone meanwhile (hangup, overflow): its Disconnected follows.
+                    Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}
+                    Err(e) => logf!(Main, Error, "response to {conn} not sent: {e}"),
+                }
+            }
             LibReply::NoResponse => {}
             LibReply::Retry => {
                 c.backlog.push_front(bytes);
@@ -407,10 +445,17 @@ impl CpgService {
         self.flow = flow_control(node.ipc_flow_control());
         for (&conn, c) in self.clients.iter_mut() {
             let (msgs, bytes) = self.server.queued(conn).unwrap_or((0, 0));
-            if bytes > EVENT_BACKLOG_HIGH || msgs > EVENT_BACKLOG_HIGH_MSGS {
+            if c.sending_partial.is_some() {
+                // See `request`: never stopped inside a fragmented message.
+                c.backlogged = false;
+            } else if bytes > EVENT_BACKLOG_HIGH || msgs > EVENT_BACKLOG_HIGH_MSGS {
                 c.backlogged = true;
             } else if bytes < EVENT_BACKLOG_LOW && msgs < EVENT_BACKLOG_LOW_MSGS {
                 c.backlogged = false;
+            }
+            if c.allowance && c.sending_partial.is_none() && bytes < EVENT_BACKLOG_LOW {
+                c.allowance = false;
+                let _ = self.server.set_queue_allowance(conn, 0);
             }
             let fc = if c.backlogged && self.flow == FlowControl::Open {
                 FlowControl::StopMcast

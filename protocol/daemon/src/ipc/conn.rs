@@ -260,6 +260,9 @@ pub(super) struct Active {
     pub(super) flow: FlowControl,
     /// Requests are left unread (`IpcServer::pause_requests`).
     pub(super) paused: bool,
+    /// Bytes this connection may have waiting beyond `queue_max_bytes`
+    /// (`IpcServer::set_queue_allowance`).
+    pub(super) allowance: usize,
 }
 
 impl Active {

@@ -830,6 +830,19 @@ impl IpcServer {
         Ok(())
     }
 
+    /// Lets `conn` have `extra_bytes` waiting beyond [`IpcConfig::queue_max_bytes`] before
+    /// it overflows (0: back to the common bound). For a client that will have to take
+    /// more at once than the common bound, such as its own deliveries of a message it is
+    /// still sending.
+    pub fn set_queue_allowance(
+        &mut self,
+        conn: ConnId,
+        extra_bytes: usize,
+    ) -> Result<(), IpcError> {
+        self.active_mut(conn)?.allowance = extra_bytes;
+        Ok(())
+    }
+
     /// Accepts new connections (`true`, the default) or refuses them with `-EAGAIN`
     /// (libcpg: CS_ERR_TRY_AGAIN), as corosync does until its first "Completed service
     /// synchronization" (`cs_ipc_allow_connections`, checked first in
@@ -919,10 +932,6 @@ impl IpcServer {
     }
 
     fn send_on(&mut self, conn: ConnId, response: bool, msg: &[u8]) -> Result<(), IpcError> {
-        let limits = QueueLimits {
-            max_msgs: self.cfg.queue_max_msgs,
-            max_bytes: self.cfg.queue_max_bytes,
-        };
         let retry = (self.cfg.connect_retry_interval, self.cfg.connect_retries);
         let Some(Conn {
             stream,
@@ -931,6 +940,10 @@ impl IpcServer {
         }) = self.conns.get_mut(&conn)
         else {
             return Err(IpcError::NotConnected(conn));
+        };
+        let limits = QueueLimits {
+            max_msgs: self.cfg.queue_max_msgs,
+            max_bytes: self.cfg.queue_max_bytes.saturating_add(a.allowance),
         };
         let result = match &mut a.channels {
             Channels::Socket { request, event } if response => {
@@ -1274,6 +1287,7 @@ impl IpcServer {
             responses_out: 0,
             flow: FlowControl::Open,
             paused: false,
+            allowance: 0,
         };
         if self.cfg.ipc_type == ServerIpcType::Shm {
             // qb_ipcs_shm_connect: three rings, chowned to the client (ipc.md §1.6).
