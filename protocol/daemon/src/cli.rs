@@ -87,6 +87,12 @@ pub struct Args {
     /// `totem-inspect FILE` decodes it.
     #[arg(long = "record-ipc", value_name = "FILE")]
     pub record_ipc: Option<PathBuf>,
+    /// Send every multicast with its own system call, as corosync does, instead of
+    /// handing runs of equal-sized ones to the kernel as one UDP GSO send. The datagrams
+    /// on the wire are the same either way, but a capture taken on this host before the
+    /// kernel cuts them (tcpdump on a veth or bridge) shows one oversized frame per run.
+    #[arg(long = "no-udp-gso")]
+    pub no_udp_gso: bool,
 }
 
 /// A start-up failure: what to print and the exit code.
@@ -217,7 +223,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     log_timings(&node_config.srp);
     let members: Vec<(u32, std::net::IpAddr)> =
         conf.nodes.iter().map(|n| (n.nodeid, n.addr)).collect();
-    let udpu = Udpu::new(
+    let mut udpu = Udpu::new(
         me.addr,
         conf.totem.mcastport,
         &members,
@@ -227,6 +233,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         message: format!("cannot bind the token socket: {e}"),
         code: EXIT_FATAL,
     })?;
+    udpu.set_gso(!args.no_udp_gso);
     logf!(
         Totem,
         Notice,

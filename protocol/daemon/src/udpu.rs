@@ -142,6 +142,12 @@ impl Udpu {
         })
     }
 
+    /// Whether runs of multicasts may go as UDP GSO sends (the default; totemd
+    /// `--no-udp-gso` turns it off). The kernel's refusal turns it off too.
+    pub fn set_gso(&mut self, on: bool) {
+        self.gso = on;
+    }
+
     /// The token socket's address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.token.local_addr()
