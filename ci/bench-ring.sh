@@ -157,6 +157,9 @@ make_net() {
     ip -n "$ns" link add eth0 type veth peer name "v$n" netns "$hub"
     ip -n "$ns" addr add "10.200.0.1$n/24" dev eth0
     ip -n "$ns" link set eth0 up
+    # As in the conformance lab: eth0 cuts UDP GSO sends itself, like a NIC without UDP
+    # segmentation offload, instead of passing them uncut through the bridge.
+    ip netns exec "$ns" ethtool -K eth0 tx-udp-segmentation off >/dev/null 2>&1 || true
     ip -n "$hub" link set "v$n" master br0
     ip -n "$hub" link set "v$n" up
   done

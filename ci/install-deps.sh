@@ -2,13 +2,14 @@
 # Everything the workspace's build and tests need on a fresh Debian/Ubuntu machine (as root,
 # or with sudo): libpcap for totem-inspect (the `pcap` crate links it), tshark (the 1.x/2.x
 # codec is checked against tshark's own dissector; the benchmark compares against it), GNU
-# time (benchmark), gcc (the IPC recording test compiles a small libcpg client), and the
-# corosync packages for the real-corosync conformance backend.
+# time (benchmark), gcc (the IPC recording test compiles a small libcpg client), ethtool
+# (the namespaces' veths cut UDP GSO sends before the capture point), and the corosync
+# packages for the real-corosync conformance backend.
 # Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PKGS=(libpcap-dev tshark time gcc)
+PKGS=(libpcap-dev tshark time gcc ethtool)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

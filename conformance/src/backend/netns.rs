@@ -89,6 +89,22 @@ impl Net {
                 "eth0",
             ])?;
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            // totemd hands runs of multicasts to the kernel as one UDP GSO send. A veth
+            // passes such a send along uncut, so the capture on the bridge would show one
+            // oversized frame per run; a NIC without UDP segmentation offload cuts it
+            // before the wire. Make eth0 such a NIC, so the pcap holds the datagrams as
+            // they are received (best effort: without ethtool the capture keeps them uncut).
+            let _ = run(&[
+                "ip",
+                "netns",
+                "exec",
+                &ns,
+                "ethtool",
+                "-K",
+                "eth0",
+                "tx-udp-segmentation",
+                "off",
+            ]);
             run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br0"])?;
             run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
         }
