@@ -923,3 +923,32 @@ fn cpg_fd_names_a_root_daemon_as_pacemaker_requires() {
         }
     }
 }
+
+// Reference: lib/cpg.c send_fragments: a message above 1047552 bytes goes as PARTIAL_MCASTs
+// from inside one cpg_mcast_joined call, and the sender's own deliveries of the pieces come
+// back while it cannot dispatch. Stopping it for that backlog (totemd's 8 MiB mark) left it
+// retrying until libcpg gave up with CS_ERR_TRY_AGAIN half-way (scenario
+// cpg-mcast-large-64mib on native).
+#[test]
+fn a_message_larger_than_the_backlog_mark_is_sent_whole() {
+    if skip(
+        "a_message_larger_than_the_backlog_mark_is_sent_whole",
+        false,
+    ) {
+        return;
+    }
+    let mut lab = single_node("l");
+    let mut a = joined_agent(&lab, 1, "a", "huge");
+    let size = 3 * totemd::cpg_service::EVENT_BACKLOG_HIGH as u64;
+    let r = a.ok(json!({"cmd": "mcast", "handle": "h1", "tag": "a", "size": size}));
+    assert_eq!(r["sent"], 1, "{r}");
+    a.wait_deliveries(1, Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(a.deliveries(), vec![("a".to_owned(), 0, size, true)]);
+    let log = stop_cleanly(&mut lab, 1);
+    let ipc = log
+        .lines()
+        .find(|l| l.contains("[MAIN  ] ipc: "))
+        .expect("ipc stats");
+    assert!(ipc.contains("(overflow 0,"), "{ipc}");
+}
