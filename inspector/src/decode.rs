@@ -346,7 +346,25 @@ impl FrameDecoder {
                 carrier.header.nodeid,
             );
             duplicate_of = self.dedup.check(key, frame);
-            match PgPacket::parse(carrier.payload, carrier.header.order) {
+            let mut gso_rest: &[u8] = &[];
+            let mut gso_packet_len = 0;
+            let parsed = PgPacket::parse(carrier.payload, carrier.header.order).or_else(|e| {
+                match gso_first_packet(carrier.payload, &e) {
+                    Some((first, count, packet_len)) => {
+                        record.notes.push(format!(
+                            "UDP GSO: {count} Totem packets of {packet_len} bytes sent as one \
+                             datagram, captured before the kernel cut them; the header shown \
+                             is the first's, the messages are all of theirs (totemd \
+                             --no-udp-gso sends them one by one)"
+                        ));
+                        gso_rest = &carrier.payload[first.len()..];
+                        gso_packet_len = packet_len;
+                        PgPacket::parse(first, carrier.header.order)
+                    }
+                    None => Err(e),
+                }
+            });
+            match parsed {
                 Ok(packet) => {
                     pg = Some(PgRecord {
                         fragmented: packet.fragmented,
@@ -354,24 +372,9 @@ impl FrameDecoder {
                         lens: packet.entries.iter().map(|e| e.len()).collect(),
                     });
                     if duplicate_of.is_none() {
-                        let fed = self.assembler.feed(carrier.header.nodeid, &packet, frame);
-                        for d in fed.discarded {
-                            record.notes.push(format!(
-                                "totempg: {} bytes from node {} discarded: {}",
-                                d.len, d.sender, d.reason
-                            ));
-                        }
-                        for assembled in fed.delivered {
-                            let frames = self.expand_sources(assembled.sources);
-                            record.messages.push(decode_message(
-                                assembled.sender,
-                                &assembled.data,
-                                frames,
-                                carrier.header.order,
-                                &mut self.names,
-                            ));
-                        }
+                        self.feed_assembler(frame, carrier.header.nodeid, &packet, record);
                     }
+                    self.feed_gso_rest(frame, gso_rest, gso_packet_len, record);
                 }
                 Err(e) => {
                     record.error = Some(ErrorRecord::from(
@@ -1011,4 +1014,108 @@ fn exec_fields(
         }
     }
     (f, group)
+}
+
+/// A UDP GSO send caught before segmentation (a capture on the sending host or on a veth
+/// that passes it uncut): one "datagram" that is several Totem packets back to back, all
+/// of one length but the last (the kernel cuts it at that length). totempg then finds
+/// more bytes than its message lengths declare, and the bytes past the declared ones start
+/// another Totem header. Returns the first packet's totempg payload, the number of
+/// packets, and their length.
+impl FrameDecoder {
+    /// Gives one totempg packet to the reassembly; what it completes (or discards) goes
+    /// into `record`.
+    fn feed_assembler(
+        &mut self,
+        frame: u64,
+        nodeid: u32,
+        packet: &PgPacket<'_>,
+        record: &mut FrameRecord,
+    ) {
+        let fed = self.assembler.feed(nodeid, packet, frame);
+        for d in fed.discarded {
+            record.notes.push(format!(
+                "totempg: {} bytes from node {} discarded: {}",
+                d.len, d.sender, d.reason
+            ));
+        }
+        for assembled in fed.delivered {
+            let frames = self.expand_sources(assembled.sources);
+            record.messages.push(decode_message(
+                assembled.sender,
+                &assembled.data,
+                frames,
+                packet.order,
+                &mut self.names,
+            ));
+        }
+    }
+
+    /// The packets after the first of a GSO send (see [`gso_first_packet`]): each is fed
+    /// to the reassembly like a datagram of its own, its messages going into this frame's
+    /// record; one that does not decode ends the walk with a note.
+    fn feed_gso_rest(
+        &mut self,
+        frame: u64,
+        mut rest: &[u8],
+        packet_len: usize,
+        record: &mut FrameRecord,
+    ) {
+        while !rest.is_empty() && packet_len > 0 {
+            let (segment, next) = rest.split_at(packet_len.min(rest.len()));
+            rest = next;
+            let packet = match Message::parse(segment) {
+                Ok((Message::Mcast(m), _)) if m.encapsulation() != Encapsulation::Encapsulated => {
+                    let key = (m.ring_id.rep, m.ring_id.seq, m.seq, m.header.nodeid);
+                    if self.dedup.check(key, frame).is_some() {
+                        continue;
+                    }
+                    PgPacket::parse(m.payload, m.header.order).map(|p| (m.header.nodeid, p))
+                }
+                Ok(_) => {
+                    record
+                        .notes
+                        .push("UDP GSO: a later packet is not a plain MCAST".into());
+                    return;
+                }
+                Err(e) => Err(e),
+            };
+            match packet {
+                Ok((nodeid, p)) => self.feed_assembler(frame, nodeid, &p, record),
+                Err(e) => {
+                    record
+                        .notes
+                        .push(format!("UDP GSO: a later packet does not decode: {e}"));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn gso_first_packet<'a>(
+    pg_payload: &'a [u8],
+    error: &totem_wire::Error,
+) -> Option<(&'a [u8], usize, usize)> {
+    let totem_wire::ErrorKind::LengthMismatch {
+        field: "msg_len sum",
+        declared,
+        actual,
+    } = error.kind
+    else {
+        return None;
+    };
+    let excess = usize::try_from(actual.checked_sub(declared)?).ok()?;
+    let first_len = pg_payload.len().checked_sub(excess)?;
+    let rest = &pg_payload[first_len..];
+    if !matches!(classify(rest), Framing::Totem(_)) {
+        return None;
+    }
+    let packet_len = MCAST_HEADER_LEN + first_len;
+    let total = MCAST_HEADER_LEN + pg_payload.len();
+    Some((
+        &pg_payload[..first_len],
+        total.div_ceil(packet_len),
+        packet_len,
+    ))
 }

@@ -172,3 +172,104 @@ fn checksum(header: &[u8]) -> u16 {
     }
     !(sum as u16)
 }
+
+/// A UDP GSO send caught before the kernel cut it (totemd's runs of multicasts, captured
+/// on the sending host or behind a veth that passes them uncut) is one UDP datagram made
+/// of several Totem packets: equal-sized ones, then at most one shorter. Decoded, it must
+/// give the same totempg reassembly as the packets sent one by one, with a note saying
+/// what it is. The packets are real: one sender's MCASTs to one receiver in a corosync
+/// 3.1.7 capture of large messages, the last run of a message (full packets, then its
+/// shorter end) sent as one.
+#[test]
+fn a_gso_send_decodes_like_its_datagrams() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../fixtures/pcap/corosync-3.1.7/udpu-03-large-msgs.pcap"
+    );
+    let mut capture = pcap::Capture::from_file(path).unwrap();
+    let mut stream: Vec<Vec<u8>> = Vec::new();
+    while let Ok(packet) = capture.next_packet() {
+        let Ok(sliced) = etherparse::SlicedPacket::from_ethernet(packet.data) else {
+            continue;
+        };
+        let Some(etherparse::TransportSlice::Udp(udp)) = sliced.transport else {
+            continue;
+        };
+        let payload = udp.payload();
+        // Non-encapsulated MCASTs from 10.200.0.11 to 10.200.0.12 (udpu sends one copy
+        // per member, so this is one sender's stream as one receiver sees it).
+        let to_node_2 = matches!(
+            sliced.net,
+            Some(etherparse::NetSlice::Ipv4(ref ip))
+                if ip.header().destination() == [10, 200, 0, 12]
+                    && ip.header().source() == [10, 200, 0, 11]
+        );
+        let mcast = matches!(
+            totem_wire::srp::Message::parse(payload),
+            Ok((totem_wire::srp::Message::Mcast(ref m), _))
+                if m.encapsulation() != totem_wire::srp::Encapsulation::Encapsulated
+        );
+        if to_node_2 && mcast {
+            stream.push(payload.to_vec());
+        }
+    }
+    // Six equal packets, then a shorter one: the end of a large message.
+    const RUN: usize = 6;
+    let start = (0..stream.len().saturating_sub(RUN))
+        .find(|&i| {
+            let len = stream[i].len();
+            stream[i..i + RUN].iter().all(|p| p.len() == len) && stream[i + RUN].len() < len
+        })
+        .expect("a message ending in the capture");
+    let end = start + RUN + 1;
+
+    let messages_and_notes = |records: &[serde_json::Value]| {
+        let mut messages = Vec::new();
+        let mut notes = Vec::new();
+        for r in records {
+            for m in r["messages"].as_array().into_iter().flatten() {
+                let mut m = m.clone();
+                // Frame numbers differ (separate frames against one); what was
+                // reassembled must not.
+                if let Some(o) = m.as_object_mut() {
+                    o.remove("frames");
+                }
+                messages.push(m);
+            }
+            if let Some(n) = r["notes"].as_array() {
+                notes.extend(n.iter().filter_map(|n| n.as_str().map(str::to_owned)));
+            }
+        }
+        (messages, notes)
+    };
+    let one_by_one: Vec<Vec<u8>> = stream[..end].iter().map(|p| udp4(p)).collect();
+    let mut with_gso: Vec<Vec<u8>> = stream[..start].iter().map(|p| udp4(p)).collect();
+    with_gso.push(udp4(&stream[start..end].concat()));
+    let separate = decode_json(&pcap(101, &one_by_one));
+    let together = decode_json(&pcap(101, &with_gso));
+    let gso = together.last().unwrap();
+    assert!(gso.get("error").is_none(), "{gso}");
+    assert_eq!(gso["totem"]["type"], "MCAST");
+    assert!(
+        !gso["messages"].as_array().unwrap().is_empty(),
+        "the GSO frame completes the message: {gso}"
+    );
+    let (m1, n1) = messages_and_notes(&separate);
+    let (m2, mut n2) = messages_and_notes(&together);
+    let at = n2
+        .iter()
+        .position(|n| n.starts_with("UDP GSO"))
+        .expect("GSO note");
+    let note = n2.remove(at);
+    assert!(
+        note.starts_with(&format!(
+            "UDP GSO: {} Totem packets of {} bytes",
+            RUN + 1,
+            stream[start].len()
+        )),
+        "{note}"
+    );
+    assert!(!m1.is_empty());
+    assert_eq!(m2, m1);
+    assert_eq!(n2, n1);
+}
