@@ -36,7 +36,8 @@ use std::net::IpAddr;
 use totem_cpg::{LibReply, Node, NodeEvent};
 use totem_srp::{Duration, Instant};
 use totem_wire::exec::cpg::PartialType;
-use totem_wire::ipc::CpgRequest;
+use totem_wire::ipc::cpg::CpgRequestId;
+use totem_wire::ipc::{CpgRequest, RequestHeader};
 
 use crate::ipc::{
     ConnId, Creds, DisconnectReason, FlowControl, IpcConfig, IpcError, IpcEvent, IpcServer,
@@ -346,17 +347,22 @@ impl CpgService {
         // it sends one, its queue may hold the whole message (corosync's outq has no
         // bound at all), and its backlog must not stop it (publish_flow_control): stopped
         // half-way, a libcpg client can neither finish nor dispatch.
-        match CpgRequest::parse(&bytes) {
-            Ok(CpgRequest::PartialMcast { msglen, kind, .. }) => {
-                if kind == PartialType::First {
-                    c.sending_partial = Some(msglen as usize);
-                    c.allowance = true;
-                    let _ = self.server.set_queue_allowance(conn, msglen as usize);
-                } else if kind == PartialType::Last {
-                    c.sending_partial = None;
+        // The header decides; only a PARTIAL_MCAST is decoded here (the node decodes
+        // every request anyway).
+        match RequestHeader::peek(&bytes).map(|h| CpgRequestId::from(h.id)) {
+            Ok(CpgRequestId::PartialMcast) => {
+                if let Ok(CpgRequest::PartialMcast { msglen, kind, .. }) = CpgRequest::parse(&bytes)
+                {
+                    if kind == PartialType::First {
+                        c.sending_partial = Some(msglen as usize);
+                        c.allowance = true;
+                        let _ = self.server.set_queue_allowance(conn, msglen as usize);
+                    } else if kind == PartialType::Last {
+                        c.sending_partial = None;
+                    }
                 }
             }
-            Ok(CpgRequest::Mcast { .. }) => c.sending_partial = None,
+            Ok(CpgRequestId::Mcast) => c.sending_partial = None,
             _ => {}
         }
         match node.ipc_request(c.node, &bytes, &mut self.zc) {
@@ -368,7 +374,11 @@ impl CpgService {
                 // batch instead, a PARTIAL_MCAST client (which sends the next fragment on
                 // the response) saw a stale "open" and got its next fragment refused with
                 // TRY_AGAIN, which ends cpg_mcast_joined half-way (lib/cpg.c send_fragments).
-                self.publish_flow_control(node);
+                // Only a change of the node's value is urgent; the clients' own backlogs
+                // are rechecked after the batch.
+                if flow_control(node.ipc_flow_control()) != self.flow {
+                    self.publish_flow_control(node);
+                }
                 match self.server.respond(conn, &reply) {
                     // Gone meanwhile (hangup, overflow): its Disconnected follows.
                     Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}

@@ -374,6 +374,26 @@ fn a_client_ignoring_flow_control_is_held_back_and_loses_nothing() {
     assert!(!log.contains("warning"), "{log}");
 }
 
+/// An agent on node 1 whose handle h1 dispatches only when told (`auto_dispatch` off),
+/// joined to `group`: dispatches until its own JOIN confchg arrives.
+fn undispatched_agent(lab: &Lab, group: &str) -> Agent {
+    let mut a = Agent::spawn(&lab.ns(1), "a", &lab.dir);
+    a.ok(json!({"cmd": "initialize", "handle": "h1", "auto_dispatch": false}));
+    a.ok(json!({"cmd": "join", "handle": "h1", "group": group}));
+    let pid = a.pid;
+    let until = Instant::now() + EVENT;
+    while a
+        .wait_for(Duration::ZERO, |v| {
+            confchg_with(v, group, "joined", pid, "JOIN")
+        })
+        .is_err()
+    {
+        assert!(Instant::now() < until, "no confchg");
+        a.ok(json!({"cmd": "dispatch", "handle": "h1", "mode": "ALL"}));
+    }
+    a
+}
+
 /// Dispatches (CS_DISPATCH_ALL) until `n` deliveries arrived.
 fn dispatch_until(a: &mut Agent, n: usize) {
     let until = Instant::now() + Duration::from_secs(30);
@@ -401,20 +421,7 @@ fn a_client_that_does_not_dispatch_is_slowed_not_dropped() {
         return;
     }
     let mut lab = single_node("d");
-    let mut a = Agent::spawn(&lab.ns(1), "a", &lab.dir);
-    a.ok(json!({"cmd": "initialize", "handle": "h1", "auto_dispatch": false}));
-    a.ok(json!({"cmd": "join", "handle": "h1", "group": "slow"}));
-    let pid = a.pid;
-    let until = Instant::now() + EVENT;
-    while a
-        .wait_for(Duration::ZERO, |v| {
-            confchg_with(v, "slow", "joined", pid, "JOIN")
-        })
-        .is_err()
-    {
-        assert!(Instant::now() < until, "no confchg");
-        a.ok(json!({"cmd": "dispatch", "handle": "h1", "mode": "ALL"}));
-    }
+    let mut a = undispatched_agent(&lab, "slow");
     // Its own 60 KB messages come back to it unread until the daemon says "try again".
     const SIZE: u64 = 60_000;
     let r = a.call(
@@ -461,20 +468,7 @@ fn a_client_flooding_small_messages_without_dispatching_is_slowed_not_dropped() 
         return;
     }
     let mut lab = single_node("s");
-    let mut a = Agent::spawn(&lab.ns(1), "a", &lab.dir);
-    a.ok(json!({"cmd": "initialize", "handle": "h1", "auto_dispatch": false}));
-    a.ok(json!({"cmd": "join", "handle": "h1", "group": "small"}));
-    let pid = a.pid;
-    let until = Instant::now() + EVENT;
-    while a
-        .wait_for(Duration::ZERO, |v| {
-            confchg_with(v, "small", "joined", pid, "JOIN")
-        })
-        .is_err()
-    {
-        assert!(Instant::now() < until, "no confchg");
-        a.ok(json!({"cmd": "dispatch", "handle": "h1", "mode": "ALL"}));
-    }
+    let mut a = undispatched_agent(&lab, "small");
     const SIZE: u64 = 64;
     let r = a.call(
         json!({"cmd": "mcast", "handle": "h1", "tag": "a", "size": SIZE,

@@ -123,6 +123,20 @@ fn synced_with(members: &[u32]) -> impl Fn(&Value) -> bool + '_ {
 // Reference: corosync-quorumtool.c (show_status, display_quorum_data, display_nodes_data,
 // show_nodes), exec/votequorum.c (calculate_quorum, are_we_quorate, getinfo),
 // exec/vsf_quorum.c, exec/cmap.c.
+/// Waits until totemd on node 2 and corosync on nodes 1 and 3 have synced the ring of all
+/// three.
+fn wait_mixed_ring_of_three(lab: &Lab) {
+    lab.wait_status(2, FORM, synced_with(&[1, 2, 3]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for n in [1, 3] {
+        lab.wait_log(n, FORM, |l| {
+            l.rfind("[QUORUM] Members[3]: 1 2 3")
+                .is_some_and(|i| l[i..].contains(SYNCED))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
 #[test]
 fn corosync_quorumtool_reads_a_totemd_ring_as_it_shrinks() {
     if skip(
@@ -277,15 +291,7 @@ fn corosync_quorumtool_on_totemd_agrees_with_corosync_in_a_mixed_ring() {
     lab.spawn_corosync(1, 3);
     lab.spawn_totemd_status(2, 3);
     lab.spawn_corosync(3, 3);
-    lab.wait_status(2, FORM, synced_with(&[1, 2, 3]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    for n in [1, 3] {
-        lab.wait_log(n, FORM, |l| {
-            l.rfind("[QUORUM] Members[3]: 1 2 3")
-                .is_some_and(|i| l[i..].contains(SYNCED))
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
+    wait_mixed_ring_of_three(&lab);
     // corosync's view can trail its log by a moment: retry until all three agree.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -404,15 +410,7 @@ fn totemd_counts_the_votes_a_corosync_node_announces() {
     lab.spawn_corosync(3, 3);
     lab.quorum_votes.clear();
     lab.spawn_totemd_status(2, 3);
-    lab.wait_status(2, FORM, synced_with(&[1, 2, 3]))
-        .unwrap_or_else(|e| panic!("{e}"));
-    for n in [1, 3] {
-        lab.wait_log(n, FORM, |l| {
-            l.rfind("[QUORUM] Members[3]: 1 2 3")
-                .is_some_and(|i| l[i..].contains(SYNCED))
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-    }
+    wait_mixed_ring_of_three(&lab);
     let who = |n| if n == 2 { "totemd" } else { "corosync" };
     let views = agreed_status(&lab, &[1, 2, 3], who);
     let f = &views[1].fields;

@@ -312,8 +312,6 @@ impl std::fmt::Display for ReadError {
 pub struct ShmRing {
     hdr: Mapping,
     data: Mapping,
-    /// The data file's length (one copy of the double mapping).
-    data_len: usize,
     word_size: u32,
     max_msg_size: usize,
     /// Our position as writer or reader.
@@ -379,7 +377,6 @@ impl ShmRing {
             let ring = ShmRing {
                 hdr,
                 data,
-                data_len,
                 word_size: (data_len / 4) as u32,
                 max_msg_size,
                 write_pt: 0,
@@ -440,7 +437,6 @@ impl ShmRing {
         let mut ring = ShmRing {
             hdr,
             data,
-            data_len,
             word_size,
             max_msg_size,
             write_pt: 0,
@@ -463,11 +459,6 @@ impl ShmRing {
     /// The data file.
     pub fn data_path(&self) -> &Path {
         &self.data_path
-    }
-
-    /// The largest message the ring takes.
-    pub fn max_msg_size(&self) -> usize {
-        self.max_msg_size
     }
 
     /// A file of this ring was truncated under its mapping since it was made; its
@@ -551,8 +542,8 @@ impl ShmRing {
         let start = ((pos + layout::CHUNK_HEADER_WORDS) % self.word_size) as usize * 4;
         let mut at = start;
         for part in parts {
-            // SAFETY: start < data_len and len <= max_msg_size < data_len, so the copy
-            // stays inside the double mapping (2 × data_len).
+            // SAFETY: start < word_size × 4 and len <= max_msg_size < word_size × 4, so
+            // the copy stays inside the double mapping (twice the data file).
             unsafe {
                 std::ptr::copy_nonoverlapping(part.as_ptr(), self.data.addr.add(at), part.len())
             };
@@ -637,7 +628,7 @@ impl ShmRing {
         let start = ((pos + layout::CHUNK_HEADER_WORDS) % self.word_size) as usize * 4;
         out.clear();
         out.reserve(size as usize);
-        // SAFETY: start < data_len and size <= max_msg_size < data_len: inside the double
+        // SAFETY: start < word_size × 4 and size <= max_msg_size < word_size × 4: inside the double
         // mapping. The other end may change these bytes while we copy; we get some bytes,
         // and check them afterwards like any input.
         unsafe {
@@ -664,11 +655,6 @@ impl ShmRing {
     pub fn unlink(&self) {
         let _ = std::fs::remove_file(&self.data_path);
         let _ = std::fs::remove_file(&self.hdr_path);
-    }
-
-    /// The data file's length.
-    pub fn data_len(&self) -> usize {
-        self.data_len
     }
 }
 

@@ -1488,6 +1488,7 @@ impl IpcServer {
     fn service_shm(&mut self, out: &mut Vec<IpcEvent>) {
         let mut readable = Vec::new();
         let mut failed = Vec::new();
+        let mut waiting = false;
         for (&id, c) in &mut self.conns {
             let Phase::Active(a) = &mut c.phase else {
                 continue;
@@ -1501,30 +1502,24 @@ impl IpcServer {
                     continue;
                 }
             }
+            waiting |= shm.wants_retry();
             if !a.paused && shm.requests_waiting() {
                 readable.push(id);
             }
         }
+        // Reading requests queues nothing (responses come from the caller, and
+        // `send_on` arms the timer for those), so `waiting` is final here.
+        self.shm_retry_at = match (waiting, self.shm_retry_at) {
+            (false, _) => None,
+            (true, Some(at)) if at > Instant::now() => Some(at),
+            (true, _) => Some(Instant::now() + SHM_RETRY_INTERVAL),
+        };
         for (id, reason) in failed {
             self.teardown(id, reason, Some(out));
         }
         for id in readable {
             self.read_requests(id, false, out);
         }
-        self.schedule_shm_retry();
-    }
-
-    /// Arms (or clears) the shm retry timer after queues changed.
-    fn schedule_shm_retry(&mut self) {
-        let waiting = self.conns.values().any(|c| match &c.phase {
-            Phase::Active(a) => matches!(&a.channels, Channels::Shm(shm) if shm.wants_retry()),
-            _ => false,
-        });
-        self.shm_retry_at = match (waiting, self.shm_retry_at) {
-            (false, _) => None,
-            (true, Some(at)) if at > Instant::now() => Some(at),
-            (true, _) => Some(Instant::now() + SHM_RETRY_INTERVAL),
-        };
     }
 
     fn run_timers(&mut self, out: &mut Vec<IpcEvent>) {

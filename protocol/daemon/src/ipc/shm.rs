@@ -30,6 +30,8 @@ use super::{sys, FlowControl};
 struct OutRing {
     ring: ShmRing,
     queue: VecDeque<Vec<u8>>,
+    /// The bytes in `queue`.
+    bytes: usize,
 }
 
 impl OutRing {
@@ -39,6 +41,7 @@ impl OutRing {
         while let Some(front) = self.queue.front() {
             match self.ring.write(&[front]) {
                 Ok(()) => {
+                    self.bytes -= front.len();
                     self.queue.pop_front();
                     n += 1;
                 }
@@ -50,10 +53,6 @@ impl OutRing {
             return Err(truncated(&self.ring));
         }
         Ok(n)
-    }
-
-    fn queued_bytes(&self) -> usize {
-        self.queue.iter().map(Vec::len).sum()
     }
 }
 
@@ -82,7 +81,6 @@ pub(super) struct ShmChannels {
     /// Event notification bytes not yet written to the setup stream because it was full
     /// (libqb's `outstanding_notifiers`).
     notifications_owed: usize,
-    queued_bytes: usize,
 }
 
 impl ShmChannels {
@@ -113,6 +111,7 @@ impl ShmChannels {
         let out = |ring| OutRing {
             ring,
             queue: VecDeque::new(),
+            bytes: 0,
         };
         Ok((
             ShmChannels {
@@ -120,7 +119,6 @@ impl ShmChannels {
                 response: out(response),
                 event: out(event),
                 notifications_owed: 0,
-                queued_bytes: 0,
             },
             names,
         ))
@@ -160,7 +158,7 @@ impl ShmChannels {
 
     /// Bytes waiting in our queues.
     pub(super) fn queued_bytes(&self) -> usize {
-        self.queued_bytes
+        self.response.bytes + self.event.bytes
     }
 
     /// The client has not made room for what waits: the caller retries on a timer (a
@@ -181,6 +179,7 @@ impl ShmChannels {
         limits: QueueLimits,
         event: bool,
     ) -> Result<(), ChannelError> {
+        let queued = self.queued_bytes();
         let out = if event {
             &mut self.event
         } else {
@@ -202,11 +201,11 @@ impl ShmChannels {
                 Err(WriteError::TooBig) => return Err(too_big(msg.len())),
             }
         }
-        if out.queue.len() >= limits.max_msgs || self.queued_bytes + msg.len() > limits.max_bytes {
+        if out.queue.len() >= limits.max_msgs || queued + msg.len() > limits.max_bytes {
             return Err(ChannelError::Overflow);
         }
         out.queue.push_back(msg.to_vec());
-        self.queued_bytes += msg.len();
+        out.bytes += msg.len();
         Ok(())
     }
 
@@ -234,12 +233,8 @@ impl ShmChannels {
     /// Moves queued messages into their rings as room appears, and sends owed
     /// notification bytes.
     pub(super) fn flush(&mut self, stream: BorrowedFd<'_>) -> Result<(), ChannelError> {
-        let before = self.response.queued_bytes() + self.event.queued_bytes();
         self.response.flush()?;
-        let events = self.event.flush()?;
-        self.notifications_owed += events;
-        self.queued_bytes = self.response.queued_bytes() + self.event.queued_bytes();
-        debug_assert!(self.queued_bytes <= before);
+        self.notifications_owed += self.event.flush()?;
         self.notify(stream)
     }
 

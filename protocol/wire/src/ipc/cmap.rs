@@ -18,7 +18,7 @@
 use crate::codec::{Decoder, Encoder};
 use crate::error::{ErrorKind, Result};
 use crate::ipc::{decoder, finish, CsError, RequestHeader, ResponseHeader};
-use crate::ipc::{request_header, response_header};
+use crate::ipc::{request_header, response_header, unexpected_id};
 use crate::macros::open_enum;
 use crate::ByteOrder;
 
@@ -307,12 +307,7 @@ impl CmapResponse {
                     value_type,
                 }
             }
-            (id, _) => {
-                return Err(d.error(ErrorKind::InvalidValue {
-                    field: "id",
-                    value: i64::from(id) as u64,
-                }))
-            }
+            (id, _) => return Err(unexpected_id(&d, id)),
         };
         finish(&d, "response")?;
         Ok(response)

@@ -258,6 +258,15 @@ pub(crate) fn response_header(d: &mut Decoder<'_>, len: usize) -> Result<Respons
     Ok(h)
 }
 
+/// The error for a message id this parser does not take (an unknown one, or a response
+/// id where a particular event was expected).
+pub(crate) fn unexpected_id(d: &Decoder<'_>, id: i32) -> crate::Error {
+    d.error(ErrorKind::InvalidValue {
+        field: "id",
+        value: i64::from(id) as u64,
+    })
+}
+
 /// A u32 in an 8-byte slot (`__attribute__((aligned(8)))` on the fields of corosync's IPC
 /// structs).
 pub(crate) fn u32_slot(d: &mut Decoder<'_>, field: &'static str) -> Result<u32> {

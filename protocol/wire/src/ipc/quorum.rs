@@ -15,10 +15,10 @@
 //! ```
 
 use crate::codec::Encoder;
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::ipc::{
-    decoder, emit_u32_slot, finish, request_header, response_header, u32_slot, CsError,
-    RequestHeader, ResponseHeader,
+    decoder, emit_u32_slot, finish, request_header, response_header, u32_slot, unexpected_id,
+    CsError, RequestHeader, ResponseHeader,
 };
 use crate::macros::open_enum;
 use crate::ByteOrder;
@@ -200,12 +200,7 @@ impl QuorumResponse {
                     quorum_type: u32_slot(&mut d, "quorum_type")?,
                 }
             }
-            (id, _) => {
-                return Err(d.error(ErrorKind::InvalidValue {
-                    field: "id",
-                    value: i64::from(i32::from(id)) as u64,
-                }))
-            }
+            (id, _) => return Err(unexpected_id(&d, i32::from(id))),
         };
         finish(&d, "response")?;
         Ok(response)
@@ -253,10 +248,7 @@ impl QuorumNotification {
         let mut d = decoder(bytes);
         let header = response_header(&mut d, bytes.len())?;
         if QuorumResponseId::from(header.id) != QuorumResponseId::Notification {
-            return Err(d.error(ErrorKind::InvalidValue {
-                field: "id",
-                value: i64::from(header.id) as u64,
-            }));
+            return Err(unexpected_id(&d, header.id));
         }
         let quorate = d.i32("quorate")?;
         d.pad(4)?;

@@ -147,22 +147,9 @@ pub fn space_free(write: u32, read: u32, word_size: u32, committed: i32) -> usiz
     (words * 4) as usize
 }
 
-/// Bytes between the reader and the writer (`qb_rb_space_used`).
-pub fn space_used(write: u32, read: u32, word_size: u32) -> usize {
-    let (w, r, n) = (u64::from(write), u64::from(read), u64::from(word_size));
-    let words = if w > r {
-        w - r
-    } else if w < r {
-        w + n - r - 1
-    } else {
-        0
-    };
-    (words * 4) as usize
-}
-
 /// Bytes from the reader's position to the writer's: what a reader may consume. Unlike
-/// [`space_used`] (which libqb computes one word short once the writer has wrapped) this is
-/// exact, so a reader can check a chunk against it.
+/// libqb's `qb_rb_space_used`, which counts one word short once the writer has wrapped,
+/// this is exact, so a reader can check a chunk against it.
 pub fn unread_bytes(write: u32, read: u32, word_size: u32) -> usize {
     let n = u64::from(word_size.max(1));
     (((u64::from(write) % n) + n - (u64::from(read) % n)) % n * 4) as usize
@@ -229,8 +216,6 @@ mod tests {
         assert_eq!(space_free(0, 0, 100, 1), 0);
         assert_eq!(space_free(10, 4, 100, 1), (4 + 100 - 10 - 1) * 4);
         assert_eq!(space_free(4, 10, 100, 1), (10 - 4 - 1) * 4);
-        assert_eq!(space_used(10, 4, 100), 24);
-        assert_eq!(space_used(4, 10, 100), (4 + 100 - 10 - 1) * 4);
         assert_eq!(unread_bytes(10, 4, 100), 24);
         assert_eq!(unread_bytes(4, 10, 100), 94 * 4);
         assert_eq!(unread_bytes(7, 7, 100), 0);

@@ -16,9 +16,9 @@
 //! ```
 
 use crate::codec::Encoder;
-use crate::error::{ErrorKind, Result};
+use crate::error::Result;
 use crate::ipc::{decoder, finish, CsError, RequestHeader, ResponseHeader};
-use crate::ipc::{emit_u32_slot, request_header, response_header, u32_slot};
+use crate::ipc::{emit_u32_slot, request_header, response_header, u32_slot, unexpected_id};
 use crate::macros::open_enum;
 use crate::ByteOrder;
 
@@ -262,12 +262,7 @@ impl VotequorumResponse {
                     },
                 }
             }
-            (id, _) => {
-                return Err(d.error(ErrorKind::InvalidValue {
-                    field: "id",
-                    value: i64::from(i32::from(id)) as u64,
-                }))
-            }
+            (id, _) => return Err(unexpected_id(&d, i32::from(id))),
         };
         finish(&d, "response")?;
         Ok(response)
@@ -328,10 +323,7 @@ impl NodelistNotification {
         let mut d = decoder(bytes);
         let header = response_header(&mut d, bytes.len())?;
         if VotequorumResponseId::from(header.id) != VotequorumResponseId::NodelistNotification {
-            return Err(d.error(ErrorKind::InvalidValue {
-                field: "id",
-                value: i64::from(header.id) as u64,
-            }));
+            return Err(unexpected_id(&d, header.id));
         }
         let context = d.u64("context")?;
         let ring_nodeid = u32_slot(&mut d, "ring_id.nodeid")?;
@@ -392,10 +384,7 @@ impl VqQuorumNotification {
         let mut d = decoder(bytes);
         let header = response_header(&mut d, bytes.len())?;
         if VotequorumResponseId::from(header.id) != VotequorumResponseId::QuorumNotification {
-            return Err(d.error(ErrorKind::InvalidValue {
-                field: "id",
-                value: i64::from(header.id) as u64,
-            }));
+            return Err(unexpected_id(&d, header.id));
         }
         let quorate = u32_slot(&mut d, "quorate")?;
         let context = d.u64("context")?;
