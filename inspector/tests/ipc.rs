@@ -409,6 +409,85 @@ fn target_dir() -> PathBuf {
 }
 
 /// Builds the preload library with the cargo that runs this test, into the same target dir.
+/// Compiles `tests/ipc/cpgclient.c` against the installed libcpg into `work`.
+fn compile_cpgclient(work: &Path) -> PathBuf {
+    let client = work.join("cpgclient");
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipc/cpgclient.c");
+    let gcc = Command::new("gcc")
+        .args(["-Wall", "-O1", "-o"])
+        .arg(&client)
+        .arg(&source)
+        .args(["-lcpg", "-lpthread"])
+        .output()
+        .unwrap();
+    assert!(
+        gcc.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    client
+}
+
+/// `totem-inspect decode --format json` of a recording, which must decode without error.
+fn decoded_recording(path: &Path, label: &str) -> Vec<serde_json::Value> {
+    let json = run(&[
+        "totem-inspect",
+        "decode",
+        "--format",
+        "json",
+        path.to_str().unwrap(),
+    ]);
+    let frames: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(
+        frames.iter().all(|f| f.get("error").is_none()),
+        "{label}: decode errors"
+    );
+    frames
+}
+
+/// The calls of `cpgclient transparency 3 1100000 300` in a recording (those that went
+/// through: a TRY_AGAIN that libcpg's caller retried is recorded as a failed request of
+/// its own), the IPC type every setup answered, every response paired. Returns how many
+/// calls answered TRY_AGAIN.
+fn check_transparency_calls(frames: &[serde_json::Value], label: &str, ipc_type: &str) -> usize {
+    let count = |channel: &str, name: &str| {
+        frames
+            .iter()
+            .filter(|f| {
+                f["channel"] == channel && f["name"] == name && f.get("call_error").is_none()
+            })
+            .count()
+    };
+    // basic(): 2 JOIN + 3 threads × 1 + the flood's; 2 LEAVE + 3; FINALIZE 1 + 3 + the
+    // flood's + the child's.
+    assert_eq!(count("request", "JOIN"), 6, "{label}");
+    assert_eq!(count("request", "LEAVE"), 5, "{label}");
+    assert_eq!(count("request", "FINALIZE"), 6, "{label}");
+    // 1 in basic(), 20 per thread, 300 in the flood.
+    assert_eq!(count("request", "MCAST"), 1 + 3 * 20 + 300, "{label}");
+    assert_eq!(count("request", "PARTIAL_MCAST"), 2, "{label}");
+    assert_eq!(
+        count("event", "DELIVER_CALLBACK"),
+        1 + 1 + 3 * 20 + 300,
+        "{label}"
+    );
+    assert_eq!(count("setup", "CONNECT"), 2 * 6, "{label}");
+    assert!(frames
+        .iter()
+        .filter(|f| f["channel"] == "setup" && f["direction"] == "to_client")
+        .all(|f| f["detail"]["connection_type"] == ipc_type));
+    for f in frames.iter().filter(|f| f["channel"] == "response") {
+        assert!(f["reply_to"].as_u64().is_some(), "{label}: unpaired {f}");
+    }
+    frames
+        .iter()
+        .filter(|f| f["call_error"]["cs_error"] == "CS_ERR_TRY_AGAIN")
+        .count()
+}
+
 fn build_preload() -> PathBuf {
     let target = target_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
@@ -475,20 +554,7 @@ fn ipc_recording_is_transparent_against_real_corosync() {
     }
     let work = std::env::temp_dir().join(format!("totem-ipc-transparency-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let client = work.join("cpgclient");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipc/cpgclient.c");
-    let gcc = Command::new("gcc")
-        .args(["-Wall", "-O1", "-o"])
-        .arg(&client)
-        .arg(&source)
-        .args(["-lcpg", "-lpthread"])
-        .output()
-        .unwrap();
-    assert!(
-        gcc.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&gcc.stderr)
-    );
+    let client = compile_cpgclient(&work);
     let preload = build_preload();
     let inspect = env!("CARGO_BIN_EXE_totem-inspect");
     for ipc in ["socket", "shm"] {
@@ -552,57 +618,9 @@ fn ipc_recording_is_transparent_against_real_corosync() {
         assert!(!Path::new("/nonexistent-dir").exists());
         // The recording decodes completely: no error, every response paired, every call
         // of the client present.
-        let json = run(&[
-            "totem-inspect",
-            "decode",
-            "--format",
-            "json",
-            output.to_str().unwrap(),
-        ]);
-        let frames: Vec<serde_json::Value> = json
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-        assert!(
-            frames.iter().all(|f| f.get("error").is_none()),
-            "{ipc}: decode errors"
-        );
-        // Calls that went through (a TRY_AGAIN that libcpg's caller retried is recorded
-        // as a failed request of its own).
-        let count = |channel: &str, name: &str| {
-            frames
-                .iter()
-                .filter(|f| {
-                    f["channel"] == channel && f["name"] == name && f.get("call_error").is_none()
-                })
-                .count()
-        };
-        // basic(): 2 JOIN + 3 threads × 1 + the flood's; 2 LEAVE + 3; FINALIZE 1 + 3 + the
-        // flood's + the child's.
-        assert_eq!(count("request", "JOIN"), 6, "{ipc}");
-        assert_eq!(count("request", "LEAVE"), 5, "{ipc}");
-        assert_eq!(count("request", "FINALIZE"), 6, "{ipc}");
-        // 1 in basic(), 20 per thread, 300 in the flood.
-        assert_eq!(count("request", "MCAST"), 1 + 3 * 20 + 300, "{ipc}");
-        assert_eq!(count("request", "PARTIAL_MCAST"), 2, "{ipc}");
-        assert_eq!(
-            count("event", "DELIVER_CALLBACK"),
-            1 + 1 + 3 * 20 + 300,
-            "{ipc}"
-        );
-        assert_eq!(count("setup", "CONNECT"), 2 * 6, "{ipc}");
+        let frames = decoded_recording(&output, ipc);
         let expected_type = if ipc == "socket" { "SOCKET" } else { "SHM" };
-        assert!(frames
-            .iter()
-            .filter(|f| f["channel"] == "setup" && f["direction"] == "to_client")
-            .all(|f| f["detail"]["connection_type"] == expected_type));
-        for f in frames.iter().filter(|f| f["channel"] == "response") {
-            assert!(f["reply_to"].as_u64().is_some(), "{ipc}: unpaired {f}");
-        }
-        let try_again = frames
-            .iter()
-            .filter(|f| f["call_error"]["cs_error"] == "CS_ERR_TRY_AGAIN")
-            .count();
+        let try_again = check_transparency_calls(&frames, ipc, expected_type);
         eprintln!(
             "transparency ({ipc}): {} output lines identical with and without recording \
              (and with an unwritable output); {} records decoded without error, {try_again} \
@@ -833,20 +851,7 @@ fn ipc_recording_against_totemd() {
     }
     let work = std::env::temp_dir().join(format!("totem-ipc-totemd-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
-    let client = work.join("cpgclient");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipc/cpgclient.c");
-    let gcc = Command::new("gcc")
-        .args(["-Wall", "-O1", "-o"])
-        .arg(&client)
-        .arg(&source)
-        .args(["-lcpg", "-lpthread"])
-        .output()
-        .unwrap();
-    assert!(
-        gcc.status.success(),
-        "gcc: {}",
-        String::from_utf8_lossy(&gcc.stderr)
-    );
+    let client = compile_cpgclient(&work);
     let preload = build_preload();
     let totemd_bin = build_totemd();
     let inspect = env!("CARGO_BIN_EXE_totem-inspect");
@@ -880,51 +885,19 @@ fn ipc_recording_against_totemd() {
         String::from_utf8_lossy(&plain.stdout),
         "recording changed what the client saw"
     );
-    let json = run(&[
-        "totem-inspect",
-        "decode",
-        "--format",
-        "json",
-        output.to_str().unwrap(),
-    ]);
-    let frames: Vec<serde_json::Value> = json
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert!(
-        frames.iter().all(|f| f.get("error").is_none()),
-        "decode errors"
-    );
-    let count = |channel: &str, name: &str| {
+    let frames = decoded_recording(&output, "totemd");
+    // totemd answers corosync's default type (system.qb_ipc_type unset: native = shm).
+    let try_again = check_transparency_calls(&frames, "totemd", "SHM");
+    // The zero-copy calls, which the corosync run also makes (not checked there).
+    let count = |name: &str| {
         frames
             .iter()
-            .filter(|f| {
-                f["channel"] == channel && f["name"] == name && f.get("call_error").is_none()
-            })
+            .filter(|f| f["channel"] == "request" && f["name"] == name)
+            .filter(|f| f.get("call_error").is_none())
             .count()
     };
-    // The counts ipc_recording_is_transparent_against_real_corosync expects of corosync.
-    assert_eq!(count("request", "JOIN"), 6);
-    assert_eq!(count("request", "LEAVE"), 5);
-    assert_eq!(count("request", "FINALIZE"), 6);
-    assert_eq!(count("request", "MCAST"), 1 + 3 * 20 + 300);
-    assert_eq!(count("request", "PARTIAL_MCAST"), 2);
-    assert_eq!(count("request", "ZC_ALLOC"), 1);
-    assert_eq!(count("request", "ZC_EXECUTE"), 1);
-    assert_eq!(count("event", "DELIVER_CALLBACK"), 1 + 1 + 3 * 20 + 300);
-    assert_eq!(count("setup", "CONNECT"), 2 * 6);
-    // totemd answers corosync's default type (system.qb_ipc_type unset: native = shm).
-    assert!(frames
-        .iter()
-        .filter(|f| f["channel"] == "setup" && f["direction"] == "to_client")
-        .all(|f| f["detail"]["connection_type"] == "SHM"));
-    for f in frames.iter().filter(|f| f["channel"] == "response") {
-        assert!(f["reply_to"].as_u64().is_some(), "unpaired {f}");
-    }
-    let try_again = frames
-        .iter()
-        .filter(|f| f["call_error"]["cs_error"] == "CS_ERR_TRY_AGAIN")
-        .count();
+    assert_eq!(count("ZC_ALLOC"), 1);
+    assert_eq!(count("ZC_EXECUTE"), 1);
     eprintln!(
         "against totemd: {} output lines identical with and without recording; {} records \
          decoded without error, {try_again} TRY_AGAIN calls among them",
