@@ -20,7 +20,6 @@ pub mod cmap;
 pub mod conf_parse;
 pub mod config;
 pub mod cpg_service;
-pub mod fault;
 pub mod ipc;
 pub mod log;
 pub mod persist;
@@ -35,3 +34,5 @@ pub mod votequorum;
 pub mod zerocopy;
 
 pub use sys::{pollin, SignalFd};
+/// Receive-side fault injection (`--drop-*`), shared with the simulator.
+pub use totem_srp::fault;

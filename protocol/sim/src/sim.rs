@@ -13,6 +13,7 @@ use totem_cpg::{
     ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent, TotempgNote,
     ZeroCopyMemory,
 };
+use totem_srp::fault::{FaultConfig, FaultStats, Faults};
 use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
 use totem_wire::ipc::cpg::{ZcHead, ZC_SERVER_ADDRESS_OFFSET};
 use totem_wire::srp::RingId;
@@ -250,6 +251,10 @@ struct SimNode {
     ipc: BTreeMap<ConnId, VecDeque<Vec<u8>>>,
     /// Zero-copy mappings of this daemon.
     zero_copy: SimZeroCopy,
+    /// totemd's `--drop-*` (corosync's `TEST_DROP_*`): received datagrams this node's
+    /// daemon throws away before its engine sees them. Kept across restarts, as a command
+    /// line is.
+    receive_faults: Faults,
 }
 
 /// A file in the simulated `/dev/shm`, shared by the client that created it and the daemon
@@ -333,6 +338,8 @@ pub struct Sim {
     /// labelled with the ring they were delivered in (old-ring messages come out of
     /// recovery before the transitional configuration).
     delivery_ring: BTreeMap<u32, RingId>,
+    /// `SrpConfig::seqno_start` of every node started from now on.
+    seqno_start: u32,
 }
 
 impl Sim {
@@ -360,6 +367,7 @@ impl Sim {
                             incarnation: 0,
                             ipc: BTreeMap::new(),
                             zero_copy: SimZeroCopy::default(),
+                            receive_faults: Faults::new(FaultConfig::default()),
                         },
                     )
                 })
@@ -371,6 +379,7 @@ impl Sim {
             stats: SimStats::default(),
             capture: None,
             delivery_ring: BTreeMap::new(),
+            seqno_start: 0,
         }
     }
 
@@ -429,6 +438,7 @@ impl Sim {
         let mut b = SrpConfigBuilder::new(self.ids.len() as u32);
         b.token_ms = Some(self.timings.token_ms);
         b.token_coefficient_ms = Some(self.timings.token_coefficient_ms);
+        b.seqno_start = Some(self.seqno_start);
         b.build()
             .unwrap_or_else(|_| SrpConfig::defaults(self.ids.len() as u32))
     }
@@ -460,6 +470,25 @@ impl Sim {
         }
         self.record(TraceEvent::Start { node: id, ring_seq });
         self.drain(id);
+    }
+
+    /// Where message and token sequence numbers start on every ring of the nodes started
+    /// from now on (totemd's `--start-seq-near-rollover`, corosync's `SEQNO_START_MSG`).
+    pub fn set_seqno_start(&mut self, start: u32) {
+        self.seqno_start = start;
+    }
+
+    /// Node `id`'s daemon drops received tokens, commit tokens and MCASTs as `config` says
+    /// (totemd's `--drop-*` flags); the draws follow that node's traffic only.
+    pub fn set_receive_faults(&mut self, id: u32, config: FaultConfig) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.receive_faults = Faults::new(config);
+        }
+    }
+
+    /// What node `id`'s daemon dropped so far by [`Sim::set_receive_faults`].
+    pub fn receive_fault_stats(&self, id: u32) -> Option<FaultStats> {
+        self.nodes.get(&id).map(|n| n.receive_faults.stats)
     }
 
     /// Kills a node's daemon; its clients die with it.
@@ -888,6 +917,9 @@ impl Sim {
             return;
         }
         n.rx_credit -= RX_COST_US;
+        if n.receive_faults.drop_received(&packet.bytes) {
+            return;
+        }
         let Some(node) = n.node.as_mut() else { return };
         // Malformed datagrams cannot occur here (every byte comes from the codec); an error
         // would be dropped as the daemon drops it.

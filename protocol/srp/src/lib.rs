@@ -13,6 +13,7 @@
 
 mod config;
 mod engine;
+pub mod fault;
 pub mod membership;
 pub mod seq;
 pub mod sort_queue;

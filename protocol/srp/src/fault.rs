@@ -2,7 +2,8 @@
 //! `TEST_DROP_ORF_TOKEN_PERCENTAGE`, `TEST_DROP_COMMIT_TOKEN_PERCENTAGE` and
 //! `TEST_DROP_MCAST_PERCENTAGE` (`exec/totemsrp.c`): a received ORF token, commit token or
 //! MCAST is dropped with the given probability before the engine sees it. corosync draws
-//! from `random()`; totemd draws from a seeded generator so that a run can be repeated.
+//! from `random()`; totemd and the simulator draw from a seeded generator so that a run can be
+//! repeated.
 
 use totem_wire::srp::{Header, MessageType};
 
