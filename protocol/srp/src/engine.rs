@@ -709,6 +709,23 @@ impl Srp {
         self.my_high_ring_delivered = 0;
         self.recovery_sort_queue = SortQueue::new(self.config.seqno_start);
         self.retrans_message_queue.clear();
+        // Deliberate deviation from corosync 3.1.7: the counters that end recovery belong to
+        // this ring. totemsrp.c resets my_retrans_flg_count and my_rotation_counter only in
+        // the ORF token handler once a recovery has finished, and my_set_retrans_flg only
+        // when it is the one to send the first token (orf_token_send_initial), so a recovery
+        // aborted by a lost token (back to Gather) leaves them behind. If the aborted one had
+        // counted two rotations, the next recovery's first token takes the count to 3 and
+        // never to exactly 2, so my_install_seq stays SEQNO_START_MSG and the node enters
+        // Operational after two rotations, before the recovered messages are in. It frees
+        // its recovery queue, and the members still in Recovery ask for a message nobody
+        // holds any more until FAILED TO RECEIVE (fail_recv_const rotations: minutes on a
+        // lossy ring). A stale my_set_retrans_flg lets a node clear a flag someone else
+        // set, to the same end. Nothing of this is on the wire. Found by
+        // protocol/sim/tests/lossy_join.rs (seed 736), after totemd's fault-injection test
+        // hung in CI that way.
+        self.my_retrans_flg_count = 0;
+        self.my_rotation_counter = 0;
+        self.my_set_retrans_flg = false;
         let mut low_ring_aru = self.old_ring_state_high_seq_received;
         // memb_state_commit_token_send_recovery: the second rotation.
         token.token_seq = token.token_seq.wrapping_add(1);
