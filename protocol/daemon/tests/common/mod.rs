@@ -93,6 +93,8 @@ pub struct Lab {
     /// `quorum_votes` of these nodes in the nodelist of every corosync.conf written from
     /// now on.
     pub quorum_votes: Vec<(u32, u32)>,
+    /// Nodes (namespaces) the lab has.
+    nodes: u32,
 }
 
 impl Lab {
@@ -113,6 +115,7 @@ impl Lab {
             extra_conf: String::new(),
             ipc_type: None,
             quorum_votes: Vec::new(),
+            nodes,
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -424,6 +427,23 @@ impl Drop for Lab {
                     } else {
                         std::fs::remove_file(p)
                     };
+                }
+            }
+        }
+        if std::thread::panicking() {
+            // The failing assertion shows one node's log; a hang is often explained by
+            // another's (and by who exited, in its stdout).
+            for n in 1..=self.nodes {
+                for file in ["log/corosync.log", "log/stdout"] {
+                    let text =
+                        std::fs::read_to_string(self.node_dir(n).join(file)).unwrap_or_default();
+                    let lines: Vec<&str> = text.lines().collect();
+                    let tail = &lines[lines.len().saturating_sub(40)..];
+                    eprintln!(
+                        "--- node {n} {file} (last {} lines)\n{}",
+                        tail.len(),
+                        tail.join("\n")
+                    );
                 }
             }
         }
