@@ -6,10 +6,12 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::config::Transport;
 use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
+use crate::knet::KnetConfig;
 use crate::log::{self, Logger};
 use crate::quorum::VoteConfig;
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
@@ -39,7 +41,7 @@ fn percentage(s: &str) -> Result<u8, String> {
     }
 }
 
-/// `totemd`: a Totem peer for corosync 3.1.7 rings over udpu.
+/// `totemd`: a Totem peer for corosync 3.1.7 rings over udpu or knet.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "totemd", disable_version_flag = true)]
 pub struct Args {
@@ -128,7 +130,7 @@ pub struct Daemon {
 pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     if args.version {
         println!(
-            "totemd {} (Totem peer for Corosync Cluster Engine, version '{COROSYNC_VERSION}', udpu)",
+            "totemd {} (Totem peer for Corosync Cluster Engine, version '{COROSYNC_VERSION}', udpu, knet)",
             env!("CARGO_PKG_VERSION")
         );
         return Ok(None);
@@ -219,7 +221,12 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         message: format!("cannot set up signal handling: {e}"),
         code: EXIT_FATAL,
     })?;
-    logf!(Totem, Notice, "Initializing transport (UDP/IP Unicast).");
+    let knet = conf.totem.transport == Transport::Knet;
+    if knet {
+        logf!(Totem, Notice, "Initializing transport (Kronosnet).");
+    } else {
+        logf!(Totem, Notice, "Initializing transport (UDP/IP Unicast).");
+    }
     log_timings(&node_config.srp);
     let members: Vec<(u32, std::net::IpAddr)> =
         conf.nodes.iter().map(|n| (n.nodeid, n.addr)).collect();
@@ -247,8 +254,55 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
             "Receive multicast socket recv buffer size ({size} bytes)."
         );
     }
-    for n in &conf.nodes {
-        logf!(Totem, Notice, "adding new UDPU member {{{}}}", n.addr);
+    let knet = knet.then(|| {
+        logf!(Totem, Info, "totemknet initialized");
+        let settings = conf.totem.knet;
+        let peers = conf
+            .nodes
+            .iter()
+            .filter(|n| n.nodeid != me.nodeid)
+            // The reader refused nodeids of 65536 and above for knet.
+            .map(|n| {
+                (
+                    n.nodeid as u16,
+                    std::net::SocketAddr::new(n.addr, conf.totem.mcastport),
+                )
+            })
+            .collect();
+        let mut k = KnetConfig::corosync_defaults(
+            me.nodeid as u16,
+            peers,
+            node_config.srp.token_ms,
+            settings.mtu.map(|m| m as usize),
+        );
+        if let Some(pc) = settings.pong_count.filter(|p| *p > 0) {
+            k.pong_count = pc;
+            k.ping_interval =
+                totem_srp::Duration::from_millis(u64::from(node_config.srp.token_ms / (2 * pc)));
+            k.ping_timeout =
+                totem_srp::Duration::from_millis(u64::from(node_config.srp.token_ms / pc));
+        }
+        if let Some(ms) = settings.ping_interval_ms.filter(|v| *v > 0) {
+            k.ping_interval = totem_srp::Duration::from_millis(u64::from(ms));
+        }
+        if let Some(ms) = settings.ping_timeout_ms.filter(|v| *v > 0) {
+            k.ping_timeout = totem_srp::Duration::from_millis(u64::from(ms));
+        }
+        logf!(
+            Knet,
+            Debug,
+            "link 0: ping interval {} ms, ping timeout {} ms, pong count {}, data MTU {}",
+            k.ping_interval.total_millis(),
+            k.ping_timeout.total_millis(),
+            k.pong_count,
+            k.data_mtu
+        );
+        k
+    });
+    if knet.is_none() {
+        for n in &conf.nodes {
+            logf!(Totem, Notice, "adding new UDPU member {{{}}}", n.addr);
+        }
     }
     logf!(
         Totem,
@@ -348,7 +402,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         },
         clock.now(),
     );
-    let runtime = Runtime::new(
+    let mut runtime = Runtime::new(
         clock,
         node_config,
         udpu,
@@ -357,6 +411,9 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         reporter,
         state_dir,
     );
+    if let Some(knet) = knet {
+        runtime.use_knet(knet);
+    }
     Ok(Some(Daemon {
         config: conf,
         nodeid: me.nodeid,

@@ -21,6 +21,7 @@ pub mod conf_parse;
 pub mod config;
 pub mod cpg_service;
 pub mod ipc;
+pub mod knet;
 pub mod log;
 pub mod persist;
 pub mod quorum;

@@ -36,6 +36,8 @@ pub enum Subsys {
     Sync,
     /// `QB` (IPC).
     Qb,
+    /// `KNET` (libknet's lines).
+    Knet,
 }
 
 impl Subsys {
@@ -48,6 +50,7 @@ impl Subsys {
             Subsys::Cpg => "CPG",
             Subsys::Sync => "SYNC",
             Subsys::Qb => "QB",
+            Subsys::Knet => "KNET",
         }
     }
 }

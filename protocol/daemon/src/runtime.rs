@@ -9,6 +9,7 @@
 //! corosync does (`main.c::sig_exit_handler` → `totemsrp_finalize` →
 //! `memb_leave_message_send`): the LEAVE is multicast, then the process exits 0.
 
+use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
@@ -18,6 +19,7 @@ use totem_srp::Instant;
 use totem_wire::srp::{Header, Message, MessageType};
 
 use crate::fault::Faults;
+use crate::knet::{Knet, KnetConfig, KnetEvent, Outgoing, Received};
 use crate::report::Reporter;
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
@@ -145,6 +147,12 @@ pub struct Runtime {
     rx: Vec<u8>,
     /// Multicasts taken from the engine and not yet sent (see `drain`).
     mcast_batch: Vec<Vec<u8>>,
+    /// With `transport: knet`: the link layer (the socket stays `udpu`'s token socket).
+    knet: Option<Knet>,
+    /// knet's loopback link: our own messages, handed back to the engine as received.
+    loopback: VecDeque<Vec<u8>>,
+    /// knet datagrams to send.
+    knet_out: Vec<Outgoing>,
     /// Counters.
     pub stats: RuntimeStats,
 }
@@ -173,7 +181,57 @@ impl Runtime {
             nodeid,
             rx: Udpu::recv_buffer(),
             mcast_batch: Vec::new(),
+            knet: None,
+            loopback: VecDeque::new(),
+            knet_out: Vec::new(),
             stats: RuntimeStats::default(),
+        }
+    }
+
+    /// Runs the transport as knet: `udpu`'s token socket carries knet packets built by
+    /// `knet`, and our own messages go over the loopback link.
+    pub fn use_knet(&mut self, config: KnetConfig) {
+        self.knet = Some(Knet::new(config, self.clock.now()));
+    }
+
+    /// The knet link layer, when the transport is knet (for its counters).
+    pub fn knet(&self) -> Option<&Knet> {
+        self.knet.as_ref()
+    }
+
+    /// Hands a transmit to knet: our copy to the loopback link, the others framed.
+    fn knet_send(&mut self, now: Instant, destination: Destination, bytes: Vec<u8>) {
+        let Some(knet) = self.knet.as_mut() else {
+            return;
+        };
+        knet.send(now, destination, &bytes, &mut self.knet_out);
+        if destination == Destination::All || destination == Destination::Node(self.nodeid) {
+            self.loopback.push_back(bytes);
+        }
+        self.flush_knet();
+    }
+
+    fn flush_knet(&mut self) {
+        for (addr, bytes) in self.knet_out.drain(..) {
+            self.udpu.send_datagram(addr, &bytes);
+        }
+        if let Some(knet) = self.knet.as_mut() {
+            while let Some(event) = knet.poll_event() {
+                match event {
+                    KnetEvent::LinkUp(host) => {
+                        logf!(Knet, Info, "rx: host: {host} link: 0 is up");
+                        logf!(
+                            Knet,
+                            Info,
+                            "host: host: {host} (passive) best link: 0 (pri: 1)"
+                        );
+                    }
+                    KnetEvent::LinkDown(host) => {
+                        logf!(Knet, Info, "link: host: {host} link: 0 is down");
+                        logf!(Knet, Warning, "host: host: {host} has no active links");
+                    }
+                }
+            }
         }
     }
 
@@ -210,11 +268,18 @@ impl Runtime {
             if let Err(exit) = self.drain(now, sources) {
                 return exit;
             }
-            let deadline = [self.node.poll_timeout(), self.reporter.poll_timeout()]
-                .into_iter()
-                .chain(sources.iter().map(|s| s.poll_timeout()))
-                .flatten()
-                .min();
+            if let Err(exit) = self.loopback(now, sources) {
+                return exit;
+            }
+            let deadline = [
+                self.node.poll_timeout(),
+                self.reporter.poll_timeout(),
+                self.knet.as_ref().and_then(Knet::poll_timeout),
+            ]
+            .into_iter()
+            .chain(sources.iter().map(|s| s.poll_timeout()))
+            .flatten()
+            .min();
             fds.clear();
             fds.push(sys::pollin(self.udpu.as_raw_fd()));
             fds.push(sys::pollin(self.signals.as_raw_fd()));
@@ -224,7 +289,11 @@ impl Runtime {
                 s.pollfds(&mut fds);
                 spans.push((start, fds.len()));
             }
-            let timeout = poll_timeout_ms(self.clock.now(), deadline);
+            let timeout = if self.loopback.is_empty() {
+                poll_timeout_ms(self.clock.now(), deadline)
+            } else {
+                0
+            };
             if let Err(e) = sys::poll(&mut fds, timeout) {
                 return Exit::Fatal {
                     message: format!("poll: {e}"),
@@ -268,12 +337,22 @@ impl Runtime {
         if self.node.poll_timeout().is_some_and(|t| t <= now) {
             self.node.handle_timeout(now);
         }
+        self.knet_timers(now);
         self.reporter.handle_timeout(now);
         for s in sources.iter_mut() {
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut self.node);
             }
         }
+    }
+
+    fn knet_timers(&mut self, now: Instant) {
+        if let Some(knet) = self.knet.as_mut() {
+            if knet.poll_timeout().is_some_and(|t| t <= now) {
+                knet.handle_timeout(now, &mut self.knet_out);
+            }
+        }
+        self.flush_knet();
     }
 
     /// Up to a batch of datagrams, each given to the engine and drained at once.
@@ -308,23 +387,56 @@ impl Runtime {
                 }
             };
             let bytes = &buf[..len];
-            if self.faults.drop_received(bytes) {
-                continue;
-            }
-            self.observe(now, bytes);
-            if let Err(e) = self.node.handle_datagram(now, bytes) {
-                self.stats.malformed += 1;
-                logf!(
-                    Totem,
-                    Warning,
-                    "Malformed datagram from {from} ({} bytes, {} so far) dropped: {e}",
-                    bytes.len(),
-                    self.stats.malformed
-                );
+            match self.knet.as_mut() {
+                None => self.deliver(now, from, bytes),
+                Some(knet) => {
+                    let received = knet.receive(now, from, bytes, &mut self.knet_out);
+                    self.flush_knet();
+                    match received {
+                        Received::Message(_, message) => self.deliver(now, from, &message),
+                        Received::Consumed => continue,
+                        Received::Dropped(why) => {
+                            logf!(Knet, Debug, "rx: datagram from {from} dropped: {why:?}");
+                            continue;
+                        }
+                    }
+                }
             }
             self.drain(now, sources)?;
         }
         Ok(())
+    }
+
+    /// knet's loopback link: what we sent ourselves comes back as received, in order, like
+    /// a datagram read in the next round of the loop (libknet writes it to corosync's datafd),
+    /// so what it makes us send waits for the round after: a node alone with its token
+    /// does not spin inside one round.
+    fn loopback(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) -> Result<(), Exit> {
+        let queued = std::mem::take(&mut self.loopback);
+        for own in queued {
+            self.deliver(now, "loopback", &own);
+            self.drain(now, sources)?;
+        }
+        Ok(())
+    }
+
+    /// One totem message to the engine, as received (faults, log observations, malformed
+    /// input counted and logged).
+    fn deliver(&mut self, now: Instant, from: impl std::fmt::Display, bytes: &[u8]) {
+        if self.faults.drop_received(bytes) {
+            return;
+        }
+        self.observe(now, bytes);
+        if let Err(e) = self.node.handle_datagram(now, bytes) {
+            self.stats.malformed += 1;
+            logf!(
+                Totem,
+                Warning,
+                "Malformed datagram from {from} ({} bytes, {} so far) dropped: {e}",
+                bytes.len(),
+                self.stats.malformed
+            );
+        }
     }
 
     /// What the log needs that the engine does not report: ORF token arrivals (token
@@ -352,6 +464,10 @@ impl Runtime {
         // a unicast (the token, a commit token) first flushes what came before it, so
         // that every datagram leaves in the engine's order.
         while let Some(t) = self.node.poll_transmit() {
+            if self.knet.is_some() {
+                self.knet_send(now, t.destination, t.bytes);
+                continue;
+            }
             match t.destination {
                 Destination::All => self.mcast_batch.push(t.bytes),
                 Destination::Node(_) => {
@@ -410,6 +526,8 @@ impl Runtime {
         self.node.leave_ring();
         // A failure to store a ring id now would not change the exit: the node is leaving.
         let _ = self.drain(now, sources);
+        // Our own LEAVE is not for us (over udpu it would still be in the socket).
+        self.loopback.clear();
     }
 
     /// Runs the ring alone (token socket and timers; no source, no signal) until the node
@@ -419,7 +537,7 @@ impl Runtime {
         let until = start + SETTLE_MAX;
         loop {
             let now = self.clock.now();
-            if self.drain(now, sources).is_err() {
+            if self.drain(now, sources).is_err() || self.loopback(now, sources).is_err() {
                 return;
             }
             let backlog = self.node.send_backlog();
@@ -432,9 +550,20 @@ impl Runtime {
                 );
                 return;
             }
-            let deadline = self.node.poll_timeout().map_or(until, |t| t.min(until));
+            let deadline = [
+                self.node.poll_timeout(),
+                self.knet.as_ref().and_then(Knet::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .fold(until, Instant::min);
+            let timeout = if self.loopback.is_empty() {
+                poll_timeout_ms(now, Some(deadline))
+            } else {
+                0
+            };
             let mut fds = [sys::pollin(self.udpu.as_raw_fd())];
-            if sys::poll(&mut fds, poll_timeout_ms(now, Some(deadline))).is_err() {
+            if sys::poll(&mut fds, timeout).is_err() {
                 return;
             }
             let now = self.clock.now();
@@ -444,6 +573,7 @@ impl Runtime {
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
             }
+            self.knet_timers(now);
             self.reporter.handle_timeout(now);
         }
     }

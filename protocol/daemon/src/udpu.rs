@@ -187,6 +187,13 @@ impl Udpu {
         }
     }
 
+    /// Sends one datagram from the token socket (knet sends everything from the link's
+    /// one socket, bound to `ring0_addr:mcastport`).
+    pub fn send_datagram(&mut self, addr: SocketAddr, bytes: &[u8]) {
+        let r = self.token.send_to(bytes, addr);
+        self.count(r);
+    }
+
     /// Sends `packets`, all "multicasts", one copy per member each, in order, with as few
     /// system calls and trips through the kernel's UDP path as it allows (corosync's
     /// `mcast_sendmsg` makes one sendmsg per packet per member): runs of equal-sized

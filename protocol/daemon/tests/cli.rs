@@ -68,10 +68,15 @@ fn version_and_config_test_exit_as_corosync_does() {
     assert!(err.contains("Cannot chdir to state directory"), "{err}");
 
     let knet = write_conf(&dir.path().join("k"), "knet", 5405);
-    let (code, _, err) = totemd(&["-t", "-c", knet.to_str().unwrap(), "-n", "1"]);
+    assert_eq!(
+        totemd(&["-t", "-c", knet.to_str().unwrap(), "-n", "1"]).0,
+        0
+    );
+    let udp = write_conf(&dir.path().join("u"), "udp", 5405);
+    let (code, _, err) = totemd(&["-t", "-c", udp.to_str().unwrap(), "-n", "1"]);
     assert_eq!(code, 8, "{err}");
     assert!(
-        err.contains(&format!("{}:3: totem.transport:", knet.display()))
+        err.contains(&format!("{}:3: totem.transport:", udp.display()))
             && err.contains("not supported by totemd"),
         "{err}"
     );

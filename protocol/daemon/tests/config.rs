@@ -4,7 +4,9 @@
 
 use std::net::IpAddr;
 
-use totemd::config::{parse_str, ConfigError, LocalHost, Priority, Timestamp};
+use totemd::config::{
+    parse_str, ConfigError, KnetSettings, LocalHost, Priority, Timestamp, Transport,
+};
 
 /// `/etc/corosync/corosync.conf` of Debian 12's corosync 3.1.7-1+deb12u2, comments and all.
 const DEBIAN_DEFAULT: &str = "# Please read the corosync.conf.5 manual page
@@ -63,13 +65,85 @@ fn key_error(r: Result<totemd::config::Loaded, ConfigError>) -> (u32, String, St
 
 // Reference: totemconfig.c::totem_config_read — TOTEM_TRANSPORT_KNET is the default.
 #[test]
-fn debians_default_file_is_knet_and_refused_with_the_totem_line() {
-    let (line, key, message) = key_error(parse_str(DEBIAN_DEFAULT, "corosync.conf"));
-    assert_eq!((line, key.as_str()), (2, "totem.transport"));
-    assert!(
-        message.contains("knet") && message.contains("udpu"),
-        "{message}"
+fn debians_default_file_is_knet_with_knets_netmtu() {
+    let c = parse_str(DEBIAN_DEFAULT, "corosync.conf").unwrap().config;
+    assert_eq!(c.totem.transport, Transport::Knet);
+    // totem_config_validate: knet's net_mtu is KNET_MAX_PACKET_SIZE.
+    assert_eq!(c.totem.netmtu, 65536);
+    assert_eq!(c.totem.knet, KnetSettings::default());
+}
+
+// Reference: totemconfig.c (knet needs explicit nodeids below KNET_MAX_HOST), spec §1.2;
+// what totemd's knet cannot do (crypto, compression, a second link, sctp) is an error.
+#[test]
+fn knet_keys_are_read_and_what_totemds_knet_cannot_do_is_refused() {
+    let base = rendered_template(2, "").replacen("transport: udpu", "transport: knet", 1);
+    let text = base.replacen(
+        "cluster_name: totem-conform",
+        "cluster_name: x\n\tknet_mtu: 1400\n\tknet_compression_model: none\n\tinterface {\n\t\tlinknumber: 0\n\t\tknet_ping_interval: 200\n\t\tknet_ping_timeout: 900\n\t\tknet_pong_count: 3\n\t\tknet_transport: udp\n\t}",
+        1,
     );
+    let c = parse_str(&text, "c").unwrap().config;
+    assert_eq!(c.totem.transport, Transport::Knet);
+    assert_eq!(
+        c.totem.knet,
+        KnetSettings {
+            mtu: Some(1400),
+            ping_interval_ms: Some(200),
+            ping_timeout_ms: Some(900),
+            pong_count: Some(3),
+        }
+    );
+    let cases = [
+        (
+            "crypto_cipher: none",
+            "crypto_cipher: aes256",
+            "totem.crypto_cipher",
+            "knet crypto",
+        ),
+        (
+            "cluster_name: totem-conform",
+            "cluster_name: x\n\tknet_compression_model: zlib",
+            "totem.knet_compression_model",
+            "compression",
+        ),
+        (
+            "nodeid: 2",
+            "nodeid: 70000",
+            "nodelist.node.nodeid",
+            "Knet requires nodeid to be less than 65536",
+        ),
+        (
+            "\t\tnodeid: 2\n",
+            "",
+            "nodelist.node.nodeid",
+            "Knet requires an explicit nodeid",
+        ),
+        (
+            "ring0_addr: 10.200.0.12",
+            "ring0_addr: 10.200.0.12\n\t\tring1_addr: 10.1.0.12",
+            "nodelist.node.ring1_addr",
+            "one link",
+        ),
+        (
+            "cluster_name: totem-conform",
+            "cluster_name: x\n\tinterface {\n\t\tlinknumber: 1\n\t}",
+            "totem.interface.linknumber",
+            "one link",
+        ),
+        (
+            "cluster_name: totem-conform",
+            "cluster_name: x\n\tinterface {\n\t\tknet_transport: sctp\n\t}",
+            "totem.interface.knet_transport",
+            "sctp",
+        ),
+    ];
+    for (from, to, key, words) in cases {
+        assert!(base.contains(from), "{from}");
+        let (_, got, message) = key_error(parse_str(&base.replacen(from, to, 1), "c"));
+        assert_eq!(got, key, "{to}: {message}");
+        assert!(message.contains(words), "{to}: {message}");
+    }
 }
 
 #[test]
@@ -193,7 +267,7 @@ fn unknown_keys_and_sections_are_warnings_with_their_line() {
 fn keys_totemd_cannot_honour_are_errors_with_their_line() {
     let base = rendered_template(2, "");
     let cases = [
-        ("transport: udpu", "transport: knet", "totem.transport"),
+        ("transport: udpu", "transport: udp", "totem.transport"),
         (
             "crypto_cipher: none",
             "crypto_cipher: aes256",

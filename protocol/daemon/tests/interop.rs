@@ -305,3 +305,84 @@ fn mixed_ring_with_totemd_as_representative() {
         assert_no_trap(&lab, n);
     }
 }
+
+// Reference: totem-wire.md §1.2 (knet v1 framing, heartbeat, loopback link; corosync only
+// takes data from a host whose pings were answered), corosync-lab.md (namespaces).
+// corosync's default transport: two corosync 3.1.7 nodes and totemd form one ring over
+// knet, finish sync, lose totemd and take it back, and totemd's links come up as
+// libknet's do.
+#[test]
+fn mixed_knet_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
+    if let Some(why) = skip_reason(true) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mut lab = Lab::new("k", 3).expect("lab");
+    lab.transport = "knet";
+    lab.start_capture();
+    lab.spawn_corosync(1, 3);
+    lab.spawn_corosync(2, 3);
+    for n in 1..=2 {
+        lab.wait_log(n, FORM, |l| synced_with(l, "2]: 1 2"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    lab.spawn_totemd(3, 3);
+    for n in 1..=3 {
+        lab.wait_log(n, FORM, |l| synced_with(l, "3]: 1 2 3"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let log3 = lab.log(3);
+    for line in [
+        "Initializing transport (Kronosnet).",
+        "[KNET  ] rx: host: 1 link: 0 is up",
+        "[KNET  ] rx: host: 2 link: 0 is up",
+    ] {
+        assert!(log3.contains(line), "{line:?} missing:\n{log3}");
+    }
+    for n in 1..=2 {
+        let q = quorumtool_members(&lab, n);
+        assert!(q.contains("Nodes:            3"), "node {n}:\n{q}");
+        assert!(lab.log(n).contains("rx: host: 3 link: 0 is up"), "node {n}");
+        assert_no_trap(&lab, n);
+    }
+    // totemd goes and comes back: corosync sees its link go down, then up again, and the
+    // restarted totemd's seq_nums (from 1 again) are not taken for repeats. Only what is
+    // logged from now on counts.
+    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
+    let since = |l: &str, n: u32| l.get(marks[n as usize - 1]..).unwrap_or("").to_owned();
+    assert_eq!(lab.stop(3, "KILL"), None);
+    for n in 1..=2 {
+        lab.wait_log(n, FORM, |l| {
+            let new = since(l, n);
+            new.contains("host: host: 3 has no active links") && synced_with(&new, "2]: 1 2")
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
+    let since = |l: &str, n: u32| l.get(marks[n as usize - 1]..).unwrap_or("").to_owned();
+    lab.spawn_totemd(3, 3);
+    for n in 1..=3 {
+        lab.wait_log(n, FORM, |l| synced_with(&since(l, n), "3]: 1 2 3"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for n in 1..=2 {
+        assert!(since(&lab.log(n), n).contains("rx: host: 3 link: 0 is up"));
+        assert_no_trap(&lab, n);
+    }
+    // SIGTERM: the LEAVE goes over knet too ("Members left: 3", no failure to receive it).
+    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
+    let since = |l: &str, n: u32| l.get(marks[n as usize - 1]..).unwrap_or("").to_owned();
+    assert_eq!(lab.stop(3, "TERM"), Some(0));
+    for n in 1..=2 {
+        lab.wait_log(n, FORM, |l| {
+            let tail = after_last(&since(l, n), "Members left: 3").to_owned();
+            tail.contains("[QUORUM] Members[2]: 1 2") && tail.contains(SYNCED)
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        let new = since(&lab.log(n), n);
+        assert!(
+            !new.contains("Failed to receive the leave message"),
+            "{new}"
+        );
+    }
+}

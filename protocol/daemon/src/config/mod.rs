@@ -26,6 +26,8 @@ pub use local_node::{find_local_node, generate_nodeid, LocalHost};
 pub const DEFAULT_MCASTPORT: u16 = 5405;
 /// `UDP_NETMTU`: udpu's netmtu when the file sets none.
 pub const UDP_NETMTU: u32 = 1500;
+/// knet's netmtu when the file sets none: `KNET_MAX_PACKET_SIZE` (`totem_config_validate`).
+pub const KNET_NETMTU: u32 = 65536;
 /// corosync's compiled-in `COROSYSCONFDIR "/corosync.conf"`.
 pub const DEFAULT_CONFIG_FILE: &str = "/etc/corosync/corosync.conf";
 /// `util.c::get_state_dir`'s default (`LOCALSTATEDIR "/lib/corosync"`).
@@ -125,6 +127,36 @@ pub struct Totem {
     pub ip_version: IpVersion,
     /// `clear_node_high_bit`.
     pub clear_node_high_bit: bool,
+    /// `transport` (knet when not set, as in corosync 3).
+    pub transport: Transport,
+    /// knet's settings (used with `transport: knet`).
+    pub knet: KnetSettings,
+    /// Where an `interface` with a linknumber other than 0 is (refused once the transport
+    /// is known).
+    pub second_link_line: Option<u32>,
+}
+
+/// `totem.transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// `udpu`.
+    Udpu,
+    /// `knet` (crypto and compression off, one link).
+    Knet,
+}
+
+/// The knet keys totemd honours (`totem.knet_mtu`, link 0's `interface` keys); `None`
+/// means corosync's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KnetSettings {
+    /// `knet_mtu`.
+    pub mtu: Option<u32>,
+    /// `interface.knet_ping_interval` (ms).
+    pub ping_interval_ms: Option<u32>,
+    /// `interface.knet_ping_timeout` (ms).
+    pub ping_timeout_ms: Option<u32>,
+    /// `interface.knet_pong_count`.
+    pub pong_count: Option<u32>,
 }
 
 /// One `nodelist { node { } }`.

@@ -95,6 +95,8 @@ pub struct Lab {
     pub quorum_votes: Vec<(u32, u32)>,
     /// Nodes (namespaces) the lab has.
     nodes: u32,
+    /// `totem.transport` of every corosync.conf written from now on.
+    pub transport: &'static str,
 }
 
 impl Lab {
@@ -116,6 +118,7 @@ impl Lab {
             ipc_type: None,
             quorum_votes: Vec::new(),
             nodes,
+            transport: "udpu",
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -193,13 +196,14 @@ impl Lab {
             ));
         }
         let text = format!(
-            "totem {{\n\tversion: 2\n\tcluster_name: totemd-test\n\ttransport: udpu\n\
+            "totem {{\n\tversion: 2\n\tcluster_name: totemd-test\n\ttransport: {}\n\
              \tcrypto_cipher: none\n\tcrypto_hash: none\n}}\n\
              nodelist {{\n{nodelist}}}\n\
              quorum {{\n\tprovider: corosync_votequorum\n}}\n\
              logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\tto_syslog: no\n\
              \ttimestamp: hires\n\tdebug: off\n}}\n\
              system {{\n\tstate_dir: {}\n{}}}\n{}",
+            self.transport,
             self.log_path(n).display(),
             self.node_dir(n).join("state").display(),
             self.ipc_type
