@@ -394,12 +394,8 @@ impl Backend for Corosync {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            // totemd speaks udpu only.
-            transports: if self.flavor == Flavor::Corosync {
-                vec![Transport::Udpu, Transport::Knet]
-            } else {
-                vec![Transport::Udpu]
-            },
+            // corosync and totemd both speak udpu and knet (crypto off).
+            transports: vec![Transport::Udpu, Transport::Knet],
             max_nodes: MAX_NODES,
             min_nodes: if self.flavor == Flavor::Mixed { 2 } else { 1 },
             signals: true,
