@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Ring benchmark of issue #5 item 5: the same cpgbench-like ladder on a 3-node udpu ring of
+# Ring benchmark of issue #5 item 5: the same cpgbench-like ladder on a 3-node ring (udpu, or knet) of
 # corosync 3.1.7 and on a 3-node ring of totemd, on this machine, in one run.
 #
 # Run `ci/bench-ring.sh --help` for the options. Needs root (network namespaces, bind
@@ -12,7 +12,7 @@ usage() {
 usage: ci/bench-ring.sh [options]
 
 Builds totem-cpgbench and totemd (release), then for corosync and then totemd: starts a
-3-node udpu ring in network namespaces (node N = 10.200.0.1N, one private /run each, the
+3-node ring (udpu or --transport knet) in network namespaces (node N = 10.200.0.1N, one private /run each, the
 same corosync.conf template for both daemons), runs the ladder with one client on node 1,
 stops the ring. Each ladder is OUT/<daemon>.r<round>.jsonl (one JSON line per size, see
 `totem-cpgbench run --help`); daemon logs are under OUT/work/. Prints a table of both
@@ -35,6 +35,7 @@ OUT/results.json. Namespaces and processes are removed on every exit.
                    itself (corosync.conf sched_rr default), for a totemd that does not
                    (the policy each daemon ran with is in OUT/*.cpu.txt and results.json)
   --only D         run one daemon only: corosync or totemd
+  --transport T    udpu (default) or knet (corosync 3's default; crypto off), for both rings
   --ipc TYPE       libqb IPC type of both daemons' clients: shm (corosync's default) or
                    socket (system.qb_ipc_type; default shm)
   --pcap[=SIZE]    after the ladder, capture 1 s of SIZE-byte traffic (default 1600) on
@@ -52,7 +53,7 @@ EOF
 }
 
 duration=4 warmup=0.5 sizes=64,320,1600,8000,40000,200000 window=0 rounds=1 load=0 pingpong=0 only="" pcap=0 perf=0 totemd_rr=0 pcap_size=1600
-out=target/bench-ring build=1 ipc=shm
+out=target/bench-ring build=1 ipc=shm transport=udpu
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -63,6 +64,8 @@ while [ $# -gt 0 ]; do
     --ipc) ipc=${2:?}; shift
       case "$ipc" in shm|socket) ;; *) echo "--ipc: shm or socket, not $ipc" >&2; exit 2 ;; esac ;;
     --rounds) rounds=${2:?}; shift ;;
+    --transport) transport=${2:?}; shift
+      case "$transport" in udpu|knet) ;; *) echo "--transport: udpu or knet, not $transport" >&2; exit 2 ;; esac ;;
     --load) load=1 ;;
     --pingpong) pingpong=1 ;;
     --only) only=${2:?}; shift
@@ -165,7 +168,7 @@ make_net() {
   done
 }
 
-# corosync.conf from the conformance template, udpu, default timings (both daemons read it).
+# corosync.conf from the conformance template, $transport, default timings (both daemons read it).
 render_conf() { # dir
   local tmpl nodelist n
   tmpl=$(cat fixtures/corosync/corosync.conf.tmpl)
@@ -173,7 +176,7 @@ render_conf() { # dir
   for n in 1 2 3; do
     nodelist+=$'\tnode {\n\t\tring0_addr: 10.200.0.1'"$n"$'\n\t\tnodeid: '"$n"$'\n\t}\n'
   done
-  tmpl=${tmpl//'{{transport}}'/udpu}
+  tmpl=${tmpl//'{{transport}}'/$transport}
   tmpl=${tmpl//'{{totem_timings}}'/}
   tmpl=${tmpl//'{{nodelist}}'/$nodelist}
   tmpl=${tmpl//'{{logfile}}'/$1/log/corosync.log}
@@ -347,7 +350,7 @@ meta=(
   --meta "corosync=$(/usr/sbin/corosync -v 2>/dev/null | head -n 1 || echo none)"
   --meta "git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)"
   --meta "duration_s=$duration" --meta "warmup_s=$warmup" --meta "load=$load" --meta "window=$window" --meta "rounds=$rounds"
-  --meta "transport=udpu" --meta "nodes=3" --meta "ipc=$ipc"
+  --meta "transport=$transport" --meta "nodes=3" --meta "ipc=$ipc"
 )
 echo
 mapfile -t cargs < <(files --base corosync; files --candidate totemd)
