@@ -209,8 +209,8 @@ fn mixed_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
 
     // SIGKILL: no LEAVE; the others lose node 3, then it comes back with its stored seq.
     // Only what is logged from now on counts.
-    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
-    let since = |l: &str, n: usize| l.get(marks[n - 1]..).unwrap_or("").to_owned();
+    let marks = lab.log_marks();
+    let since = |l: &str, n: u32| marks.since(l, n);
     lab.stop(3, "KILL");
     let stored = std::fs::read(lab.node_dir(3).join("state/ringid_3")).expect("ringid_3");
     assert_eq!(stored.len(), 8, "corosync's 8-byte ringid file");
@@ -224,7 +224,7 @@ fn mixed_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
     );
     for n in 1..=2 {
         lab.wait_log(n, FORM, |l| {
-            let new = since(l, n as usize);
+            let new = since(l, n);
             let tail = after_last(&new, "Members joined: 3");
             tail.contains("[QUORUM] Members[3]: 1 2 3") && tail.contains(SYNCED)
         })
@@ -348,8 +348,8 @@ fn mixed_knet_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
     // totemd goes and comes back: corosync sees its link go down, then up again, and the
     // restarted totemd's seq_nums (from 1 again) are not taken for repeats. Only what is
     // logged from now on counts.
-    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
-    let since = |l: &str, n: u32| l.get(marks[n as usize - 1]..).unwrap_or("").to_owned();
+    let marks = lab.log_marks();
+    let since = |l: &str, n: u32| marks.since(l, n);
     assert_eq!(lab.stop(3, "KILL"), None);
     for n in 1..=2 {
         lab.wait_log(n, FORM, |l| {
@@ -358,8 +358,8 @@ fn mixed_knet_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
-    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
-    let since = |l: &str, n: u32| l.get(marks[n as usize - 1]..).unwrap_or("").to_owned();
+    let marks = lab.log_marks();
+    let since = |l: &str, n: u32| marks.since(l, n);
     lab.spawn_totemd(3, 3);
     for n in 1..=3 {
         lab.wait_log(n, FORM, |l| synced_with(&since(l, n), "3]: 1 2 3"))
@@ -370,8 +370,8 @@ fn mixed_knet_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
         assert_no_trap(&lab, n);
     }
     // SIGTERM: the LEAVE goes over knet too ("Members left: 3", no failure to receive it).
-    let marks: Vec<usize> = (1..=3).map(|n| lab.log(n).len()).collect();
-    let since = |l: &str, n: u32| l.get(marks[n as usize - 1]..).unwrap_or("").to_owned();
+    let marks = lab.log_marks();
+    let since = |l: &str, n: u32| marks.since(l, n);
     assert_eq!(lab.stop(3, "TERM"), Some(0));
     for n in 1..=2 {
         lab.wait_log(n, FORM, |l| {

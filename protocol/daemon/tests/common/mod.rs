@@ -402,6 +402,25 @@ impl Lab {
     }
 }
 
+/// Where each node's log ended when taken ([`Lab::log_marks`]): what is logged after it is
+/// what a step of a test caused.
+pub struct LogMarks(Vec<usize>);
+
+impl LogMarks {
+    /// The part of node `n`'s `log` written after the mark.
+    pub fn since(&self, log: &str, n: u32) -> String {
+        let at = self.0.get(n as usize - 1).copied().unwrap_or(0);
+        log.get(at..).unwrap_or("").to_owned()
+    }
+}
+
+impl Lab {
+    /// Marks where every node's log ends now.
+    pub fn log_marks(&self) -> LogMarks {
+        LogMarks((1..=self.nodes).map(|n| self.log(n).len()).collect())
+    }
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
         let mut pids = Vec::new();
