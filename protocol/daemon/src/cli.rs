@@ -241,6 +241,9 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         code: EXIT_FATAL,
     })?;
     udpu.set_gso(!args.no_udp_gso);
+    if knet {
+        udpu.use_knet_buffers();
+    }
     logf!(
         Totem,
         Notice,

@@ -208,12 +208,29 @@ impl Runtime {
         if destination == Destination::All || destination == Destination::Node(self.nodeid) {
             self.loopback.push_back(bytes);
         }
-        self.flush_knet();
     }
 
+    /// Sends what knet built: per destination in order, as GSO runs and sendmmsg batches;
+    /// the destination of the last datagram (the token, after a token visit's multicasts)
+    /// goes last, so that it never overtakes what was sent before it to the others.
     fn flush_knet(&mut self) {
-        for (addr, bytes) in self.knet_out.drain(..) {
-            self.udpu.send_datagram(addr, &bytes);
+        if !self.knet_out.is_empty() {
+            let mut order: Vec<std::net::SocketAddr> = Vec::new();
+            for (addr, _) in self.knet_out.iter().rev() {
+                if !order.contains(addr) {
+                    order.push(*addr);
+                }
+            }
+            for addr in order.into_iter().rev() {
+                let packets: Vec<&[u8]> = self
+                    .knet_out
+                    .iter()
+                    .filter(|(a, _)| *a == addr)
+                    .map(|(_, b)| b.as_slice())
+                    .collect();
+                self.udpu.send_batch_to(addr, &packets);
+            }
+            self.knet_out.clear();
         }
         if let Some(knet) = self.knet.as_mut() {
             while let Some(event) = knet.poll_event() {
@@ -465,6 +482,7 @@ impl Runtime {
         // that every datagram leaves in the engine's order.
         while let Some(t) = self.node.poll_transmit() {
             if self.knet.is_some() {
+                // Sent together after the loop (flush_knet).
                 self.knet_send(now, t.destination, t.bytes);
                 continue;
             }
@@ -477,6 +495,7 @@ impl Runtime {
             }
         }
         self.flush_mcasts();
+        self.flush_knet();
         while let Some(output) = self.node.poll_output() {
             let event = match output {
                 NodeOutput::Event(event) => event,

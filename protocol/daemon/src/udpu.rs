@@ -187,6 +187,72 @@ impl Udpu {
         }
     }
 
+    /// The socket buffers libknet gives its link sockets: `KNET_RING_RCVBUFF` (8 MiB) both
+    /// ways, forced past `rmem_max`/`wmem_max` as root may
+    /// (`transport_common.c::_configure_common_socket`). A 64 KiB totem message is 46
+    /// knet fragments; the default 208 KiB buffer holds only a few such bursts.
+    pub fn use_knet_buffers(&mut self) {
+        const KNET_RING_RCVBUFF: i32 = 8 * 1024 * 1024;
+        let fd = self.token.as_raw_fd();
+        for (force, plain) in [
+            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+        ] {
+            if sys::set_socket_int(fd, force, KNET_RING_RCVBUFF).is_err() {
+                let _ = sys::set_socket_int(fd, plain, KNET_RING_RCVBUFF);
+            }
+        }
+    }
+
+    /// Sends `packets` in order to one address from the token socket (knet's one link
+    /// socket), with the same GSO runs and sendmmsg as [`Udpu::send_to_all`]: the knet
+    /// fragments of a message are equal-sized but for the last.
+    pub fn send_batch_to(&mut self, addr: SocketAddr, packets: &[&[u8]]) {
+        let fd = self.token.as_raw_fd();
+        let mut start = 0;
+        while start < packets.len() {
+            let run = if self.gso {
+                gso_run(&packets[start..])
+            } else {
+                1
+            };
+            if run >= 2 {
+                let buf = packets[start..start + run].concat();
+                match sys::send_segmented(fd, &addr, packets[start].len() as u16, &buf) {
+                    Ok(_) => {
+                        self.stats.sent += run as u64;
+                        start += run;
+                        continue;
+                    }
+                    Err(e) if gso_unsupported(&e) => self.gso = false,
+                    Err(_) => {
+                        self.stats.send_errors += run as u64;
+                        start += run;
+                        continue;
+                    }
+                }
+            }
+            let mut end = start + 1;
+            while end < packets.len() && !(self.gso && gso_run(&packets[end..]) >= 2) {
+                end += 1;
+            }
+            let mut rest = &packets[start..end];
+            while !rest.is_empty() {
+                match sys::send_many(fd, &addr, rest) {
+                    Ok(0) | Err(_) => {
+                        self.stats.send_errors += 1;
+                        rest = &rest[1..];
+                    }
+                    Ok(n) => {
+                        self.stats.sent += n as u64;
+                        rest = &rest[n..];
+                    }
+                }
+            }
+            start = end;
+        }
+    }
+
     /// Sends one datagram from the token socket (knet sends everything from the link's
     /// one socket, bound to `ring0_addr:mcastport`).
     pub fn send_datagram(&mut self, addr: SocketAddr, bytes: &[u8]) {
