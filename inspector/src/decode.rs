@@ -134,7 +134,10 @@ impl FrameDecoder {
             }
             Framing::Knet => {
                 record.transport = "knet";
-                self.decode_knet(frame, payload, dst.ip(), record);
+                match knet_gso_segments(payload) {
+                    None => self.decode_knet(frame, payload, dst.ip(), record),
+                    Some(segments) => self.decode_knet_gso(frame, &segments, dst.ip(), record),
+                }
             }
             Framing::Legacy(framing) => {
                 record.transport = match framing.version {
@@ -151,6 +154,48 @@ impl FrameDecoder {
                 }
             }
             Framing::Unknown => {}
+        }
+    }
+
+    /// A knet GSO send caught uncut (see [`knet_gso_segments`]): the record shows the
+    /// first packet; every later packet is decoded as a datagram of its own, its messages
+    /// (and what went wrong with it) going into this frame's record.
+    fn decode_knet_gso(
+        &mut self,
+        frame: u64,
+        segments: &[&[u8]],
+        receiver: std::net::IpAddr,
+        record: &mut FrameRecord,
+    ) {
+        record.notes.push(format!(
+            "UDP GSO: {} knet packets of {} bytes sent as one datagram, captured before the \
+             kernel cut them; the header shown is the first's, the messages are all of theirs",
+            segments.len(),
+            segments[0].len()
+        ));
+        self.decode_knet(frame, segments[0], receiver, record);
+        for (i, segment) in segments.iter().enumerate().skip(1) {
+            let mut part = FrameRecord {
+                frame,
+                ts: record.ts,
+                caplen: segment.len(),
+                src: record.src,
+                dst: record.dst,
+                transport: "knet",
+                udp_len: Some(segment.len()),
+                knet: None,
+                totem: None,
+                messages: Vec::new(),
+                notes: Vec::new(),
+                error: None,
+            };
+            self.decode_knet(frame, segment, receiver, &mut part);
+            record.messages.append(&mut part.messages);
+            if let Some(e) = part.error {
+                record
+                    .notes
+                    .push(format!("UDP GSO: packet {} does not decode: {e:?}", i + 1));
+            }
         }
     }
 
@@ -1093,6 +1138,54 @@ impl FrameDecoder {
     }
 }
 
+/// A UDP GSO send of knet packets caught before segmentation (totemd sends a token visit's
+/// packets to each host that way): several knet packets of one sender back to back, all of
+/// the first's length but the last (the kernel cuts at that length). Tried only on a
+/// datagram that cannot be one knet packet ([`knet_may_be_gso`]); the cut is the shortest
+/// length at which every cut starts a knet header of the same node. `None` for one packet.
+fn knet_gso_segments(payload: &[u8]) -> Option<Vec<&[u8]>> {
+    if !knet_may_be_gso(payload) {
+        return None;
+    }
+    let node = payload.get(2..4)?;
+    let header_at = |at: usize| {
+        payload
+            .get(at..)
+            .is_some_and(|rest| totem_wire::knet::looks_like_knet(rest) && &rest[2..4] == node)
+    };
+    let size = (totem_wire::knet::KNET_HEADER_LEN + 1..payload.len())
+        .find(|&size| (size..payload.len()).step_by(size).all(header_at))?;
+    let segments: Vec<&[u8]> = payload.chunks(size).collect();
+    segments
+        .iter()
+        .all(|s| KnetPacket::parse(s).is_ok())
+        .then_some(segments)
+}
+
+/// Is this more than one knet packet? A PING, PONG or PMTUD reply with bytes after it, a
+/// fragment longer than knet sends on Ethernet, or unfragmented data whose totem message
+/// does not end where the datagram does (bytes after it, or totempg lengths that do not
+/// add up).
+fn knet_may_be_gso(payload: &[u8]) -> bool {
+    let Ok(packet) = KnetPacket::parse(payload) else {
+        return false;
+    };
+    match &packet.body {
+        KnetBody::Ping(_) | KnetBody::Pong(_) => !packet.trailing.is_empty(),
+        KnetBody::PmtudReply(reply) => !reply.filler.is_empty(),
+        KnetBody::Data(data) if data.frag_num > 1 => payload.len() > 1500,
+        KnetBody::Data(data) => match Message::parse(data.payload) {
+            Err(_) => true,
+            Ok((_, rest)) if !rest.is_empty() => true,
+            Ok((Message::Mcast(m), _)) if m.encapsulation() != Encapsulation::Encapsulated => {
+                PgPacket::parse(m.payload, m.header.order).is_err()
+            }
+            Ok(_) => false,
+        },
+        KnetBody::Pmtud(_) | KnetBody::Unknown(_) => false,
+    }
+}
+
 fn gso_first_packet<'a>(
     pg_payload: &'a [u8],
     error: &totem_wire::Error,
@@ -1118,4 +1211,47 @@ fn gso_first_packet<'a>(
         total.div_ceil(packet_len),
         packet_len,
     ))
+}
+
+#[cfg(test)]
+mod knet_gso_tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/wire/knet/");
+        std::fs::read(format!("{dir}{name}")).expect("fixture")
+    }
+
+    #[test]
+    fn captured_knet_packets_are_each_one_packet() {
+        for name in [
+            "data-commit-token.bin",
+            "data-merge-detect.bin",
+            "ping.bin",
+            "pong.bin",
+            "pmtud.bin",
+            "pmtud_reply.bin",
+        ] {
+            assert_eq!(knet_gso_segments(&fixture(name)), None, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_gso_send_of_knet_packets_is_cut_where_the_kernel_cuts_it() {
+        // node 2's commit token, then its (shorter) merge detect, as one uncut GSO send.
+        let token = fixture("data-commit-token.bin");
+        let merge = fixture("data-merge-detect.bin");
+        assert!(merge.len() <= token.len());
+        let sent = [token.clone(), token.clone(), merge.clone()].concat();
+        let segments = knet_gso_segments(&sent).expect("three packets");
+        assert_eq!(segments, vec![&token[..], &token[..], &merge[..]]);
+        // Two pings back to back.
+        let ping = fixture("ping.bin");
+        let two = [ping.clone(), ping.clone()].concat();
+        assert_eq!(knet_gso_segments(&two), Some(vec![&ping[..], &ping[..]]));
+        // A packet of another node after the first is not a GSO send of this one.
+        let mut other = token.clone();
+        other[2..4].copy_from_slice(&9u16.to_be_bytes());
+        assert_eq!(knet_gso_segments(&[token.clone(), other].concat()), None);
+    }
 }
