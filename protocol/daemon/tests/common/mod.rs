@@ -379,6 +379,14 @@ impl Lab {
         }
     }
 
+    /// Stops the capture (tcpdump flushes on SIGINT); the pcap's path, if one was taken.
+    pub fn stop_capture(&mut self) -> Option<PathBuf> {
+        let mut t = self.tcpdump.take()?;
+        let _ = run(&["kill", "-s", "INT", &t.id().to_string()]);
+        let _ = t.wait();
+        Some(self.dir.join("ring.pcap"))
+    }
+
     /// Polls node `n`'s log until `pred` holds; the time it took.
     pub fn wait_log(
         &self,
