@@ -253,6 +253,15 @@ fn mixed_ring_two_corosync_one_totemd_forms_and_reforms_after_a_restart() {
         );
         assert_no_trap(&lab, n);
     }
+    // Our inspector reads the whole run, corosync's datagrams and totemd's GSO runs alike.
+    if let Some(pcap) = lab.stop_capture() {
+        let stats = inspect_stats(&pcap);
+        assert_eq!(stats["errors"], serde_json::json!({}), "{stats:#}");
+        assert!(
+            stats["transports"]["udpu"].as_u64().unwrap_or(0) > 100,
+            "{stats:#}"
+        );
+    }
 }
 
 // Reference: totemsrp.c::memb_state_commit_token_create (the lowest nodeid is the
