@@ -205,59 +205,15 @@ impl Udpu {
     }
 
     /// Sends `packets` in order to one address from the token socket (knet's one link
-    /// socket), with the same GSO runs and sendmmsg as [`Udpu::send_to_all`]: the knet
-    /// fragments of a message are equal-sized but for the last.
+    /// socket), in the batches of [`Udpu::send_to_all`]: the knet fragments of a message
+    /// are equal-sized but for the last.
     pub fn send_batch_to(&mut self, addr: SocketAddr, packets: &[&[u8]]) {
         let fd = self.token.as_raw_fd();
-        let mut start = 0;
-        while start < packets.len() {
-            let run = if self.gso {
-                gso_run(&packets[start..])
-            } else {
-                1
-            };
-            if run >= 2 {
-                let buf = packets[start..start + run].concat();
-                match sys::send_segmented(fd, &addr, packets[start].len() as u16, &buf) {
-                    Ok(_) => {
-                        self.stats.sent += run as u64;
-                        start += run;
-                        continue;
-                    }
-                    Err(e) if gso_unsupported(&e) => self.gso = false,
-                    Err(_) => {
-                        self.stats.send_errors += run as u64;
-                        start += run;
-                        continue;
-                    }
-                }
-            }
-            let mut end = start + 1;
-            while end < packets.len() && !(self.gso && gso_run(&packets[end..]) >= 2) {
-                end += 1;
-            }
-            let mut rest = &packets[start..end];
-            while !rest.is_empty() {
-                match sys::send_many(fd, &addr, rest) {
-                    Ok(0) | Err(_) => {
-                        self.stats.send_errors += 1;
-                        rest = &rest[1..];
-                    }
-                    Ok(n) => {
-                        self.stats.sent += n as u64;
-                        rest = &rest[n..];
-                    }
-                }
-            }
-            start = end;
-        }
-    }
-
-    /// Sends one datagram from the token socket (knet sends everything from the link's
-    /// one socket, bound to `ring0_addr:mcastport`).
-    pub fn send_datagram(&mut self, addr: SocketAddr, bytes: &[u8]) {
-        let r = self.token.send_to(bytes, addr);
-        self.count(r);
+        self.send_in_batches(
+            packets,
+            |u, segment, buf, count| u.send_segmented_from(fd, &addr, segment, buf, count),
+            |u, plain| u.send_many_from(fd, &addr, plain),
+        );
     }
 
     /// Sends `packets`, all "multicasts", one copy per member each, in order, with as few
@@ -268,6 +224,19 @@ impl Udpu {
     /// in the same order, from the same socket. A packet the kernel refuses is counted and
     /// skipped, as a failed sendto is.
     pub fn send_to_all(&mut self, packets: &[&[u8]]) {
+        self.send_in_batches(packets, Udpu::send_segmented_to_all, Udpu::send_many_to_all);
+    }
+
+    /// Cuts `packets` into runs one UDP GSO send can carry and the stretches between them,
+    /// in order, for `segmented(self, segment, bytes, count)` and `plain(self, packets)`.
+    /// `segmented` answers false when the kernel refuses GSO itself (no checksum offload,
+    /// an old kernel): GSO is off from then on and that run goes plain.
+    fn send_in_batches(
+        &mut self,
+        packets: &[&[u8]],
+        mut segmented: impl FnMut(&mut Udpu, u16, &[u8], usize) -> bool,
+        mut plain: impl FnMut(&mut Udpu, &[&[u8]]),
+    ) {
         let mut start = 0;
         while start < packets.len() {
             let run = if self.gso {
@@ -278,12 +247,10 @@ impl Udpu {
             if run >= 2 {
                 let buf = packets[start..start + run].concat();
                 let segment = packets[start].len() as u16;
-                if self.send_segmented_to_all(segment, &buf, run) {
+                if segmented(self, segment, &buf, run) {
                     start += run;
                     continue;
                 }
-                // Not supported here (no checksum offload, an old kernel): sendmmsg
-                // from now on.
                 self.gso = false;
             }
             // Up to the next run GSO would take.
@@ -291,7 +258,7 @@ impl Udpu {
             while end < packets.len() && !(self.gso && gso_run(&packets[end..]) >= 2) {
                 end += 1;
             }
-            self.send_many_to_all(&packets[start..end]);
+            plain(self, &packets[start..end]);
             start = end;
         }
     }
@@ -301,30 +268,57 @@ impl Udpu {
     /// then, to any member).
     fn send_segmented_to_all(&mut self, segment: u16, buf: &[u8], count: usize) -> bool {
         for i in 0..self.members.len() {
-            let m = &self.members[i];
-            match sys::send_segmented(m.socket.as_raw_fd(), &m.addr, segment, buf) {
-                Ok(_) => self.stats.sent += count as u64,
-                Err(e) if i == 0 && gso_unsupported(&e) => return false,
-                Err(_) => self.stats.send_errors += count as u64,
+            let (fd, addr) = (self.members[i].socket.as_raw_fd(), self.members[i].addr);
+            if !self.send_segmented_from(fd, &addr, segment, buf, count) {
+                // Refused for the first member: nothing was sent, GSO is off. Later: the
+                // others already have theirs; this one's count as failed sends.
+                if i == 0 {
+                    return false;
+                }
+                self.stats.send_errors += count as u64;
             }
+        }
+        true
+    }
+
+    /// One GSO send of `buf` from `fd` to `addr`, counted; false (nothing counted) when
+    /// the kernel refuses GSO itself.
+    fn send_segmented_from(
+        &mut self,
+        fd: RawFd,
+        addr: &SocketAddr,
+        segment: u16,
+        buf: &[u8],
+        count: usize,
+    ) -> bool {
+        match sys::send_segmented(fd, addr, segment, buf) {
+            Ok(_) => self.stats.sent += count as u64,
+            Err(e) if gso_unsupported(&e) => return false,
+            Err(_) => self.stats.send_errors += count as u64,
         }
         true
     }
 
     fn send_many_to_all(&mut self, packets: &[&[u8]]) {
         for i in 0..self.members.len() {
-            let mut rest = packets;
-            while !rest.is_empty() {
-                let m = &self.members[i];
-                match sys::send_many(m.socket.as_raw_fd(), &m.addr, rest) {
-                    Ok(0) | Err(_) => {
-                        self.stats.send_errors += 1;
-                        rest = &rest[1..];
-                    }
-                    Ok(n) => {
-                        self.stats.sent += n as u64;
-                        rest = &rest[n..];
-                    }
+            let (fd, addr) = (self.members[i].socket.as_raw_fd(), self.members[i].addr);
+            self.send_many_from(fd, &addr, packets);
+        }
+    }
+
+    /// `packets` from `fd` to `addr` by sendmmsg, counted; a packet the kernel refuses is
+    /// counted and skipped, as a failed sendto is.
+    fn send_many_from(&mut self, fd: RawFd, addr: &SocketAddr, packets: &[&[u8]]) {
+        let mut rest = packets;
+        while !rest.is_empty() {
+            match sys::send_many(fd, addr, rest) {
+                Ok(0) | Err(_) => {
+                    self.stats.send_errors += 1;
+                    rest = &rest[1..];
+                }
+                Ok(n) => {
+                    self.stats.sent += n as u64;
+                    rest = &rest[n..];
                 }
             }
         }
