@@ -259,7 +259,6 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     }
     let knet = knet.then(|| {
         logf!(Totem, Info, "totemknet initialized");
-        let settings = conf.totem.knet;
         let peers = conf
             .nodes
             .iter()
@@ -272,25 +271,12 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
                 )
             })
             .collect();
-        let mut k = KnetConfig::corosync_defaults(
+        let k = KnetConfig::corosync(
             me.nodeid as u16,
             peers,
             node_config.srp.token_ms,
-            settings.mtu.map(|m| m as usize),
+            &conf.totem.knet,
         );
-        if let Some(pc) = settings.pong_count.filter(|p| *p > 0) {
-            k.pong_count = pc;
-            k.ping_interval =
-                totem_srp::Duration::from_millis(u64::from(node_config.srp.token_ms / (2 * pc)));
-            k.ping_timeout =
-                totem_srp::Duration::from_millis(u64::from(node_config.srp.token_ms / pc));
-        }
-        if let Some(ms) = settings.ping_interval_ms.filter(|v| *v > 0) {
-            k.ping_interval = totem_srp::Duration::from_millis(u64::from(ms));
-        }
-        if let Some(ms) = settings.ping_timeout_ms.filter(|v| *v > 0) {
-            k.ping_timeout = totem_srp::Duration::from_millis(u64::from(ms));
-        }
         logf!(
             Knet,
             Debug,
@@ -523,6 +509,19 @@ impl Daemon {
                     s.truncated,
                     self.runtime.stats.malformed
                 );
+                if let Some(k) = self.runtime.knet().map(|k| k.stats) {
+                    logf!(
+                        Knet,
+                        Info,
+                        "knet: {} data packets and {} pings sent, {} pongs counted, {} pongs and PMTUD replies sent, {} messages received, {} datagrams dropped",
+                        k.data_sent,
+                        k.pings_sent,
+                        k.pongs_received,
+                        k.replies_sent,
+                        k.messages_received,
+                        k.dropped
+                    );
+                }
                 if self.runtime.faults().active() {
                     let f = self.runtime.faults().stats;
                     logf!(

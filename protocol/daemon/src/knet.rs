@@ -35,6 +35,8 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use totem_srp::{Destination, Duration, Instant};
+
+use crate::config::KnetSettings;
 use totem_wire::knet::{
     DefragLimits, Defragmented, Defragmenter, KnetBody, KnetData, KnetHeader, KnetPacket, KnetPing,
     KnetPmtud, KnetType, KNET_DATA_HEADER_LEN, KNET_MAX_PACKET_SIZE, KNET_VERSION,
@@ -51,6 +53,9 @@ const PONG_TIMEOUT_LAT_MUL: u64 = 2;
 const DATA_MTU_OVERHEAD: usize = 20 + 8 + 26;
 /// The path MTU assumed when `totem.knet_mtu` is not set.
 pub const DEFAULT_PATH_MTU: usize = 1500;
+/// `KNET_PMTUD_MIN_MTU_V4`: no path is assumed smaller. It also keeps the largest message
+/// (`KNET_MAX_PACKET_SIZE`) within the 255 fragments `frag_num` can count.
+const MIN_PATH_MTU: usize = 576;
 
 /// Settings of one node's knet (corosync's defaults come from `totemconfig.c`).
 #[derive(Debug, Clone)]
@@ -70,26 +75,29 @@ pub struct KnetConfig {
 }
 
 impl KnetConfig {
-    /// corosync's timers for a `token` (ms): `knet_ping_timeout = token / pong_count`,
-    /// `knet_ping_interval = token / (2 · pong_count)` (`calc_knet_ping_timers`), unless
-    /// set; the data MTU for `path_mtu` (`totem.knet_mtu`, else 1500).
-    pub fn corosync_defaults(
+    /// Link 0 as corosync sets it up for a `token` (ms) and the file's knet keys (0 or
+    /// absent: the default): `knet_pong_count` 2, `knet_ping_timeout = token / pong_count`,
+    /// `knet_ping_interval = token / (2 · pong_count)` (`calc_knet_ping_timers`); the data
+    /// MTU for the path MTU `knet_mtu`, else 1500.
+    pub fn corosync(
         nodeid: u16,
         peers: Vec<(u16, SocketAddr)>,
         token_ms: u32,
-        path_mtu: Option<usize>,
+        settings: &KnetSettings,
     ) -> KnetConfig {
-        let pong_count = 2;
+        let set = |v: Option<u32>| v.filter(|v| *v > 0);
+        let pong_count = set(settings.pong_count).unwrap_or(2);
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
         KnetConfig {
             nodeid,
             peers,
-            ping_interval: Duration::from_millis(u64::from(token_ms / (2 * pong_count))),
-            ping_timeout: Duration::from_millis(u64::from(token_ms / pong_count)),
+            ping_interval: ms(set(settings.ping_interval_ms).unwrap_or(token_ms / (2 * pong_count))),
+            ping_timeout: ms(set(settings.ping_timeout_ms).unwrap_or(token_ms / pong_count)),
             pong_count,
-            data_mtu: path_mtu
-                .unwrap_or(DEFAULT_PATH_MTU)
-                .saturating_sub(DATA_MTU_OVERHEAD)
-                .max(64),
+            data_mtu: set(settings.mtu)
+                .map_or(DEFAULT_PATH_MTU, |m| m as usize)
+                .max(MIN_PATH_MTU)
+                - DATA_MTU_OVERHEAD,
         }
     }
 }
@@ -184,7 +192,8 @@ pub type Outgoing = (SocketAddr, Vec<u8>);
 impl Knet {
     /// A knet with every link down; the first pings go out at the first
     /// [`Knet::handle_timeout`].
-    pub fn new(config: KnetConfig, now: Instant) -> Knet {
+    pub fn new(mut config: KnetConfig, now: Instant) -> Knet {
+        config.data_mtu = config.data_mtu.max(MIN_PATH_MTU - DATA_MTU_OVERHEAD);
         let links = config
             .peers
             .iter()
@@ -286,6 +295,7 @@ impl Knet {
         }
         let mtu = self.config.data_mtu;
         let pieces: Vec<&[u8]> = message.chunks(mtu).collect();
+        // At most 65536 / 522 pieces: `new` keeps the data MTU at 522 or more.
         let frag_num = u8::try_from(pieces.len()).unwrap_or(u8::MAX);
         let bcast = u8::from(matches!(destination, Destination::All));
         for (i, piece) in pieces.iter().enumerate() {
@@ -525,7 +535,43 @@ mod tests {
     /// Node `me` of a nodelist 1..=3, corosync's defaults for token 1000.
     fn knet(me: u16) -> Knet {
         let peers = (1..=3).map(|n| (n, addr(n))).collect();
-        Knet::new(KnetConfig::corosync_defaults(me, peers, 1000, None), at(0))
+        Knet::new(
+            KnetConfig::corosync(me, peers, 1000, &KnetSettings::default()),
+            at(0),
+        )
+    }
+
+    #[test]
+    fn timers_and_mtu_are_corosyncs_unless_the_file_sets_them() {
+        let derived = |s: KnetSettings| {
+            let c = KnetConfig::corosync(1, Vec::new(), 3000, &s);
+            (
+                c.ping_interval.total_millis(),
+                c.ping_timeout.total_millis(),
+                c.pong_count,
+                c.data_mtu,
+            )
+        };
+        // token 3000 ⇒ 750 / 1500 ms (spec §1.2); 1500 − 20 − 8 − 26.
+        assert_eq!(derived(KnetSettings::default()), (750, 1500, 2, 1446));
+        let pong_count = KnetSettings {
+            pong_count: Some(3),
+            mtu: Some(9000),
+            ..KnetSettings::default()
+        };
+        assert_eq!(derived(pong_count), (500, 1000, 3, 8946));
+        let explicit = KnetSettings {
+            ping_interval_ms: Some(200),
+            ping_timeout_ms: Some(900),
+            pong_count: Some(0),
+            mtu: None,
+        };
+        assert_eq!(derived(explicit), (200, 900, 2, 1446));
+        let tiny = KnetSettings {
+            mtu: Some(100),
+            ..KnetSettings::default()
+        };
+        assert_eq!(derived(tiny).3, 576 - 54, "knet's minimum path MTU");
     }
 
     /// Runs nodes 1 and 2 against each other (1 ms one way) until `until_ms`; what node 2
