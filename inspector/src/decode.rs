@@ -65,20 +65,11 @@ impl FrameDecoder {
 
     /// Decodes frame number `number` (1-based).
     pub fn decode(&mut self, number: u64, raw: &RawFrame<'_>) -> FrameRecord {
-        let mut record = FrameRecord {
-            frame: number,
-            ts: raw.ts_sec as f64 + raw.ts_usec as f64 / 1e6,
-            caplen: raw.data.len(),
-            src: None,
-            dst: None,
-            transport: "other",
-            udp_len: None,
-            knet: None,
-            totem: None,
-            messages: Vec::new(),
-            notes: Vec::new(),
-            error: None,
-        };
+        let mut record = FrameRecord::new(
+            number,
+            raw.ts_sec as f64 + raw.ts_usec as f64 / 1e6,
+            raw.data.len(),
+        );
         if (raw.data.len() as u64) < u64::from(raw.wire_len) {
             record.notes.push(format!(
                 "frame truncated by the capture: {} of {} bytes captured",
@@ -175,26 +166,17 @@ impl FrameDecoder {
         ));
         self.decode_knet(frame, segments[0], receiver, record);
         for (i, segment) in segments.iter().enumerate().skip(1) {
-            let mut part = FrameRecord {
-                frame,
-                ts: record.ts,
-                caplen: segment.len(),
-                src: record.src,
-                dst: record.dst,
-                transport: "knet",
-                udp_len: Some(segment.len()),
-                knet: None,
-                totem: None,
-                messages: Vec::new(),
-                notes: Vec::new(),
-                error: None,
-            };
+            let mut part = FrameRecord::new(frame, record.ts, segment.len());
             self.decode_knet(frame, segment, receiver, &mut part);
             record.messages.append(&mut part.messages);
             if let Some(e) = part.error {
-                record
-                    .notes
-                    .push(format!("UDP GSO: packet {} does not decode: {e:?}", i + 1));
+                record.notes.push(format!(
+                    "UDP GSO: packet {} does not decode: {} at offset {}: {}",
+                    i + 1,
+                    e.layer,
+                    e.offset,
+                    e.reason
+                ));
             }
         }
     }

@@ -44,6 +44,26 @@ pub struct FrameRecord {
     pub error: Option<ErrorRecord>,
 }
 
+impl FrameRecord {
+    /// Frame `frame` of `caplen` bytes captured at `ts`, nothing decoded yet.
+    pub fn new(frame: u64, ts: f64, caplen: usize) -> FrameRecord {
+        FrameRecord {
+            frame,
+            ts,
+            caplen,
+            src: None,
+            dst: None,
+            transport: "other",
+            udp_len: None,
+            knet: None,
+            totem: None,
+            messages: Vec::new(),
+            notes: Vec::new(),
+            error: None,
+        }
+    }
+}
+
 /// A decode failure, as data.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ErrorRecord {
