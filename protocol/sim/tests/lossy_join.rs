@@ -6,7 +6,7 @@
 //! node must finish sync on a ring of all three.
 
 use totem_sim::{NetworkOptions, Sim, Timings, TraceEvent};
-use totem_srp::fault::FaultConfig;
+use totem_srp::fault::{FaultConfig, FaultStats};
 use totem_srp::SEQNO_START_NEAR_ROLLOVER;
 
 /// The rings (as "rep.seq") on which `node` completed sync with all of `members`.
@@ -34,8 +34,9 @@ fn synced_rings(sim: &Sim, node: u32, members: &[u32]) -> Vec<String> {
 }
 
 /// Runs one seed; the virtual ms after which every node had synced on a ring of three, or
-/// why not. With `pcap`, the run's traffic is written there for `totem-inspect`.
-fn run(seed: u64, pcap: Option<&str>) -> Result<u64, String> {
+/// why not. With `pcap`, the run's traffic is written there for `totem-inspect`. What the
+/// nodes dropped is added to `dropped`.
+fn run(seed: u64, pcap: Option<&str>, dropped: &mut FaultStats) -> Result<u64, String> {
     let ids = [1, 2, 3];
     // Even seeds: veths on an idle machine; odd seeds: a loaded CI machine, where a
     // datagram may wait milliseconds for its reader to be scheduled.
@@ -87,6 +88,12 @@ fn run(seed: u64, pcap: Option<&str>) -> Result<u64, String> {
         elapsed += step_ms;
         synced = ids.iter().all(|n| !synced_rings(&sim, *n, &ids).is_empty());
     }
+    for id in ids {
+        let d = sim.receive_fault_stats(id).unwrap_or_default();
+        dropped.orf_tokens += d.orf_tokens;
+        dropped.commit_tokens += d.commit_tokens;
+        dropped.mcasts += d.mcasts;
+    }
     if let (Some(path), Some(capture)) = (pcap, sim.take_capture()) {
         std::fs::write(path, capture.into_bytes()).expect("write the pcap");
         eprintln!("seed {seed}: traffic in {path}");
@@ -132,8 +139,9 @@ fn three_nodes_dropping_tokens_and_mcasts_still_sync_on_one_ring() {
     let count = seeds.len();
     let mut failures = Vec::new();
     let mut times = Vec::new();
+    let mut dropped = FaultStats::default();
     for seed in seeds {
-        match run(seed, pcap.as_deref()) {
+        match run(seed, pcap.as_deref(), &mut dropped) {
             Ok(ms) => times.push(ms),
             Err(e) => failures.push(e),
         }
@@ -145,5 +153,11 @@ fn three_nodes_dropping_tokens_and_mcasts_still_sync_on_one_ring() {
         times.get(times.len() / 2).copied().unwrap_or(0),
         times.last().copied().unwrap_or(0)
     );
+    eprintln!("dropped: {dropped:?}");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // The faults were really there, of every kind.
+    assert!(
+        dropped.orf_tokens > 0 && dropped.commit_tokens > 0 && dropped.mcasts > 0,
+        "{dropped:?}"
+    );
 }
