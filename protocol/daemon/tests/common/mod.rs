@@ -429,8 +429,43 @@ impl Lab {
     }
 }
 
+/// What the kernel says about a process: state, CPU ticks, scheduling and where it
+/// sleeps (`/proc/PID/stat`, `wchan`) — the difference between a daemon that hangs, one
+/// that spins and one that waits for input.
+fn process_report(pid: u32) -> String {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name, from field 3 (state) on.
+    let rest: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map(|(_, r)| r.split(' ').collect())
+        .unwrap_or_default();
+    let field = |n: usize| rest.get(n - 3).copied().unwrap_or("?");
+    let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+    format!(
+        "pid {pid}: state {} utime {} stime {} rt_priority {} policy {} wchan {wchan:?}",
+        field(3),
+        field(14),
+        field(15),
+        field(40),
+        field(41)
+    )
+}
+
 impl Drop for Lab {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            for (n, c) in self.children.iter_mut() {
+                let alive = matches!(c.try_wait(), Ok(None));
+                eprintln!(
+                    "--- node {n}: {}",
+                    if alive {
+                        process_report(c.id())
+                    } else {
+                        format!("pid {} has exited", c.id())
+                    }
+                );
+            }
+        }
         let mut pids = Vec::new();
         for (_, mut c) in self.children.drain(..) {
             pids.push(c.id());
