@@ -721,8 +721,9 @@ impl Srp {
         // holds any more until FAILED TO RECEIVE (fail_recv_const rotations: minutes on a
         // lossy ring). A stale my_set_retrans_flg lets a node clear a flag someone else
         // set, to the same end. Nothing of this is on the wire. Found by
-        // protocol/sim/tests/lossy_join.rs (seed 736), after totemd's fault-injection test
-        // hung in CI that way.
+        // protocol/sim/tests/lossy_join.rs (seed 736), chasing a CI run in which totemd's
+        // fault-injection test left node 1 in Recovery for 60 s (that run's lab was not
+        // kept, so the link is the symptom, not a replay).
         self.my_retrans_flg_count = 0;
         self.my_rotation_counter = 0;
         self.my_set_retrans_flg = false;
