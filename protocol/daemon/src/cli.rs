@@ -501,10 +501,13 @@ impl Daemon {
                 logf!(
                     Main,
                     Info,
-                    "datagrams: {} received, {} sent, {} send errors, {} rejected (unlisted), {} truncated, {} malformed",
+                    "datagrams: {} received, {} sent, {} send errors{}, {} rejected (unlisted), {} truncated, {} malformed",
                     s.received,
                     s.sent,
                     s.send_errors,
+                    s.last_send_errno
+                        .map(|e| format!(" (last: {})", std::io::Error::from_raw_os_error(e)))
+                        .unwrap_or_default(),
                     s.rejected_unlisted,
                     s.truncated,
                     self.runtime.stats.malformed

@@ -155,7 +155,16 @@ pub struct Runtime {
     knet_out: Vec<Outgoing>,
     /// Counters.
     pub stats: RuntimeStats,
+    /// Send errors already reported in the log, and when the last report was.
+    send_errors_reported: u64,
+    send_errors_reported_at: Option<Instant>,
+    /// Members whose route refused UDP GSO, already reported.
+    gso_refused_reported: Vec<u32>,
 }
+
+/// Send errors are reported at most this often (ms): a kernel that refuses every send
+/// would otherwise write a line per datagram.
+const SEND_ERROR_REPORT_MS: i64 = 10_000;
 
 impl Runtime {
     /// Starts the node now; `signals` must already be blocked (see [`SignalFd::new`]).
@@ -185,6 +194,9 @@ impl Runtime {
             loopback: VecDeque::new(),
             knet_out: Vec::new(),
             stats: RuntimeStats::default(),
+            send_errors_reported: 0,
+            send_errors_reported_at: None,
+            gso_refused_reported: Vec::new(),
         }
     }
 
@@ -437,6 +449,42 @@ impl Runtime {
         Ok(())
     }
 
+    /// Logs what the kernel refused since the last report, at most every
+    /// [`SEND_ERROR_REPORT_MS`] (corosync logs each failed sendmsg as "non-critical": the
+    /// ring retransmits what was lost), and each member whose route refused a GSO send.
+    fn report_send_errors(&mut self, now: Instant) {
+        for nodeid in self.udpu.gso_refused() {
+            if !self.gso_refused_reported.contains(&nodeid) {
+                self.gso_refused_reported.push(nodeid);
+                logf!(
+                    Totem,
+                    Notice,
+                    "UDP GSO refused on the route to node {nodeid}: its datagrams go one by one"
+                );
+            }
+        }
+        let s = self.udpu.stats;
+        let new = s.send_errors - self.send_errors_reported;
+        let due = self
+            .send_errors_reported_at
+            .is_none_or(|at| (now - at).total_millis() as i64 >= SEND_ERROR_REPORT_MS);
+        if new == 0 || !due {
+            return;
+        }
+        let last = s
+            .last_send_errno
+            .map(|e| std::io::Error::from_raw_os_error(e).to_string())
+            .unwrap_or_else(|| "none taken".into());
+        logf!(
+            Totem,
+            Warning,
+            "sendmsg failed (non-critical): {new} datagrams refused by the kernel since the last report ({} in all), last error: {last}",
+            s.send_errors
+        );
+        self.send_errors_reported = s.send_errors;
+        self.send_errors_reported_at = Some(now);
+    }
+
     /// One totem message to the engine, as received (faults, log observations, malformed
     /// input counted and logged).
     fn deliver(&mut self, now: Instant, from: impl std::fmt::Display, bytes: &[u8]) {
@@ -496,6 +544,7 @@ impl Runtime {
         }
         self.flush_mcasts();
         self.flush_knet();
+        self.report_send_errors(now);
         while let Some(output) = self.node.poll_output() {
             let event = match output {
                 NodeOutput::Event(event) => event,

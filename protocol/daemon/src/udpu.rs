@@ -39,6 +39,8 @@ pub struct UdpuStats {
     pub sent: u64,
     /// sendto failures (corosync: "sendmsg(...) failed (non-critical)").
     pub send_errors: u64,
+    /// The errno of the last failure, for the log.
+    pub last_send_errno: Option<i32>,
     /// Unicasts to a nodeid not in the nodelist.
     pub unknown_target: u64,
     /// Datagrams accepted.
@@ -47,6 +49,13 @@ pub struct UdpuStats {
     pub rejected_unlisted: u64,
     /// Dropped as too big ("Received too big message ...").
     pub truncated: u64,
+}
+
+impl UdpuStats {
+    fn send_failed(&mut self, e: &io::Error, datagrams: u64) {
+        self.send_errors += datagrams;
+        self.last_send_errno = e.raw_os_error().or(self.last_send_errno);
+    }
 }
 
 /// What `recv` found.
@@ -65,6 +74,8 @@ struct Member {
     nodeid: u32,
     addr: SocketAddr,
     socket: UdpSocket,
+    /// The kernel has not refused a GSO send to this member.
+    gso: bool,
 }
 
 /// The transport of one node.
@@ -73,8 +84,8 @@ pub struct Udpu {
     token: UdpSocket,
     members: Vec<Member>,
     block_unlisted_ips: bool,
-    /// Runs of multicasts go as UDP GSO sends; cleared the first time the kernel
-    /// refuses one.
+    /// Runs of packets may go as UDP GSO sends (knet's, and udpu's to the members whose
+    /// route takes them).
     gso: bool,
     /// Counters.
     pub stats: UdpuStats,
@@ -131,6 +142,7 @@ impl Udpu {
                 nodeid: *nodeid,
                 addr: SocketAddr::new(*addr, port),
                 socket,
+                gso: true,
             });
         }
         Ok(Udpu {
@@ -209,11 +221,9 @@ impl Udpu {
     /// are equal-sized but for the last.
     pub fn send_batch_to(&mut self, addr: SocketAddr, packets: &[&[u8]]) {
         let fd = self.token.as_raw_fd();
-        self.send_in_batches(
-            packets,
-            |u, segment, buf, count| u.send_segmented_from(fd, &addr, segment, buf, count),
-            |u, plain| u.send_many_from(fd, &addr, plain),
-        );
+        let mut gso = self.gso;
+        send_in_batches(&mut self.stats, fd, &addr, &mut gso, packets);
+        self.gso = gso;
     }
 
     /// Sends `packets`, all "multicasts", one copy per member each, in order, with as few
@@ -223,111 +233,36 @@ impl Udpu {
     /// what is left goes with one sendmmsg. Each member still receives the same datagrams,
     /// in the same order, from the same socket. A packet the kernel refuses is counted and
     /// skipped, as a failed sendto is.
+    ///
+    /// Whether the kernel takes a GSO send depends on the route, so it is learned per
+    /// member: our own copy leaves by the loopback device (MTU 65536) and a peer's by the
+    /// interface, whose MTU may be below the segment (EMSGSIZE for GSO, while a plain
+    /// datagram of that size is fragmented and gets through).
     pub fn send_to_all(&mut self, packets: &[&[u8]]) {
-        self.send_in_batches(packets, Udpu::send_segmented_to_all, Udpu::send_many_to_all);
-    }
-
-    /// Cuts `packets` into runs one UDP GSO send can carry and the stretches between them,
-    /// in order, for `segmented(self, segment, bytes, count)` and `plain(self, packets)`.
-    /// `segmented` answers false when the kernel refuses GSO itself (no checksum offload,
-    /// an old kernel): GSO is off from then on and that run goes plain.
-    fn send_in_batches(
-        &mut self,
-        packets: &[&[u8]],
-        mut segmented: impl FnMut(&mut Udpu, u16, &[u8], usize) -> bool,
-        mut plain: impl FnMut(&mut Udpu, &[&[u8]]),
-    ) {
-        let mut start = 0;
-        while start < packets.len() {
-            let run = if self.gso {
-                gso_run(&packets[start..])
-            } else {
-                1
-            };
-            if run >= 2 {
-                let buf = packets[start..start + run].concat();
-                let segment = packets[start].len() as u16;
-                if segmented(self, segment, &buf, run) {
-                    start += run;
-                    continue;
-                }
-                self.gso = false;
-            }
-            // Up to the next run GSO would take.
-            let mut end = start + 1;
-            while end < packets.len() && !(self.gso && gso_run(&packets[end..]) >= 2) {
-                end += 1;
-            }
-            plain(self, &packets[start..end]);
-            start = end;
-        }
-    }
-
-    /// One GSO send of `buf` (`count` datagrams of `segment` bytes, the last maybe
-    /// shorter) per member; false when the kernel refuses GSO itself (nothing was sent
-    /// then, to any member).
-    fn send_segmented_to_all(&mut self, segment: u16, buf: &[u8], count: usize) -> bool {
-        for i in 0..self.members.len() {
-            let (fd, addr) = (self.members[i].socket.as_raw_fd(), self.members[i].addr);
-            if !self.send_segmented_from(fd, &addr, segment, buf, count) {
-                // Refused for the first member: nothing was sent, GSO is off. Later: the
-                // others already have theirs; this one's count as failed sends.
-                if i == 0 {
-                    return false;
-                }
-                self.stats.send_errors += count as u64;
+        for m in &mut self.members {
+            let mut gso = self.gso && m.gso;
+            send_in_batches(
+                &mut self.stats,
+                m.socket.as_raw_fd(),
+                &m.addr,
+                &mut gso,
+                packets,
+            );
+            if self.gso && !gso {
+                m.gso = false;
             }
         }
-        true
     }
 
-    /// One GSO send of `buf` from `fd` to `addr`, counted; false (nothing counted) when
-    /// the kernel refuses GSO itself.
-    fn send_segmented_from(
-        &mut self,
-        fd: RawFd,
-        addr: &SocketAddr,
-        segment: u16,
-        buf: &[u8],
-        count: usize,
-    ) -> bool {
-        match sys::send_segmented(fd, addr, segment, buf) {
-            Ok(_) => self.stats.sent += count as u64,
-            Err(e) if gso_unsupported(&e) => return false,
-            Err(_) => self.stats.send_errors += count as u64,
-        }
-        true
-    }
-
-    fn send_many_to_all(&mut self, packets: &[&[u8]]) {
-        for i in 0..self.members.len() {
-            let (fd, addr) = (self.members[i].socket.as_raw_fd(), self.members[i].addr);
-            self.send_many_from(fd, &addr, packets);
-        }
-    }
-
-    /// `packets` from `fd` to `addr` by sendmmsg, counted; a packet the kernel refuses is
-    /// counted and skipped, as a failed sendto is.
-    fn send_many_from(&mut self, fd: RawFd, addr: &SocketAddr, packets: &[&[u8]]) {
-        let mut rest = packets;
-        while !rest.is_empty() {
-            match sys::send_many(fd, addr, rest) {
-                Ok(0) | Err(_) => {
-                    self.stats.send_errors += 1;
-                    rest = &rest[1..];
-                }
-                Ok(n) => {
-                    self.stats.sent += n as u64;
-                    rest = &rest[n..];
-                }
-            }
-        }
+    /// The members to which GSO sends were refused, so that theirs go plain.
+    pub fn gso_refused(&self) -> impl Iterator<Item = u32> + '_ {
+        self.members.iter().filter(|m| !m.gso).map(|m| m.nodeid)
     }
 
     fn count(&mut self, r: io::Result<usize>) {
         match r {
             Ok(_) => self.stats.sent += 1,
-            Err(_) => self.stats.send_errors += 1,
+            Err(e) => self.stats.send_failed(&e, 1),
         }
     }
 
@@ -381,12 +316,81 @@ fn gso_run(packets: &[&[u8]]) -> usize {
     n
 }
 
-/// The kernel refuses UDP GSO itself, not this one datagram.
+/// The kernel refuses UDP GSO on this route, not these datagrams: no checksum offload or
+/// an old kernel (EIO, EINVAL, ENOPROTOOPT, EOPNOTSUPP), or a path MTU below the segment
+/// (EMSGSIZE: a GSO segment is never IP-fragmented, a plain datagram is).
 fn gso_unsupported(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EIO) | Some(libc::EINVAL) | Some(libc::ENOPROTOOPT) | Some(libc::EOPNOTSUPP)
+        Some(libc::EIO)
+            | Some(libc::EINVAL)
+            | Some(libc::ENOPROTOOPT)
+            | Some(libc::EOPNOTSUPP)
+            | Some(libc::EMSGSIZE)
     )
+}
+
+/// Cuts `packets` into runs one UDP GSO send can carry and the stretches between them,
+/// and sends them in order from `fd` to `to`. When the kernel refuses a GSO send itself
+/// (see [`gso_unsupported`]) nothing of that run was sent: it goes plain, and `gso` is
+/// cleared for the rest.
+fn send_in_batches(
+    stats: &mut UdpuStats,
+    fd: RawFd,
+    to: &SocketAddr,
+    gso: &mut bool,
+    packets: &[&[u8]],
+) {
+    let mut start = 0;
+    while start < packets.len() {
+        let run = if *gso { gso_run(&packets[start..]) } else { 1 };
+        if run >= 2 {
+            let buf = packets[start..start + run].concat();
+            let segment = packets[start].len() as u16;
+            match sys::send_segmented(fd, to, segment, &buf) {
+                Ok(_) => {
+                    stats.sent += run as u64;
+                    start += run;
+                    continue;
+                }
+                Err(e) if gso_unsupported(&e) => *gso = false,
+                Err(e) => {
+                    stats.send_failed(&e, run as u64);
+                    start += run;
+                    continue;
+                }
+            }
+        }
+        // Up to the next run GSO would take.
+        let mut end = start + 1;
+        while end < packets.len() && !(*gso && gso_run(&packets[end..]) >= 2) {
+            end += 1;
+        }
+        send_many(stats, fd, to, &packets[start..end]);
+        start = end;
+    }
+}
+
+/// `packets` from `fd` to `to` by sendmmsg, counted; a packet the kernel refuses is
+/// counted and skipped, as a failed sendto is.
+fn send_many(stats: &mut UdpuStats, fd: RawFd, to: &SocketAddr, packets: &[&[u8]]) {
+    let mut rest = packets;
+    while !rest.is_empty() {
+        match sys::send_many(fd, to, rest) {
+            Ok(0) => {
+                stats.send_errors += 1;
+                rest = &rest[1..];
+            }
+            Err(e) => {
+                stats.send_failed(&e, 1);
+                rest = &rest[1..];
+            }
+            Ok(n) => {
+                stats.sent += n as u64;
+                rest = &rest[n..];
+            }
+        }
+    }
 }
 
 impl AsRawFd for Udpu {
@@ -444,8 +448,9 @@ mod tests {
                 .collect();
             let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
             udpu.send_to_all(&refs);
-            // The kernel took the GSO sends (a refusal would have turned GSO off).
-            assert_eq!(udpu.gso, gso, "UDP GSO refused on loopback");
+            // The kernel took the GSO sends (a refusal would have turned GSO off for the
+            // member).
+            assert_eq!(udpu.gso_refused().count(), 0, "UDP GSO refused on loopback");
             let mut buf = Udpu::recv_buffer();
             let mut got = Vec::new();
             let deadline = std::time::Instant::now() + Duration::from_secs(5);

@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 use totem_srp::{Destination, Transmit};
 use totemd::udpu::{Recv, Udpu};
 
+mod common;
+use common::netns::in_netns;
+
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
@@ -182,4 +185,86 @@ fn a_batch_to_one_address_arrives_as_the_same_datagrams_in_order() {
     }
     assert_eq!(a.stats.sent, 2 * packets.len() as u64);
     assert_eq!(a.stats.send_errors, 0);
+}
+
+/// `ip` in a checked command line.
+fn ip_cmd(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ip {args:?}: {out:?}");
+}
+
+// Reference: a GSO segment is never IP-fragmented (udp_send_skb), so on a route whose MTU
+// is below the segment the kernel refuses the send with EMSGSIZE, while a plain datagram
+// of that size is fragmented and delivered; corosync, sending plainly, works on such links.
+// Our own copy leaves by the loopback device (MTU 65536), which takes the GSO send: the
+// refusal must be learned per member, and nothing lost. Before this was so, every GSO run
+// to a peer was counted as send errors and lost, retransmissions too, and a ring of totemd
+// on a 1400-byte link did not even form.
+#[test]
+fn a_link_mtu_below_the_segment_sends_plainly_to_that_member_and_loses_nothing() {
+    if let Some(why) = common::skip_reason(false) {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    // Two namespaces joined by a veth pair of MTU 1400: a socket keeps the namespace it
+    // was made in, so each node's sockets are made in its own.
+    let ns: Vec<String> = ["a", "b"]
+        .iter()
+        .map(|x| format!("totemd-udpu-mtu-{}-{x}", std::process::id()))
+        .collect();
+    struct Cleanup(Vec<String>);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            for ns in &self.0 {
+                let _ = std::process::Command::new("ip")
+                    .args(["netns", "del", ns])
+                    .status();
+            }
+        }
+    }
+    for n in &ns {
+        ip_cmd(&["netns", "add", n]);
+    }
+    let _cleanup = Cleanup(ns.clone());
+    ip_cmd(&[
+        "-n", &ns[0], "link", "add", "eth0", "type", "veth", "peer", "name", "eth0", "netns",
+        &ns[1],
+    ]);
+    for (n, addr) in ns.iter().zip(["10.231.0.1/24", "10.231.0.2/24"]) {
+        ip_cmd(&["-n", n, "link", "set", "lo", "up"]);
+        ip_cmd(&["-n", n, "addr", "add", addr, "dev", "eth0"]);
+        ip_cmd(&["-n", n, "link", "set", "eth0", "mtu", "1400", "up"]);
+    }
+    let port = free_port();
+    let members = [(1, ip("10.231.0.1")), (2, ip("10.231.0.2"))];
+    let mut a = in_netns(&ns[0], || {
+        Udpu::new(ip("10.231.0.1"), port, &members, true).unwrap()
+    });
+    let mut b = in_netns(&ns[1], || {
+        Udpu::new(ip("10.231.0.2"), port, &members, true).unwrap()
+    });
+    {
+        // Three rounds of totem-sized packets (1455 bytes: netmtu 1500 less IP and UDP)
+        // and a shorter one: GSO runs for both members.
+        let packets: Vec<Vec<u8>> = (0..10u8)
+            .map(|i| vec![i; if i == 9 { 300 } else { 1455 }])
+            .collect();
+        let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+        for _ in 0..3 {
+            a.send_to_all(&refs);
+        }
+        let got_b = drain_bytes(&mut b, 3 * packets.len());
+        let got_a = drain_bytes(&mut a, 3 * packets.len());
+        let want: Vec<Vec<u8>> = (0..3).flat_map(|_| packets.clone()).collect();
+        assert_eq!(got_b.len(), want.len(), "datagrams at the peer");
+        assert_eq!(got_b, want);
+        assert_eq!(got_a, want);
+        assert_eq!(a.stats.send_errors, 0, "{:?}", a.stats);
+        assert_eq!(a.stats.sent, 2 * want.len() as u64);
+        // Only the peer's route refused GSO; our own copy still goes as GSO runs.
+        assert_eq!(a.gso_refused().collect::<Vec<_>>(), vec![2]);
+    }
 }
