@@ -17,6 +17,6 @@ pub mod scenario;
 mod sim;
 
 pub use sim::{
-    IpcError, NetworkOptions, SharedFile, SharedMemory, Sim, SimStats, Timings, TraceEntry,
-    TraceEvent,
+    IpcError, NetworkOptions, SendBuffer, SharedFile, SharedMemory, Sim, SimStats, Timings,
+    TraceEntry, TraceEvent,
 };

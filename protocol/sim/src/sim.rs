@@ -213,6 +213,9 @@ pub struct SimStats {
     pub cut: u64,
     /// Dropped because the receiving node's socket buffer was full ([`RX_BURST`]).
     pub overflowed: u64,
+    /// Sends the sending node's kernel refused (EAGAIN: its socket's send buffer was full,
+    /// see [`SendBuffer`]); such a datagram never reaches the wire.
+    pub send_failed: u64,
     /// Simulated node-microseconds (alive nodes × elapsed).
     pub node_micros: u128,
     /// The run hit the datagram budget and stopped early.
@@ -235,6 +238,37 @@ pub(crate) const RX_COST_US: i64 = 10;
 /// exactly as without the model); a JOIN storm does (known-failures.txt, family B).
 pub(crate) const RX_BURST: i64 = 256;
 
+/// A node's socket send buffers, the kernel's `SO_SNDBUF` of a nonblocking UDP socket: a
+/// datagram occupies its bytes until the stack below has passed it on, which happens at
+/// `drain_bytes_per_ms`; a send that finds no room fails with EAGAIN and is lost to that
+/// destination, as totemd's and corosync's sendmsg errors are ("non-critical"). totemudpu
+/// has one sending socket per member for multicasts (`totemudpu_create_sending_socket`) and
+/// sends tokens from its token socket, so each of those has a buffer of its own. Off unless a test sets it: every run without it
+/// replays exactly as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct SendBuffer {
+    /// Capacity in bytes.
+    pub bytes: u64,
+    /// How fast the bytes leave the buffer.
+    pub drain_bytes_per_ms: u64,
+}
+
+/// Which of a node's sockets a datagram leaves by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Socket {
+    /// The token socket: unicasts (ORF and commit tokens).
+    Token,
+    /// The member's sending socket: multicasts.
+    Member,
+}
+
+/// One send buffer's fill, as of `at`.
+#[derive(Debug, Clone, Copy)]
+struct SendFill {
+    bytes: u64,
+    at: Instant,
+}
+
 #[derive(Debug)]
 struct SimNode {
     node: Option<Node>,
@@ -255,6 +289,12 @@ struct SimNode {
     /// daemon throws away before its engine sees them. Kept across restarts, as a command
     /// line is.
     receive_faults: Faults,
+    /// Its sockets' send buffers, if modelled ([`Sim::set_send_buffer`]), and their fill per
+    /// destination.
+    send_buffer: Option<SendBuffer>,
+    send_fill: BTreeMap<(u32, Socket), SendFill>,
+    /// Sends refused so far (totemd's "send errors").
+    send_failed: u64,
 }
 
 /// A file in the simulated `/dev/shm`, shared by the client that created it and the daemon
@@ -368,6 +408,9 @@ impl Sim {
                             ipc: BTreeMap::new(),
                             zero_copy: SimZeroCopy::default(),
                             receive_faults: Faults::new(FaultConfig::default()),
+                            send_buffer: None,
+                            send_fill: BTreeMap::new(),
+                            send_failed: 0,
                         },
                     )
                 })
@@ -484,6 +527,20 @@ impl Sim {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.receive_faults = Faults::new(config);
         }
+    }
+
+    /// Models node `id`'s socket send buffers (`None`: unbounded, the default): sends that
+    /// find them full fail as the kernel's EAGAIN does. Kept across restarts.
+    pub fn set_send_buffer(&mut self, id: u32, buffer: Option<SendBuffer>) {
+        if let Some(n) = self.nodes.get_mut(&id) {
+            n.send_buffer = buffer;
+            n.send_fill.clear();
+        }
+    }
+
+    /// Sends node `id`'s kernel refused so far ([`Sim::set_send_buffer`]).
+    pub fn send_failures(&self, id: u32) -> u64 {
+        self.nodes.get(&id).map_or(0, |n| n.send_failed)
     }
 
     /// What node `id`'s daemon dropped so far by [`Sim::set_receive_faults`].
@@ -612,6 +669,39 @@ impl Sim {
             }
         }
         self.record_call(node, conn, "mcast", Some(message), result);
+        self.drain(node);
+        result
+    }
+
+    /// `cpg_mcast_joined` of a unique message of `size` bytes: the id `node.conn.seq`, a NUL,
+    /// then filler. Traces name it by its id alone.
+    pub fn client_mcast_sized(
+        &mut self,
+        node: u32,
+        conn: ConnId,
+        size: usize,
+    ) -> Result<(), CpgError> {
+        let seq = self
+            .nodes
+            .get(&node)
+            .and_then(|n| n.sends.get(&conn))
+            .copied()
+            .unwrap_or(0);
+        let id = format!("{node}.{conn}.{seq}");
+        let mut payload = id.clone().into_bytes();
+        payload.push(0);
+        payload.resize(size.max(payload.len()), b'.');
+        let result = self.with_node(
+            node,
+            |n, _| n.cpg_mcast(Self::internal(conn), &payload),
+            conn,
+        );
+        if result.is_ok() {
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.sends.insert(conn, seq + 1);
+            }
+        }
+        self.record_call(node, conn, "mcast", Some(id), result);
         self.drain(node);
         result
     }
@@ -971,17 +1061,50 @@ impl Sim {
             self.on_node_event(id, e);
         }
         for t in transmits {
-            let targets: Vec<u32> = match t.destination {
-                Destination::Node(to) => vec![to],
-                Destination::All => self.ids.clone(),
+            let (targets, socket) = match t.destination {
+                Destination::Node(to) => (vec![to], Socket::Token),
+                Destination::All => (self.ids.clone(), Socket::Member),
             };
             for to in targets {
-                self.send(id, to, &t.bytes);
+                self.send(id, to, socket, &t.bytes);
             }
         }
     }
 
-    fn send(&mut self, from: u32, to: u32, bytes: &[u8]) {
+    /// Does node `from`'s socket towards `to` take `len` more bytes now? Charges them if so.
+    fn send_buffer_admits(&mut self, from: u32, to: u32, socket: Socket, len: usize) -> bool {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&from) else {
+            return true;
+        };
+        let Some(buffer) = n.send_buffer else {
+            return true;
+        };
+        let fill = n
+            .send_fill
+            .entry((to, socket))
+            .or_insert(SendFill { bytes: 0, at: now });
+        let elapsed_ms = (now - fill.at).total_millis();
+        if elapsed_ms > 0 {
+            fill.bytes = fill
+                .bytes
+                .saturating_sub(elapsed_ms.saturating_mul(buffer.drain_bytes_per_ms));
+            fill.at += Duration::from_millis(elapsed_ms);
+        }
+        let len = len as u64;
+        if fill.bytes + len > buffer.bytes {
+            n.send_failed += 1;
+            return false;
+        }
+        fill.bytes += len;
+        true
+    }
+
+    fn send(&mut self, from: u32, to: u32, socket: Socket, bytes: &[u8]) {
+        if !self.send_buffer_admits(from, to, socket, bytes.len()) {
+            self.stats.send_failed += 1;
+            return;
+        }
         self.stats.datagrams += 1;
         if let Some(capture) = self.capture.as_mut() {
             capture.datagram(self.now, from, to, bytes);
@@ -1094,7 +1217,9 @@ impl Sim {
                 group: group.to_string(),
                 from_node: nodeid,
                 from_pid: pid,
-                message: String::from_utf8_lossy(&data).into_owned(),
+                // A sized message is its id up to the NUL (`client_mcast_sized`).
+                message: String::from_utf8_lossy(data.split(|b| *b == 0).next().unwrap_or(&[]))
+                    .into_owned(),
                 ring: ring.to_string(),
             }),
             NodeEvent::Client(
