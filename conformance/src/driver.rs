@@ -119,6 +119,9 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
             s.topology.ipc.as_str()
         ));
     }
+    if s.topology.link_mtu.is_some() && !c.link_mtu {
+        return Some("cannot set the link MTU".into());
+    }
     for st in &s.steps {
         match st {
             Step::KillNode(_) | Step::PauseNode(_) | Step::ResumeNode(_) if !c.signals => {
@@ -848,6 +851,7 @@ mod tests {
                 partitions: false,
                 pcap: false,
                 ipc: vec![Ipc::Shm],
+                link_mtu: false,
             }
         }
         fn availability(&self) -> Result<(), String> {

@@ -403,6 +403,7 @@ impl Backend for Corosync {
             pcap: which("tcpdump").is_some(),
             // corosync and totemd both serve system.qb_ipc_type.
             ipc: vec![Ipc::Shm, Ipc::Socket],
+            link_mtu: true,
         }
     }
 
@@ -430,6 +431,7 @@ impl Backend for Corosync {
         self.topology = Some(topology.clone());
         self.sink = sink;
         let mut net = Net::new(prefix, topology.nodes);
+        net.link_mtu = topology.link_mtu;
         let r = net.create();
         self.net = Some(net);
         r?;

@@ -63,6 +63,8 @@ pub struct Capabilities {
     pub pcap: bool,
     /// libqb IPC types (`system.qb_ipc_type`) the clients can be served over.
     pub ipc: Vec<Ipc>,
+    /// Sets the MTU of the nodes' interfaces (`topology.link_mtu`).
+    pub link_mtu: bool,
 }
 
 /// A step in the terms a backend understands (the driver turns scenario steps into these).

@@ -38,6 +38,8 @@ pub fn run(args: &[&str]) -> BResult<String> {
 pub struct Net {
     pub prefix: String,
     pub nodes: u32,
+    /// MTU of every node's eth0 and its bridge port (`None`: the veth default, 1500).
+    pub link_mtu: Option<u32>,
     created: Vec<String>,
 }
 
@@ -46,6 +48,7 @@ impl Net {
         Self {
             prefix,
             nodes,
+            link_mtu: None,
             created: Vec::new(),
         }
     }
@@ -88,6 +91,11 @@ impl Net {
                 "dev",
                 "eth0",
             ])?;
+            if let Some(mtu) = self.link_mtu {
+                let mtu = mtu.to_string();
+                run(&["ip", "-n", &ns, "link", "set", "eth0", "mtu", &mtu])?;
+                run(&["ip", "-n", &hub, "link", "set", &peer, "mtu", &mtu])?;
+            }
             run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
             // totemd hands runs of multicasts to the kernel as one UDP GSO send. A veth
             // passes such a send along uncut, so the capture on the bridge would show one

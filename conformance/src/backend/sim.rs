@@ -1041,6 +1041,9 @@ impl Backend for SimBackend {
             // The in-memory transport wakes a client whose node died, as shm does; socket
             // IPC's silent event descriptor is not simulated.
             ipc: vec![Ipc::Shm],
+            // The simulated network carries a datagram of any size whole: there is no
+            // interface, so nothing to fragment.
+            link_mtu: false,
         }
     }
 

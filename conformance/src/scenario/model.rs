@@ -20,7 +20,13 @@ pub struct Topology {
     /// `system.qb_ipc_type` of every node.
     pub ipc: Ipc,
     pub totem: Totem,
+    /// MTU of every node's interface; `None` leaves the default.
+    pub link_mtu: Option<u32>,
 }
+
+/// The interface MTUs a scenario may ask for: IPv4's minimum reassembly size up to a
+/// jumbo frame.
+pub const LINK_MTU_RANGE: std::ops::RangeInclusive<u32> = 576..=9000;
 
 #[derive(Debug, Clone)]
 pub struct Scenario {
@@ -190,6 +196,19 @@ impl Scenario {
                 None,
                 format!("must be 1..={MAX_NODES}, got {n}"),
             ));
+        }
+        if let Some(mtu) = raw.topology.link_mtu {
+            if !LINK_MTU_RANGE.contains(&mtu) {
+                return Err(err(
+                    "topology.link_mtu".into(),
+                    None,
+                    format!(
+                        "must be {}..={}, got {mtu}",
+                        LINK_MTU_RANGE.start(),
+                        LINK_MTU_RANGE.end()
+                    ),
+                ));
+            }
         }
         let mut disabled = BTreeMap::new();
         for (k, reason) in &raw.checks.disable {
@@ -373,6 +392,7 @@ impl Scenario {
                 transport: raw.topology.transport,
                 ipc: raw.topology.ipc,
                 totem: raw.topology.totem,
+                link_mtu: raw.topology.link_mtu,
             },
             disabled_checks: disabled,
             steps: raw.steps.into_iter().map(|s| s.0).collect(),

@@ -120,6 +120,10 @@ pub struct RawTopology {
     pub ipc: Ipc,
     #[serde(default)]
     pub totem: Totem,
+    /// MTU of every node's interface (default: the veth's 1500). A link below totem's
+    /// `netmtu` makes the kernel fragment full-size datagrams, as an overlay network does.
+    #[serde(default)]
+    pub link_mtu: Option<u32>,
 }
 
 fn default_transport() -> Transport {
