@@ -24,13 +24,6 @@ fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
-/// Pseudo return codes for `expect`: the agent did not call libcpg (`NO_CALL`, a guarded
-/// dispatch that would block), refused an unsafe call (`REFUSED`), or its dispatch
-/// watchdog ended it (`WATCHDOG`).
-/// `NO_ANSWER`: the call did not return within the step's `timeout_ms` (libcpg loops
-/// forever in a few documented cases); the client is unusable afterwards.
-pub const PSEUDO_RCS: &[&str] = &["NO_CALL", "REFUSED", "WATCHDOG", "NO_ANSWER"];
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "verdict", content = "reason", rename_all = "lowercase")]
 pub enum Verdict {

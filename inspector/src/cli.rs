@@ -151,7 +151,7 @@ impl Config {
                     match normalise_type(t) {
                         Some(totem) => types.push(totem),
                         // IPC recordings are filtered by message name instead.
-                        None if crate::ipc::is_message_name(t) => {}
+                        None if totem_wire::ipc::cpg::is_message_name(t) => {}
                         None => return Err(format!(
                             "unknown --type {t:?}: use token, mcast, join, commit, merge or hold-cancel (or an IPC message name such as JOIN, DELIVER)"
                         )),

@@ -71,6 +71,13 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
+/// Pseudo return codes for `expect`: the agent did not call libcpg (`NO_CALL`, a guarded
+/// dispatch that would block), refused an unsafe call (`REFUSED`), or its dispatch
+/// watchdog ended it (`WATCHDOG`).
+/// `NO_ANSWER`: the call did not return within the step's `timeout_ms` (libcpg loops
+/// forever in a few documented cases); the client is unusable afterwards.
+pub const PSEUDO_RCS: &[&str] = &["NO_CALL", "REFUSED", "WATCHDOG", "NO_ANSWER"];
+
 /// `cs_error_t` names of corotypes.h that an `expect` may use.
 pub const RC_NAMES: &[&str] = &[
     "CS_OK",
@@ -337,7 +344,7 @@ impl Scenario {
                     ));
                 }
                 for name in rc.map(RcExpect::names).unwrap_or_default() {
-                    if !RC_NAMES.contains(&name) && !crate::driver::PSEUDO_RCS.contains(&name) {
+                    if !RC_NAMES.contains(&name) && !PSEUDO_RCS.contains(&name) {
                         return Err(err(
                             key("expect"),
                             line,

@@ -5,7 +5,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, c_int, c_void, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -13,6 +13,7 @@ use libc::{iovec, msghdr, size_t, ssize_t};
 use totem_wire::ipc::record::{Direction, LibqbCall, RecordHeader, RecordKind, SERVICE_LEN};
 use totem_wire::ipc::Channel;
 
+use crate::process::guarded;
 use crate::sink::{self, Record};
 
 type ConnectFn = unsafe extern "C" fn(*const c_char, size_t) -> *mut c_void;
@@ -125,11 +126,6 @@ fn inside() -> bool {
 /// Should this call be recorded (recording on, not nested in another wrapper)?
 fn recording() -> bool {
     sink::enabled() && !inside()
-}
-
-/// Runs recording code; a bug there must not unwind into C or fail the call.
-fn guarded(f: impl FnOnce()) {
-    let _ = catch_unwind(AssertUnwindSafe(f));
 }
 
 /// Copies the bytes an iovec array describes, up to `limit`.
@@ -599,54 +595,3 @@ pub unsafe extern "C" fn recvmsg(fd: c_int, msg: *mut msghdr, flags: c_int) -> s
     set_errno(saved);
     r
 }
-
-/// `flock` on the output file (sink's header check).
-pub(crate) fn flock(file: &std::fs::File, exclusive: bool) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let op = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_UN
-    };
-    // SAFETY: a valid open descriptor owned by `file`.
-    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
-        Ok(())
-    } else {
-        Err(std::io::Error::last_os_error())
-    }
-}
-
-extern "C" fn at_exit() {
-    guarded(sink::flush_at_exit);
-}
-
-extern "C" fn fork_prepare() {
-    guarded(sink::before_fork);
-}
-
-extern "C" fn fork_parent() {
-    guarded(sink::after_fork_parent);
-}
-
-extern "C" fn fork_child() {
-    guarded(sink::after_fork_child);
-}
-
-/// Registers the exit flush and the fork handlers (once, from the constructor).
-pub(crate) fn register_process_handlers() {
-    // SAFETY: registering plain `extern "C" fn()` handlers that live as long as the
-    // process (a preloaded library is never unloaded).
-    unsafe {
-        libc::atexit(at_exit);
-        libc::pthread_atfork(Some(fork_prepare), Some(fork_parent), Some(fork_child));
-    }
-}
-
-extern "C" fn constructor() {
-    guarded(|| sink::init(std::env::var_os(crate::OUTPUT_ENV)));
-}
-
-/// Runs [`constructor`] when the library is loaded, before `main`.
-#[used]
-#[link_section = ".init_array"]
-static CONSTRUCTOR: extern "C" fn() = constructor;

@@ -30,6 +30,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod hooks;
+mod process;
 mod sink;
 
 /// The environment variable naming the output file. Without it every hook only forwards.

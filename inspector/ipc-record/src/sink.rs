@@ -87,14 +87,13 @@ pub(crate) fn enabled() -> bool {
     OUTPUT.get().is_some_and(|o| o.is_some())
 }
 
-/// Called once from the library constructor.
-pub(crate) fn init(output: Option<OsString>) {
+/// Called once from the library constructor; whether recording is on (then the process
+/// handlers must be registered).
+pub(crate) fn init(output: Option<OsString>) -> bool {
     let path = output.filter(|p| !p.is_empty()).map(PathBuf::from);
     let on = path.is_some();
     let _ = OUTPUT.set(path);
-    if on {
-        crate::hooks::register_process_handlers();
-    }
+    on
 }
 
 pub(crate) fn now_us() -> u64 {
@@ -304,13 +303,13 @@ fn write_file_header_if_empty(file: &std::fs::File) -> std::io::Result<()> {
     if file.metadata()?.len() != 0 {
         return Ok(());
     }
-    crate::hooks::flock(file, true)?;
+    flock(file, true)?;
     let result = if file.metadata()?.len() == 0 {
         (&*file).write_all(&pcapng_file_header())
     } else {
         Ok(())
     };
-    let _ = crate::hooks::flock(file, false);
+    let _ = flock(file, false);
     result
 }
 
@@ -366,4 +365,20 @@ pub(crate) fn after_fork_child() {
             drop(w);
         }
     });
+}
+
+/// `flock` on the output file (sink's header check).
+fn flock(file: &std::fs::File, exclusive: bool) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_UN
+    };
+    // SAFETY: a valid open descriptor owned by `file`.
+    if unsafe { libc::flock(file.as_raw_fd(), op) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
 }

@@ -137,14 +137,3 @@ fn mentions_node(fields: &Fields, node: u32) -> bool {
         _ => false,
     })
 }
-
-/// Is `name` a CPG IPC message name (`--type` on IPC recordings), with or without
-/// `_CALLBACK`?
-pub fn is_message_name(name: &str) -> bool {
-    use totem_wire::ipc::cpg::{CpgRequestId, CpgResponseId};
-    let upper = name.to_ascii_uppercase();
-    let known = |n: &str| n == upper || n.strip_suffix("_CALLBACK") == Some(upper.as_str());
-    matches!(upper.as_str(), "CONNECT" | "DISCONNECT")
-        || (0..=12).any(|i| CpgRequestId::from(i).known_name().is_some_and(known))
-        || (0..=18).any(|i| CpgResponseId::from(i).known_name().is_some_and(known))
-}

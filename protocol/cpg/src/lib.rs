@@ -16,6 +16,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod cpg;
+mod iteration;
 mod node;
 mod service;
 mod sync;

@@ -159,7 +159,7 @@ pub struct Node {
     /// totempg's queue level is CRITICAL (`check_q_level`).
     queue_critical: bool,
     /// Open `cpg_iteration_*` snapshots.
-    pub(crate) iterations: crate::service::Iterations,
+    pub(crate) iterations: crate::iteration::Iterations,
     events: VecDeque<NodeOutput>,
     /// totempg's notes, while someone collects them.
     notes: Option<Vec<TotempgNote>>,
@@ -188,7 +188,7 @@ impl Node {
             nodeinfo: config.nodeinfo,
             votequorum_first: true,
             queue_critical: false,
-            iterations: crate::service::Iterations::default(),
+            iterations: crate::iteration::Iterations::default(),
             events: VecDeque::new(),
             delivery_ring: RingId::default(),
             notes: None,

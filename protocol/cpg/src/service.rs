@@ -6,8 +6,6 @@
 //! `totemd` puts this behind its libqb socket server; the simulator calls it directly. Both
 //! therefore answer libcpg with the same code.
 
-use std::collections::BTreeMap;
-
 use totem_wire::exec::cpg::{ConfchgReason, CpgName};
 use totem_wire::ipc::cpg::{
     zc_payload, CpgAddress as WireAddress, CpgRequestId, CpgResponseId, IterationType,
@@ -66,51 +64,6 @@ impl ZeroCopyMemory for NoZeroCopy {
         false
     }
     fn release(&mut self, _: ConnId) {}
-}
-
-/// One `cpg_iteration_initialize` snapshot.
-#[derive(Debug)]
-struct Iteration {
-    conn: ConnId,
-    items: Vec<(CpgName, u32, u32)>,
-    next: usize,
-}
-
-/// Iterations live across requests; the handle table is global like corosync's
-/// `cpg_iteration_handle_t_db`.
-#[derive(Debug, Default)]
-pub(crate) struct Iterations {
-    by_handle: BTreeMap<u64, Iteration>,
-    counter: u32,
-}
-
-/// Iterations one connection may hold open (corosync has no bound; a client that never
-/// finalizes would grow the daemon without one).
-const ITERATIONS_PER_CONN_MAX: usize = 1024;
-
-impl Iterations {
-    /// A handle shaped like an hdb handle (check value high, index low), never 0.
-    fn create(&mut self, conn: ConnId, items: Vec<(CpgName, u32, u32)>) -> Option<u64> {
-        if self.by_handle.values().filter(|i| i.conn == conn).count() >= ITERATIONS_PER_CONN_MAX {
-            return None;
-        }
-        self.counter = self.counter.wrapping_add(1).max(1);
-        let check = (conn as u32).wrapping_mul(0x9e37_79b9) | 1;
-        let handle = (u64::from(check) << 32) | u64::from(self.counter);
-        self.by_handle.insert(
-            handle,
-            Iteration {
-                conn,
-                items,
-                next: 0,
-            },
-        );
-        Some(handle)
-    }
-
-    pub(crate) fn release(&mut self, conn: ConnId) {
-        self.by_handle.retain(|_, i| i.conn != conn);
-    }
 }
 
 /// `message_handler_req_lib_cpg_iteration_initialize`'s "grouped by name" copy: an entry
@@ -332,22 +285,20 @@ impl Node {
                     length: 0,
                     value: [0; totem_wire::exec::cpg::CPG_MAX_NAME_LENGTH],
                 };
-                let reply = match self.iterations.by_handle.get_mut(&handle) {
+                let reply = match self.iterations.next(handle) {
                     None => CpgResponse::iteration_next(empty, 0, 0, CsError::Library),
-                    Some(it) => match it.items.get(it.next) {
-                        Some(&(group, nodeid, pid)) => {
-                            it.next += 1;
-                            CpgResponse::iteration_next(group, nodeid, pid, CsError::Ok)
-                        }
-                        None => CpgResponse::iteration_next(empty, 0, 0, CsError::NoSections),
-                    },
+                    Some(Some((group, nodeid, pid))) => {
+                        CpgResponse::iteration_next(group, nodeid, pid, CsError::Ok)
+                    }
+                    Some(None) => CpgResponse::iteration_next(empty, 0, 0, CsError::NoSections),
                 };
                 LibReply::Response(reply.to_bytes())
             }
             CpgRequest::IterationFinalize { handle, .. } => {
-                let error = match self.iterations.by_handle.remove(&handle) {
-                    Some(_) => CsError::Ok,
-                    None => CsError::Library,
+                let error = if self.iterations.finalize(handle) {
+                    CsError::Ok
+                } else {
+                    CsError::Library
                 };
                 status(CpgResponseId::IterationFinalize, error)
             }

@@ -44,6 +44,9 @@ macro_rules! open_enum {
         }
 
         impl $name {
+            /// Every value the codec knows, in declaration order.
+            pub const KNOWN: &'static [$name] = &[$($name::$variant),+];
+
             /// corosync's name for the value, or `None` when unknown.
             pub fn known_name(self) -> Option<&'static str> {
                 match self {

@@ -11,6 +11,7 @@
 
 mod local_node;
 mod read;
+mod reader;
 mod sections;
 
 use std::fmt;

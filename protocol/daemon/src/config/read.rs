@@ -6,18 +6,17 @@ use std::path::PathBuf;
 
 use totem_srp::SrpConfigBuilder;
 
+use super::reader::{join, Reader, Result};
 use super::sections;
 use super::{
-    generate_nodeid, ConfigError, CorosyncConf, Diagnostic, IpVersion, KnetSettings, Loaded,
-    Logging, NodeEntry, Priority, Quorum, System, Timestamp, Totem, Transport, UidGid,
-    DEFAULT_MCASTPORT, DEFAULT_STATE_DIR, KNET_NETMTU, UDP_NETMTU,
+    generate_nodeid, ConfigError, CorosyncConf, IpVersion, KnetSettings, Loaded, Logging,
+    NodeEntry, Priority, Quorum, System, Timestamp, Totem, Transport, UidGid, DEFAULT_MCASTPORT,
+    DEFAULT_STATE_DIR, KNET_NETMTU, UDP_NETMTU,
 };
 
 /// `KNET_MAX_HOST`: knet host ids are 16 bits.
 const KNET_MAX_HOST: u32 = 65536;
 use crate::conf_parse::{Item, Section};
-
-pub(super) type Result<T> = std::result::Result<T, ConfigError>;
 
 /// Totem keys that `totem_volatile_config_read` reads as u32, and whether 0 is a value
 /// (`allow_zero_value`) rather than "use the default".
@@ -60,109 +59,9 @@ const TOTEM_KNET_ONLY: &[&str] = &[
     "rrp_autorecovery_check_timeout",
 ];
 
-pub(super) struct Reader<'a> {
-    file: &'a str,
-    warnings: Vec<Diagnostic>,
-}
-
-impl Reader<'_> {
-    pub(super) fn diag(&self, path: &str, line: u32, message: impl Into<String>) -> Diagnostic {
-        Diagnostic {
-            file: self.file.to_owned(),
-            line,
-            key: path.to_owned(),
-            message: message.into(),
-        }
-    }
-
-    pub(super) fn warn(&mut self, path: &str, line: u32, message: impl Into<String>) {
-        let d = self.diag(path, line, message);
-        self.warnings.push(d);
-    }
-
-    pub(super) fn error(&self, path: &str, line: u32, message: impl Into<String>) -> ConfigError {
-        ConfigError::Key(self.diag(path, line, message))
-    }
-
-    pub(super) fn unknown_key(&mut self, section: &str, item: &Item) {
-        let path = join(section, &item.key);
-        self.warn(&path, item.line, "unknown key, ignored");
-    }
-
-    pub(super) fn unknown_section(&mut self, parent: &str, s: &Section) {
-        let path = join(parent, &s.name);
-        self.warn(&path, s.line, "unknown section, ignored");
-    }
-
-    pub(super) fn ignored(&mut self, section: &str, item: &Item, why: &str) {
-        let path = join(section, &item.key);
-        self.warn(&path, item.line, format!("ignored: {why}"));
-    }
-
-    /// `safe_atoq` into `[0, max]`, with coroparse's message.
-    pub(super) fn uint(&self, section: &str, item: &Item, max: u64) -> Result<u64> {
-        let path = join(section, &item.key);
-        match item.value.parse::<i64>() {
-            Ok(v) if v >= 0 && v as u64 <= max => Ok(v as u64),
-            _ => Err(self.error(
-                &path,
-                item.line,
-                format!(
-                    "Value of key \"{path}\" is expected to be integer in range (0..{max}), but \"{}\" was given",
-                    item.value
-                ),
-            )),
-        }
-    }
-
-    pub(super) fn u32(&self, section: &str, item: &Item) -> Result<u32> {
-        self.uint(section, item, u64::from(u32::MAX))
-            .map(|v| v as u32)
-    }
-
-    /// `yes`/`no`, else one of corosync's message when it refuses other values.
-    pub(super) fn choice<'v>(
-        &self,
-        section: &str,
-        item: &'v Item,
-        allowed: &[&str],
-        message: &str,
-    ) -> Result<&'v str> {
-        if allowed.contains(&item.value.as_str()) {
-            Ok(item.value.as_str())
-        } else {
-            Err(self.error(&join(section, &item.key), item.line, message))
-        }
-    }
-
-    /// logconfig.c's destinations: `yes`/`on` or `no`/`off`.
-    pub(super) fn on_off(&self, section: &str, item: &Item) -> Result<bool> {
-        match item.value.as_str() {
-            "yes" | "on" => Ok(true),
-            "no" | "off" => Ok(false),
-            _ => Err(self.error(
-                &join(section, &item.key),
-                item.line,
-                format!("unknown value for {}", item.key),
-            )),
-        }
-    }
-}
-
-pub(super) fn join(section: &str, key: &str) -> String {
-    if section.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{section}.{key}")
-    }
-}
-
 /// Reads the root section of a parsed file.
 pub(super) fn read(root: &Section, file: &str) -> Result<Loaded> {
-    let mut r = Reader {
-        file,
-        warnings: Vec::new(),
-    };
+    let mut r = Reader::new(file);
     for item in &root.items {
         r.unknown_key("", item);
     }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use super::read::{join, Reader, Result};
+use super::reader::{join, Reader, Result};
 use super::{Logging, Priority, Quorum, System, Timestamp, UidGid};
 use crate::conf_parse::Section;
 

@@ -13,8 +13,9 @@ use std::time::{Duration, Instant};
 
 use totem_wire::ipc::socket::CONTROL_REQUEST_FLOW_CONTROL;
 
+use super::channel::{ChannelError, QueueLimits};
 use super::shm::ShmChannels;
-use super::{sys, Creds, DisconnectReason, FlowControl};
+use super::{sys, Creds, FlowControl};
 
 /// The per-connection directory and control file. Dropping it removes both, as
 /// `qb_ipcs_us_disconnect` does (unlink the control file, then `remove_tempdir`); either may
@@ -55,13 +56,6 @@ impl Drop for ConnFiles {
     }
 }
 
-/// Limits on what may wait in user space for one connection (both channels together).
-#[derive(Debug, Clone, Copy)]
-pub(super) struct QueueLimits {
-    pub(super) max_msgs: usize,
-    pub(super) max_bytes: usize,
-}
-
 /// A pending lazy connect (`_finish_connecting`: libqb blocks up to 10 × 100 ms; we retry
 /// from the main loop instead of blocking it).
 #[derive(Debug, Clone, Copy)]
@@ -82,21 +76,6 @@ pub(super) struct OutChannel {
     pub(super) retry: Option<Retry>,
     /// Messages written to the socket.
     pub(super) sent: u64,
-}
-
-/// Why a send cannot go on; each ends the connection.
-pub(super) enum ChannelError {
-    Overflow,
-    Io(io::Error),
-}
-
-impl From<ChannelError> for DisconnectReason {
-    fn from(e: ChannelError) -> Self {
-        match e {
-            ChannelError::Overflow => DisconnectReason::QueueOverflow,
-            ChannelError::Io(e) => DisconnectReason::PeerUnreachable(e.to_string()),
-        }
-    }
 }
 
 /// The peer is not bound (yet): connect fails with ECONNREFUSED for abstract names and

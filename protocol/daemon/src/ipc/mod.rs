@@ -52,6 +52,7 @@
 //! holds per client is bounded: 24 bytes of handshake, a 12328-byte response, the two
 //! output FIFOs ([`IpcConfig::queue_max_bytes`]) and, for shm, its three rings' mappings.
 
+mod channel;
 mod conn;
 pub mod record;
 mod shm;
@@ -82,7 +83,8 @@ use totem_wire::ipc::{
     RESPONSE_HEADER_LEN,
 };
 
-use conn::{Active, ChannelError, Channels, Conn, ConnFiles, OutChannel, Phase, QueueLimits};
+use channel::{ChannelError, QueueLimits};
+use conn::{Active, Channels, Conn, ConnFiles, OutChannel, Phase};
 use shm::ShmChannels;
 pub use sys::poll;
 

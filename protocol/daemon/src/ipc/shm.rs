@@ -23,7 +23,7 @@ use std::sync::atomic::Ordering;
 use totem_unix::shm::{ReadError, ShmRing, WriteError};
 use totem_wire::ipc::shm::Ring;
 
-use super::conn::{ChannelError, QueueLimits};
+use super::channel::{ChannelError, QueueLimits};
 use super::{sys, FlowControl};
 
 /// A server → client ring with the messages that did not fit yet.

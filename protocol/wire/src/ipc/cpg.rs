@@ -1414,3 +1414,18 @@ pub fn zc_payload(buffer: &[u8]) -> Result<&[u8]> {
     d.bytes("zc.head", ZC_PAYLOAD_OFFSET)?;
     d.bytes("zc.payload", head.msglen as usize)
 }
+
+/// Is `name` the name of a CPG IPC message (a request, a response or an event, the last
+/// with or without its `_CALLBACK` suffix), or `CONNECT`/`DISCONNECT`, the setup and
+/// teardown records of an IPC recording? Case does not matter.
+pub fn is_message_name(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    let known = |n: &str| n == upper || n.strip_suffix("_CALLBACK") == Some(upper.as_str());
+    matches!(upper.as_str(), "CONNECT" | "DISCONNECT")
+        || CpgRequestId::KNOWN
+            .iter()
+            .any(|id| id.known_name().is_some_and(known))
+        || CpgResponseId::KNOWN
+            .iter()
+            .any(|id| id.known_name().is_some_and(known))
+}

@@ -649,3 +649,31 @@ fn cfg_requests_parse_and_replies_have_corosyncs_sizes() {
     };
     assert_eq!(ring.to_bytes().len(), 10272);
 }
+
+// The inspector's `--type` on IPC recordings takes these names (any case, events with or
+// without `_CALLBACK`); every request and response id the codec knows has one.
+#[test]
+fn cpg_message_names_are_recognised_in_any_case() {
+    use crate::ipc::cpg::{is_message_name, CpgRequestId, CpgResponseId};
+    for name in [
+        "JOIN",
+        "join",
+        "MCAST",
+        "CONFCHG",
+        "confchg_callback",
+        "DELIVER_CALLBACK",
+    ] {
+        assert!(is_message_name(name), "{name}");
+    }
+    for name in ["CONNECT", "disconnect"] {
+        assert!(is_message_name(name), "{name}");
+    }
+    for name in ["", "JOINX", "_CALLBACK", "ORF_TOKEN"] {
+        assert!(!is_message_name(name), "{name}");
+    }
+    for id in CpgRequestId::KNOWN {
+        assert!(is_message_name(id.known_name().unwrap()), "{id}");
+    }
+    assert_eq!(CpgResponseId::KNOWN.len(), 19, "responses 0..=18");
+    assert_eq!(CpgRequestId::KNOWN.len(), 13, "requests 0..=12");
+}
