@@ -329,7 +329,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     for n in &conf.nodes {
         service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
     }
-    let mut cpg = CpgService::new(service, clock).map_err(|e| StartError {
+    let mut cpg = CpgService::new(service, clock.now()).map_err(|e| StartError {
         message: format!("Can't initialize IPC: {e}"),
         code: EXIT_FATAL,
     })?;
@@ -364,10 +364,11 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     node_config.nodeinfo = crate::quorum::Votequorum::new(vote.clone(), me.nodeid).own_nodeinfo();
     quorum_service.vote = vote.clone();
     quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
-    let quorum = QuorumService::new(quorum_service, me.nodeid, clock).map_err(|e| StartError {
-        message: format!("Can't initialize IPC: {e}"),
-        code: EXIT_FATAL,
-    })?;
+    let quorum =
+        QuorumService::new(quorum_service, me.nodeid, clock.now()).map_err(|e| StartError {
+            message: format!("Can't initialize IPC: {e}"),
+            code: EXIT_FATAL,
+        })?;
     // service.c::corosync_service_link_and_init, in corosync's order of the three.
     for name in [
         "corosync configuration map access",

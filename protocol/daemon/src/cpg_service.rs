@@ -43,7 +43,7 @@ use crate::ipc::{
     ConnId, Creds, DisconnectReason, FlowControl, IpcConfig, IpcError, IpcEvent, IpcServer,
     IpcStats,
 };
-use crate::runtime::{Clock, EventSource};
+use crate::runtime::EventSource;
 use crate::zerocopy::{ShmZeroCopy, ZeroCopyLimits, ZeroCopyStats};
 use crate::{cfg, logf};
 
@@ -162,7 +162,6 @@ pub struct CpgService {
     /// Connections to `cfg`, with their client's pid.
     cfg_clients: BTreeMap<ConnId, i32>,
     node_addrs: BTreeMap<u32, Vec<IpAddr>>,
-    clock: Clock,
     events: Vec<IpcEvent>,
     /// What the control files say.
     flow: FlowControl,
@@ -185,10 +184,10 @@ fn flow_control(raw: i32) -> FlowControl {
 impl CpgService {
     /// Listens on `\0cpg` (or `SOCKETDIR/cpg`); connections are refused with `-EAGAIN`
     /// until the node reports its first completed sync.
-    pub fn new(config: CpgServiceConfig, clock: Clock) -> io::Result<CpgService> {
+    pub fn new(config: CpgServiceConfig, now: Instant) -> io::Result<CpgService> {
         let mut ipc = config.ipc;
         ipc.services = vec![SERVICE.to_owned(), cfg::SERVICE.to_owned()];
-        let mut server = IpcServer::new(ipc)?;
+        let mut server = IpcServer::new(ipc, now)?;
         server.set_allow_connections(false);
         Ok(CpgService {
             server,
@@ -197,11 +196,10 @@ impl CpgService {
             by_node: HashMap::new(),
             cfg_clients: BTreeMap::new(),
             node_addrs: config.node_addrs,
-            clock,
             events: Vec::new(),
             flow: FlowControl::Open,
             recheck_now: None,
-            last_work: clock.now(),
+            last_work: now,
             connections_allowed: false,
             stats: CpgStats::default(),
         })
@@ -235,7 +233,7 @@ impl CpgService {
     /// One batch: what the IPC server reports, then held-back requests, then flow control.
     fn work(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node) {
         let mut events = std::mem::take(&mut self.events);
-        self.server.process_ready(ready, &mut events);
+        self.server.process_ready(now, ready, &mut events);
         for event in events.drain(..) {
             match event {
                 IpcEvent::Connected {
@@ -529,7 +527,7 @@ impl EventSource for CpgService {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let server = self.server.next_deadline().map(|t| self.clock.at(t));
+        let server = self.server.next_deadline();
         let held = self.clients.values().any(|c| !c.backlog.is_empty());
         let recheck =
             (held || self.flow != FlowControl::Open).then(|| self.last_work + FLOW_CONTROL_RECHECK);
@@ -570,7 +568,8 @@ impl EventSource for CpgService {
         }
         // The server's Disconnected reports are for clients already gone.
         let mut events = std::mem::take(&mut self.events);
-        self.server.process_ready(&[], &mut events);
+        self.server
+            .process_ready(self.server.now(), &[], &mut events);
         events.clear();
         self.events = events;
     }

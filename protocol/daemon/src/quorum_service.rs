@@ -25,7 +25,7 @@ use crate::cmap::{self, CmapConn, Keys};
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
 use crate::quorum::{self, QuorumConn, Reply, VoteConfig, Votequorum};
-use crate::runtime::{Clock, EventSource};
+use crate::runtime::EventSource;
 use crate::votequorum::{self, VotequorumConn};
 
 /// How the services are set up.
@@ -79,7 +79,6 @@ pub struct QuorumService {
     keys: Keys,
     clients: BTreeMap<ConnId, (Client, i32)>,
     events: Vec<IpcEvent>,
-    clock: Clock,
     connections_allowed: bool,
     stats: QuorumServiceStats,
 }
@@ -89,11 +88,11 @@ impl QuorumService {
     pub fn new(
         config: QuorumServiceConfig,
         nodeid: u32,
-        clock: Clock,
+        now: Instant,
     ) -> io::Result<QuorumService> {
         let mut ipc = config.ipc;
         ipc.services = SERVICES.iter().map(|s| (*s).to_owned()).collect();
-        let mut server = IpcServer::new(ipc)?;
+        let mut server = IpcServer::new(ipc, now)?;
         server.set_allow_connections(false);
         Ok(QuorumService {
             server,
@@ -101,7 +100,6 @@ impl QuorumService {
             keys: config.keys,
             clients: BTreeMap::new(),
             events: Vec::new(),
-            clock,
             connections_allowed: false,
             stats: QuorumServiceStats::default(),
         })
@@ -122,9 +120,9 @@ impl QuorumService {
         &self.vq
     }
 
-    fn work(&mut self, ready: &[libc::pollfd]) {
+    fn work(&mut self, now: Instant, ready: &[libc::pollfd]) {
         let mut events = std::mem::take(&mut self.events);
-        self.server.process_ready(ready, &mut events);
+        self.server.process_ready(now, ready, &mut events);
         for event in events.drain(..) {
             match event {
                 IpcEvent::Connected {
@@ -236,8 +234,8 @@ impl EventSource for QuorumService {
         self.server.pollfds(fds);
     }
 
-    fn process_ready(&mut self, _now: Instant, ready: &[libc::pollfd], _node: &mut Node) {
-        self.work(ready);
+    fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], _node: &mut Node) {
+        self.work(now, ready);
     }
 
     fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
@@ -265,11 +263,11 @@ impl EventSource for QuorumService {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        self.server.next_deadline().map(|t| self.clock.at(t))
+        self.server.next_deadline()
     }
 
-    fn handle_timeout(&mut self, _now: Instant, _node: &mut Node) {
-        self.work(&[]);
+    fn handle_timeout(&mut self, now: Instant, _node: &mut Node) {
+        self.work(now, &[]);
     }
 
     fn shutdown(&mut self, _node: &mut Node) {
@@ -278,7 +276,8 @@ impl EventSource for QuorumService {
             let _ = self.server.disconnect(conn);
         }
         let mut events = std::mem::take(&mut self.events);
-        self.server.process_ready(&[], &mut events);
+        self.server
+            .process_ready(self.server.now(), &[], &mut events);
         events.clear();
         self.events = events;
     }

@@ -9,8 +9,9 @@ use std::io::{Read, Write};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::mpsc;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -39,6 +40,9 @@ struct Server {
     events: mpsc::Receiver<IpcEvent>,
     thread: Option<JoinHandle<IpcStats>>,
     service: String,
+    /// Time the test has moved the server's clock forward (µs): timeouts and retries are
+    /// reached by advancing it, not by sleeping.
+    skew: Arc<AtomicU64>,
 }
 
 fn unique_service() -> String {
@@ -90,8 +94,14 @@ impl Server {
         let (call_tx, call_rx) = mpsc::channel::<Option<Call>>();
         let (ev_tx, ev_rx) = mpsc::channel();
         let (ready_tx, ready_rx) = mpsc::channel();
+        let skew = Arc::new(AtomicU64::new(0));
+        let thread_skew = skew.clone();
         let thread = std::thread::spawn(move || {
-            let mut server = match IpcServer::new(cfg) {
+            let clock = totemd::runtime::Clock::new();
+            let now = || {
+                clock.now() + totem_srp::Duration::from_micros(thread_skew.load(Ordering::SeqCst))
+            };
+            let mut server = match IpcServer::new(cfg, now()) {
                 Ok(s) => {
                     ready_tx.send(Ok(())).unwrap();
                     s
@@ -113,11 +123,13 @@ impl Server {
                 fds.clear();
                 server.pollfds(&mut fds);
                 // Short polls so that calls from the test run promptly.
-                let timeout = server.poll_timeout().map_or(Duration::from_millis(5), |t| {
-                    t.min(Duration::from_millis(5))
-                });
+                let timeout = server
+                    .poll_timeout(now())
+                    .map_or(Duration::from_millis(5), |t| {
+                        t.min(Duration::from_millis(5))
+                    });
                 totemd::ipc::poll(&mut fds, Some(timeout)).unwrap();
-                server.process_ready(&fds, &mut events);
+                server.process_ready(now(), &fds, &mut events);
                 for event in events.drain(..) {
                     if let IpcEvent::Request { conn, bytes } = &event {
                         if let Some(response) = responder(*conn, bytes) {
@@ -135,7 +147,37 @@ impl Server {
             events: ev_rx,
             thread: Some(thread),
             service,
+            skew,
         }
+    }
+
+    /// Lets the server's loop turn twice more (each call is answered at the top of a
+    /// turn). It bounds nothing by itself: a test that needs a state waits for it.
+    fn settle(&self) {
+        self.call(|_| ());
+        self.call(|_| ());
+    }
+
+    /// The server's counters once `want` holds of them (within [`WAIT`]).
+    fn wait_stats(&self, want: impl Fn(&IpcStats) -> bool, what: &str) -> IpcStats {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let stats = self.call(|s| s.stats());
+            if want(&stats) {
+                return stats;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within {WAIT:?}: {stats:?}"
+            );
+            self.settle();
+        }
+    }
+
+    /// Moves the server's clock forward by `by` and lets it act on it.
+    fn advance(&self, by: Duration) {
+        self.skew.fetch_add(by.as_micros() as u64, Ordering::SeqCst);
+        self.settle();
     }
 
     fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut IpcServer) -> R + Send + 'static) -> R {
@@ -534,8 +576,9 @@ fn paused_requests_wait_in_order_until_resumed() {
     for i in 0..5u8 {
         client.send(&request_msg(2, &[i])).unwrap();
     }
-    // Nothing of them is read while paused, however long we wait.
-    std::thread::sleep(Duration::from_millis(100));
+    // Nothing of them is read while paused, through turns of the server's loop.
+    server.settle();
+    server.settle();
     assert_eq!(server.info(conn).unwrap().requests, 1);
     assert_eq!(&other.request(&request_msg(4, b"x")).unwrap()[24..], b"x");
     server.call(move |s| s.pause_requests(conn, false).unwrap());
@@ -618,7 +661,8 @@ fn handshake_arriving_in_pieces() {
     let request = connection_request();
     for piece in request.chunks(10) {
         stream.write_all(piece).unwrap();
-        std::thread::sleep(Duration::from_millis(30));
+        // The server gets turns between the pieces, so it reads them apart.
+        server.settle();
     }
     let mut response = vec![0u8; 12328];
     stream.set_read_timeout(Some(WAIT)).unwrap();
@@ -672,22 +716,17 @@ fn bad_handshakes_are_closed_without_an_answer() {
     request[0] = 5;
     s.write_all(&request).unwrap();
     eof(s);
-    // Silent client: the setup timeout closes it.
-    let started = Instant::now();
-    eof(raw_setup(&server.service));
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Silent client: the setup timeout closes it, and not before.
+    let silent = raw_setup(&server.service);
+    server.settle();
+    server.wait_stats(|st| st.in_setup == 1, "the silent client accepted");
+    server.advance(Duration::from_millis(200));
+    eof(silent);
     // Half a request, then gone.
     let mut s = raw_setup(&server.service);
     s.write_all(&connection_request()[..10]).unwrap();
     drop(s);
-    let deadline = Instant::now() + WAIT;
-    let stats = loop {
-        let stats = server.call(|s| s.stats());
-        if stats.setup_failed == 3 || Instant::now() > deadline {
-            break stats;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let stats = server.wait_stats(|st| st.setup_failed == 3, "three failed setups");
     assert_eq!(
         (stats.setup_failed, stats.accepted, stats.in_setup),
         (3, 0, 0)
@@ -738,7 +777,10 @@ fn events_wait_for_a_client_that_binds_late() {
         s.send_event(conn, &response_msg(5, CsError::Ok, b"early"))
             .unwrap()
     });
-    std::thread::sleep(Duration::from_millis(120));
+    // The server has tried to reach the unbound event socket, and tries again after the
+    // retry interval: bound by then, the client gets the event.
+    server.settle();
+    server.advance(Duration::from_millis(100));
     let addr =
         |end: DgramEnd| SocketAddr::from_abstract_name(abstract_name(&names.dgram(end))).unwrap();
     let event = UnixDatagram::bind_addr(&addr(DgramEnd::ClientEvent)).unwrap();
@@ -789,14 +831,15 @@ fn one_call_hands_out_a_bounded_amount() {
     cfg.max_msg_size = 65536;
     cfg.wakeup_max_bytes = 65536;
     let service = cfg.services[0].clone();
-    let mut server = IpcServer::new(cfg).unwrap();
+    let clock = totemd::runtime::Clock::new();
+    let mut server = IpcServer::new(cfg, clock.now()).unwrap();
     let client = std::thread::spawn(move || SocketTransport::connect(&service, 1 << 20));
     let (mut fds, mut events) = (Vec::new(), Vec::new());
     let step = |server: &mut IpcServer, fds: &mut Vec<libc::pollfd>, events: &mut Vec<IpcEvent>| {
         fds.clear();
         server.pollfds(fds);
         totemd::ipc::poll(fds, Some(Duration::from_millis(20))).unwrap();
-        server.process_ready(fds, events);
+        server.process_ready(clock.now(), fds, events);
     };
     let deadline = Instant::now() + WAIT;
     while !events
@@ -868,8 +911,9 @@ fn filesystem_mode_listener() {
 #[test]
 fn listening_twice_on_a_name_fails() {
     let cfg = config();
-    let first = IpcServer::new(cfg.clone()).unwrap();
-    let second = IpcServer::new(cfg);
+    let now = totem_srp::Instant::ZERO;
+    let first = IpcServer::new(cfg.clone(), now).unwrap();
+    let second = IpcServer::new(cfg, now);
     assert!(second.is_err());
     drop(first);
 }
@@ -911,7 +955,7 @@ fn libcpg_session(cpg: &libcpg::Cpg, in_netns: bool) -> Result<(), Skip> {
 
     let mut cfg = IpcConfig::new(["cpg"]);
     cfg.filesystem_sockets = Some(false);
-    if IpcServer::new(cfg.clone()).is_err() {
+    if IpcServer::new(cfg.clone(), totem_srp::Instant::ZERO).is_err() {
         return Err(Skip(format!(
             "\\0cpg is taken in this network namespace (own namespace: {in_netns})"
         )));

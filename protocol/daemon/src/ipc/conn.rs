@@ -9,7 +9,7 @@ use std::os::fd::AsFd;
 use std::os::unix::fs::FileExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixStream};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use totem_srp::Instant;
 
 use totem_wire::ipc::socket::CONTROL_REQUEST_FLOW_CONTROL;
 
@@ -134,17 +134,18 @@ impl OutChannel {
     }
 
     /// Sends `msg` now or queues it behind what already waits. `other_bytes` is what the
-    /// connection's other channel holds, for the shared byte bound.
+    /// connection's other channel holds, for the shared byte bound; `retry` is when to try
+    /// connecting again, and how often, if the peer is not bound yet.
     pub(super) fn push(
         &mut self,
         msg: &[u8],
         limits: QueueLimits,
         other_bytes: usize,
-        retry: (Duration, u32),
+        retry: (Instant, u32),
     ) -> Result<bool, ChannelError> {
         if !self.try_connect().map_err(ChannelError::Io)? && self.retry.is_none() {
             self.retry = Some(Retry {
-                at: Instant::now() + retry.0,
+                at: retry.0,
                 left: retry.1,
             });
         }

@@ -24,13 +24,14 @@
 //!
 //! ```no_run
 //! # use totemd::ipc::{IpcConfig, IpcEvent, IpcServer};
-//! let mut server = IpcServer::new(IpcConfig::new(["cpg"]))?;
+//! let clock = totemd::runtime::Clock::new();
+//! let mut server = IpcServer::new(IpcConfig::new(["cpg"]), clock.now())?;
 //! let (mut fds, mut events) = (Vec::new(), Vec::new());
 //! loop {
 //!     fds.clear();
 //!     server.pollfds(&mut fds); // plus the caller's own descriptors
-//!     totemd::ipc::poll(&mut fds, server.poll_timeout())?;
-//!     server.process_ready(&fds, &mut events);
+//!     totemd::ipc::poll(&mut fds, server.poll_timeout(clock.now()))?;
+//!     server.process_ready(clock.now(), &fds, &mut events);
 //!     for event in events.drain(..) {
 //!         if let IpcEvent::Request { conn, bytes } = event {
 //!             let _ = (conn, bytes); // parse with totem_wire::ipc::CpgRequest, respond()
@@ -68,7 +69,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use totem_srp::Instant;
 
 use totem_wire::ipc::setup::{
     ConnectionRequest, ConnectionResponse, IpcType, CONNECTION_REQUEST_LEN,
@@ -525,7 +528,8 @@ pub struct IpcServer {
     /// `--record-ipc`: every message, as the preload recorder would have written it.
     recorder: Option<record::Recorder>,
     /// When the server was made: the deadline of work that is due at once.
-    epoch: Instant,
+    /// The time the caller last gave: the server reads no clock.
+    now: Instant,
     /// When shm connections' queued responses and events are next offered to their rings
     /// (a ring has nothing to poll for space); `None` while nothing waits.
     shm_retry_at: Option<Instant>,
@@ -556,7 +560,7 @@ fn random_suffix() -> io::Result<String> {
 impl IpcServer {
     /// Listens on every service of `config` (ipc.md §5.1). Fails if a name is taken: the
     /// abstract names are per network namespace, so a running corosync there holds `cpg`.
-    pub fn new(config: IpcConfig) -> io::Result<IpcServer> {
+    pub fn new(config: IpcConfig, now: Instant) -> io::Result<IpcServer> {
         config.validate()?;
         let fs_mode = filesystem_mode(&config);
         let mut listeners = Vec::new();
@@ -612,9 +616,14 @@ impl IpcServer {
             budget: 0,
             allow_connections: true,
             recorder: None,
-            epoch: Instant::now(),
+            now,
             shm_retry_at: None,
         })
+    }
+
+    /// The time the caller gave last (to [`Self::new`] or [`Self::process_ready`]).
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// The configuration in use.
@@ -674,9 +683,9 @@ impl IpcServer {
     /// The longest the caller may sleep in poll before calling [`Self::process_ready`]
     /// again (for handshake timeouts, connect retries and disconnections to report);
     /// `None` when only descriptors matter. See [`Self::next_deadline`].
-    pub fn poll_timeout(&self) -> Option<Duration> {
+    pub fn poll_timeout(&self, now: Instant) -> Option<Duration> {
         self.next_deadline()
-            .map(|t| t.saturating_duration_since(Instant::now()))
+            .map(|t| Duration::from_micros((t - now).total_micros()))
     }
 
     /// When [`Self::process_ready`] must run again even if no descriptor is ready: an
@@ -685,7 +694,7 @@ impl IpcServer {
     /// has a deadline in the past.
     pub fn next_deadline(&self) -> Option<Instant> {
         if !self.pending.is_empty() {
-            return Some(self.epoch);
+            return Some(self.now);
         }
         let mut earliest = self.shm_retry_at;
         for c in self.conns.values() {
@@ -693,7 +702,7 @@ impl IpcServer {
                 match &a.channels {
                     // Requests beyond one wakeup's share have no byte left to wake us.
                     Channels::Shm(shm) if !a.paused && shm.requests_waiting() => {
-                        return Some(self.epoch);
+                        return Some(self.now);
                     }
                     Channels::Shm(_) => {}
                     Channels::Socket { request, event } => {
@@ -713,7 +722,9 @@ impl IpcServer {
     /// Handles what poll reported in `ready` (entries for other descriptors are ignored)
     /// and the timers, appending what happened to `out`. Call it after every poll, also
     /// when poll timed out.
-    pub fn process_ready(&mut self, ready: &[libc::pollfd], out: &mut Vec<IpcEvent>) {
+    pub fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], out: &mut Vec<IpcEvent>) {
+        // Time never runs backwards here, whatever the caller's clock did.
+        self.now = self.now.max(now);
         out.extend(self.pending.drain(..));
         self.budget = self.cfg.wakeup_max_bytes;
 
@@ -934,7 +945,10 @@ impl IpcServer {
     }
 
     fn send_on(&mut self, conn: ConnId, response: bool, msg: &[u8]) -> Result<(), IpcError> {
-        let retry = (self.cfg.connect_retry_interval, self.cfg.connect_retries);
+        let retry = (
+            after(self.now, self.cfg.connect_retry_interval),
+            self.cfg.connect_retries,
+        );
         let Some(Conn {
             stream,
             phase: Phase::Active(a),
@@ -963,7 +977,7 @@ impl IpcServer {
                     shm.push_event(stream.as_fd(), msg, limits)
                 };
                 if shm.wants_retry() && self.shm_retry_at.is_none() {
-                    self.shm_retry_at = Some(Instant::now() + SHM_RETRY_INTERVAL);
+                    self.shm_retry_at = Some(after(self.now, SHM_RETRY_INTERVAL));
                 }
                 pushed
             }
@@ -1036,7 +1050,7 @@ impl IpcServer {
                         got: 0,
                         creds: None,
                     },
-                    deadline: Some(Instant::now() + self.cfg.setup_timeout),
+                    deadline: Some(after(self.now, self.cfg.setup_timeout)),
                 },
             );
         }
@@ -1513,8 +1527,8 @@ impl IpcServer {
         // `send_on` arms the timer for those), so `waiting` is final here.
         self.shm_retry_at = match (waiting, self.shm_retry_at) {
             (false, _) => None,
-            (true, Some(at)) if at > Instant::now() => Some(at),
-            (true, _) => Some(Instant::now() + SHM_RETRY_INTERVAL),
+            (true, Some(at)) if at > self.now => Some(at),
+            (true, _) => Some(after(self.now, SHM_RETRY_INTERVAL)),
         };
         for (id, reason) in failed {
             self.teardown(id, reason, Some(out));
@@ -1525,7 +1539,7 @@ impl IpcServer {
     }
 
     fn run_timers(&mut self, out: &mut Vec<IpcEvent>) {
-        let now = Instant::now();
+        let now = self.now;
         let mut expired = Vec::new();
         let mut retry_due = Vec::new();
         for (&id, c) in &self.conns {
@@ -1571,7 +1585,7 @@ impl IpcServer {
                     }
                     Ok(false) if r.left > 1 => {
                         ch.retry = Some(conn::Retry {
-                            at: now + interval,
+                            at: after(now, interval),
                             left: r.left - 1,
                         });
                     }
@@ -1588,6 +1602,11 @@ impl IpcServer {
             }
         }
     }
+}
+
+/// `now` plus a configured span, in the engine's time.
+fn after(now: Instant, span: Duration) -> Instant {
+    now + totem_srp::Duration::from_micros(span.as_micros().min(u128::from(u64::MAX)) as u64)
 }
 
 /// Reads and drops what the setup stream holds (the shm type's wakeup bytes, stray bytes
