@@ -157,6 +157,27 @@ fn cond_clients(c: &Condition) -> Vec<&str> {
     }
 }
 
+/// The group names a step passes (in `escape_name`'s notation).
+fn step_groups(step: &Step) -> Vec<&str> {
+    match step {
+        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => vec![c.group.as_str()],
+        Step::Iteration(c) => c.group.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn cond_groups(c: &Condition) -> Vec<&str> {
+    match c {
+        Condition::Confchg(x) => x.group.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A group name must be valid escaped text (`\\` and `\xNN` only).
+fn check_group(name: &str) -> Result<(), String> {
+    totem_wire::exec::cpg::unescape_name(name).map(|_| ())
+}
+
 fn cond_reasons(c: &Condition) -> Vec<&str> {
     match c {
         Condition::Confchg(x) => x
@@ -288,6 +309,9 @@ impl Scenario {
                 }
                 Step::WaitUntil(w) => {
                     let c = w.condition().map_err(|e| err(key("wait_until"), line, e))?;
+                    for g in cond_groups(&c) {
+                        check_group(g).map_err(|e| err(key("wait_until"), line, e))?;
+                    }
                     for name in cond_clients(&c) {
                         if !clients.contains(name) {
                             return Err(err(
@@ -309,6 +333,9 @@ impl Scenario {
                 }
                 _ => {}
             }
+            for g in step_groups(step) {
+                check_group(g).map_err(|e| err(key("group"), line, e))?;
+            }
             if let Some((client, rc)) = step_client(step) {
                 if !clients.contains(client) {
                     return Err(err(
@@ -329,6 +356,9 @@ impl Scenario {
             }
         }
         for (i, c) in raw.expect.iter().map(|s| &s.0).enumerate() {
+            for g in cond_groups(c) {
+                check_group(g).map_err(|e| err(format!("expect[{i}]"), None, e))?;
+            }
             for name in cond_clients(c) {
                 if !clients.contains(name) {
                     return Err(err(
