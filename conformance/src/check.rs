@@ -1,5 +1,5 @@
 //! Invariant checkers over a backend-neutral [`Trace`]. They run on every scenario and every
-//! backend; the future deterministic simulator reuses them unchanged.
+//! backend (corosync, sim, native, mixed) alike.
 //!
 //! The rules come from cpg_overview(3)/cpg_mcast_joined(3) ("messages are delivered in the
 //! same order to all members", self delivery, the confchg lists of cpg_initialize(3)) and

@@ -10,7 +10,7 @@ use super::raw::{
 };
 use crate::check::CheckName;
 
-/// Highest node count the real backend builds (issue #3: N = 1..5).
+/// Highest node count a backend builds (N = 1..5).
 pub const MAX_NODES: u32 = 5;
 
 #[derive(Debug, Clone)]
