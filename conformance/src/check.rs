@@ -1,5 +1,5 @@
 //! Invariant checkers over a backend-neutral [`Trace`]. They run on every scenario and every
-//! backend; the future deterministic simulator reuses them unchanged.
+//! backend (corosync, sim, native, mixed) alike.
 //!
 //! The rules come from cpg_overview(3)/cpg_mcast_joined(3) ("messages are delivered in the
 //! same order to all members", self delivery, the confchg lists of cpg_initialize(3)) and
@@ -112,8 +112,9 @@ struct Stream {
     client: String,
     handle: String,
     deliveries: Vec<Dlv>,
-    /// Members after each confchg, with the event position.
-    views: Vec<(MemberSet, usize)>,
+    /// Members after each confchg, with the event position and the group it is of (its
+    /// exact name as the trace spells it: a handle may leave one group and join another).
+    views: Vec<(MemberSet, usize, String)>,
 }
 
 /// What a sender's successful calls put on the wire.
@@ -159,10 +160,13 @@ fn build(trace: &Trace) -> Model {
     for (pos, e) in trace.events.iter().enumerate() {
         match &e.kind {
             EventKind::Confchg {
-                handle, members, ..
+                handle,
+                group,
+                members,
+                ..
             } => {
                 let st = stream_mut(&mut streams, &e.client, handle);
-                st.views.push((set(members), pos));
+                st.views.push((set(members), pos, group.clone()));
             }
             EventKind::Deliver {
                 handle,
@@ -332,15 +336,24 @@ fn agreed_order(m: &Model) -> Vec<String> {
 }
 
 fn virtual_synchrony(m: &Model) -> Vec<String> {
-    // transition id (view, next view, occurrence) -> (stream name, messages delivered in view)
-    type Tid = (MemberSet, MemberSet, usize);
+    // transition id (group, view, next view, occurrence) -> (stream name, messages delivered
+    // in view). The group is part of it: one process in two groups has the same member set
+    // in both, and its two handles rightly deliver different messages.
+    type Tid = (String, MemberSet, MemberSet, usize);
     let mut seen: BTreeMap<Tid, Vec<(String, BTreeSet<&str>)>> = BTreeMap::new();
     for s in m.streams.values() {
-        let mut occ: BTreeMap<(MemberSet, MemberSet), usize> = BTreeMap::new();
+        let mut occ: BTreeMap<(String, MemberSet, MemberSet), usize> = BTreeMap::new();
         for k in 0..s.views.len().saturating_sub(1) {
+            let group = s.views[k].2.clone();
+            if s.views[k + 1].2 != group {
+                // Left one group and joined another: no transition of either.
+                continue;
+            }
             let from = s.views[k].0.clone();
             let to = s.views[k + 1].0.clone();
-            let n = occ.entry((from.clone(), to.clone())).or_insert(0);
+            let n = occ
+                .entry((group.clone(), from.clone(), to.clone()))
+                .or_insert(0);
             *n += 1;
             // Deliveries after confchg k and before confchg k+1 have view index k+1.
             let msgs = s
@@ -349,19 +362,19 @@ fn virtual_synchrony(m: &Model) -> Vec<String> {
                 .filter(|d| d.view == k + 1)
                 .map(|d| d.key.as_str())
                 .collect();
-            seen.entry((from, to, *n))
+            seen.entry((group, from, to, *n))
                 .or_default()
                 .push((name(s), msgs));
         }
     }
     let mut out = Vec::new();
-    for ((from, to, _), v) in &seen {
+    for ((group, from, to, _), v) in &seen {
         for w in v.windows(2) {
             if w[0].1 != w[1].1 {
                 let only_a: Vec<_> = w[0].1.difference(&w[1].1).take(5).collect();
                 let only_b: Vec<_> = w[1].1.difference(&w[0].1).take(5).collect();
                 out.push(format!(
-                    "{} and {} passed from {:?} to {:?} but delivered different sets (only first: {:?}; only second: {:?})",
+                    "{} and {} of group {group:?} passed from {:?} to {:?} but delivered different sets (only first: {:?}; only second: {:?})",
                     w[0].0, w[1].0, from, to, only_a, only_b
                 ));
             }

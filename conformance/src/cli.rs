@@ -32,9 +32,13 @@ messages, confchg consistency) and the expected return codes, and reports pass /
 deviation / skipped.\n\nThe `corosync` backend runs Debian's corosync 3.1.7 as an N-node ring in \
 network namespaces on this machine; it needs root and ci/install-corosync.sh. The `sim` backend \
 runs our own Totem engine in the deterministic simulator, in virtual time (no root, no corosync; \
---seed picks the run). Backends `native` and `mixed` are not built yet and report skipped.",
+--seed picks the run). The `native` backend runs our daemon totemd on every node and `mixed` \
+corosync on the odd-numbered nodes and totemd on the even ones, in one ring, both in network \
+namespaces with unmodified libcpg clients; they need root, and mixed needs corosync too. A \
+backend that cannot run here reports its cases skipped, with the reason.",
     after_help = "Examples:\n  totem-conform list --tag ordering\n  sudo totem-conform run --backend corosync --report target/conformance\n  \
 totem-conform run --backend sim --junit sim.xml\n  \
+sudo totem-conform run --backend native,mixed --scenario 'cpg-*'\n  \
 totem-conform run --backend corosync --scenario 'cpg-join-*' --junit junit.xml\n  \
 totem-conform diff a/normalized.yaml b/normalized.yaml"
 )]

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::scenario::raw::Condition;
-use crate::trace::{Event, EventKind};
+use crate::trace::{same_group, Event, EventKind};
 
 fn handle_or_default(h: Option<&String>) -> &str {
     h.map_or("h1", String::as_str)
@@ -30,7 +30,7 @@ fn count(
                         joined,
                     } => {
                         handle == h
-                            && c.group.as_ref().is_none_or(|g| g == group)
+                            && c.group.as_ref().is_none_or(|g| same_group(g, group))
                             && c.members.is_none_or(|m| m == members.len())
                             && c.joined
                                 .as_ref()

@@ -33,6 +33,20 @@ fn help_names_the_backends_and_commands() {
         .stdout(predicate::str::contains("--junit").and(predicate::str::contains("sim")));
 }
 
+/// native and mixed run (they are not placeholders), and users are not sent to the
+/// project's issue numbers to learn what a backend is.
+#[test]
+fn help_describes_every_backend_as_it_is() {
+    for args in [&["--help"][..], &["run", "--help"]] {
+        bin().args(args).assert().success().stdout(
+            predicate::str::contains("totemd")
+                .and(predicate::str::contains("not built").not())
+                .and(predicate::str::contains("report skipped").not())
+                .and(predicate::str::contains("issue").not()),
+        );
+    }
+}
+
 #[test]
 fn list_shows_at_least_forty_scenarios_and_hides_long_ones() {
     let out = bin()

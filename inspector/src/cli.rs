@@ -174,7 +174,7 @@ impl Config {
                             .iter()
                             .map(|s| s.to_ascii_uppercase())
                             .collect(),
-                        groups: args.groups,
+                        groups: args.groups.iter().map(|g| canonical_group(g)).collect(),
                         ipc_types: args.types.iter().map(|t| t.to_ascii_uppercase()).collect(),
                     },
                     count: args.count,
@@ -202,4 +202,14 @@ impl Config {
             }
         }
     }
+}
+
+/// A `--group` as the views print names (`escape_name`: printable ASCII, `\\`, `\xNN`), so a
+/// name may be given with any byte spelled `\xNN` (`--group 'a\x00b'`, or `\x41` for `A`)
+/// and still match. Text that is not valid escaped notation is kept as typed.
+fn canonical_group(text: &str) -> String {
+    totem_wire::exec::cpg::unescape_name(text).map_or_else(
+        |_| text.to_string(),
+        |bytes| totem_wire::exec::cpg::escape_name(&bytes),
+    )
 }

@@ -811,7 +811,8 @@ fn name_of(known: Option<&'static str>, value: impl std::fmt::Display) -> Value 
 /// message used to allocate two copies). Bounded: past the limit names are not interned.
 #[derive(Default)]
 struct NameInterner {
-    names: HashMap<Vec<u8>, Arc<str>, FxBuild>,
+    /// Keyed by the name's identity (length and first `length` bytes, mar_name_compare).
+    names: HashMap<totem_wire::exec::cpg::CpgName, Arc<str>, FxBuild>,
 }
 
 /// Distinct names kept by a [`NameInterner`].
@@ -819,12 +820,12 @@ const INTERNED_NAMES_MAX: usize = 4096;
 
 impl NameInterner {
     fn intern(&mut self, name: &totem_wire::exec::cpg::CpgName) -> Arc<str> {
-        if let Some(shared) = self.names.get(name.as_bytes()) {
+        if let Some(shared) = self.names.get(name) {
             return shared.clone();
         }
         let shared: Arc<str> = Arc::from(name.to_string());
         if self.names.len() < INTERNED_NAMES_MAX {
-            self.names.insert(name.as_bytes().to_vec(), shared.clone());
+            self.names.insert(*name, shared.clone());
         }
         shared
     }

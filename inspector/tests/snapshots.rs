@@ -164,6 +164,17 @@ fn filters_select_cpg_traffic_of_one_group_and_node() {
         assert!(line.contains("group=cslab"), "{line}");
         assert!(line.contains("MCAST from=2"), "{line}");
     }
+    // Any byte of a name may be given as \xNN, as the views escape the ones that need it.
+    let escaped = run(&[
+        "totem-inspect",
+        "decode",
+        "--group",
+        "\\x63slab",
+        "--node",
+        "2",
+        p,
+    ]);
+    assert_eq!(escaped, out);
     let tokens = run(&["totem-inspect", "decode", "--type", "token", p]);
     assert!(tokens.lines().all(|l| l.contains("ORF_TOKEN")));
     let sync = run(&["totem-inspect", "decode", "--service", "sync", p]);

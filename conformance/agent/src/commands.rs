@@ -177,10 +177,13 @@ impl Agent {
         }
     }
 
-    fn group(cmd: &Value) -> CpgName {
-        let g = s(cmd, "group").unwrap_or("");
+    /// The `struct cpg_name` a command names: `group` in the escaped notation of traces
+    /// (`\\`, `\xNN`, so NUL and non-UTF-8 bytes can be given), `name_length` setting the
+    /// length field apart from the bytes, which libcpg sends whole either way.
+    fn group(cmd: &Value) -> Result<CpgName, String> {
+        let g = totem_wire::exec::cpg::unescape_name(s(cmd, "group").unwrap_or(""))?;
         let len = u(cmd, "name_length").map(|l| l as u32);
-        CpgName::new(g.as_bytes(), len)
+        Ok(CpgName::new(&g, len))
     }
 
     pub(crate) fn handle(&mut self, cmd: &Value) -> Flow {
@@ -291,8 +294,8 @@ impl Agent {
                 }
             }
             "join" | "leave" => {
-                let g = Self::group(cmd);
-                put("group", json!(g.lossy()));
+                let g = Self::group(cmd)?;
+                put("group", json!(g.escaped()));
                 let rc = if name == "join" {
                     lib.join(h, &g)
                 } else {
@@ -355,7 +358,7 @@ impl Agent {
                 put("rc", json!(rc_name(lib.zcb_free(h, p))));
             }
             "membership_get" => {
-                let g = Self::group(cmd);
+                let g = Self::group(cmd)?;
                 let (rc, list) = lib.membership_get(h, &g);
                 put("rc", json!(rc_name(rc)));
                 // Outputs of a failed call are whatever was in memory: left out, so that
@@ -535,7 +538,7 @@ impl Agent {
     ) -> Result<(), String> {
         let kind =
             payload::iteration_type(s(cmd, "type").unwrap_or("ALL")).ok_or("bad iteration type")?;
-        let group = cmd.get("group").map(|_| Self::group(cmd));
+        let group = cmd.get("group").map(|_| Self::group(cmd)).transpose()?;
         let (rc, it) = lib.iteration_initialize(h, kind, group.as_ref());
         put("rc", json!(rc_name(rc)));
         if rc != 1 {
@@ -545,9 +548,8 @@ impl Agent {
         let end_rc = loop {
             let (rc, d) = lib.iteration_next(it);
             match d {
-                Some(d) => {
-                    items.push(json!({"group": d.group.lossy(), "nodeid": d.nodeid, "pid": d.pid}))
-                }
+                Some(d) => items
+                    .push(json!({"group": d.group.escaped(), "nodeid": d.nodeid, "pid": d.pid})),
                 None => break rc,
             }
             if items.len() > 10_000 {

@@ -45,10 +45,12 @@ impl CpgName {
         }
     }
 
-    /// The bytes the daemon considers the name, clamped to the array.
-    pub(crate) fn lossy(&self) -> String {
+    /// The bytes the daemon names the group by (its first `length`, clamped to the array:
+    /// corosync's mar_name_compare), escaped so that every byte survives
+    /// (`totem_wire::exec::cpg::escape_name`): NUL, control and non-UTF-8 bytes included.
+    pub(crate) fn escaped(&self) -> String {
         let n = (self.length as usize).min(CPG_MAX_NAME_LENGTH);
-        String::from_utf8_lossy(&self.value[..n]).into_owned()
+        totem_wire::exec::cpg::escape_name(&self.value[..n])
     }
 }
 
@@ -389,7 +391,7 @@ pub(crate) fn name(p: *const CpgName) -> String {
         return String::new();
     }
     // SAFETY: libcpg passes a valid cpg_name for the callback's duration.
-    unsafe { (*p).lossy() }
+    unsafe { (*p).escaped() }
 }
 
 /// Caps the size of files this process may write, so a zero-copy allocation cannot fill

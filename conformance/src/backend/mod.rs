@@ -24,11 +24,11 @@ use crate::trace::TraceSink;
 pub enum BackendKind {
     /// Real corosync 3.1.7 (Debian), one network namespace per node; needs root.
     Corosync,
-    /// Deterministic simulator of our Totem engine (issue #4).
+    /// Our Totem engine (totem-cpg) in the deterministic simulator, in virtual time; no root.
     Sim,
-    /// Our daemon `totemd` on every node (issue #5).
+    /// Our daemon totemd on every node, unmodified libcpg clients; needs root.
     Native,
-    /// corosync and totemd nodes in one ring (issue #5).
+    /// corosync on odd-numbered nodes, totemd on even ones, one ring; needs root.
     Mixed,
 }
 

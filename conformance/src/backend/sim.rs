@@ -20,7 +20,7 @@ use totem_client::{FlowControl, SharedBuffer, Transport, TransportError};
 use totem_cpg::{CpgName, LibReply};
 use totem_sim::{IpcError, NetworkOptions, SharedFile, Sim, Timings};
 use totem_srp::MembState;
-use totem_wire::exec::cpg::CPG_MAX_NAME_LENGTH;
+use totem_wire::exec::cpg::unescape_name;
 use totem_wire::ipc::cpg::{CpgAddress, Guarantee, IterationType};
 use totem_wire::ipc::CsError;
 
@@ -639,12 +639,12 @@ impl SimBackend {
         match name {
             "finalize" => put("rc", rc(h.cpg.finalize())),
             "join" | "leave" => {
-                let g = group_bytes(cmd);
-                put("group", json!(c_name_text(cmd, &g)));
-                let r = match name_length(cmd, &g) {
-                    Some(e) => e,
-                    None if name == "join" => h.cpg.join(&g),
-                    None => h.cpg.leave(&g),
+                let g = c_name(cmd)?;
+                put("group", json!(g.to_string()));
+                let r = if name == "join" {
+                    h.cpg.join_name(&g)
+                } else {
+                    h.cpg.leave_name(&g)
                 };
                 put("rc", rc(r));
             }
@@ -764,13 +764,9 @@ impl SimBackend {
                 put("rc", rc(h.cpg.zcb_free(id)));
             }
             "membership_get" => {
-                let g = group_bytes(cmd);
-                let (r, list) = match name_length(cmd, &g) {
-                    Some(e) => (e, Vec::new()),
-                    None => match h.cpg.membership_get(&g) {
-                        Ok(l) => (CsError::Ok, l),
-                        Err(e) => (e, Vec::new()),
-                    },
+                let (r, list) = match h.cpg.membership_get_name(&c_name(cmd)?) {
+                    Ok(l) => (CsError::Ok, l),
+                    Err(e) => (e, Vec::new()),
                 };
                 put("rc", rc(r));
                 if r == CsError::Ok {
@@ -864,32 +860,20 @@ fn u(cmd: &Value, key: &str) -> Option<u64> {
     cmd.get(key).and_then(Value::as_u64)
 }
 
-fn group_bytes(cmd: &Value) -> Vec<u8> {
-    s(cmd, "group").unwrap_or("").as_bytes().to_vec()
+/// The `struct cpg_name` a command names, as the agent fills it: `group` in the escaped
+/// notation (`\\`, `\xNN`), the array holding its first 128 bytes, and `name_length`
+/// setting the length field apart from them. libcpg refuses only a length above 128
+/// (CS_ERR_NAME_TOO_LONG) and sends the rest as given; the daemon names the group by the
+/// first `length` bytes (mar_name_compare).
+fn c_name(cmd: &Value) -> Result<CpgName, String> {
+    let bytes = unescape_name(s(cmd, "group").unwrap_or(""))?;
+    let length = u(cmd, "name_length").map_or(bytes.len() as u32, |l| l as u32);
+    Ok(CpgName::with_length(&bytes, length))
 }
 
-/// `name_length` sets the C struct's length field apart from the bytes: libcpg checks it
-/// against 128 before any IPC (CS_ERR_NAME_TOO_LONG).
-fn name_length(cmd: &Value, group: &[u8]) -> Option<CsError> {
-    let len = u(cmd, "name_length")?;
-    if len > CPG_MAX_NAME_LENGTH as u64 {
-        return Some(CsError::NameTooLong);
-    }
-    (len as usize != group.len()).then_some(CsError::InvalidParam)
-}
-
-/// The group as the agent prints it: the C struct's first `length` bytes (at most 128),
-/// with `name_length` overriding the length (zero bytes past the name).
-fn c_name_text(cmd: &Value, group: &[u8]) -> String {
-    let mut value = [0u8; CPG_MAX_NAME_LENGTH];
-    let n = group.len().min(CPG_MAX_NAME_LENGTH);
-    value[..n].copy_from_slice(&group[..n]);
-    let len = u(cmd, "name_length").map_or(group.len(), |l| l as usize);
-    String::from_utf8_lossy(&value[..len.min(CPG_MAX_NAME_LENGTH)]).into_owned()
-}
-
+/// A group as the agent prints it: its identity, escaped (`CpgName`'s display).
 fn group_text(g: &CpgName) -> String {
-    String::from_utf8_lossy(g.as_bytes()).into_owned()
+    g.to_string()
 }
 
 fn addresses(list: &[CpgAddress]) -> Value {
@@ -987,8 +971,15 @@ fn iteration(h: &mut Handle, cmd: &Value, put: &mut impl FnMut(&str, Value)) -> 
                 .map_err(|_| format!("bad iteration type {other:?}"))?,
         ),
     };
-    let group = cmd.get("group").map(|_| group_bytes(cmd));
-    let it = match h.cpg.iteration_initialize(kind, group.as_deref()) {
+    let group = cmd.get("group").map(|_| c_name(cmd)).transpose()?;
+    if group.is_some_and(|g| g.is_overlong()) {
+        put("rc", json!(CsError::NameTooLong.to_string()));
+        return Ok(());
+    }
+    let it = match h
+        .cpg
+        .iteration_initialize(kind, group.as_ref().map(CpgName::as_bytes))
+    {
         Ok(it) => it,
         Err(e) => {
             put("rc", json!(e.to_string()));

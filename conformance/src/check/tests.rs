@@ -243,3 +243,50 @@ fn check_names_round_trip() {
     }
     assert!("nope".parse::<CheckName>().is_err());
 }
+
+/// One process holds h1 in group `\xff` and h2 in group `\xfe`: the same member sets in both,
+/// and only h1's group gets a message. Handles of different groups never pass "together".
+#[test]
+fn virtual_synchrony_compares_handles_of_one_group_only() {
+    let view = |handle: &str, group: &str, members: &[(u32, u32)], joined: (u32, u32)| {
+        ev(
+            "a",
+            EventKind::Confchg {
+                handle: handle.into(),
+                group: group.into(),
+                members: members
+                    .iter()
+                    .map(|&(n, p)| addr(n, p, "UNDEFINED"))
+                    .collect(),
+                left: Vec::new(),
+                joined: vec![addr(joined.0, joined.1, "JOIN")],
+            },
+        )
+    };
+    let events = |second_group: &str| {
+        vec![
+            ev("a", EventKind::ClientStarted { node: 1, pid: 100 }),
+            view("h1", "\\xff", &[(1, 100)], (1, 100)),
+            view("h2", second_group, &[(1, 100)], (1, 100)),
+            sent("a", 0, 1),
+            dl("a", "a", 100, 0),
+            view("h1", "\\xff", &[(1, 100), (2, 200)], (2, 200)),
+            view("h2", second_group, &[(1, 100), (2, 200)], (2, 200)),
+        ]
+    };
+    let vs = |e| {
+        let t = Trace {
+            scenario: "t".into(),
+            backend: "test".into(),
+            events: e,
+        };
+        let only: BTreeSet<CheckName> = CheckName::ALL
+            .into_iter()
+            .filter(|c| *c != CheckName::VirtualSynchrony)
+            .collect();
+        run_all(&t, &only)
+    };
+    assert_eq!(vs(events("\\xfe")), Vec::new());
+    // The same group under both handles: now h2 lacks h1's message.
+    assert_eq!(vs(events("\\xff")).len(), 1);
+}

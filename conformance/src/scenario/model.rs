@@ -10,7 +10,7 @@ use super::raw::{
 };
 use crate::check::CheckName;
 
-/// Highest node count the real backend builds (issue #3: N = 1..5).
+/// Highest node count a backend builds (N = 1..5).
 pub const MAX_NODES: u32 = 5;
 
 #[derive(Debug, Clone)]
@@ -170,6 +170,27 @@ fn cond_clients(c: &Condition) -> Vec<&str> {
     }
 }
 
+/// The group names a step passes (in `escape_name`'s notation).
+fn step_groups(step: &Step) -> Vec<&str> {
+    match step {
+        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => vec![c.group.as_str()],
+        Step::Iteration(c) => c.group.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn cond_groups(c: &Condition) -> Vec<&str> {
+    match c {
+        Condition::Confchg(x) => x.group.iter().map(String::as_str).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A group name must be valid escaped text (`\\` and `\xNN` only).
+fn check_group(name: &str) -> Result<(), String> {
+    totem_wire::exec::cpg::unescape_name(name).map(|_| ())
+}
+
 fn cond_reasons(c: &Condition) -> Vec<&str> {
     match c {
         Condition::Confchg(x) => x
@@ -314,6 +335,9 @@ impl Scenario {
                 }
                 Step::WaitUntil(w) => {
                     let c = w.condition().map_err(|e| err(key("wait_until"), line, e))?;
+                    for g in cond_groups(&c) {
+                        check_group(g).map_err(|e| err(key("wait_until"), line, e))?;
+                    }
                     for name in cond_clients(&c) {
                         if !clients.contains(name) {
                             return Err(err(
@@ -335,6 +359,9 @@ impl Scenario {
                 }
                 _ => {}
             }
+            for g in step_groups(step) {
+                check_group(g).map_err(|e| err(key("group"), line, e))?;
+            }
             if let Some((client, rc)) = step_client(step) {
                 if !clients.contains(client) {
                     return Err(err(
@@ -355,6 +382,9 @@ impl Scenario {
             }
         }
         for (i, c) in raw.expect.iter().map(|s| &s.0).enumerate() {
+            for g in cond_groups(c) {
+                check_group(g).map_err(|e| err(format!("expect[{i}]"), None, e))?;
+            }
             for name in cond_clients(c) {
                 if !clients.contains(name) {
                     return Err(err(

@@ -16,6 +16,20 @@ pub struct Addr {
     pub reason: String,
 }
 
+/// Do two group names written as in traces and scenarios (`totem_wire::exec::cpg::
+/// escape_name`'s notation: printable ASCII, `\\`, `\xNN`) name the same bytes? Traces hold
+/// the canonical form; a scenario may spell a byte either way (`"\x41"` or `"A"`).
+pub fn same_group(a: &str, b: &str) -> bool {
+    use totem_wire::exec::cpg::unescape_name;
+    match (unescape_name(a), unescape_name(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Trace events. `group` fields are the group's identity — the first `length` bytes of the
+/// client's `struct cpg_name` (mar_name_compare) — escaped as `escape_name` does, so that
+/// distinct names stay distinct (never a lossy UTF-8 conversion).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "ev", rename_all = "snake_case")]
 pub enum EventKind {

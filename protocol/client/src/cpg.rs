@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use totem_wire::exec::cpg::{CpgName, PartialType, CPG_MAX_NAME_LENGTH};
+use totem_wire::exec::cpg::{CpgName, PartialType};
 use totem_wire::ipc::cpg::{
     CpgAddress, Guarantee, IterationType, ZcHead, CPG_MEMBERS_MAX, ZC_MAP_SIZE_OFFSET,
     ZC_MCAST_OFFSET, ZC_PAYLOAD_OFFSET,
@@ -201,10 +201,20 @@ impl<T: Transport> Cpg<T> {
     /// `cpg_join`: retried while the daemon answers CS_ERR_BUSY, as libcpg does (without
     /// sleeping; the daemon must not answer BUSY for ever).
     pub fn join(&mut self, group: &[u8]) -> CsError {
-        let group = match name(group) {
-            Ok(g) => g,
-            Err(e) => return e,
-        };
+        match name(group) {
+            Ok(g) => self.join_name(&g),
+            Err(e) => e,
+        }
+    }
+
+    /// `cpg_join` with a `struct cpg_name` as a C program fills it: the length field as
+    /// given (libcpg refuses only one above 128) and the whole array sent, bytes past the
+    /// length included; the daemon names the group by the first `length` of them.
+    pub fn join_name(&mut self, group: &CpgName) -> CsError {
+        let group = *group;
+        if group.is_overlong() {
+            return CsError::NameTooLong;
+        }
         if let Err(e) = self.open() {
             return e;
         }
@@ -219,10 +229,18 @@ impl<T: Transport> Cpg<T> {
 
     /// `cpg_leave` (the daemon ignores the name and leaves the handle's own group).
     pub fn leave(&mut self, group: &[u8]) -> CsError {
-        let group = match name(group) {
-            Ok(g) => g,
-            Err(e) => return e,
-        };
+        match name(group) {
+            Ok(g) => self.leave_name(&g),
+            Err(e) => e,
+        }
+    }
+
+    /// `cpg_leave` with a `struct cpg_name` as given (see [`Cpg::join_name`]).
+    pub fn leave_name(&mut self, group: &CpgName) -> CsError {
+        let group = *group;
+        if group.is_overlong() {
+            return CsError::NameTooLong;
+        }
         if let Err(e) = self.open() {
             return e;
         }
@@ -397,7 +415,15 @@ impl<T: Transport> Cpg<T> {
 
     /// `cpg_membership_get`: the group's processes as the daemon knows them.
     pub fn membership_get(&mut self, group: &[u8]) -> Result<Vec<CpgAddress>, CsError> {
-        let group = name(group)?;
+        self.membership_get_name(&name(group)?)
+    }
+
+    /// `cpg_membership_get` with a `struct cpg_name` as given (see [`Cpg::join_name`]).
+    pub fn membership_get_name(&mut self, group: &CpgName) -> Result<Vec<CpgAddress>, CsError> {
+        let group = *group;
+        if group.is_overlong() {
+            return Err(CsError::NameTooLong);
+        }
         self.open()?;
         match self.call(&CpgRequest::membership(group))? {
             CpgResponse::Membership { header, members } if header.error == CsError::Ok => {
@@ -435,10 +461,7 @@ impl<T: Transport> Cpg<T> {
             return Err(CsError::InvalidParam);
         }
         self.open()?;
-        let group = group.unwrap_or(CpgName {
-            length: 0,
-            value: [0; CPG_MAX_NAME_LENGTH],
-        });
+        let group = group.unwrap_or(CpgName::EMPTY);
         match self.call(&CpgRequest::iteration_initialize(kind, group))? {
             CpgResponse::IterationInitialize { header, handle } if header.error == CsError::Ok => {
                 self.iterations.insert(handle);

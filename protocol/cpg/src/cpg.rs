@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use totem_wire::exec::cpg::{ConfchgReason, CpgName, PartialType, CPG_MAX_NAME_LENGTH};
+use totem_wire::exec::cpg::{ConfchgReason, CpgName, PartialType};
 use totem_wire::srp::RingId;
 
 /// A local client connection (one `cpg_initialize` handle).
@@ -119,7 +119,9 @@ struct Connection {
     initial_transition_counter: u64,
 }
 
-/// A process known to the cluster (`struct process_info`).
+/// A process known to the cluster (`struct process_info`). Groups are told apart by name
+/// identity (`CpgName`'s `==`: `mar_name_compare`, length + the first `length` bytes), here
+/// and for connections, deliveries and sync alike; `group` keeps the bytes it came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct ProcessInfo {
     nodeid: u32,
@@ -127,9 +129,16 @@ struct ProcessInfo {
     group: CpgName,
 }
 
-/// Confchg lists being collected per group (keyed by the name's bytes, as corosync's
-/// `group_notify_map` is keyed by the name).
-type GroupLists = BTreeMap<Vec<u8>, (CpgName, Vec<CpgAddress>)>;
+/// Confchg lists being collected per group during sync (`group_notify_map` of
+/// `joinlist_inform_clients`, the map of `downlist_inform_clients`). Keyed by the name's
+/// identity; the key keeps the bytes of the first process listed, as corosync's map entry
+/// keeps that process's `mar_cpg_name_t`, and the confchg carries them.
+///
+/// corosync keys those two maps by the name as a C string (`qb_map_put(..., value)`), so
+/// there names are cut at their first NUL (and, in the joinlist's map, not at `length`):
+/// two groups differing only after a NUL share one confchg, sent to one of them. That is a
+/// corosync defect; we keep one identity everywhere instead.
+type GroupLists = BTreeMap<CpgName, Vec<CpgAddress>>;
 
 /// What CPG asks the node to multicast.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,10 +201,7 @@ impl Cpg {
             conn,
             Connection {
                 pid: 0,
-                group: CpgName::new(b"").unwrap_or(CpgName {
-                    length: 0,
-                    value: [0; CPG_MAX_NAME_LENGTH],
-                }),
+                group: CpgName::EMPTY,
                 state: CpdState::Unjoined,
                 initial_totem_conf,
                 initial_totem_conf_sent: false,
@@ -455,11 +461,7 @@ impl Cpg {
         };
         match notify {
             None => self.notify_lib_joinlist(group, &[info], &[]),
-            Some(map) => map
-                .entry(group.as_bytes().to_vec())
-                .or_insert_with(|| (group, Vec::new()))
-                .1
-                .push(info),
+            Some(map) => map.entry(group).or_default().push(info),
         }
     }
 
@@ -519,10 +521,7 @@ impl Cpg {
                 for c in self.connections.values_mut() {
                     if c.pid == l.pid && c.group == group {
                         c.pid = 0;
-                        c.group = CpgName {
-                            length: 0,
-                            value: [0; CPG_MAX_NAME_LENGTH],
-                        };
+                        c.group = CpgName::EMPTY;
                         c.state = CpdState::Unjoined;
                     }
                 }
@@ -599,21 +598,17 @@ impl Cpg {
         let left_nodes = self.downlist_left.clone();
         self.process_info.retain(|p| {
             if left_nodes.contains(&p.nodeid) {
-                by_group
-                    .entry(p.group.as_bytes().to_vec())
-                    .or_insert_with(|| (p.group, Vec::new()))
-                    .1
-                    .push(CpgAddress {
-                        nodeid: p.nodeid,
-                        pid: p.pid,
-                        reason: ConfchgReason::NodeDown,
-                    });
+                by_group.entry(p.group).or_default().push(CpgAddress {
+                    nodeid: p.nodeid,
+                    pid: p.pid,
+                    reason: ConfchgReason::NodeDown,
+                });
                 false
             } else {
                 true
             }
         });
-        for (_, (group, left)) in by_group {
+        for (group, left) in by_group {
             self.notify_lib_joinlist(group, &[], &left);
         }
     }
@@ -633,7 +628,7 @@ impl Cpg {
                 Some(&mut by_group),
             );
         }
-        for (_, (group, joined)) in by_group {
+        for (group, joined) in by_group {
             self.notify_lib_joinlist(group, &joined, &[]);
         }
         // joinlist_remove_zombie_pi_entries: processes of other nodes not re-announced.

@@ -469,7 +469,13 @@ impl Node {
 
     /// `cpg_membership_get`.
     pub fn cpg_membership(&self, group: &[u8]) -> Vec<CpgAddress> {
-        CpgName::new(group).map_or_else(Vec::new, |g| self.cpg.membership(&g))
+        CpgName::new(group).map_or_else(Vec::new, |g| self.cpg_membership_of(&g))
+    }
+
+    /// `cpg_membership_get` for a name as a client sent it (its identity: length and the
+    /// first `length` bytes).
+    pub fn cpg_membership_of(&self, group: &CpgName) -> Vec<CpgAddress> {
+        self.cpg.membership(group)
     }
 
     /// `corosync_sending_allowed` for flow-controlled CPG requests: nothing during sync, and
@@ -894,5 +900,90 @@ mod tests {
             None,
             "poll_event skips votequorum deliveries"
         );
+    }
+
+    fn alone(nodeid: u32) -> Node {
+        Node::new(
+            NodeConfig {
+                nodeid,
+                srp: totem_srp::SrpConfig::defaults(1),
+                net_mtu: 1500,
+                stored_ring_seq: 0,
+                nodeinfo: OwnNodeInfo::new(1),
+            },
+            Instant::from_millis(0),
+        )
+    }
+
+    #[test]
+    fn names_equal_up_to_their_length_are_one_group() {
+        // Two programs name the group {5, "trunkX"} and {5, "trunkY"}: libcpg sends the
+        // whole array, corosync compares `length` bytes (mar_name_compare), so both are in
+        // group "trunk".
+        let mut node = alone(1);
+        let out = run_alone(
+            &mut node,
+            Instant::from_millis(0),
+            Instant::from_millis(5_000),
+        );
+        assert!(!node.syncing(), "{out:?}");
+        let (x, y) = (
+            CpgName::with_length(b"trunkX", 5),
+            CpgName::with_length(b"trunkY", 5),
+        );
+        let a = node.cpg_connect(false);
+        let b = node.cpg_connect(false);
+        node.cpg_join_flags(a, x, 100, false).unwrap();
+        node.cpg_join_flags(b, y, 200, false).unwrap();
+        let mut out = run_alone(
+            &mut node,
+            Instant::from_millis(5_000),
+            Instant::from_millis(6_000),
+        );
+        node.cpg_mcast(b, b"hello").unwrap();
+        out.extend(run_alone(
+            &mut node,
+            Instant::from_millis(6_000),
+            Instant::from_millis(7_000),
+        ));
+        let events: Vec<&ClientEvent> = out
+            .iter()
+            .filter_map(|o| match o {
+                NodeOutput::Event(NodeEvent::Client(e)) => Some(e),
+                _ => None,
+            })
+            .collect();
+        let b_joined = events.iter().find_map(|e| match e {
+            ClientEvent::Confchg {
+                conn,
+                group,
+                members,
+                joined,
+                ..
+            } if *conn == a && joined.iter().any(|j| j.pid == 200) => Some((group, members)),
+            _ => None,
+        });
+        let (group, members) = b_joined.expect("a sees b join its group");
+        assert_eq!(members.len(), 2);
+        // The confchg carries the joiner's bytes (notify_lib_joinlist copies the PROCJOIN's
+        // name), not the receiving client's.
+        assert!(group.same_bytes(&y), "{group:?}");
+        let delivered: Vec<(ConnId, &CpgName)> = events
+            .iter()
+            .filter_map(|e| match e {
+                ClientEvent::Deliver { conn, group, .. } => Some((*conn, group)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(delivered.len(), 2, "{events:?}");
+        // A delivery carries the sender's bytes (message_handler_req_exec_cpg_mcast).
+        assert!(delivered.iter().all(|(_, g)| g.same_bytes(&y)));
+        assert_eq!(node.cpg_membership(b"trunk").len(), 2);
+        assert_eq!(
+            node.cpg_membership_of(&CpgName::with_length(b"trunkZ", 5))
+                .len(),
+            2
+        );
+        assert!(node.cpg_membership(b"trunkX").is_empty());
     }
 }

@@ -254,8 +254,10 @@ impl Node {
                 status(CpgResponseId::PartialSend, result_code(r))
             }
             CpgRequest::Membership { group, .. } => {
+                // By the request's name as sent (mar_name_compare in
+                // message_handler_req_lib_cpg_membership), its length included.
                 let members: Vec<WireAddress> = self
-                    .cpg_membership(group.as_bytes())
+                    .cpg_membership_of(&group)
                     .iter()
                     .take(MEMBERSHIP_ARRAY_LEN)
                     .map(|a| WireAddress {
@@ -281,10 +283,7 @@ impl Node {
                 LibReply::Response(reply.to_bytes())
             }
             CpgRequest::IterationNext { handle, .. } => {
-                let empty = CpgName {
-                    length: 0,
-                    value: [0; totem_wire::exec::cpg::CPG_MAX_NAME_LENGTH],
-                };
+                let empty = CpgName::EMPTY;
                 let reply = match self.iterations.next(handle) {
                     None => CpgResponse::iteration_next(empty, 0, 0, CsError::Library),
                     Some(Some((group, nodeid, pid))) => {

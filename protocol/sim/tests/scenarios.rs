@@ -264,3 +264,39 @@ fn pcap_of_a_run_decodes_cleanly_with_totem_inspect() {
     assert!(stats["services"]["CPG"]["messages"].as_u64().unwrap() > 100);
     assert!(stats["rings"].as_array().unwrap().len() >= 2);
 }
+
+// Reference: cpg.c mar_name_compare. Group names are bytes: the trace must name groups so
+// that distinct names stay distinct, or the checkers compare clients of different groups.
+#[test]
+fn cpg_groups_named_by_a_control_byte_and_by_its_escape_stay_apart_in_the_trace_n3() {
+    let mut sim = cluster(3, 7);
+    // Node 1's client is in the group of byte 0x01; node 2's in the group of the four
+    // characters `\x01`. Node 3 leaves the ring, node 1 multicasts on the new one, node 3
+    // comes back: both clients pass from that ring to the next having delivered different
+    // messages in it, rightly.
+    let a = sim.client_connect(1, false).unwrap();
+    sim.client_join(1, a, b"\x01").unwrap();
+    let b = sim.client_connect(2, false).unwrap();
+    sim.client_join(2, b, b"\\x01").unwrap();
+    sim.run_for_ms(500);
+    sim.crash(3);
+    sim.run_for_ms(5000);
+    sim.client_mcast(1, a).unwrap();
+    sim.run_for_ms(500);
+    sim.start(3);
+    sim.run_for_ms(5000);
+    assert_clean(&sim);
+    let mut groups: Vec<(u32, String)> = sim
+        .trace()
+        .iter()
+        .filter_map(|e| match &e.event {
+            TraceEvent::Confchg { node, group, .. } => Some((*node, group.clone())),
+            _ => None,
+        })
+        .collect();
+    groups.sort();
+    assert_eq!(
+        groups,
+        [(1, "\\x01".to_string()), (2, "\\\\x01".to_string())]
+    );
+}

@@ -50,6 +50,15 @@ pub fn exec_round_trip(data: &[u8]) {
             message.emit(&mut out, order);
             let again = ExecMessage::parse(&out, order).expect("emitted exec message re-parses");
             assert_eq!(again, message, "exec parse(emit(m)) != m");
+            // Names compare by identity; the bytes after their length must survive as well.
+            if let (ExecMessage::Cpg(a), ExecMessage::Cpg(b)) = (&again, &message) {
+                if let (Some(x), Some(y)) = (a.group(), b.group()) {
+                    assert!(
+                        x.same_bytes(y),
+                        "exec round trip changed a group name's bytes"
+                    );
+                }
+            }
         }
         if let Ok(message) = SyncMessage::parse(data, order) {
             let mut out = Vec::new();

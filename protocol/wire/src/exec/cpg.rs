@@ -82,17 +82,30 @@ open_enum! {
     }
 }
 
-/// `mar_cpg_name_t`: a length and 128 bytes, compared as length + memcmp, not terminated.
-/// All 128 bytes are kept so that a name round-trips exactly.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+/// `mar_cpg_name_t`: a length and 128 bytes.
+///
+/// A group is named by its length and its first `length` bytes: corosync compares names with
+/// `mar_name_compare` (include/corosync/ipc_cpg.h: equal lengths, then `memcmp` over
+/// `length` bytes) everywhere in exec/cpg.c, and libcpg copies the whole 128-byte array of
+/// the caller's `struct cpg_name` (`marshall_to_mar_cpg_name_t`), so the bytes after
+/// `length` are whatever the program left there. Equality, hashing, ordering and display
+/// therefore see only that identity; the array is still kept whole, so a name is re-emitted
+/// byte for byte ([`CpgName::same_bytes`] compares the whole array).
+#[derive(Clone, Copy)]
 pub struct CpgName {
     /// The length field; may exceed 128 in a malformed message.
     pub length: u32,
-    /// The value array.
+    /// The value array, bytes past `length` included.
     pub value: [u8; CPG_MAX_NAME_LENGTH],
 }
 
 impl CpgName {
+    /// The empty name (length 0, zero bytes): an unjoined connection's.
+    pub const EMPTY: CpgName = CpgName {
+        length: 0,
+        value: [0; CPG_MAX_NAME_LENGTH],
+    };
+
     /// A name from bytes; `None` when longer than 128 (`CS_ERR_NAME_TOO_LONG`).
     pub fn new(name: &[u8]) -> Option<CpgName> {
         let mut value = [0u8; CPG_MAX_NAME_LENGTH];
@@ -101,6 +114,15 @@ impl CpgName {
             length: name.len() as u32,
             value,
         })
+    }
+
+    /// The C struct as a program fills it: `length` as given (it may be shorter than the
+    /// bytes, or beyond 128), the array holding the first 128 of `bytes` and zeros after.
+    pub fn with_length(bytes: &[u8], length: u32) -> CpgName {
+        let mut value = [0u8; CPG_MAX_NAME_LENGTH];
+        let n = bytes.len().min(CPG_MAX_NAME_LENGTH);
+        value[..n].copy_from_slice(&bytes[..n]);
+        CpgName { length, value }
     }
 
     /// The meaningful bytes (at most 128 even when `length` claims more).
@@ -112,6 +134,11 @@ impl CpgName {
     /// Does `length` exceed the array? corosync rejects such names at the library.
     pub fn is_overlong(&self) -> bool {
         self.length as usize > CPG_MAX_NAME_LENGTH
+    }
+
+    /// The whole struct equal, the bytes after `length` included (`==` compares identity).
+    pub fn same_bytes(&self, other: &CpgName) -> bool {
+        self.length == other.length && self.value == other.value
     }
 
     pub(crate) fn parse(d: &mut Decoder<'_>) -> Result<CpgName> {
@@ -128,28 +155,114 @@ impl CpgName {
     }
 }
 
+impl PartialEq for CpgName {
+    /// `mar_name_compare`: same length, same first `length` bytes.
+    fn eq(&self, other: &CpgName) -> bool {
+        self.length == other.length && self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for CpgName {}
+
+impl core::hash::Hash for CpgName {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.length.hash(state);
+        self.as_bytes().hash(state);
+    }
+}
+
+impl PartialOrd for CpgName {
+    fn partial_cmp(&self, other: &CpgName) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for CpgName {
+    /// By the meaningful bytes, then the length (which differs only for overlong names):
+    /// groups sort as their names read.
+    fn cmp(&self, other: &CpgName) -> core::cmp::Ordering {
+        self.as_bytes()
+            .cmp(other.as_bytes())
+            .then(self.length.cmp(&other.length))
+    }
+}
+
 impl fmt::Debug for CpgName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CpgName({:?})", String::from_utf8_lossy(self.as_bytes()))
+        if self.is_overlong() {
+            write!(f, "CpgName(length {}, \"{self}\")", self.length)
+        } else {
+            write!(f, "CpgName(\"{self}\")")
+        }
     }
 }
 
 impl fmt::Display for CpgName {
+    /// The meaningful bytes escaped as [`escape_name`] does.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let bytes = self.as_bytes();
-        // The common case, a printable ASCII name, in one write.
-        if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
-            return f.write_str(core::str::from_utf8(bytes).map_err(|_| fmt::Error)?);
-        }
-        for &b in bytes {
-            if b.is_ascii_graphic() || b == b' ' {
-                write!(f, "{}", b as char)?;
-            } else {
-                write!(f, "\\x{b:02x}")?;
-            }
-        }
-        Ok(())
+        write_escaped(f, self.as_bytes())
     }
+}
+
+/// A group name's bytes as text that keeps them all: printable ASCII as is, `\` for a
+/// backslash, `\xNN` (lower-case hex) for every other byte. Distinct names give distinct
+/// text, and [`unescape_name`] reverses it. Names are bytes, not text: a lossy conversion
+/// would make `"\xff"` and `"\xfe"` one group in a trace.
+pub fn escape_name(bytes: &[u8]) -> String {
+    struct Escaped<'a>(&'a [u8]);
+    impl fmt::Display for Escaped<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write_escaped(f, self.0)
+        }
+    }
+    Escaped(bytes).to_string()
+}
+
+fn write_escaped(f: &mut dyn fmt::Write, bytes: &[u8]) -> fmt::Result {
+    let plain = |b: u8| (b' '..=b'~').contains(&b) && b != b'\\';
+    // The common case, a printable ASCII name, in one write.
+    if bytes.iter().all(|&b| plain(b)) {
+        return f.write_str(core::str::from_utf8(bytes).map_err(|_| fmt::Error)?);
+    }
+    for &b in bytes {
+        if plain(b) {
+            f.write_char(b as char)?;
+        } else if b == b'\\' {
+            f.write_str("\\\\")?;
+        } else {
+            write!(f, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
+/// The bytes of an escaped name: `\\` is a backslash, `\xNN` a byte, any other character
+/// its UTF-8 bytes (so `"grüße"` names the group of those bytes). Any other backslash
+/// sequence is an error.
+pub fn unescape_name(text: &str) -> core::result::Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('\\') {
+        out.extend_from_slice(&rest.as_bytes()[..at]);
+        let tail = &rest[at + 1..];
+        if let Some(after) = tail.strip_prefix('\\') {
+            out.push(b'\\');
+            rest = after;
+        } else if let Some(hex) = tail.strip_prefix('x').and_then(|h| h.get(..2)) {
+            let byte = u8::from_str_radix(hex, 16)
+                .ok()
+                .filter(|_| hex.bytes().all(|c| c.is_ascii_hexdigit()))
+                .ok_or_else(|| format!("bad escape \\x{hex} in group name {text:?}"))?;
+            out.push(byte);
+            rest = &tail[3..];
+        } else {
+            return Err(format!(
+                "bad escape in group name {text:?}: only \\\\ and \\xNN are known"
+            ));
+        }
+    }
+    out.extend_from_slice(rest.as_bytes());
+    Ok(out)
 }
 
 /// `mar_message_source_t`: the sender's nodeid and its local IPC connection pointer
