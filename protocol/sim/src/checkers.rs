@@ -502,19 +502,26 @@ pub fn join_ping_pong(sim: &Sim) -> Vec<(u32, u32)> {
 
 /// Marks what a JOIN ping-pong explains as corosync's behaviour: a run that ends with one
 /// ([`join_ping_pong`]) cannot converge, so its liveness and datagram-budget violations and
-/// the lost self-deliveries of the nodes still gathering are corosync's too.
+/// the lost self-deliveries of the nodes not operational at the end are corosync's too. That
+/// includes a node caught in Commit or Recovery, not only the gathering ones: the pair's JOIN
+/// storm fills every node's socket (sim.rs RX_BURST; the kernel drops the rest), so a node
+/// outside the pair loses its own tokens and sync messages and each ring it forms breaks
+/// before its sync completes, until the storm exhausts the datagram budget and ends the run
+/// wherever that node is. Seed 8538: node 1 installed singleton rings at 22.1 s and 25.9 s,
+/// lost the token in both before sync completed, and was in Recovery (entered 0.5 s before)
+/// when nodes 2-5's ping-pong ran out the budget at 28.6 s.
 pub fn classify_join_ping_pong(sim: &Sim, violations: &mut [Violation]) {
     let pairs = join_ping_pong(sim);
     if pairs.is_empty() {
         return;
     }
     let stuck: BTreeSet<u32> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
-    let gathering: BTreeSet<u32> = sim
+    let not_operational: BTreeSet<u32> = sim
         .alive()
         .into_iter()
         .filter(|id| {
             sim.node(*id)
-                .is_some_and(|n| n.state() == MembState::Gather)
+                .is_some_and(|n| n.state() != MembState::Operational)
         })
         .collect();
     for v in violations.iter_mut() {
@@ -525,7 +532,7 @@ pub fn classify_join_ping_pong(sim: &Sim, violations: &mut [Violation]) {
                 .split_whitespace()
                 .next()
                 .and_then(sender_of)
-                .is_some_and(|((node, _), _)| gathering.contains(&node)),
+                .is_some_and(|((node, _), _)| not_operational.contains(&node)),
             _ => false,
         };
         if explained {

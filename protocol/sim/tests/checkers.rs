@@ -175,3 +175,21 @@ fn seed_144_ends_in_corosyncs_join_ping_pong_and_every_violation_says_so() {
         .iter()
         .any(|v| v.checker == "datagram_budget" && v.detail.contains("JOIN ping-pong")));
 }
+
+// Reference: totemsrp.c memb_join_process; seed 8538 of the sweep: nodes 2-5 ping-pong, and
+// node 1, outside the pair, loses its tokens in their storm and is caught in Recovery when
+// the datagram budget ends the run. Its lost self-deliveries are the ping-pong's too.
+#[test]
+fn seed_8538_a_node_caught_forming_a_ring_by_the_ping_pong_is_corosyncs_too() {
+    let (report, _) = totem_sim::scenario::run_seed(8538, false);
+    assert!(report
+        .violations
+        .iter()
+        .any(|v| v.checker == "self_delivery" && v.detail.starts_with("1.")));
+    let open: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.corosync_equivalent != Some(JOIN_PING_PONG))
+        .collect();
+    assert!(open.is_empty(), "{open:#?}");
+}
