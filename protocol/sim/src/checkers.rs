@@ -34,9 +34,10 @@ impl Violation {
 pub const TOTEMPG_CUT_ACROSS_RING_CHANGE: &str = "totempg.c totempg_deliver_fn: the message's \
     first piece went out on a ring its sender was on earlier, the rest on a later one \
     (totemsrp keeps new_message_queue, totempg its staged fragment, across ring changes); a \
-    node without the first piece (it never installed that ring, or app_confchg_fn freed the \
-    piece when a configuration change listed the sender as left) throws the continuation \
-    away in throw-away mode, while the sender's own assembly completes it";
+    node without the first piece (it never installed that ring, it restarted since and \
+    started with empty assembly lists, or app_confchg_fn freed the piece when a \
+    configuration change listed the sender as left) throws the continuation away in \
+    throw-away mode, while the sender's own assembly completes it";
 
 /// The assembler's reason for a continuation it has no start for (`totempg_deliver_fn`).
 const CONTINUATION_WITHOUT_START: &str = "continuation of a message whose start was lost";
@@ -212,6 +213,8 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
     let mut joined_at: BTreeMap<Client, (String, i64)> = BTreeMap::new();
     let mut gone_at: BTreeMap<Client, i64> = BTreeMap::new();
     let mut crashes: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    // node -> when its daemon (re)started: a new process, whose totempg holds no assembly.
+    let mut starts: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
     // (node, sender, ring) -> when totempg first threw away a continuation for want of its
     // start there.
     let mut discards: BTreeMap<(u32, u32, String), i64> = BTreeMap::new();
@@ -260,6 +263,7 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
                 gone_at.entry((*node, *conn)).or_insert(e.time_us);
             }
             TraceEvent::Crash { node } => crashes.entry(*node).or_default().push(e.time_us),
+            TraceEvent::Start { node, .. } => starts.entry(*node).or_default().push(e.time_us),
             TraceEvent::TotempgDiscard {
                 node,
                 from_node,
@@ -284,8 +288,9 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
     // A message one client lacks in ring R is corosync's own loss (family A) when the
     // sender cut it across rings — its first piece came on a ring R0, the rest on R — and the
     // lacking node, without the first piece, threw the continuation away in R: it never
-    // installed R0, or it freed the piece when a configuration change after R0 listed the
-    // sender as left.
+    // installed R0, it restarted after installing R0 (a new corosync process starts with
+    // empty assembly lists: totempg_initialize), or it freed the piece when a configuration
+    // change after R0 listed the sender as left.
     let explained = |lacking: u32, messages: &BTreeSet<&&str>, ring: &str| {
         messages.iter().all(|m| {
             sender_of(m).is_some_and(|((sender, _), _)| {
@@ -297,9 +302,14 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
                         && last == ring
                         && match installed.get(&(lacking, first.clone())) {
                             None => true,
-                            Some(since) => freed
-                                .get(&(lacking, sender))
-                                .is_some_and(|t| t.iter().any(|t| since <= t && t <= thrown)),
+                            Some(since) => {
+                                freed
+                                    .get(&(lacking, sender))
+                                    .is_some_and(|t| t.iter().any(|t| since <= t && t <= thrown))
+                                    || starts
+                                        .get(&lacking)
+                                        .is_some_and(|t| t.iter().any(|t| since < t && t <= thrown))
+                            }
                         }
                 })
             })
@@ -492,19 +502,26 @@ pub fn join_ping_pong(sim: &Sim) -> Vec<(u32, u32)> {
 
 /// Marks what a JOIN ping-pong explains as corosync's behaviour: a run that ends with one
 /// ([`join_ping_pong`]) cannot converge, so its liveness and datagram-budget violations and
-/// the lost self-deliveries of the nodes still gathering are corosync's too.
+/// the lost self-deliveries of the nodes not operational at the end are corosync's too. That
+/// includes a node caught in Commit or Recovery, not only the gathering ones: the pair's JOIN
+/// storm fills every node's socket (sim.rs RX_BURST; the kernel drops the rest), so a node
+/// outside the pair loses its own tokens and sync messages and each ring it forms breaks
+/// before its sync completes, until the storm exhausts the datagram budget and ends the run
+/// wherever that node is. Seed 8538: node 1 installed singleton rings at 22.1 s and 25.9 s,
+/// lost the token in both before sync completed, and was in Recovery (entered 0.5 s before)
+/// when nodes 2-5's ping-pong ran out the budget at 28.6 s.
 pub fn classify_join_ping_pong(sim: &Sim, violations: &mut [Violation]) {
     let pairs = join_ping_pong(sim);
     if pairs.is_empty() {
         return;
     }
     let stuck: BTreeSet<u32> = pairs.iter().flat_map(|(a, b)| [*a, *b]).collect();
-    let gathering: BTreeSet<u32> = sim
+    let not_operational: BTreeSet<u32> = sim
         .alive()
         .into_iter()
         .filter(|id| {
             sim.node(*id)
-                .is_some_and(|n| n.state() == MembState::Gather)
+                .is_some_and(|n| n.state() != MembState::Operational)
         })
         .collect();
     for v in violations.iter_mut() {
@@ -515,7 +532,7 @@ pub fn classify_join_ping_pong(sim: &Sim, violations: &mut [Violation]) {
                 .split_whitespace()
                 .next()
                 .and_then(sender_of)
-                .is_some_and(|((node, _), _)| gathering.contains(&node)),
+                .is_some_and(|((node, _), _)| not_operational.contains(&node)),
             _ => false,
         };
         if explained {

@@ -122,6 +122,43 @@ fn a_node_that_was_on_the_first_pieces_ring_has_no_excuse_for_losing_the_message
     assert!(v.iter().all(|v| v.corosync_equivalent.is_none()), "{v:#?}");
 }
 
+// Reference: totempg.c totempg_initialize (a new process starts with empty assembly lists),
+// totempg_deliver_fn. Seed 1115 in small: node 2 was on the first piece's ring, then crashed
+// and restarted, and its new client lacks the message like a node that was never there.
+#[test]
+fn a_node_restarted_since_the_first_pieces_ring_lost_it_as_corosync_does() {
+    let mut t = cut_across_rings(true, true);
+    let restart = [
+        at(16, TraceEvent::Crash { node: 2 }),
+        at(
+            17,
+            TraceEvent::Start {
+                node: 2,
+                ring_seq: 0x29,
+            },
+        ),
+        at(
+            18,
+            TraceEvent::Confchg {
+                node: 2,
+                conn: 2,
+                group: "sim".to_string(),
+                members: vec![(2, 1002)],
+                left: Vec::new(),
+                joined: vec![(2, 1002, "JOIN".to_string())],
+            },
+        ),
+    ];
+    let after_install = t.iter().position(|e| e.time_us > 15).unwrap();
+    t.splice(after_install..after_install, restart);
+    let v = virtual_synchrony(&t);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(
+        v[0].corosync_equivalent,
+        Some(TOTEMPG_CUT_ACROSS_RING_CHANGE)
+    );
+}
+
 // Reference: totemsrp.c memb_join_process, memb_state_gather_enter; seed 144 of the sweep.
 #[test]
 fn seed_144_ends_in_corosyncs_join_ping_pong_and_every_violation_says_so() {
@@ -137,4 +174,22 @@ fn seed_144_ends_in_corosyncs_join_ping_pong_and_every_violation_says_so() {
         .violations
         .iter()
         .any(|v| v.checker == "datagram_budget" && v.detail.contains("JOIN ping-pong")));
+}
+
+// Reference: totemsrp.c memb_join_process; seed 8538 of the sweep: nodes 2-5 ping-pong, and
+// node 1, outside the pair, loses its tokens in their storm and is caught in Recovery when
+// the datagram budget ends the run. Its lost self-deliveries are the ping-pong's too.
+#[test]
+fn seed_8538_a_node_caught_forming_a_ring_by_the_ping_pong_is_corosyncs_too() {
+    let (report, _) = totem_sim::scenario::run_seed(8538, false);
+    assert!(report
+        .violations
+        .iter()
+        .any(|v| v.checker == "self_delivery" && v.detail.starts_with("1.")));
+    let open: Vec<_> = report
+        .violations
+        .iter()
+        .filter(|v| v.corosync_equivalent != Some(JOIN_PING_PONG))
+        .collect();
+    assert!(open.is_empty(), "{open:#?}");
 }

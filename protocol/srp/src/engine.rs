@@ -1330,14 +1330,28 @@ impl Srp {
         if self.memb_state == MembState::Commit {
             return;
         }
-        if self.memb_state == MembState::Operational {
-            self.messages_free(token.aru);
-        }
         if token.ring_id != self.my_ring_id {
             return;
         }
         if seq_lte(token.token_seq, self.my_token_seq) {
             return;
+        }
+        // Deliberate deviation from corosync 3.1.7: messages are freed only on a token of
+        // this ring that is not a retransmission. totemsrp.c message_handler_orf_token calls
+        // messages_free (release up to min(token aru, last token's aru)) before it discards
+        // tokens of another ring and retransmitted ones (token_seq <= my_token_seq). The rule
+        // needs the aru to have covered a message on two successive visits, the token having
+        // passed every other member in between; a retransmitted copy is the same visit seen
+        // again. So when the token a member sends on with a lowered aru (it lacks the
+        // message) is lost and the previous holder retransmits its copy, the next node frees
+        // a message that member still lacks, and can no longer answer its retransmit request
+        // (orf_token_rtr) nor re-send it in recovery (memb_state_recovery_enter): if the
+        // sender then fails, the survivors leave the ring having delivered different
+        // messages. Freeing one visit later changes nothing on the wire. Found by
+        // `totem-sim sweep` (seeds 1069, 1608, 1998); tests/ring.rs
+        // a_retransmitted_token_does_not_free_a_message_a_member_still_lacks.
+        if self.memb_state == MembState::Operational {
+            self.messages_free(token.aru);
         }
         let last_aru = self.my_last_aru;
         self.my_last_aru = token.aru;

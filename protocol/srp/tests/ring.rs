@@ -508,3 +508,54 @@ fn ordering_and_recovery_survive_the_sequence_number_rollover() {
     net.run_for_ms(2000);
     assert_eq!(net.deliveries(1).last(), Some(&(2, b"after".to_vec())));
 }
+
+// Reference: Totem (Amir et al. 1995): a message may be discarded once the token's aru has
+// covered it on two successive visits. totemsrp.c message_handler_orf_token calls
+// messages_free before it discards a retransmitted token, and a retransmitted copy is the
+// same visit seen twice, so freeing on it lets a node drop a message a member still lacks.
+// Here node 3 misses node 1's message, its token (aru lowered) is lost on the way back to 1,
+// and 1's token retransmission brings node 2 the aru it already saw; then 1 dies. Found by
+// `totem-sim sweep` (seeds 1069, 1608, 1998): node 2 had freed the message, recovery re-sent
+// it from nobody, and the survivors left the ring having delivered different messages.
+#[test]
+fn a_retransmitted_token_does_not_free_a_message_a_member_still_lacks() {
+    let mut net = Net::new(&[1, 2, 3]);
+    net.run_for_ms(2000);
+    net.trans_ack_all();
+    let message = (1, b"lost to 3".to_vec());
+    net.mcast_cut.insert((1, 3));
+    net.submit(1, &message.1);
+    // The idle ring's representative holds the token: totempg's new-message signal
+    // (token_hold_cancel_send) releases it.
+    net.nodes.get_mut(&1).unwrap().new_message_signal();
+    net.drain(1);
+    // Step until node 2 has the message; the token that carried it is then between 2 and 3,
+    // and the one node 3 passes on (its aru below the message) is lost on its way to 1.
+    for _ in 0..100 {
+        if net.deliveries(2).contains(&message) {
+            break;
+        }
+        net.run_until(net.now + totem_srp::Duration::from_micros(50));
+    }
+    assert!(net.deliveries(2).contains(&message), "node 2 delivered it");
+    net.cut.insert((3, 1));
+    // Past node 1's token retransmit timeout (token / (4 + 0.2)), short of the token timeout.
+    net.run_for_ms(1500);
+    assert!(
+        !net.deliveries(3).contains(&message),
+        "node 3 still lacks it"
+    );
+    net.crash(1);
+    net.heal();
+    net.mcast_cut.clear();
+    net.run_for_ms(15_000);
+    for id in [2, 3] {
+        assert_eq!(net.nodes[&id].state(), MembState::Operational, "node {id}");
+        assert_eq!(net.nodes[&id].members(), &[2, 3], "node {id}");
+    }
+    assert_eq!(
+        net.deliveries(3),
+        net.deliveries(2),
+        "survivors of one ring deliver the same messages in it"
+    );
+}
