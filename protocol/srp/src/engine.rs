@@ -720,10 +720,8 @@ impl Srp {
         // its recovery queue, and the members still in Recovery ask for a message nobody
         // holds any more until FAILED TO RECEIVE (fail_recv_const rotations: minutes on a
         // lossy ring). A stale my_set_retrans_flg lets a node clear a flag someone else
-        // set, to the same end. Nothing of this is on the wire. Found by
-        // protocol/sim/tests/lossy_join.rs (seed 736), chasing a CI run in which totemd's
-        // fault-injection test left node 1 in Recovery for 60 s (that run's lab was not
-        // kept, so the link is the symptom, not a replay).
+        // set, to the same end. Nothing of this is on the wire. Regression test:
+        // protocol/sim/tests/lossy_join.rs (seed 736 hung without the reset).
         self.my_retrans_flg_count = 0;
         self.my_rotation_counter = 0;
         self.my_set_retrans_flg = false;
@@ -1347,9 +1345,9 @@ impl Srp {
         // a message that member still lacks, and can no longer answer its retransmit request
         // (orf_token_rtr) nor re-send it in recovery (memb_state_recovery_enter): if the
         // sender then fails, the survivors leave the ring having delivered different
-        // messages. Freeing one visit later changes nothing on the wire. Found by
-        // `totem-sim sweep` (seeds 1069, 1608, 1998); tests/ring.rs
-        // a_retransmitted_token_does_not_free_a_message_a_member_still_lacks.
+        // messages. Freeing one visit later changes nothing on the wire. Regression tests:
+        // tests/ring.rs a_retransmitted_token_does_not_free_a_message_a_member_still_lacks,
+        // and sweep seeds 1069, 1608, 1998.
         if self.memb_state == MembState::Operational {
             self.messages_free(token.aru);
         }

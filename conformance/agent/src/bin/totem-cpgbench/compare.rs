@@ -113,7 +113,7 @@ impl Ladder {
     }
 }
 
-/// Targets of issue #5 item 5: candidate msgs/s at least this multiple of the baseline's...
+/// The benchmark's targets: candidate msgs/s at least this multiple of the baseline's...
 pub(crate) const TARGET_MSGS_RATIO: f64 = 1.2;
 /// ...and candidate p99 latency at most this multiple of the baseline's.
 pub(crate) const TARGET_P99_RATIO: f64 = 1.0;

@@ -41,7 +41,7 @@ use measure::{now_ns, RecordMeta, SendCounts, SizeRecord, Step, HEADER_LEN};
 
 const EXIT_FAILED: i32 = 1;
 const EXIT_NO_LIBCPG: i32 = 3;
-/// The ladder of issue #5 (cpgbench's sizes: 64 B times powers of 5).
+/// The ladder of sizes: cpgbench's, 64 B times powers of 5.
 const DEFAULT_SIZES: [usize; 6] = [64, 320, 1600, 8000, 40000, 200000];
 /// `cpg_max_atomic_msgsize_get` on corosync 3.1.7 (corosync-lab.md): larger messages are
 /// split by libcpg into PARTIAL_MCASTs, which this benchmark does not measure.
