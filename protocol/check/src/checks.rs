@@ -417,7 +417,8 @@ pub fn self_delivery(trace: &Trace, rules: &Rules) -> Vec<Violation> {
     };
     // (sender, label) -> (first missing key, how many), in order of the first miss; each
     // label has its own pool of unheaded deliveries to match.
-    let mut missing: Vec<((ClientId, &str), (&str, usize))> = Vec::new();
+    type Misses<'a> = Vec<((ClientId, &'a str), (&'a str, usize))>;
+    let mut missing: Misses<'_> = Vec::new();
     let mut pools: BTreeMap<(ClientId, &str), Vec<&str>> = BTreeMap::new();
     for (pos, e) in trace.events.iter().enumerate() {
         let Fact::Sent {
