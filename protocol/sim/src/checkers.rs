@@ -1,10 +1,12 @@
 //! Invariant checkers over a run's trace (TigerBeetle's state checker, stateright's
 //! expectations). Each names the property and what broke it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+use totem_check::{self as check, Check, Fact, Rules};
 use totem_srp::MembState;
+use totem_wire::exec::cpg::unescape_name;
 
 use crate::sim::{Sim, TraceEntry, TraceEvent};
 
@@ -53,8 +55,6 @@ pub const JOIN_PING_PONG: &str = "totemsrp.c memb_join_process: two gathering no
     consensus timer even though nothing merged";
 
 type Client = (u32, u64);
-/// A node's step between two rings: (node, when the first began, when the second began).
-type RingStep = (u32, i64, i64);
 
 fn violation(checker: &'static str, detail: String) -> Violation {
     Violation {
@@ -73,158 +73,168 @@ fn sender_of(message: &str) -> Option<(Client, u64)> {
     Some(((node, conn), seq))
 }
 
-/// Every safety checker over `trace`.
+/// The simulator's trace as the shared checkers (`totem-check`) see it. A client is a
+/// connection of one daemon incarnation (`node`, `conn`); it is a member from its successful
+/// join call (a mcast succeeds only once joined) and gone at any leave or finalize call or
+/// its node's crash; deliveries carry the totem ring their node was on, and messages are the
+/// ids `node.conn.seq` the simulator sends.
+pub fn neutral_trace(trace: &[TraceEntry]) -> check::Trace {
+    let mut clients: BTreeMap<Client, check::ClientId> = BTreeMap::new();
+    for e in trace {
+        if let TraceEvent::Call { node, conn, .. }
+        | TraceEvent::Confchg { node, conn, .. }
+        | TraceEvent::Deliver { node, conn, .. } = &e.event
+        {
+            clients.insert((*node, *conn), 0);
+        }
+    }
+    let mut out = check::Trace::default();
+    // In (node, conn) order, the order the checkers compare and report clients in.
+    for (&(node, conn), id) in clients.iter_mut() {
+        *id = out.add_client(check::Client {
+            name: format!("({node}, {conn})"),
+            node,
+            pid: None,
+        });
+    }
+    let message = |m: &str| check::Message {
+        key: m.to_owned(),
+        numbered: sender_of(m).map(|((node, conn), seq)| (format!("{node}.{conn}"), seq)),
+    };
+    let members = |v: &[(u32, u32, String)]| {
+        v.iter()
+            .map(|(node, pid, reason)| check::Member {
+                node: *node,
+                pid: *pid,
+                reason: reason.clone(),
+            })
+            .collect()
+    };
+    for e in trace {
+        let fact = match &e.event {
+            TraceEvent::Call {
+                node,
+                conn,
+                call,
+                message: m,
+                result,
+            } => {
+                let client = clients[&(*node, *conn)];
+                match (*call, m) {
+                    ("join", _) if result == "CS_OK" => Fact::Joined { client },
+                    ("mcast", Some(m)) if result == "CS_OK" => Fact::Sent {
+                        client,
+                        message: Some(message(m)),
+                        len: None,
+                        digest: None,
+                    },
+                    ("leave", _) => Fact::Left { client },
+                    ("finalize", _) => Fact::ClientEnded { client },
+                    _ => continue,
+                }
+            }
+            TraceEvent::Crash { node } => Fact::NodeEnded { node: *node },
+            TraceEvent::Totem {
+                node,
+                kind: "regular",
+                ring,
+                members,
+                ..
+            } => Fact::Ring {
+                node: *node,
+                observer: format!("node {node}"),
+                ring: ring.clone(),
+                members: members.clone(),
+            },
+            TraceEvent::Confchg {
+                node,
+                conn,
+                group,
+                members: current,
+                left,
+                joined,
+            } => Fact::Confchg {
+                client: clients[&(*node, *conn)],
+                group: unescape_name(group).unwrap_or_else(|_| group.as_bytes().to_vec()),
+                members: current.clone(),
+                left: members(left),
+                joined: members(joined),
+            },
+            TraceEvent::Deliver {
+                node,
+                conn,
+                message: m,
+                ring,
+                ..
+            } => Fact::Delivered {
+                client: clients[&(*node, *conn)],
+                message: message(m),
+                sender_pid: None,
+                len: None,
+                digest: None,
+                intact: None,
+                ring: Some(ring.clone()),
+            },
+            _ => continue,
+        };
+        out.push(e.time_us, fact);
+    }
+    out
+}
+
+fn from_shared(v: check::Violation) -> Violation {
+    violation(v.check.as_str(), v.detail)
+}
+
+/// Every safety checker over `trace`: the shared ones under the simulator's rules, with
+/// virtual synchrony's corosync-equivalent losses classified.
 pub fn check_safety(trace: &[TraceEntry]) -> Vec<Violation> {
+    let neutral = neutral_trace(trace);
     let mut v = Vec::new();
-    v.extend(no_duplicate_or_invented(trace));
-    v.extend(per_sender_fifo(trace));
-    v.extend(agreed_order(trace));
-    v.extend(virtual_synchrony(trace));
-    v.extend(self_delivery(trace));
-    v.extend(membership_agreement(trace));
+    for which in [
+        Check::NoDuplicates,
+        Check::NoInvented,
+        Check::Fifo,
+        Check::AgreedOrder,
+    ] {
+        v.extend(
+            check::check(&neutral, &Rules::SIMULATOR, which)
+                .into_iter()
+                .map(from_shared),
+        );
+    }
+    v.extend(classified_virtual_synchrony(trace, &neutral));
+    for which in [Check::SelfDelivery, Check::TotemRings] {
+        v.extend(
+            check::check(&neutral, &Rules::SIMULATOR, which)
+                .into_iter()
+                .map(from_shared),
+        );
+    }
     v
 }
 
-fn deliveries(trace: &[TraceEntry]) -> BTreeMap<Client, Vec<(&str, &str)>> {
-    let mut out: BTreeMap<Client, Vec<(&str, &str)>> = BTreeMap::new();
-    for e in trace {
-        if let TraceEvent::Deliver {
-            node,
-            conn,
-            message,
-            ring,
-            ..
-        } = &e.event
-        {
-            out.entry((*node, *conn))
-                .or_default()
-                .push((message.as_str(), ring.as_str()));
-        }
-    }
-    out
-}
-
-/// No client receives a message twice, and every delivered message was sent.
-pub fn no_duplicate_or_invented(trace: &[TraceEntry]) -> Vec<Violation> {
-    let sent: BTreeSet<&str> = trace
-        .iter()
-        .filter_map(|e| match &e.event {
-            TraceEvent::Call {
-                call: "mcast",
-                message: Some(m),
-                result,
-                ..
-            } if result == "CS_OK" => Some(m.as_str()),
-            _ => None,
-        })
-        .collect();
-    let mut out = Vec::new();
-    for (client, list) in deliveries(trace) {
-        let mut seen = BTreeSet::new();
-        for (m, _) in list {
-            if !seen.insert(m) {
-                out.push(violation(
-                    "no_duplicate",
-                    format!("client {client:?} got {m} twice"),
-                ));
-            }
-            if !sent.contains(m) {
-                out.push(violation(
-                    "no_invented",
-                    format!("client {client:?} got {m}, never sent"),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// A client receives each sender's messages in the order they were sent.
-pub fn per_sender_fifo(trace: &[TraceEntry]) -> Vec<Violation> {
-    let mut out = Vec::new();
-    for (client, list) in deliveries(trace) {
-        let mut last: HashMap<Client, u64> = HashMap::new();
-        for (m, _) in list {
-            let Some((sender, seq)) = sender_of(m) else {
-                continue;
-            };
-            if let Some(prev) = last.insert(sender, seq) {
-                if seq <= prev {
-                    out.push(violation(
-                        "per_sender_fifo",
-                        format!("client {client:?} got {m} after seq {prev} of {sender:?}"),
-                    ));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Any two clients deliver the messages they both deliver in the same relative order.
-pub fn agreed_order(trace: &[TraceEntry]) -> Vec<Violation> {
-    let all = deliveries(trace);
-    let clients: Vec<&Client> = all.keys().collect();
-    let sets: HashMap<&Client, BTreeSet<&str>> = all
-        .iter()
-        .map(|(c, l)| (c, l.iter().map(|(m, _)| *m).collect()))
-        .collect();
-    let mut out = Vec::new();
-    for (i, a) in clients.iter().enumerate() {
-        for b in clients.iter().skip(i + 1) {
-            let a_in_b: Vec<&str> = all[*a]
-                .iter()
-                .map(|(m, _)| *m)
-                .filter(|m| sets[*b].contains(m))
-                .collect();
-            let b_in_a: Vec<&str> = all[*b]
-                .iter()
-                .map(|(m, _)| *m)
-                .filter(|m| sets[*a].contains(m))
-                .collect();
-            if a_in_b != b_in_a {
-                let at = a_in_b
-                    .iter()
-                    .zip(&b_in_a)
-                    .position(|(x, y)| x != y)
-                    .unwrap_or(0);
-                out.push(violation(
-                    "agreed_order",
-                    format!(
-                        "clients {a:?} and {b:?} differ at common message #{at}: {:?} vs {:?}",
-                        a_in_b.get(at),
-                        b_in_a.get(at)
-                    ),
-                ));
-            }
-        }
-    }
-    out
-}
-
-/// Nodes that pass together from one regular configuration to the next delivered the same
-/// messages in it: compared for every pair of clients of one group, on two nodes that both
-/// went from ring R to ring R', that were joined before R began on their node and stayed
-/// until R' began (a client that joins mid-ring rightly misses what came before its join).
+/// The shared virtual-synchrony checker over totem rings, each violation marked
+/// corosync-equivalent when family A ([`TOTEMPG_CUT_ACROSS_RING_CHANGE`]) explains it.
 pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
-    // Regular rings per node, with the time each was installed there.
-    let mut rings: BTreeMap<u32, Vec<(String, i64)>> = BTreeMap::new();
-    // Client lifetimes: (node, conn) -> (group, joined at, gone at).
-    let mut joined_at: BTreeMap<Client, (String, i64)> = BTreeMap::new();
-    let mut gone_at: BTreeMap<Client, i64> = BTreeMap::new();
-    let mut crashes: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
+    classified_virtual_synchrony(trace, &neutral_trace(trace))
+}
+
+fn classified_virtual_synchrony(trace: &[TraceEntry], neutral: &check::Trace) -> Vec<Violation> {
+    // The totempg facts family A is read from; they are the simulator's alone (corosync
+    // reports none of them), so they stay out of the neutral trace.
     // node -> when its daemon (re)started: a new process, whose totempg holds no assembly.
     let mut starts: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
     // (node, sender, ring) -> when totempg first threw away a continuation for want of its
     // start there.
-    let mut discards: BTreeMap<(u32, u32, String), i64> = BTreeMap::new();
+    let mut discards: BTreeMap<(u32, u32, &str), i64> = BTreeMap::new();
     // (node, sender) -> when the node freed the sender's unfinished message because the
     // sender left its configuration (app_confchg_fn).
     let mut freed: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
     // (sender, first ring, last ring) of every message some node assembled across rings.
-    let mut across: BTreeSet<(u32, String, String)> = BTreeSet::new();
+    let mut across: BTreeSet<(u32, &str, &str)> = BTreeSet::new();
     // (node, ring) -> when the node installed the regular ring.
-    let mut installed: BTreeMap<(u32, String), i64> = BTreeMap::new();
+    let mut installed: BTreeMap<(u32, &str), i64> = BTreeMap::new();
     for e in trace {
         match &e.event {
             TraceEvent::Totem {
@@ -233,11 +243,7 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
                 ring,
                 ..
             } => {
-                installed.entry((*node, ring.clone())).or_insert(e.time_us);
-                rings
-                    .entry(*node)
-                    .or_default()
-                    .push((ring.clone(), e.time_us));
+                installed.entry((*node, ring)).or_insert(e.time_us);
             }
             TraceEvent::TotempgAcrossRings {
                 from_node,
@@ -245,24 +251,8 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
                 last_ring,
                 ..
             } => {
-                across.insert((*from_node, first_ring.clone(), last_ring.clone()));
+                across.insert((*from_node, first_ring, last_ring));
             }
-            TraceEvent::Confchg {
-                node, conn, group, ..
-            } => {
-                joined_at
-                    .entry((*node, *conn))
-                    .or_insert_with(|| (group.clone(), e.time_us));
-            }
-            TraceEvent::Call {
-                node,
-                conn,
-                call: "leave" | "finalize",
-                ..
-            } => {
-                gone_at.entry((*node, *conn)).or_insert(e.time_us);
-            }
-            TraceEvent::Crash { node } => crashes.entry(*node).or_default().push(e.time_us),
             TraceEvent::Start { node, .. } => starts.entry(*node).or_default().push(e.time_us),
             TraceEvent::TotempgDiscard {
                 node,
@@ -273,7 +263,7 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
             } => {
                 if *reason == CONTINUATION_WITHOUT_START {
                     discards
-                        .entry((*node, *from_node, ring.clone()))
+                        .entry((*node, *from_node, ring))
                         .or_insert(e.time_us);
                 } else if *reason == SENDER_LEFT {
                     freed
@@ -291,16 +281,16 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
     // installed R0, it restarted after installing R0 (a new corosync process starts with
     // empty assembly lists: totempg_initialize), or it freed the piece when a configuration
     // change after R0 listed the sender as left.
-    let explained = |lacking: u32, messages: &BTreeSet<&&str>, ring: &str| {
+    let explained = |lacking: u32, messages: &[String], ring: &str| {
         messages.iter().all(|m| {
             sender_of(m).is_some_and(|((sender, _), _)| {
-                let Some(thrown) = discards.get(&(lacking, sender, ring.to_string())) else {
+                let Some(thrown) = discards.get(&(lacking, sender, ring)) else {
                     return false;
                 };
                 across.iter().any(|(s, first, last)| {
                     *s == sender
-                        && last == ring
-                        && match installed.get(&(lacking, first.clone())) {
+                        && *last == ring
+                        && match installed.get(&(lacking, *first)) {
                             None => true,
                             Some(since) => {
                                 freed
@@ -315,157 +305,18 @@ pub fn virtual_synchrony(trace: &[TraceEntry]) -> Vec<Violation> {
             })
         })
     };
-    let gone = |client: &Client, joined: i64| -> i64 {
-        let by_call = gone_at.get(client).copied().unwrap_or(i64::MAX);
-        let by_crash = crashes
-            .get(&client.0)
-            .and_then(|c| c.iter().copied().find(|t| *t >= joined))
-            .unwrap_or(i64::MAX);
-        by_call.min(by_crash)
-    };
-    let mut delivered: BTreeMap<(Client, String), BTreeSet<&str>> = BTreeMap::new();
-    for e in trace {
-        if let TraceEvent::Deliver {
-            node,
-            conn,
-            message,
-            ring,
-            ..
-        } = &e.event
-        {
-            delivered
-                .entry(((*node, *conn), ring.clone()))
-                .or_default()
-                .insert(message.as_str());
-        }
-    }
-    // (R, R') -> for each node that made the step: when R and R' began there.
-    let mut steps: BTreeMap<(String, String), Vec<RingStep>> = BTreeMap::new();
-    for (node, list) in &rings {
-        for w in list.windows(2) {
-            steps
-                .entry((w[0].0.clone(), w[1].0.clone()))
-                .or_default()
-                .push((*node, w[0].1, w[1].1));
-        }
-    }
-    let empty = BTreeSet::new();
-    let mut out = Vec::new();
-    for ((from, to), nodes) in steps {
-        let mut eligible: Vec<(Client, &str)> = Vec::new();
-        for (node, r_start, next_start) in &nodes {
-            for (client, (group, joined)) in joined_at.range((*node, 0)..=(*node, u64::MAX)) {
-                if *joined <= *r_start && gone(client, *joined) >= *next_start {
-                    eligible.push((*client, group.as_str()));
-                }
+    check::virtual_synchrony(neutral, &Rules::SIMULATOR)
+        .into_iter()
+        .map(|d| {
+            let (a, b) = (neutral.clients[d.a].node, neutral.clients[d.b].node);
+            let v = from_shared(d.violation(neutral));
+            if explained(b, &d.only_a, &d.from) && explained(a, &d.only_b, &d.from) {
+                v.corosync_equivalent(TOTEMPG_CUT_ACROSS_RING_CHANGE)
+            } else {
+                v
             }
-        }
-        for (i, (a, group)) in eligible.iter().enumerate() {
-            for (b, group_b) in eligible.iter().skip(i + 1) {
-                if group != group_b || a.0 == b.0 {
-                    continue;
-                }
-                let sa = delivered.get(&(*a, from.clone())).unwrap_or(&empty);
-                let sb = delivered.get(&(*b, from.clone())).unwrap_or(&empty);
-                if sa != sb {
-                    let only_a: BTreeSet<_> = sa.difference(sb).collect();
-                    let only_b: BTreeSet<_> = sb.difference(sa).collect();
-                    let mut v = violation(
-                        "virtual_synchrony",
-                        format!(
-                            "clients {a:?} and {b:?} of {group:?} went {from} -> {to} having \
-                             delivered different messages in {from}: only {a:?}: {:?}, \
-                             only {b:?}: {:?}",
-                            only_a.iter().take(3).collect::<Vec<_>>(),
-                            only_b.iter().take(3).collect::<Vec<_>>(),
-                        ),
-                    );
-                    if explained(b.0, &only_a, &from) && explained(a.0, &only_b, &from) {
-                        v = v.corosync_equivalent(TOTEMPG_CUT_ACROSS_RING_CHANGE);
-                    }
-                    out.push(v);
-                }
-            }
-        }
-    }
-    out
-}
-
-/// A client that stays alive and joined receives its own messages.
-pub fn self_delivery(trace: &[TraceEntry]) -> Vec<Violation> {
-    let delivered: BTreeSet<(u32, u64, &str)> = trace
-        .iter()
-        .filter_map(|e| match &e.event {
-            TraceEvent::Deliver {
-                node,
-                conn,
-                message,
-                ..
-            } => Some((*node, *conn, message.as_str())),
-            _ => None,
         })
-        .collect();
-    let mut out = Vec::new();
-    for (i, e) in trace.iter().enumerate() {
-        let TraceEvent::Call {
-            node,
-            conn,
-            call: "mcast",
-            message: Some(m),
-            result,
-        } = &e.event
-        else {
-            continue;
-        };
-        if result != "CS_OK" {
-            continue;
-        }
-        let ended = trace[i..].iter().any(|later| match &later.event {
-            TraceEvent::Crash { node: n } => n == node,
-            TraceEvent::Call {
-                node: n,
-                conn: c,
-                call: "leave" | "finalize",
-                ..
-            } => n == node && c == conn,
-            _ => false,
-        });
-        if !ended && !delivered.contains(&(*node, *conn, m.as_str())) {
-            out.push(violation(
-                "self_delivery",
-                format!("{m} never came back to its sender"),
-            ));
-        }
-    }
-    out
-}
-
-/// Every node that installs a ring installs it with the same members.
-pub fn membership_agreement(trace: &[TraceEntry]) -> Vec<Violation> {
-    let mut seen: BTreeMap<&str, (&Vec<u32>, u32)> = BTreeMap::new();
-    let mut out = Vec::new();
-    for e in trace {
-        if let TraceEvent::Totem {
-            node,
-            kind: "regular",
-            ring,
-            members,
-            ..
-        } = &e.event
-        {
-            match seen.get(ring.as_str()) {
-                Some((first, by)) if *first != members => out.push(violation(
-                    "membership_agreement",
-                    format!("ring {ring}: node {by} installed {first:?}, node {node} {members:?}"),
-                )),
-                Some(_) => {}
-                None => {
-                    seen.insert(ring.as_str(), (members, *node));
-                }
-            }
-        }
-    }
-    out
+        .collect()
 }
 
 /// Pairs of live nodes caught in corosync's JOIN ping-pong ([`JOIN_PING_PONG`]): both
