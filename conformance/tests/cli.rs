@@ -110,7 +110,7 @@ fn bad_scenario_file_names_file_line_and_key() {
 
 #[test]
 fn a_case_a_backend_cannot_run_is_skipped_with_its_reason() {
-    // A ring of one cannot mix corosync and totemd; knet is not simulated.
+    // A ring of one cannot mix corosync and totemd; the simulator has no socket IPC.
     let out = bin()
         .args([
             "run",
@@ -119,7 +119,7 @@ fn a_case_a_backend_cannot_run_is_skipped_with_its_reason() {
             "--scenario",
             "cpg-join-basic",
             "--scenario",
-            "order-3node-agreed-knet",
+            "recovery-daemon-restart-socket-ipc",
             "--format",
             "json",
         ])
@@ -146,9 +146,12 @@ fn a_case_a_backend_cannot_run_is_skipped_with_its_reason() {
         "{why}"
     );
     assert_eq!(verdict("cpg-join-basic", "sim")["verdict"], "pass");
-    let knet = verdict("order-3node-agreed-knet", "sim");
-    assert_eq!(knet["verdict"], "skipped");
-    assert!(knet["reason"].as_str().expect("reason").contains("knet"));
+    let socket = verdict("recovery-daemon-restart-socket-ipc", "sim");
+    assert_eq!(socket["verdict"], "skipped");
+    assert!(socket["reason"]
+        .as_str()
+        .expect("reason")
+        .contains("socket"));
 }
 
 #[test]
@@ -303,8 +306,20 @@ fn sim_backend_runs_the_default_set_and_repeats_itself() {
     let v = run("7");
     assert_eq!(v["totals"]["fail"], 0, "{v}");
     assert!(v["totals"]["pass"].as_u64().expect("pass") >= 40, "{v}");
+    // knet rings too: the simulator runs totem-knet's link layer.
+    let knet: Vec<&serde_json::Value> = v["cases"]
+        .as_array()
+        .expect("cases")
+        .iter()
+        .filter(|c| c["scenario"].as_str().is_some_and(|s| s.ends_with("-knet")))
+        .collect();
+    assert!(knet.len() >= 3, "{v}");
+    assert!(
+        knet.iter().all(|c| c["verdict"]["verdict"] == "pass"),
+        "{knet:?}"
+    );
     let dir = tempfile::tempdir().expect("tmp");
-    let trace = |n: &str| {
+    let trace = |n: &str, scenario: &str| {
         let rep = dir.path().join(n);
         bin()
             .args([
@@ -314,16 +329,18 @@ fn sim_backend_runs_the_default_set_and_repeats_itself() {
                 "--seed",
                 "7",
                 "--scenario",
-                "order-3node-agreed-udpu",
+                scenario,
                 "--report",
             ])
             .arg(&rep)
             .assert()
             .success();
-        std::fs::read_to_string(rep.join("cases/order-3node-agreed-udpu/sim/normalized.yaml"))
+        std::fs::read_to_string(rep.join(format!("cases/{scenario}/sim/normalized.yaml")))
             .expect("normalized trace")
     };
-    assert_eq!(trace("a"), trace("b"));
+    for scenario in ["order-3node-agreed-udpu", "order-3node-agreed-knet"] {
+        assert_eq!(trace("a", scenario), trace("b", scenario), "{scenario}");
+    }
 }
 
 /// A failing simulator case fails the run (exit 1) and says how to replay it.

@@ -18,6 +18,7 @@ use serde_json::{json, Map, Value};
 use totem_client::cpg::{Callback, Cpg, DispatchMode, DELIVER_INITIAL_TOTEM_CONF};
 use totem_client::{FlowControl, SharedBuffer, Transport, TransportError};
 use totem_cpg::{CpgName, LibReply};
+use totem_knet::KnetSettings;
 use totem_sim::{IpcError, NetworkOptions, SharedFile, Sim, Timings};
 use totem_srp::MembState;
 use totem_wire::exec::cpg::unescape_name;
@@ -1023,7 +1024,8 @@ impl Backend for SimBackend {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            transports: vec![ScenarioTransport::Udpu],
+            // knet: each simulated node runs totem_knet's link layer, as totemd does.
+            transports: vec![ScenarioTransport::Udpu, ScenarioTransport::Knet],
             max_nodes: 16,
             min_nodes: 1,
             signals: true,
@@ -1055,9 +1057,12 @@ impl Backend for SimBackend {
             packet_replay_probability: 0.0,
             ..NetworkOptions::default()
         };
-        self.sim = Some(Rc::new(RefCell::new(Sim::new(
-            self.seed, &ids, network, timings,
-        ))));
+        let mut sim = Sim::new(self.seed, &ids, network, timings);
+        if topology.transport == ScenarioTransport::Knet {
+            // The suite's corosync.conf sets no knet key: corosync's defaults.
+            sim.use_knet(KnetSettings::default());
+        }
+        self.sim = Some(Rc::new(RefCell::new(sim)));
         Ok(())
     }
 

@@ -11,9 +11,7 @@ use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
-use crate::knet::KnetConfig;
 use crate::log::{self, Logger};
-use crate::quorum::VoteConfig;
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
 use crate::report::{ReportConfig, Reporter};
 use crate::runtime::{Clock, EventSource, Exit, Runtime};
@@ -21,6 +19,8 @@ use crate::status::StatusFile;
 use crate::sys::SignalFd;
 use crate::udpu::Udpu;
 use crate::{logf, persist};
+use totem_knet::KnetConfig;
+use totem_votequorum::VoteConfig;
 
 /// `COROSYNC_DONE_MAINCONFIGREAD`.
 pub const EXIT_CONFIG: i32 = 8;
@@ -361,7 +361,8 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         wait_for_all: conf.quorum.wait_for_all.unwrap_or(conf.quorum.two_node),
     };
     // votequorum_exec_init_fn's NODEINFO says what votequorum's start-up state is.
-    node_config.nodeinfo = crate::quorum::Votequorum::new(vote.clone(), me.nodeid).own_nodeinfo();
+    node_config.nodeinfo =
+        totem_votequorum::Votequorum::new(vote.clone(), me.nodeid).own_nodeinfo();
     quorum_service.vote = vote.clone();
     quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
     let quorum =

@@ -3,14 +3,15 @@
 //! libqb socket IPC.
 //!
 //! * [`config`] reads corosync.conf ([`conf_parse`] is its grammar);
-//! * [`udpu`] is the transport, [`runtime`] the poll(2) loop around the node, with
+//! * [`udpu`] is the transport (and the socket of `totem_knet`'s link layer when the
+//!   transport is knet), [`runtime`] the poll(2) loop around the node, with
 //!   [`runtime::EventSource`] for other inputs such as the IPC server;
 //! * [`persist`] keeps the ring seq as corosync does, [`report`] and [`log`] write corosync's
 //!   log lines, [`fault`] drops received messages on request;
 //! * [`ipc`] is libqb's IPC server (shm and socket types); [`cpg_service`] puts the node's
 //!   CPG behind it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`, and [`cfg`](mod@cfg) for
 //!   corosync's tools; [`quorum_service`] serves [`quorum`], [`votequorum`] and [`cmap`]
-//!   (what `corosync-quorumtool` reads) on a second server;
+//!   (what `corosync-quorumtool` reads) on a second server, from `totem_votequorum`'s state;
 //! * [`status`] writes the ring's state for test runners (`--status-file`);
 //! * [`cli`] is the command line and start-up.
 
@@ -21,7 +22,6 @@ pub mod conf_parse;
 pub mod config;
 pub mod cpg_service;
 pub mod ipc;
-pub mod knet;
 pub mod log;
 pub mod persist;
 pub mod quorum;

@@ -1,13 +1,13 @@
 //! The `quorum`, `votequorum` and `cmap` services for corosync's tools (`corosync-quorumtool`
 //! needs all three, with `cfg` from [`crate::cpg_service`]): one more socket-type IPC
 //! server ([`crate::ipc`]) as an [`EventSource`] of the daemon's loop. Every request is
-//! answered at once from the node's quorum view ([`crate::quorum::Votequorum`]) or the
+//! answered at once from the node's quorum view ([`totem_votequorum::Votequorum`]) or the
 //! configuration's keys ([`crate::cmap::Keys`]); nothing goes on the ring.
 //!
 //! As in corosync (`cs_ipcs_connection_accept`): connections are refused with `-EAGAIN`
 //! until the first completed sync (`main.c::corosync_sync_completed`), then root and the
 //! `uidgid` ids are accepted; the three services allow inquorate clients. votequorum's state
-//! ([`crate::quorum::Votequorum`]) follows the node's configurations, votequorum messages
+//! ([`totem_votequorum::Votequorum`]) follows the node's configurations, votequorum messages
 //! (the members' NODEINFO) and completed syncs; after each batch of them the node is given
 //! this node's record for its next NODEINFO. When a new ring's sync completes
 //! (votequorum's `sync_activate`), trackers (CS_TRACK_CHANGES) are told: the quorum
@@ -24,9 +24,10 @@ use totem_srp::Instant;
 use crate::cmap::{self, CmapConn, Keys};
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
-use crate::quorum::{self, QuorumConn, Reply, VoteConfig, Votequorum};
+use crate::quorum::{self, QuorumConn, Reply};
 use crate::runtime::EventSource;
 use crate::votequorum::{self, VotequorumConn};
+use totem_votequorum::{VoteConfig, Votequorum};
 
 /// How the services are set up.
 #[derive(Debug, Clone)]

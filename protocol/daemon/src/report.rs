@@ -17,7 +17,7 @@
 //! The engine has no token-warning event, so the warning is kept here: armed while the ring
 //! is not gathering, re-armed by every ORF token the engine is given, firing every
 //! `token_warning` ms without one, as corosync's timer does. Quorum is computed as
-//! votequorum computes it ([`crate::quorum::Votequorum`], fed the same events and NODEINFO
+//! votequorum computes it ([`totem_votequorum::Votequorum`], fed the same events and NODEINFO
 //! messages as the quorum services) and only logged: CPG does not wait for quorum in
 //! corosync either.
 
@@ -25,7 +25,7 @@ use totem_cpg::{NodeEvent, VotequorumMessage};
 use totem_srp::{ConfigurationKind, Duration, Instant, MembState};
 
 use crate::logf;
-use crate::quorum::{VoteConfig, Votequorum};
+use totem_votequorum::{VoteConfig, Votequorum};
 
 /// The numbers the messages quote.
 #[derive(Debug, Clone)]

@@ -19,11 +19,11 @@ use totem_srp::Instant;
 use totem_wire::srp::{Header, Message, MessageType};
 
 use crate::fault::Faults;
-use crate::knet::{Knet, KnetConfig, KnetEvent, Outgoing, Received};
 use crate::report::Reporter;
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
 use crate::{logf, persist};
+use totem_knet::{Knet, KnetConfig, KnetEvent, Outgoing, Received};
 
 /// The monotonic clock mapped to the engine's time: microseconds since the daemon started.
 #[derive(Debug, Clone, Copy)]

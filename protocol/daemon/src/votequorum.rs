@@ -10,7 +10,8 @@ use totem_wire::ipc::votequorum::{
 };
 use totem_wire::ipc::CsError;
 
-use crate::quorum::{Reply, Votequorum, TRACK_CHANGES, TRACK_CHANGES_ONLY, TRACK_CURRENT};
+use crate::quorum::{Reply, TRACK_CHANGES, TRACK_CHANGES_ONLY, TRACK_CURRENT};
+use totem_votequorum::Votequorum;
 
 /// The service name (`cs_ipcs_serv_short_name(VOTEQUORUM_SERVICE)`).
 pub const SERVICE: &str = "votequorum";
@@ -147,7 +148,7 @@ pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut VotequorumConn) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quorum::testing::{config, Cluster};
+    use totem_votequorum::testing::{config, Cluster};
 
     fn vq() -> Votequorum {
         let mut c = Cluster::default();

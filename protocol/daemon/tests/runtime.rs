@@ -83,7 +83,7 @@ fn an_event_source_drives_the_node_and_asks_it_to_leave() {
             consensus_ms: srp.consensus_ms,
             token_warning: srp.token_warning(),
             nodeid: 1,
-            vote: totemd::quorum::VoteConfig {
+            vote: totem_votequorum::VoteConfig {
                 provider: true,
                 votes: [(1, 1), (2, 1)].into(),
                 expected_votes: 2,

@@ -10,14 +10,17 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use totem_cpg::{
-    ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent, TotempgNote,
-    ZeroCopyMemory,
+    ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent, NodeOutput,
+    TotempgNote, ZeroCopyMemory,
 };
+use totem_knet::{Knet, KnetEvent, KnetSettings, KnetStats, Received};
 use totem_srp::fault::{FaultConfig, FaultStats, Faults};
 use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
+use totem_votequorum::{VoteConfig, Votequorum};
 use totem_wire::ipc::cpg::{ZcHead, ZC_SERVER_ADDRESS_OFFSET};
 use totem_wire::srp::RingId;
 
+use crate::daemon;
 use crate::pcap::PcapWriter;
 use crate::rng::Rng;
 
@@ -94,6 +97,16 @@ pub enum TraceEvent {
     },
     /// Every link restored.
     Heal,
+    /// knet's link from a node to a host went up or down (libknet's "host: N link: 0 is
+    /// up" / "is down"; knet transport only).
+    Link {
+        /// Node.
+        node: u32,
+        /// The host at the other end.
+        peer: u32,
+        /// Up, or down.
+        up: bool,
+    },
     /// A totem configuration change on a node.
     Totem {
         /// Node.
@@ -295,6 +308,22 @@ struct SimNode {
     send_fill: BTreeMap<(u32, Socket), SendFill>,
     /// Sends refused so far (totemd's "send errors").
     send_failed: u64,
+    /// The daemon's knet link layer (knet transport only), new with each start.
+    knet: Option<Knet>,
+    /// The daemon's votequorum, new with each start.
+    votequorum: Option<Votequorum>,
+}
+
+impl SimNode {
+    /// Datagrams its receive buffer holds beyond what it keeps up with: udpu's socket
+    /// ([`RX_BURST`]), or libknet's bigger one.
+    fn rx_burst(&self) -> i64 {
+        if self.knet.is_some() {
+            daemon::KNET_RX_BURST
+        } else {
+            RX_BURST
+        }
+    }
 }
 
 /// A file in the simulated `/dev/shm`, shared by the client that created it and the daemon
@@ -358,6 +387,9 @@ struct InFlight {
     from: u32,
     to: u32,
     bytes: Vec<u8>,
+    /// knet's loopback link: a message of the daemon to itself, handed back in memory (not
+    /// a datagram); it dies with the daemon incarnation that sent it.
+    loopback: Option<u64>,
 }
 
 /// A deterministic simulated cluster.
@@ -380,6 +412,10 @@ pub struct Sim {
     delivery_ring: BTreeMap<u32, RingId>,
     /// `SrpConfig::seqno_start` of every node started from now on.
     seqno_start: u32,
+    /// The transport is knet with these settings ([`Sim::use_knet`]); udpu without.
+    knet: Option<KnetSettings>,
+    /// votequorum's configuration of every node started from now on.
+    vote: VoteConfig,
 }
 
 impl Sim {
@@ -411,6 +447,8 @@ impl Sim {
                             send_buffer: None,
                             send_fill: BTreeMap::new(),
                             send_failed: 0,
+                            knet: None,
+                            votequorum: None,
                         },
                     )
                 })
@@ -423,7 +461,24 @@ impl Sim {
             capture: None,
             delivery_ring: BTreeMap::new(),
             seqno_start: 0,
+            knet: None,
+            vote: daemon::vote_config(ids),
         }
+    }
+
+    /// Runs the nodes started from now on over knet, as totemd runs `transport: knet` with
+    /// these keys: every datagram goes through each node's `totem_knet` link layer (pings
+    /// and pongs, links up and down on its timers, fragments of at most the data MTU), totem
+    /// packs up to knet's netmtu, a node's own messages come back over the loopback link,
+    /// and receive buffers are libknet's.
+    pub fn use_knet(&mut self, settings: KnetSettings) {
+        self.knet = Some(settings);
+    }
+
+    /// votequorum's configuration of the nodes started from now on (default: a vote each,
+    /// the nodelist's total expected).
+    pub fn set_vote_config(&mut self, config: VoteConfig) {
+        self.vote = config;
     }
 
     /// Records every datagram into a pcap that `totem-inspect` decodes.
@@ -490,21 +545,33 @@ impl Sim {
 
     /// Starts (or restarts) a node's daemon with the ring seq it persisted.
     pub fn start(&mut self, id: u32) {
+        let votequorum = Votequorum::new(self.vote.clone(), id);
+        let srp = self.srp_config();
+        let knet = self
+            .knet
+            .map(|s| daemon::knet(id, &self.ids, srp.token_ms, &s, self.now));
         let config = NodeConfig {
             nodeid: id,
-            srp: self.srp_config(),
-            net_mtu: 1500,
+            srp,
+            net_mtu: if knet.is_some() {
+                daemon::KNET_NET_MTU
+            } else {
+                1500
+            },
             stored_ring_seq: self.nodes.get(&id).map_or(0, |n| n.stored_ring_seq),
-            nodeinfo: totem_cpg::OwnNodeInfo::new(self.ids.len() as u32),
+            // votequorum_exec_init_fn's NODEINFO, as totemd's start-up sets it.
+            nodeinfo: votequorum.own_nodeinfo(),
         };
         let ring_seq = config.stored_ring_seq;
         let mut node = Node::new(config, self.now);
         node.record_totempg_notes();
         if let Some(n) = self.nodes.get_mut(&id) {
             n.node = Some(node);
+            n.knet = knet;
+            n.votequorum = Some(votequorum);
             n.paused_until = None;
             // A new process, a new socket with an empty buffer.
-            n.rx_credit = RX_BURST * RX_COST_US;
+            n.rx_credit = n.rx_burst() * RX_COST_US;
             n.rx_at = self.now;
             n.conns.clear();
             n.ipc.clear();
@@ -543,6 +610,28 @@ impl Sim {
         self.nodes.get(&id).map_or(0, |n| n.send_failed)
     }
 
+    /// Is node `id` quorate, as its votequorum says (`None`: not running)? The same state
+    /// totemd's quorum service answers GETQUORATE from.
+    pub fn quorate(&self, id: u32) -> Option<bool> {
+        self.votequorum(id).map(|vq| vq.quorate)
+    }
+
+    /// Node `id`'s votequorum (`None`: not running).
+    pub fn votequorum(&self, id: u32) -> Option<&Votequorum> {
+        self.nodes.get(&id).and_then(|n| n.votequorum.as_ref())
+    }
+
+    /// Is node `id`'s knet link to `peer` up (`None`: not running, or not knet)?
+    pub fn knet_link_up(&self, id: u32, peer: u32) -> Option<bool> {
+        let knet = self.nodes.get(&id)?.knet.as_ref()?;
+        Some(knet.link_up(u16::try_from(peer).ok()?))
+    }
+
+    /// Node `id`'s knet counters (`None`: not running, or not knet).
+    pub fn knet_stats(&self, id: u32) -> Option<KnetStats> {
+        Some(self.nodes.get(&id)?.knet.as_ref()?.stats)
+    }
+
     /// What node `id`'s daemon dropped so far by [`Sim::set_receive_faults`].
     pub fn receive_fault_stats(&self, id: u32) -> Option<FaultStats> {
         self.nodes.get(&id).map(|n| n.receive_faults.stats)
@@ -552,6 +641,8 @@ impl Sim {
     pub fn crash(&mut self, id: u32) {
         if let Some(n) = self.nodes.get_mut(&id) {
             n.node = None;
+            n.knet = None;
+            n.votequorum = None;
             n.conns.clear();
             n.ipc.clear();
             n.zero_copy.maps.clear();
@@ -918,9 +1009,13 @@ impl Sim {
                 .iter()
                 .filter_map(|(id, n)| {
                     let node = n.node.as_ref()?;
+                    let timeout = match n.knet.as_ref().and_then(Knet::poll_timeout) {
+                        Some(k) => Some(node.poll_timeout().map_or(k, |t| t.min(k))),
+                        None => node.poll_timeout(),
+                    };
                     let at = match n.paused_until {
-                        Some(resume) => node.poll_timeout()?.max(resume),
-                        None => node.poll_timeout()?,
+                        Some(resume) => timeout?.max(resume),
+                        None => timeout?,
                     };
                     Some((at, *id))
                 })
@@ -946,9 +1041,14 @@ impl Sim {
                             n.paused_until = None;
                         }
                         if let Some(node) = n.node.as_mut() {
-                            node.handle_timeout(next);
+                            // A knet timer may be what is due: the engine only when its own
+                            // deadline passed, as totemd's loop calls it.
+                            if node.poll_timeout().is_some_and(|t| t <= next) {
+                                node.handle_timeout(next);
+                            }
                         }
                     }
+                    self.knet_timers(id, next);
                     self.drain(id);
                 }
                 _ => {
@@ -994,27 +1094,123 @@ impl Sim {
         if n.node.is_none() {
             return;
         }
-        // The socket buffer: credit accrues with time, up to the buffer; every datagram read
-        // spends RX_COST_US of it; with none left the kernel drops the datagram.
-        let elapsed = i64::try_from((self.now - n.rx_at).total_micros()).unwrap_or(i64::MAX);
-        n.rx_credit = n
-            .rx_credit
-            .saturating_add(elapsed)
-            .min(RX_BURST * RX_COST_US);
-        n.rx_at = self.now;
-        if n.rx_credit < RX_COST_US {
-            self.stats.overflowed += 1;
-            return;
+        if let Some(incarnation) = packet.loopback {
+            // knet's loopback link is the daemon's memory, not its socket: nothing to
+            // overflow, and nothing left of it once the daemon is gone.
+            if incarnation != n.incarnation {
+                return;
+            }
+        } else {
+            // The socket buffer: credit accrues with time, up to the buffer; every datagram
+            // read spends RX_COST_US of it; with none left the kernel drops the datagram.
+            let burst = n.rx_burst();
+            let elapsed = i64::try_from((self.now - n.rx_at).total_micros()).unwrap_or(i64::MAX);
+            n.rx_credit = n.rx_credit.saturating_add(elapsed).min(burst * RX_COST_US);
+            n.rx_at = self.now;
+            if n.rx_credit < RX_COST_US {
+                self.stats.overflowed += 1;
+                return;
+            }
+            n.rx_credit -= RX_COST_US;
         }
-        n.rx_credit -= RX_COST_US;
-        if n.receive_faults.drop_received(&packet.bytes) {
+        let mut bytes = packet.bytes;
+        if packet.loopback.is_none() && n.knet.is_some() {
+            // totemd's receive: knet first, the engine gets only whole messages for it.
+            match self.knet_receive(packet.to, packet.from, &bytes) {
+                Some(message) => bytes = message,
+                None => return,
+            }
+        }
+        let Some(n) = self.nodes.get_mut(&packet.to) else {
+            return;
+        };
+        if n.receive_faults.drop_received(&bytes) {
             return;
         }
         let Some(node) = n.node.as_mut() else { return };
         // Malformed datagrams cannot occur here (every byte comes from the codec); an error
         // would be dropped as the daemon drops it.
-        let _ = node.handle_datagram(self.now, &packet.bytes);
+        let _ = node.handle_datagram(self.now, &bytes);
         self.drain(packet.to);
+    }
+
+    /// One datagram through node `id`'s knet (`threads_rx.c`): its answers (PONGs, PMTUD
+    /// replies) are sent, and a whole totem message for the engine comes back.
+    fn knet_receive(&mut self, id: u32, from: u32, bytes: &[u8]) -> Option<Vec<u8>> {
+        let now = self.now;
+        let knet = self.nodes.get_mut(&id)?.knet.as_mut()?;
+        let mut out = Vec::new();
+        let received = knet.receive(now, daemon::node_addr(from), bytes, &mut out);
+        self.knet_flush(id, out);
+        match received {
+            Received::Message(_, message) => Some(message),
+            // Dropped datagrams are counted in the knet's stats (totemd logs them at debug).
+            Received::Consumed | Received::Dropped(_) => None,
+        }
+    }
+
+    /// Node `id`'s knet timers, if due (`threads_heartbeat.c`): pings, links timed out.
+    fn knet_timers(&mut self, id: u32, now: Instant) {
+        let Some(knet) = self.nodes.get_mut(&id).and_then(|n| n.knet.as_mut()) else {
+            return;
+        };
+        if knet.poll_timeout().is_some_and(|t| t <= now) {
+            let mut out = Vec::new();
+            knet.handle_timeout(now, &mut out);
+            self.knet_flush(id, out);
+        }
+    }
+
+    /// One transmit of node `id`'s engine through its knet: framed for every up link, and
+    /// the node's own copy over the loopback link (`totemknet.c` sends to the local host
+    /// too, and libknet hands it straight back), read in the daemon's next round.
+    fn knet_send(&mut self, id: u32, destination: Destination, bytes: Vec<u8>) {
+        let now = self.now;
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        let incarnation = n.incarnation;
+        let Some(knet) = n.knet.as_mut() else {
+            return;
+        };
+        let mut out = Vec::new();
+        knet.send(now, destination, &bytes, &mut out);
+        if destination == Destination::All || destination == Destination::Node(id) {
+            self.next_id += 1;
+            self.queue.push(Reverse(InFlight {
+                // The next round of the daemon's loop, which costs about what reading a
+                // datagram does: a node alone with its token does not spin in one instant.
+                at: now + Duration::from_micros(RX_COST_US as u64),
+                id: self.next_id,
+                from: id,
+                to: id,
+                bytes,
+                loopback: Some(incarnation),
+            }));
+        }
+        self.knet_flush(id, out);
+    }
+
+    /// Puts what node `id`'s knet built on the network (from its one link socket) and
+    /// traces its link changes.
+    fn knet_flush(&mut self, id: u32, out: Vec<(std::net::SocketAddr, Vec<u8>)>) {
+        for (addr, bytes) in out {
+            if let Some(to) = daemon::node_of(&self.ids, addr) {
+                self.send(id, to, Socket::Token, &bytes);
+            }
+        }
+        let mut changes = Vec::new();
+        if let Some(knet) = self.nodes.get_mut(&id).and_then(|n| n.knet.as_mut()) {
+            while let Some(event) = knet.poll_event() {
+                changes.push(match event {
+                    KnetEvent::LinkUp(peer) => (u32::from(peer), true),
+                    KnetEvent::LinkDown(peer) => (u32::from(peer), false),
+                });
+            }
+        }
+        for (peer, up) in changes {
+            self.record(TraceEvent::Link { node: id, peer, up });
+        }
     }
 
     /// Collects a node's datagrams and events after an input.
@@ -1022,14 +1218,37 @@ impl Sim {
         let mut transmits = Vec::new();
         let mut events = Vec::new();
         let mut notes = Vec::new();
-        if let Some(node) = self.nodes.get_mut(&id).and_then(|n| n.node.as_mut()) {
-            while let Some(t) = node.poll_transmit() {
-                transmits.push(t);
+        if let Some(n) = self.nodes.get_mut(&id) {
+            if let Some(node) = n.node.as_mut() {
+                while let Some(t) = node.poll_transmit() {
+                    transmits.push(t);
+                }
+                // votequorum is fed the node's outputs in order, as totemd's quorum service
+                // is (`runtime.rs` drain → `EventSource::node_event` / `votequorum`).
+                while let Some(output) = node.poll_output() {
+                    match output {
+                        NodeOutput::Event(e) => {
+                            if let Some(vq) = n.votequorum.as_mut() {
+                                vq.node_event(&e);
+                            }
+                            events.push(e);
+                        }
+                        NodeOutput::Votequorum { from, message } => {
+                            if let Some(vq) = n.votequorum.as_mut() {
+                                vq.deliver(from, &message);
+                            }
+                        }
+                    }
+                }
+                notes = node.take_totempg_notes();
+                // QuorumService::update_node: the next NODEINFO says votequorum's state.
+                if let Some(vq) = n.votequorum.as_ref() {
+                    let info = vq.own_nodeinfo();
+                    if node.nodeinfo() != info {
+                        node.set_nodeinfo(info);
+                    }
+                }
             }
-            while let Some(e) = node.poll_event() {
-                events.push(e);
-            }
-            notes = node.take_totempg_notes();
         }
         for note in notes {
             self.record(match note {
@@ -1061,6 +1280,10 @@ impl Sim {
             self.on_node_event(id, e);
         }
         for t in transmits {
+            if self.nodes.get(&id).is_some_and(|n| n.knet.is_some()) {
+                self.knet_send(id, t.destination, t.bytes);
+                continue;
+            }
             let (targets, socket) = match t.destination {
                 Destination::Node(to) => (vec![to], Socket::Token),
                 Destination::All => (self.ids.clone(), Socket::Member),
@@ -1137,6 +1360,7 @@ impl Sim {
                 from,
                 to,
                 bytes: bytes.to_vec(),
+                loopback: None,
             }));
         }
     }

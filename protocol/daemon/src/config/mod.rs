@@ -22,6 +22,9 @@ use totem_cpg::NodeConfig;
 use totem_srp::SrpConfigBuilder;
 
 pub use local_node::{find_local_node, generate_nodeid, LocalHost};
+/// The knet keys totemd honours: the link layer's own settings, so that the simulator
+/// derives a knet ring's timers as totemd does.
+pub use totem_knet::KnetSettings;
 
 /// `DEFAULT_PORT`.
 pub const DEFAULT_MCASTPORT: u16 = 5405;
@@ -144,20 +147,6 @@ pub enum Transport {
     Udpu,
     /// `knet` (crypto and compression off, one link).
     Knet,
-}
-
-/// The knet keys totemd honours (`totem.knet_mtu`, link 0's `interface` keys); `None`
-/// means corosync's default.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct KnetSettings {
-    /// `knet_mtu`.
-    pub mtu: Option<u32>,
-    /// `interface.knet_ping_interval` (ms).
-    pub ping_interval_ms: Option<u32>,
-    /// `interface.knet_ping_timeout` (ms).
-    pub ping_timeout_ms: Option<u32>,
-    /// `interface.knet_pong_count`.
-    pub pong_count: Option<u32>,
 }
 
 /// One `nodelist { node { } }`.

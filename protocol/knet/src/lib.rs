@@ -1,6 +1,10 @@
-//! The knet transport as libknet 1.25 runs it under corosync 3.1.7 with crypto and
-//! compression off (spec §1.2), sans-IO: datagrams and `now` in, datagrams and link events
-//! out. The socket is the runtime's, as for udpu.
+//! `totem-knet`: the knet transport as libknet 1.25 runs it under corosync 3.1.7 with crypto
+//! and compression off (spec §1.2), sans-IO: datagrams and `now` in, datagrams and link
+//! events out. No sockets, no OS clock, no global RNG: the caller owns the socket (totemd's
+//! token socket) or the network (the simulator's), and passes time in as
+//! [`totem_srp::Instant`], as for `totem_srp::Srp`. Nothing is logged here: link changes
+//! come out as [`KnetEvent`]s and refused datagrams as [`KnetDrop`]s, which totemd writes
+//! as libknet's `[KNET  ]` lines.
 //!
 //! What a peer needs from us, and what we do as libknet does it:
 //!
@@ -19,8 +23,8 @@
 //!   MTU, `bcast` = 1 to every peer whose link is up, 0 to the one target. corosync's filter
 //!   (`totemknet.c::dst_host_filter_callback_fn`) reads the totem header's
 //!   `target_nodeid`, which the engine sets for the tokens it unicasts and zeroes otherwise.
-//!   Our own messages go over knet's loopback link, never the network: the runtime hands
-//!   them straight back to the engine.
+//!   Our own messages go over knet's loopback link, never the network: the caller hands
+//!   them straight back to its engine.
 //! * **Receive** (`threads_rx.c::_parse_recv_from_links`): data only from a listed host,
 //!   from its link address (port not compared), only once its link is up; fragments are
 //!   reassembled per sender (`pckt_defrag`); unicast data for another host is dropped.
@@ -31,12 +35,14 @@
 //! configured MTU (`totem.knet_mtu`, else a 1500-byte path: 1500 − 20 − 8 − 26 = 1446,
 //! what libknet settles on over Ethernet), and corosync's probes of us are answered.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use totem_srp::{Destination, Duration, Instant};
 
-use crate::config::KnetSettings;
 use totem_wire::knet::{
     DefragLimits, Defragmented, Defragmenter, KnetBody, KnetData, KnetHeader, KnetPacket, KnetPing,
     KnetPmtud, KnetType, KNET_DATA_HEADER_LEN, KNET_MAX_PACKET_SIZE, KNET_VERSION,
@@ -56,6 +62,20 @@ pub const DEFAULT_PATH_MTU: usize = 1500;
 /// `KNET_PMTUD_MIN_MTU_V4`: no path is assumed smaller. It also keeps the largest message
 /// (`KNET_MAX_PACKET_SIZE`) within the 255 fragments `frag_num` can count.
 const MIN_PATH_MTU: usize = 576;
+
+/// The knet keys of corosync.conf that totemd honours (`totem.knet_mtu`, link 0's
+/// `interface` keys); `None` means corosync's default ([`KnetConfig::corosync`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KnetSettings {
+    /// `knet_mtu`.
+    pub mtu: Option<u32>,
+    /// `interface.knet_ping_interval` (ms).
+    pub ping_interval_ms: Option<u32>,
+    /// `interface.knet_ping_timeout` (ms).
+    pub ping_timeout_ms: Option<u32>,
+    /// `interface.knet_pong_count`.
+    pub pong_count: Option<u32>,
+}
 
 /// Settings of one node's knet (corosync's defaults come from `totemconfig.c`).
 #[derive(Debug, Clone)]
