@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Parser;
 
 use crate::config::Transport;
-use crate::config::{self, ConfigError, CorosyncConf, LocalHost};
+use crate::config::{self, ConfigError, CorosyncConf, LocalHost, NodeEntry};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
@@ -19,6 +19,7 @@ use crate::status::StatusFile;
 use crate::sys::SignalFd;
 use crate::udpu::Udpu;
 use crate::{logf, persist};
+use totem_cpg::NodeConfig;
 use totem_knet::KnetConfig;
 use totem_votequorum::VoteConfig;
 
@@ -125,6 +126,122 @@ pub struct Daemon {
     status: Option<StatusFile>,
 }
 
+/// What a start will open, derived from the command line, the configuration and this
+/// host without touching anything: what `-t` checks, and what tests inspect.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The configuration.
+    pub config: CorosyncConf,
+    /// This node's nodelist entry.
+    pub me: NodeEntry,
+    /// Where the ring seq is kept (`-S` or `system.state_dir`).
+    pub state_dir: PathBuf,
+    /// `uidgid` entries, resolved: who may connect besides root.
+    pub allowed_uids: Vec<u32>,
+    /// The same for groups.
+    pub allowed_gids: Vec<u32>,
+    /// The engine's configuration (its stored ring seq is read when the daemon opens).
+    pub node: NodeConfig,
+    /// The knet link layer's configuration, when the transport is knet.
+    pub knet: Option<KnetConfig>,
+    /// The libqb IPC type every service serves.
+    pub ipc_type: ServerIpcType,
+    /// votequorum's settings.
+    pub vote: VoteConfig,
+    /// Received datagrams to drop (`--drop-*`).
+    pub faults: FaultConfig,
+}
+
+/// Derives the [`Plan`]: which node this is, the totem timings, the transport, the IPC
+/// and quorum settings; every error corosync reports at this stage, with its exit code, in
+/// its order. `is_dir` answers whether the state directory exists (the one question about
+/// the file system at this stage; a test answers it as it likes).
+pub fn plan(
+    args: &Args,
+    conf: CorosyncConf,
+    host: &LocalHost,
+    is_dir: impl Fn(&std::path::Path) -> bool,
+) -> Result<Plan, StartError> {
+    let me = conf
+        .local_node(args.nodeid, host)
+        .map_err(config_error)?
+        .clone();
+    let state_dir = args
+        .state_dir
+        .clone()
+        .unwrap_or_else(|| conf.system.state_dir.clone());
+    if !is_dir(&state_dir) {
+        return Err(StartError {
+            message: format!(
+                "Cannot chdir to state directory {}. No such file or directory",
+                state_dir.display()
+            ),
+            code: EXIT_STATE_DIR,
+        });
+    }
+    // The stored ring seq is only known when the daemon opens its state file.
+    let mut node = conf.node_config(me.nodeid, 0).map_err(config_error)?;
+    if args.start_seq_near_rollover {
+        node.srp.seqno_start = totem_srp::SEQNO_START_NEAR_ROLLOVER;
+    }
+    // coroparse.c resolves uidgid names while parsing: an unknown one stops corosync.
+    let (allowed_uids, allowed_gids) = conf.uidgid.resolve().map_err(|message| StartError {
+        message: format!("parser error: {message}"),
+        code: EXIT_CONFIG,
+    })?;
+    let knet = (conf.totem.transport == Transport::Knet).then(|| {
+        let peers = conf
+            .nodes
+            .iter()
+            .filter(|n| n.nodeid != me.nodeid)
+            // The reader refused nodeids of 65536 and above for knet.
+            .map(|n| {
+                (
+                    n.nodeid as u16,
+                    std::net::SocketAddr::new(n.addr, conf.totem.mcastport),
+                )
+            })
+            .collect();
+        KnetConfig::corosync(me.nodeid as u16, peers, node.srp.token_ms, &conf.totem.knet)
+    });
+    // cs_ipcs_service_init with corosync's IPC type (`cs_get_ipc_type`: native, the
+    // default, is shm). Clients follow (ipc.md §1.3).
+    let ipc_type = ServerIpcType::from_config(conf.system.qb_ipc_type.as_deref())
+        .unwrap_or(ServerIpcType::Shm);
+    // votequorum_readconfig: wait_for_all defaults to two_node.
+    let vote = VoteConfig {
+        provider: conf.quorum.provider.is_some(),
+        votes: conf
+            .nodes
+            .iter()
+            .map(|n| (n.nodeid, n.quorum_votes))
+            .collect(),
+        expected_votes: conf.expected_votes(),
+        two_node: conf.quorum.two_node,
+        wait_for_all: conf.quorum.wait_for_all.unwrap_or(conf.quorum.two_node),
+    };
+    // votequorum_exec_init_fn's NODEINFO says what votequorum's start-up state is.
+    node.nodeinfo = totem_votequorum::Votequorum::new(vote.clone(), me.nodeid).own_nodeinfo();
+    let faults = FaultConfig {
+        drop_orf_token_pct: args.drop_orf_token,
+        drop_commit_token_pct: args.drop_commit_token,
+        drop_mcast_pct: args.drop_mcast,
+        seed: args.fault_seed,
+    };
+    Ok(Plan {
+        config: conf,
+        me,
+        state_dir,
+        allowed_uids,
+        allowed_gids,
+        node,
+        knet,
+        ipc_type,
+        vote,
+        faults,
+    })
+}
+
 /// Reads the configuration and, unless `-t`, opens everything. `Ok(None)` means "done,
 /// exit 0" (`-v`, `-t`).
 pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
@@ -136,14 +253,13 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         return Ok(None);
     }
     let loaded = config::load(&args.config).map_err(config_error)?;
-    let conf = loaded.config;
     if args.test {
         // -t opens nothing: the warnings go to stderr.
         for w in &loaded.warnings {
             logf!(Main, Warning, "{w}");
         }
     } else {
-        let logger = Logger::from_config(&conf.logging).map_err(|e| StartError {
+        let logger = Logger::from_config(&loaded.config.logging).map_err(|e| StartError {
             message: format!("cannot open logfile: {e}"),
             code: EXIT_LOG_CONFIG,
         })?;
@@ -156,33 +272,28 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         message: format!("cannot list local addresses: {e}"),
         code: EXIT_CONFIG,
     })?;
-    let me = conf
-        .local_node(args.nodeid, &host)
-        .map_err(config_error)?
-        .clone();
-    let state_dir = args
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| conf.system.state_dir.clone());
-    if !state_dir.is_dir() {
-        return Err(StartError {
-            message: format!(
-                "Cannot chdir to state directory {}. No such file or directory",
-                state_dir.display()
-            ),
-            code: EXIT_STATE_DIR,
-        });
-    }
-    // Validate the timings now, so that -t reports them.
-    conf.node_config(me.nodeid, 0).map_err(config_error)?;
-    // coroparse.c resolves uidgid names while parsing: an unknown one stops corosync.
-    let (allowed_uids, allowed_gids) = conf.uidgid.resolve().map_err(|message| StartError {
-        message: format!("parser error: {message}"),
-        code: EXIT_CONFIG,
-    })?;
+    let plan = plan(args, loaded.config, &host, std::path::Path::is_dir)?;
     if args.test {
         return Ok(None);
     }
+    open(args, plan).map(Some)
+}
+
+/// Opens what the plan says, in `main.c::main`'s order and with corosync's log lines:
+/// scheduling, the ring seq file, signals, the transport's sockets, the IPC services.
+fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
+    let Plan {
+        config: conf,
+        me,
+        state_dir,
+        allowed_uids,
+        allowed_gids,
+        node: mut node_config,
+        knet,
+        ipc_type,
+        vote,
+        faults,
+    } = plan;
     logf!(
         Main,
         Notice,
@@ -207,9 +318,8 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         ),
         code: crate::runtime::EXIT_STORE_RINGID,
     })?;
-    let mut node_config = conf.node_config(me.nodeid, stored).map_err(config_error)?;
+    node_config.stored_ring_seq = stored;
     if args.start_seq_near_rollover {
-        node_config.srp.seqno_start = totem_srp::SEQNO_START_NEAR_ROLLOVER;
         logf!(
             Totem,
             Warning,
@@ -221,8 +331,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         message: format!("cannot set up signal handling: {e}"),
         code: EXIT_FATAL,
     })?;
-    let knet = conf.totem.transport == Transport::Knet;
-    if knet {
+    if knet.is_some() {
         logf!(Totem, Notice, "Initializing transport (Kronosnet).");
     } else {
         logf!(Totem, Notice, "Initializing transport (UDP/IP Unicast).");
@@ -241,7 +350,7 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         code: EXIT_FATAL,
     })?;
     udpu.set_gso(!args.no_udp_gso);
-    if knet {
+    if knet.is_some() {
         udpu.use_knet_buffers();
     }
     logf!(
@@ -257,40 +366,23 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
             "Receive multicast socket recv buffer size ({size} bytes)."
         );
     }
-    let knet = knet.then(|| {
-        logf!(Totem, Info, "totemknet initialized");
-        let peers = conf
-            .nodes
-            .iter()
-            .filter(|n| n.nodeid != me.nodeid)
-            // The reader refused nodeids of 65536 and above for knet.
-            .map(|n| {
-                (
-                    n.nodeid as u16,
-                    std::net::SocketAddr::new(n.addr, conf.totem.mcastport),
-                )
-            })
-            .collect();
-        let k = KnetConfig::corosync(
-            me.nodeid as u16,
-            peers,
-            node_config.srp.token_ms,
-            &conf.totem.knet,
-        );
-        logf!(
-            Knet,
-            Debug,
-            "link 0: ping interval {} ms, ping timeout {} ms, pong count {}, data MTU {}",
-            k.ping_interval.total_millis(),
-            k.ping_timeout.total_millis(),
-            k.pong_count,
-            k.data_mtu
-        );
-        k
-    });
-    if knet.is_none() {
-        for n in &conf.nodes {
-            logf!(Totem, Notice, "adding new UDPU member {{{}}}", n.addr);
+    match &knet {
+        Some(k) => {
+            logf!(Totem, Info, "totemknet initialized");
+            logf!(
+                Knet,
+                Debug,
+                "link 0: ping interval {} ms, ping timeout {} ms, pong count {}, data MTU {}",
+                k.ping_interval.total_millis(),
+                k.ping_timeout.total_millis(),
+                k.pong_count,
+                k.data_mtu
+            );
+        }
+        None => {
+            for n in &conf.nodes {
+                logf!(Totem, Notice, "adding new UDPU member {{{}}}", n.addr);
+            }
         }
     }
     logf!(
@@ -300,12 +392,6 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         me.nodeid,
         stored.wrapping_add(1)
     );
-    let faults = FaultConfig {
-        drop_orf_token_pct: args.drop_orf_token,
-        drop_commit_token_pct: args.drop_commit_token,
-        drop_mcast_pct: args.drop_mcast,
-        seed: args.fault_seed,
-    };
     if Faults::new(faults).active() {
         logf!(
             Totem,
@@ -318,10 +404,6 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         );
     }
     let clock = Clock::new();
-    // cs_ipcs_service_init for the services totemd has, with corosync's IPC type
-    // (`cs_get_ipc_type`: native, the default, is shm). Clients follow (ipc.md §1.3).
-    let ipc_type = ServerIpcType::from_config(conf.system.qb_ipc_type.as_deref())
-        .unwrap_or(ServerIpcType::Shm);
     let mut quorum_service = QuorumServiceConfig::new(allowed_uids.clone(), allowed_gids.clone());
     quorum_service.ipc.ipc_type = ipc_type;
     let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
@@ -348,21 +430,6 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
         "Service engine loaded: corosync cluster closed process group service v1.01 (IPC type {})",
         ipc_type.name()
     );
-    // votequorum_readconfig: wait_for_all defaults to two_node.
-    let vote = VoteConfig {
-        provider: conf.quorum.provider.is_some(),
-        votes: conf
-            .nodes
-            .iter()
-            .map(|n| (n.nodeid, n.quorum_votes))
-            .collect(),
-        expected_votes: conf.expected_votes(),
-        two_node: conf.quorum.two_node,
-        wait_for_all: conf.quorum.wait_for_all.unwrap_or(conf.quorum.two_node),
-    };
-    // votequorum_exec_init_fn's NODEINFO says what votequorum's start-up state is.
-    node_config.nodeinfo =
-        totem_votequorum::Votequorum::new(vote.clone(), me.nodeid).own_nodeinfo();
     quorum_service.vote = vote.clone();
     quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
     let quorum =
@@ -405,14 +472,14 @@ pub fn start(args: &Args) -> Result<Option<Daemon>, StartError> {
     if let Some(knet) = knet {
         runtime.use_knet(knet);
     }
-    Ok(Some(Daemon {
+    Ok(Daemon {
         config: conf,
         nodeid: me.nodeid,
         runtime,
         cpg,
         quorum,
         status,
-    }))
+    })
 }
 
 /// `totemsrp_initialize`'s debug dump of the timings, in its words.
@@ -546,5 +613,109 @@ impl Daemon {
                 code
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The conformance template with three nodes, as the lab renders it.
+    fn conf(transport: &str, extra_totem: &str, ipc: &str) -> CorosyncConf {
+        let mut nodelist = String::new();
+        for n in 1..=3 {
+            nodelist.push_str(&format!(
+                "\tnode {{\n\t\tring0_addr: 10.200.0.{}\n\t\tnodeid: {n}\n\t}}\n",
+                10 + n
+            ));
+        }
+        let text = include_str!("../../../fixtures/corosync/corosync.conf.tmpl")
+            .replace("{{transport}}", transport)
+            .replace("{{totem_timings}}", extra_totem)
+            .replace("{{nodelist}}", &nodelist)
+            .replace("{{logfile}}", "/tmp/x/corosync.log")
+            .replace("{{state_dir}}", "/tmp/x/state")
+            .replace("{{ipc}}", ipc);
+        config::parse_str(&text, "corosync.conf").unwrap().config
+    }
+
+    fn host(addr: &str) -> LocalHost {
+        LocalHost {
+            nodename: "n".into(),
+            addrs: vec![addr.parse().unwrap()],
+        }
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        Args::try_parse_from(["totemd", "-f"].iter().chain(extra)).unwrap()
+    }
+
+    #[test]
+    fn a_udpu_plan_is_this_nodes_ring_and_services_without_opening_anything() {
+        let p = plan(
+            &args(&[]),
+            conf("udpu", "\ttoken: 1000\n", "socket"),
+            &host("10.200.0.12"),
+            |_| true,
+        )
+        .unwrap();
+        assert_eq!(p.me.nodeid, 2);
+        assert_eq!(p.state_dir, PathBuf::from("/tmp/x/state"));
+        assert!(p.knet.is_none());
+        assert_eq!(p.ipc_type, ServerIpcType::Socket);
+        // token 1000 + the default coefficient of 650 for the third node.
+        assert_eq!(p.node.srp.token_ms, 1650);
+        assert_eq!(p.node.stored_ring_seq, 0);
+        assert_eq!(p.vote.votes.len(), 3);
+        assert!(p.vote.provider && !p.vote.two_node);
+        assert_eq!(p.faults.drop_mcast_pct, 0);
+    }
+
+    #[test]
+    fn a_knet_plan_carries_the_link_layers_settings_and_the_command_lines_faults() {
+        let p = plan(
+            &args(&["--drop-mcast", "5", "--start-seq-near-rollover"]),
+            conf("knet", "", "shm"),
+            &host("10.200.0.11"),
+            |_| true,
+        )
+        .unwrap();
+        let k = p.knet.expect("knet");
+        // corosync's defaults on a three-node ring (token 1650): pong count 2, and
+        // fragments of 1446 bytes on a 1500-byte path.
+        assert_eq!((k.pong_count, k.data_mtu), (2, 1446));
+        assert_eq!(p.ipc_type, ServerIpcType::Shm);
+        assert_eq!(p.faults.drop_mcast_pct, 5);
+        assert_eq!(p.node.srp.seqno_start, totem_srp::SEQNO_START_NEAR_ROLLOVER);
+    }
+
+    #[test]
+    fn plan_errors_are_corosyncs_in_its_order() {
+        // Not a local address of any node: the config's error.
+        let e = plan(
+            &args(&[]),
+            conf("udpu", "", "shm"),
+            &host("192.0.2.1"),
+            |_| true,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, EXIT_CONFIG, "{}", e.message);
+        // No state directory.
+        let e = plan(
+            &args(&[]),
+            conf("udpu", "", "shm"),
+            &host("10.200.0.11"),
+            |_| false,
+        )
+        .unwrap_err();
+        assert_eq!(e.code, EXIT_STATE_DIR);
+        assert!(e.message.contains("/tmp/x/state"), "{}", e.message);
+        // The state directory comes before the timings, as in corosync's start-up.
+        let bad = conf("udpu", "\tjoin: 500\n\tconsensus: 400\n", "shm");
+        let e = plan(&args(&[]), bad.clone(), &host("10.200.0.11"), |_| false).unwrap_err();
+        assert_eq!(e.code, EXIT_STATE_DIR);
+        let e = plan(&args(&[]), bad, &host("10.200.0.11"), |_| true).unwrap_err();
+        assert_eq!(e.code, EXIT_CONFIG);
+        assert!(e.message.contains("consensus"), "{}", e.message);
     }
 }
