@@ -975,13 +975,9 @@ fn exec_fields(
             } => {
                 f.push("nodeid", Value::U((*nodeid).into()));
                 f.push("value", Value::U((*value).into()));
-                let name = match param {
-                    1 => "EXPECTED_VOTES".to_string(),
-                    2 => "NODE_VOTES".to_string(),
-                    3 => "CANCEL_WFA".to_string(),
-                    other => format!("{other}"),
-                };
-                f.push("param", Value::Str(name));
+                // An unknown param shows as its number.
+                let raw = u8::from(*param);
+                f.push("param", name_of(param.known_name(), raw));
             }
             VotequorumMessage::QdeviceReg {
                 operation, name, ..

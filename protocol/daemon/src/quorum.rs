@@ -87,12 +87,11 @@ pub const NODE_FLAGS_FIRST: u32 = 8;
 /// `NODE_FLAGS_QDEVICE_CAST_VOTE`.
 pub const NODE_FLAGS_QDEVICE_CAST_VOTE: u32 = 64;
 
-/// `VOTEQUORUM_RECONFIG_PARAM_EXPECTED_VOTES`.
-const RECONFIG_EXPECTED_VOTES: u8 = 1;
-/// `VOTEQUORUM_RECONFIG_PARAM_NODE_VOTES`.
-const RECONFIG_NODE_VOTES: u8 = 2;
-/// `VOTEQUORUM_RECONFIG_PARAM_CANCEL_WFA`.
-const RECONFIG_CANCEL_WFA: u8 = 3;
+// `VOTEQUORUM_RECONFIG_PARAM_*`, under the names this file used before the codec typed them.
+use totem_wire::exec::votequorum::ReconfigureParam::{
+    self, CancelWfa as RECONFIG_CANCEL_WFA, ExpectedVotes as RECONFIG_EXPECTED_VOTES,
+    NodeVotes as RECONFIG_NODE_VOTES,
+};
 
 /// The votequorum settings of the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -493,7 +492,7 @@ impl Votequorum {
     }
 
     /// `message_handler_req_exec_votequorum_reconfigure`.
-    fn reconfigure(&mut self, nodeid: u32, value: u32, param: u8) -> bool {
+    fn reconfigure(&mut self, nodeid: u32, value: u32, param: ReconfigureParam) -> bool {
         match param {
             RECONFIG_EXPECTED_VOTES => {
                 self.update_node_expected_votes(value);
