@@ -5,25 +5,26 @@
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
-use totem_wire::exec::cmap::CmapMcast;
 use totem_wire::exec::cpg::CpgMessage;
-use totem_wire::exec::votequorum::fixed_name_text;
-use totem_wire::exec::{CfgMessage, ExecMessage, PloadMessage, SyncMessage, VotequorumMessage};
+use totem_wire::exec::{ExecMessage, SyncMessage};
 use totem_wire::knet::{
-    DefragLimits, Defragmented, Defragmenter, KnetBody, KnetPacket, KNET_DATA_HEADER_LEN,
+    DefragLimits, Defragmented, Defragmenter, KnetBody, KnetHeader, KnetPacket,
+    KNET_DATA_HEADER_LEN,
 };
+use totem_wire::legacy::LegacyVersion;
 use totem_wire::pg::{Assembler, AssemblerLimits, GroupPrefix, PgPacket};
-use totem_wire::srp::{Encapsulation, Mcast, Message, MCAST_HEADER_LEN};
+use totem_wire::srp::{Encapsulation, Mcast, Message, MessageType, MCAST_HEADER_LEN};
 use totem_wire::{classify, ByteOrder, Framing};
 
 use crate::capture::RawFrame;
+use crate::intern::{FxBuild, NameInterner};
 use crate::layers::{Datagram, Layered, Layers};
 use crate::model::{
-    CommitEntryRecord, ErrorRecord, Fields, FrameRecord, KnetRecord, MessageRecord, PgRecord,
-    RingRecord, RtrRecord, TotemBody, TotemRecord, Value,
+    CommitEntryRecord, ErrorRecord, Fields, FrameRecord, KnetRecord, MessageKind, MessageRecord,
+    PgRecord, RtrRecord, TotemBody, TotemRecord,
 };
+use crate::render::fields;
 
 /// corosync's default `mcastport`.
 pub const DEFAULT_PORT: u16 = 5405;
@@ -45,6 +46,43 @@ pub struct FrameDecoder {
 
 /// knet reassemblies remembered for provenance.
 const KNET_SOURCES_MAX: usize = 4096;
+
+/// The totemsrp grammar a message came in. Both are decoded by one path, in 3.x's types
+/// (1.x/2.x messages are mapped into them by `totem_wire::legacy::Message::to_srp`); what
+/// still differs is said where it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Grammar {
+    /// corosync 3.x.
+    Totem3,
+    /// corosync 1.x or 2.x.
+    Legacy(LegacyVersion),
+}
+
+impl Grammar {
+    /// Bytes of `struct mcast` before its payload.
+    fn mcast_header_len(self) -> usize {
+        match self {
+            Grammar::Totem3 => MCAST_HEADER_LEN,
+            Grammar::Legacy(version) => totem_wire::legacy::Mcast::header_len(version),
+        }
+    }
+
+    /// corosync's name of a message type, without allocating for the known ones. 1.x/2.x
+    /// name totemrrp's ring-test messages, which 3.x's types do not know.
+    fn type_name(self, t: MessageType) -> Cow<'static, str> {
+        let (known, text) = match self {
+            Grammar::Totem3 => (t.known_name(), t.to_string()),
+            Grammar::Legacy(_) => {
+                let legacy = totem_wire::legacy::MessageType::from(u8::from(t));
+                (legacy.known_name(), legacy.to_string())
+            }
+        };
+        match known {
+            Some(name) => Cow::Borrowed(name),
+            None => Cow::Owned(text),
+        }
+    }
+}
 
 impl FrameDecoder {
     /// A decoder for frames of `linktype`. Datagrams to or from `ports` that are neither
@@ -269,15 +307,24 @@ impl FrameDecoder {
 
     /// Decodes a totemsrp message that starts at `base` of the UDP payload.
     fn decode_totem(&mut self, frame: u64, bytes: &[u8], base: usize, record: &mut FrameRecord) {
-        let message = match Message::parse(bytes) {
-            Ok((m, _)) => m,
-            Err(e) => {
-                record.error = Some(ErrorRecord::from(&e.add_offset(base)));
-                return;
-            }
-        };
+        match Message::parse(bytes) {
+            Ok((message, _)) => self.decode_srp(frame, &message, Grammar::Totem3, base, record),
+            Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(base))),
+        }
+    }
+
+    /// The totem record of a message of either grammar (in 3.x's types), which starts at
+    /// `base` of the UDP payload; its totempg packet goes to the reassembly.
+    fn decode_srp(
+        &mut self,
+        frame: u64,
+        message: &Message<'_>,
+        grammar: Grammar,
+        base: usize,
+        record: &mut FrameRecord,
+    ) {
         let header = *message.header();
-        let body = match &message {
+        let body = match message {
             Message::OrfToken(t) => TotemBody::OrfToken {
                 ring_id: t.ring_id.into(),
                 seq: t.seq,
@@ -296,7 +343,7 @@ impl FrameDecoder {
                     })
                     .collect(),
             },
-            Message::Mcast(m) => self.decode_mcast(frame, m, base, record),
+            Message::Mcast(m) => self.decode_mcast(frame, m, grammar, base, record),
             Message::MembMergeDetect(m) => TotemBody::MergeDetect {
                 ring_id: m.ring_id.into(),
                 system_from: m.system_from,
@@ -332,7 +379,8 @@ impl FrameDecoder {
             },
         };
         record.totem = Some(TotemRecord {
-            message_type: type_name(header.message_type),
+            message_type: grammar.type_name(header.message_type),
+            kind: header.message_type,
             byte_order: header.order.short_name(),
             nodeid: header.nodeid,
             target_nodeid: header.target_nodeid,
@@ -344,39 +392,45 @@ impl FrameDecoder {
         &mut self,
         frame: u64,
         m: &Mcast<'_>,
+        grammar: Grammar,
         base: usize,
         record: &mut FrameRecord,
     ) -> TotemBody {
+        let header_len = grammar.mcast_header_len();
         let encapsulated = m.encapsulation() == Encapsulation::Encapsulated;
         let mut inner_record = None;
         let mut pg = None;
         let mut duplicate_of = None;
         // The message whose payload is the totempg packet: the MCAST itself, or for a
         // recovery re-send the old-ring MCAST inside it (spec §2.6).
-        let carried = if encapsulated {
-            match m.inner() {
-                Some(Ok(inner)) => Some((inner, base + MCAST_HEADER_LEN)),
+        let carried = match (encapsulated, grammar) {
+            (false, _) => Some((m.clone(), base)),
+            (true, Grammar::Totem3) => match m.inner() {
+                Some(Ok(inner)) => Some((inner, base + header_len)),
                 Some(Err(e)) => {
                     record.error = Some(ErrorRecord::from(&e.add_offset(base)));
                     None
                 }
                 None => None,
+            },
+            // A 1.x/2.x recovery re-send is shown by its own header (and told apart from
+            // its copies by it); the old-ring message inside is not unpacked.
+            (true, Grammar::Legacy(_)) => {
+                duplicate_of = self.dedup.check(mcast_key(m), frame);
+                None
             }
-        } else {
-            Some((m.clone(), base))
         };
         if let Some((carrier, carrier_base)) = carried {
-            let key = (
-                carrier.ring_id.rep,
-                carrier.ring_id.seq,
-                carrier.seq,
-                carrier.header.nodeid,
-            );
-            duplicate_of = self.dedup.check(key, frame);
+            duplicate_of = self.dedup.check(mcast_key(&carrier), frame);
             let mut gso_rest: &[u8] = &[];
             let mut gso_packet_len = 0;
             let parsed = PgPacket::parse(carrier.payload, carrier.header.order).or_else(|e| {
-                match gso_first_packet(carrier.payload, &e) {
+                // totemd's UDP GSO sends are 3.x's.
+                let gso = match grammar {
+                    Grammar::Totem3 => gso_first_packet(carrier.payload, &e),
+                    Grammar::Legacy(_) => None,
+                };
+                match gso {
                     Some((first, count, packet_len)) => {
                         record.notes.push(format!(
                             "UDP GSO: {count} Totem packets of {packet_len} bytes sent as one \
@@ -399,19 +453,20 @@ impl FrameDecoder {
                         lens: packet.entries.iter().map(|e| e.len()).collect(),
                     });
                     if duplicate_of.is_none() {
-                        self.feed_assembler(frame, carrier.header.nodeid, &packet, record);
+                        let sender = carrier.header.nodeid;
+                        self.feed_assembler(frame, sender, &packet, grammar, record);
                     }
                     self.feed_gso_rest(frame, gso_rest, gso_packet_len, record);
                 }
                 Err(e) => {
-                    record.error = Some(ErrorRecord::from(
-                        &e.add_offset(carrier_base + MCAST_HEADER_LEN),
-                    ));
+                    record.error =
+                        Some(ErrorRecord::from(&e.add_offset(carrier_base + header_len)));
                 }
             }
             if encapsulated {
                 inner_record = Some(Box::new(TotemRecord {
-                    message_type: type_name(carrier.header.message_type),
+                    message_type: grammar.type_name(carrier.header.message_type),
+                    kind: carrier.header.message_type,
                     byte_order: carrier.header.order.short_name(),
                     nodeid: carrier.header.nodeid,
                     target_nodeid: carrier.header.target_nodeid,
@@ -446,12 +501,12 @@ impl FrameDecoder {
 }
 
 impl FrameDecoder {
-    /// A corosync 1.x/2.x datagram: the same fields, with nodeids taken from the srp_addr
-    /// (whose IP addresses the verbose view does not repeat). 2.x exec messages share 3.x's
-    /// layouts and service ids, so they are decoded; 1.x's (coroipc header, other service
-    /// ids) are shown by service and function number.
+    /// A corosync 1.x/2.x datagram: mapped into 3.x's types by the codec, then decoded as
+    /// 3.x is (nodeids are those of the srp_addrs, whose IP addresses are not shown). 2.x
+    /// exec messages share 3.x's layouts and service ids, so they are decoded; 1.x's
+    /// (coroipc header, other service ids) are shown by service and function number.
     fn decode_legacy(&mut self, frame: u64, payload: &[u8], record: &mut FrameRecord) {
-        use totem_wire::legacy::{LegacyFraming, LegacyVersion, Message as L, TransportHeader};
+        use totem_wire::legacy::{LegacyFraming, TransportHeader};
         let (framing, message, _) = match LegacyFraming::parse(payload) {
             Ok(parsed) => parsed,
             Err(e) => {
@@ -465,134 +520,8 @@ impl FrameDecoder {
                 c.cipher_type, c.hash_type
             ));
         }
-        let ring = |r: &totem_wire::legacy::RingId| RingRecord {
-            rep: r.rep.nodeid,
-            seq: r.seq,
-        };
-        let nodes =
-            |list: &[totem_wire::legacy::SrpAddr]| list.iter().map(|a| a.nodeid()).collect();
-        let (header_nodeid, type_name, order) = {
-            let h = match &message {
-                L::OrfToken(m) => &m.header,
-                L::Mcast(m) => &m.header,
-                L::MembMergeDetect(m) => &m.header,
-                L::MembJoin(m) => &m.header,
-                L::MembCommitToken(m) => &m.header,
-                L::TokenHoldCancel(m) => &m.header,
-                L::Unknown { header, .. } => header,
-            };
-            (h.nodeid, h.message_type.to_string(), h.order)
-        };
-        let body = match &message {
-            L::OrfToken(t) => TotemBody::OrfToken {
-                ring_id: ring(&t.ring_id),
-                seq: t.seq,
-                token_seq: t.token_seq,
-                aru: t.aru,
-                aru_addr: t.aru_addr,
-                backlog: t.backlog,
-                fcc: t.fcc,
-                retrans_flg: t.retrans_flg,
-                rtr: t
-                    .rtr_list
-                    .iter()
-                    .map(|r| RtrRecord {
-                        ring_id: ring(&r.ring_id),
-                        seq: r.seq,
-                    })
-                    .collect(),
-            },
-            L::Mcast(m) => {
-                let key = (m.ring_id.rep.nodeid, m.ring_id.seq, m.seq, m.header.nodeid);
-                let duplicate_of = self.dedup.check(key, frame);
-                let mut pg_record = None;
-                if m.header.encapsulated != 1 {
-                    match PgPacket::parse(m.payload, order) {
-                        Ok(packet) => {
-                            pg_record = Some(PgRecord {
-                                fragmented: packet.fragmented,
-                                continuation: packet.continuation,
-                                lens: packet.entries.iter().map(|e| e.len()).collect(),
-                            });
-                            if duplicate_of.is_none() {
-                                let fed = self.assembler.feed(m.header.nodeid, &packet, frame);
-                                for a in fed.delivered {
-                                    record.messages.push(
-                                        if framing.version == LegacyVersion::Corosync2 {
-                                            decode_message(
-                                                a.sender,
-                                                &a.data,
-                                                a.sources,
-                                                order,
-                                                &mut self.names,
-                                            )
-                                        } else {
-                                            decode_message_1x(a.sender, &a.data, a.sources, order)
-                                        },
-                                    );
-                                }
-                            }
-                        }
-                        Err(e) => {
-                            let offset = framing.offset + m.buffer_len() - m.payload.len();
-                            record.error = Some(ErrorRecord::from(&e.add_offset(offset)));
-                        }
-                    }
-                }
-                TotemBody::Mcast {
-                    ring_id: ring(&m.ring_id),
-                    seq: m.seq,
-                    system_from: m.system_from.nodeid(),
-                    this_seqno: m.this_seqno,
-                    node_id: m.node_id,
-                    guarantee: m.guarantee,
-                    encapsulated: m.header.encapsulated == 1,
-                    inner: None,
-                    pg: pg_record,
-                    duplicate_of,
-                }
-            }
-            L::MembMergeDetect(m) => TotemBody::MergeDetect {
-                ring_id: ring(&m.ring_id),
-                system_from: m.system_from.nodeid(),
-            },
-            L::MembJoin(j) => TotemBody::Join {
-                system_from: j.system_from.nodeid(),
-                ring_seq: j.ring_seq,
-                proc_list: nodes(&j.proc_list),
-                failed_list: nodes(&j.failed_list),
-                leave: j.header.nodeid == 0,
-            },
-            L::MembCommitToken(c) => TotemBody::CommitToken {
-                ring_id: ring(&c.ring_id),
-                token_seq: c.token_seq,
-                memb_index: c.memb_index,
-                addr: nodes(&c.addr),
-                memb_list: c
-                    .memb_list
-                    .iter()
-                    .map(|e| CommitEntryRecord {
-                        ring_id: ring(&e.ring_id),
-                        aru: e.aru,
-                        high_delivered: e.high_delivered,
-                        received_flg: e.received_flg,
-                    })
-                    .collect(),
-            },
-            L::TokenHoldCancel(t) => TotemBody::TokenHoldCancel {
-                ring_id: ring(&t.ring_id),
-            },
-            L::Unknown { body, .. } => TotemBody::Unknown {
-                body_len: body.len(),
-            },
-        };
-        record.totem = Some(TotemRecord {
-            message_type: Cow::Owned(type_name),
-            byte_order: order.short_name(),
-            nodeid: header_nodeid,
-            target_nodeid: 0,
-            body,
-        });
+        let grammar = Grammar::Legacy(framing.version);
+        self.decode_srp(frame, &message.to_srp(), grammar, framing.offset, record);
     }
 
     /// Replaces frames that completed a knet reassembly by the frames of its fragments.
@@ -611,30 +540,13 @@ impl FrameDecoder {
     }
 }
 
-/// A multiply-rotate hasher for small integer keys (FxHash's scheme): the dedup window is
-/// looked up for every MCAST, and SipHash's flood resistance buys nothing for a file.
-#[derive(Default, Clone, Copy)]
-struct FxHasher(u64);
-
-impl std::hash::Hasher for FxHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.write_u64(u64::from(b));
-        }
-    }
-    fn write_u32(&mut self, v: u32) {
-        self.write_u64(u64::from(v));
-    }
-    fn write_u64(&mut self, v: u64) {
-        self.0 = (self.0.rotate_left(5) ^ v).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-type FxBuild = std::hash::BuildHasherDefault<FxHasher>;
 type DedupKey = (u32, u64, u32, u32);
+
+/// What tells an MCAST from another: its ring, seq and sender (udpu's copies to each
+/// member and retransmissions repeat all three).
+fn mcast_key(m: &Mcast<'_>) -> DedupKey {
+    (m.ring_id.rep, m.ring_id.seq, m.seq, m.header.nodeid)
+}
 
 /// Remembers which MCASTs were seen, in two generations so memory stays bounded.
 #[derive(Default)]
@@ -675,6 +587,7 @@ fn decode_message(
         detail: Fields::default(),
         cpg_group: None,
         error: None,
+        kind: MessageKind::Other,
     };
     let (prefix, payload) = match GroupPrefix::parse(data, order) {
         Ok(p) => p,
@@ -701,8 +614,14 @@ fn decode_message(
                     Some(name) => Cow::Borrowed(name),
                     None => Cow::Owned(message.header().service().to_string()),
                 };
-                let (fields, group) = exec_fields(&message, order, names);
-                record.detail = fields;
+                let group = match &message {
+                    ExecMessage::Cpg(cpg) => cpg.group().map(|g| names.intern(g)),
+                    _ => None,
+                };
+                if let ExecMessage::Cpg(cpg) = &message {
+                    record.kind = cpg_kind(cpg, names);
+                }
+                record.detail = fields::exec(&message, order, group.as_ref(), names);
                 record.cpg_group = group;
             }
             Err(e) => {
@@ -722,24 +641,12 @@ fn decode_message(
                     SyncMessage::ServiceBuild { .. } => Cow::Borrowed("SYNC/SERVICE_BUILD"),
                     SyncMessage::Unknown { .. } => Cow::Owned(format!("SYNC/{}", message.name())),
                 };
-                let mut f = Fields::default();
-                if let Some(ring) = message.ring_id() {
-                    f.push("ring_id", Value::Ring(ring.into()));
-                }
-                if let SyncMessage::ServiceBuild { services, .. } = &message {
-                    f.push(
-                        "services",
-                        Value::List(services.iter().map(|s| *s as u32 as u64).collect()),
-                    );
-                }
-                record.detail = f;
+                record.detail = fields::sync(&message);
             }
             Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset))),
         }
     } else {
-        let mut f = Fields::default();
-        f.push("payload_len", Value::U(payload.len() as u64));
-        record.detail = f;
+        record.detail = fields::raw(payload);
     }
     record
 }
@@ -762,6 +669,7 @@ fn decode_message_1x(
         detail: Fields::default(),
         cpg_group: None,
         error: None,
+        kind: MessageKind::Other,
     };
     let (prefix, payload) = match GroupPrefix::parse(data, order) {
         Ok(p) => p,
@@ -780,76 +688,35 @@ fn decode_message_1x(
             let name = totem_wire::legacy::service_name_1x(h.service()).unwrap_or("UNKNOWN");
             record.service = Cow::Owned(format!("{name}(1.x)"));
             record.name = Cow::Owned(format!("{name}(1.x)/fn{}", h.function()));
-            record.detail.push("size", Value::U(h.size.into()));
+            record.detail = fields::coroipc_1x(&h);
         }
         Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(data.len() - payload.len()))),
     }
     record
 }
 
-/// corosync's name of a totemsrp message type, without allocating for the known ones.
-fn type_name(t: totem_wire::srp::MessageType) -> Cow<'static, str> {
-    match t.known_name() {
-        Some(name) => Cow::Borrowed(name),
-        None => Cow::Owned(t.to_string()),
+/// The facts of a CPG message that stats and filters read.
+fn cpg_kind(message: &CpgMessage<'_>, names: &mut NameInterner) -> MessageKind {
+    match message {
+        CpgMessage::ProcJoin(p) => MessageKind::CpgProcJoin { pid: p.pid },
+        CpgMessage::ProcLeave(p) => MessageKind::CpgProcLeave {
+            pid: p.pid,
+            reason: p.reason,
+        },
+        CpgMessage::JoinList(j) => MessageKind::CpgJoinList {
+            groups: j.entries.iter().map(|e| names.intern(&e.group)).collect(),
+        },
+        CpgMessage::Mcast(m) => MessageKind::CpgMcast {
+            pid: m.pid,
+            msglen: m.msglen,
+        },
+        CpgMessage::PartialMcast(m) => MessageKind::CpgPartialMcast {
+            pid: m.pid,
+            msglen: m.msglen,
+            fraglen: m.fraglen,
+        },
+        CpgMessage::Downlist(_) => MessageKind::Other,
     }
-}
-
-fn text(s: impl std::fmt::Display) -> Value {
-    Value::Str(s.to_string())
-}
-
-/// The name of an open-enum value: borrowed when known.
-fn name_of(known: Option<&'static str>, value: impl std::fmt::Display) -> Value {
-    match known {
-        Some(name) => Value::Static(name),
-        None => text(value),
-    }
-}
-
-/// Shares one allocation per distinct CPG group name (a capture names a handful; each
-/// message used to allocate two copies). Bounded: past the limit names are not interned.
-#[derive(Default)]
-struct NameInterner {
-    /// Keyed by the name's identity (length and first `length` bytes, mar_name_compare).
-    names: HashMap<totem_wire::exec::cpg::CpgName, Arc<str>, FxBuild>,
-}
-
-/// Distinct names kept by a [`NameInterner`].
-const INTERNED_NAMES_MAX: usize = 4096;
-
-impl NameInterner {
-    fn intern(&mut self, name: &totem_wire::exec::cpg::CpgName) -> Arc<str> {
-        if let Some(shared) = self.names.get(name) {
-            return shared.clone();
-        }
-        let shared: Arc<str> = Arc::from(name.to_string());
-        if self.names.len() < INTERNED_NAMES_MAX {
-            self.names.insert(*name, shared.clone());
-        }
-        shared
-    }
-}
-
-/// A stable 64-bit digest of user payloads, so that runs can be compared without printing
-/// the data: FNV-1a's constants applied to 8-byte words (little-endian) then to the tail,
-/// with a final avalanche; about eight times faster than byte-wise FNV on large messages.
-pub fn digest(data: &[u8]) -> u64 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325 ^ data.len() as u64;
-    let mut words = data.chunks_exact(8);
-    for word in &mut words {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(word);
-        hash = (hash ^ u64::from_le_bytes(w)).wrapping_mul(0x0100_0000_01b3);
-        hash ^= hash >> 29;
-    }
-    for &b in words.remainder() {
-        hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-    }
-    hash ^= hash >> 33;
-    hash = hash.wrapping_mul(0xff51_afd7_ed55_8ccd);
-    hash ^= hash >> 33;
-    hash
 }
 
 /// `SERVICE/FUNCTION`, borrowed for the messages corosync 3.1.7 sends.
@@ -873,183 +740,6 @@ fn exec_name(message: &ExecMessage<'_>) -> Cow<'static, str> {
     }
 }
 
-fn exec_fields(
-    message: &ExecMessage<'_>,
-    order: ByteOrder,
-    names: &mut NameInterner,
-) -> (Fields, Option<Arc<str>>) {
-    let mut f = Fields(Vec::with_capacity(6));
-    let mut group = None;
-    match message {
-        ExecMessage::Cpg(cpg) => {
-            if let Some(g) = cpg.group() {
-                let shared = names.intern(g);
-                f.push("group", Value::Shared(shared.clone()));
-                group = Some(shared);
-            }
-            match cpg {
-                CpgMessage::ProcJoin(p) | CpgMessage::ProcLeave(p) => {
-                    f.push("pid", Value::U(p.pid.into()));
-                    f.push("reason", name_of(p.reason.known_name(), p.reason));
-                }
-                CpgMessage::JoinList(j) => {
-                    f.push(
-                        "entries",
-                        Value::Records(
-                            j.entries
-                                .iter()
-                                .map(|e| {
-                                    let mut r = Fields::default();
-                                    r.push("pid", Value::U(e.pid.into()));
-                                    r.push("group", Value::Shared(names.intern(&e.group)));
-                                    r
-                                })
-                                .collect(),
-                        ),
-                    );
-                }
-                CpgMessage::Mcast(m) => {
-                    f.push("pid", Value::U(m.pid.into()));
-                    f.push("source_nodeid", Value::U(m.source.nodeid.into()));
-                    f.push("msglen", Value::U(m.msglen.into()));
-                    f.push("digest", Value::Digest(digest(m.data)));
-                }
-                CpgMessage::PartialMcast(m) => {
-                    f.push("pid", Value::U(m.pid.into()));
-                    f.push("source_nodeid", Value::U(m.source.nodeid.into()));
-                    f.push("type", name_of(m.kind.known_name(), m.kind));
-                    f.push("msglen", Value::U(m.msglen.into()));
-                    f.push("fraglen", Value::U(m.fraglen.into()));
-                    f.push("digest", Value::Digest(digest(m.data)));
-                }
-                CpgMessage::Downlist(d) => {
-                    if let Some(old) = d.old_members {
-                        f.push("old_members", Value::U(old.into()));
-                    }
-                    f.push("left_nodes", Value::U(d.left_nodes.into()));
-                    f.push(
-                        "nodeids",
-                        Value::List(d.nodeids.iter().map(|n| u64::from(*n)).collect()),
-                    );
-                }
-            }
-        }
-        ExecMessage::Cmap(CmapMcast { reason, items, .. }) => {
-            f.push("reason", name_of(reason.known_name(), reason));
-            f.push(
-                "items",
-                Value::Records(
-                    items
-                        .iter()
-                        .map(|i| {
-                            let mut r = Fields::default();
-                            r.push(
-                                "key",
-                                Value::Str(String::from_utf8_lossy(i.key).into_owned()),
-                            );
-                            r.push("type", name_of(i.value_type.known_name(), i.value_type));
-                            r.push("value", Value::Str(i.value_text(order)));
-                            r
-                        })
-                        .collect(),
-                ),
-            );
-        }
-        ExecMessage::Votequorum(v) => match v {
-            VotequorumMessage::NodeInfo {
-                nodeid,
-                votes,
-                expected_votes,
-                flags,
-                ..
-            } => {
-                f.push("nodeid", Value::U((*nodeid).into()));
-                f.push("votes", Value::U((*votes).into()));
-                f.push("expected_votes", Value::U((*expected_votes).into()));
-                f.push("flags", text(flags));
-            }
-            VotequorumMessage::Reconfigure {
-                nodeid,
-                value,
-                param,
-                ..
-            } => {
-                f.push("nodeid", Value::U((*nodeid).into()));
-                f.push("value", Value::U((*value).into()));
-                let name = match param {
-                    1 => "EXPECTED_VOTES".to_string(),
-                    2 => "NODE_VOTES".to_string(),
-                    3 => "CANCEL_WFA".to_string(),
-                    other => format!("{other}"),
-                };
-                f.push("param", Value::Str(name));
-            }
-            VotequorumMessage::QdeviceReg {
-                operation, name, ..
-            } => {
-                f.push(
-                    "operation",
-                    Value::Str(
-                        if *operation == 1 {
-                            "register"
-                        } else {
-                            "unregister"
-                        }
-                        .into(),
-                    ),
-                );
-                f.push("name", Value::Str(fixed_name_text(&name[..])));
-            }
-            VotequorumMessage::QdeviceReconfigure {
-                oldname, newname, ..
-            } => {
-                f.push("oldname", Value::Str(fixed_name_text(&oldname[..])));
-                f.push("newname", Value::Str(fixed_name_text(&newname[..])));
-            }
-        },
-        ExecMessage::Cfg(c) => match c {
-            CfgMessage::RingReenable { source_nodeid, .. }
-            | CfgMessage::ReloadConfig { source_nodeid, .. } => {
-                f.push("source_nodeid", Value::U((*source_nodeid).into()));
-            }
-            CfgMessage::KillNode { nodeid, reason, .. } => {
-                f.push("nodeid", Value::U((*nodeid).into()));
-                f.push(
-                    "reason",
-                    Value::Str(String::from_utf8_lossy(reason).into_owned()),
-                );
-            }
-            CfgMessage::Shutdown { .. } => {}
-            CfgMessage::CryptoReconfig { phase, .. } => {
-                f.push("phase", Value::U((*phase).into()));
-            }
-        },
-        ExecMessage::Pload(p) => match p {
-            PloadMessage::Start {
-                msg_count,
-                msg_size,
-                ..
-            } => {
-                f.push("msg_count", Value::U((*msg_count).into()));
-                f.push("msg_size", Value::U((*msg_size).into()));
-            }
-            PloadMessage::Mcast { filler, .. } => {
-                f.push("len", Value::U(filler.len() as u64));
-            }
-        },
-        ExecMessage::Unknown { body, .. } => {
-            f.push("body_len", Value::U(body.len() as u64));
-        }
-    }
-    (f, group)
-}
-
-/// A UDP GSO send caught before segmentation (a capture on the sending host or on a veth
-/// that passes it uncut): one "datagram" that is several Totem packets back to back, all
-/// of one length but the last (the kernel cuts it at that length). totempg then finds
-/// more bytes than its message lengths declare, and the bytes past the declared ones start
-/// another Totem header. Returns the first packet's totempg payload, the number of
-/// packets, and their length.
 impl FrameDecoder {
     /// Gives one totempg packet to the reassembly; what it completes (or discards) goes
     /// into `record`.
@@ -1058,6 +748,7 @@ impl FrameDecoder {
         frame: u64,
         nodeid: u32,
         packet: &PgPacket<'_>,
+        grammar: Grammar,
         record: &mut FrameRecord,
     ) {
         let fed = self.assembler.feed(nodeid, packet, frame);
@@ -1069,13 +760,15 @@ impl FrameDecoder {
         }
         for assembled in fed.delivered {
             let frames = self.expand_sources(assembled.sources);
-            record.messages.push(decode_message(
-                assembled.sender,
-                &assembled.data,
-                frames,
-                packet.order,
-                &mut self.names,
-            ));
+            let (sender, data, order) = (assembled.sender, &assembled.data, packet.order);
+            record.messages.push(match grammar {
+                Grammar::Legacy(LegacyVersion::Corosync1) => {
+                    decode_message_1x(sender, data, frames, order)
+                }
+                Grammar::Legacy(LegacyVersion::Corosync2) | Grammar::Totem3 => {
+                    decode_message(sender, data, frames, order, &mut self.names)
+                }
+            });
         }
     }
 
@@ -1094,8 +787,7 @@ impl FrameDecoder {
             rest = next;
             let packet = match Message::parse(segment) {
                 Ok((Message::Mcast(m), _)) if m.encapsulation() != Encapsulation::Encapsulated => {
-                    let key = (m.ring_id.rep, m.ring_id.seq, m.seq, m.header.nodeid);
-                    if self.dedup.check(key, frame).is_some() {
+                    if self.dedup.check(mcast_key(&m), frame).is_some() {
                         continue;
                     }
                     PgPacket::parse(m.payload, m.header.order).map(|p| (m.header.nodeid, p))
@@ -1109,7 +801,7 @@ impl FrameDecoder {
                 Err(e) => Err(e),
             };
             match packet {
-                Ok((nodeid, p)) => self.feed_assembler(frame, nodeid, &p, record),
+                Ok((nodeid, p)) => self.feed_assembler(frame, nodeid, &p, Grammar::Totem3, record),
                 Err(e) => {
                     record
                         .notes
@@ -1130,11 +822,11 @@ fn knet_gso_segments(payload: &[u8]) -> Option<Vec<&[u8]>> {
     if !knet_may_be_gso(payload) {
         return None;
     }
-    let node = payload.get(2..4)?;
+    let node = KnetHeader::peek_node(payload)?;
     let header_at = |at: usize| {
-        payload
-            .get(at..)
-            .is_some_and(|rest| totem_wire::knet::looks_like_knet(rest) && &rest[2..4] == node)
+        payload.get(at..).is_some_and(|rest| {
+            totem_wire::knet::looks_like_knet(rest) && KnetHeader::peek_node(rest) == Some(node)
+        })
     };
     let size = (totem_wire::knet::KNET_HEADER_LEN + 1..payload.len())
         .find(|&size| (size..payload.len()).step_by(size).all(header_at))?;
@@ -1169,6 +861,12 @@ fn knet_may_be_gso(payload: &[u8]) -> bool {
     }
 }
 
+/// A UDP GSO send caught before segmentation (a capture on the sending host or on a veth
+/// that passes it uncut): one "datagram" that is several Totem packets back to back, all
+/// of one length but the last (the kernel cuts it at that length). totempg then finds
+/// more bytes than its message lengths declare, and the bytes past the declared ones start
+/// another Totem header. Returns the first packet's totempg payload, the number of
+/// packets, and their length.
 fn gso_first_packet<'a>(
     pg_payload: &'a [u8],
     error: &totem_wire::Error,

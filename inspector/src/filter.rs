@@ -1,15 +1,17 @@
 //! Frame filters. They choose what is shown; every frame is still decoded, so reassembly
 //! sees the whole capture.
 
-use crate::model::{FrameRecord, TotemBody};
+use totem_wire::srp::MessageType;
+
+use crate::model::{FrameRecord, MessageKind, TotemBody};
 
 /// What to keep; an empty list keeps everything.
 #[derive(Debug, Clone, Default)]
 pub struct Filter {
     /// Nodeids: the totem sender, the knet host, or a reassembled message's sender.
     pub nodes: Vec<u32>,
-    /// Totem message types, normalised to corosync's names (`ORF_TOKEN`, `MCAST` ...).
-    pub types: Vec<String>,
+    /// Totem message types (`--type token` is `ORF_TOKEN` ...).
+    pub types: Vec<MessageType>,
     /// Services (`CPG`, `SYNC`, `VOTEQUORUM` ...), upper case.
     pub services: Vec<String>,
     /// CPG group names.
@@ -19,19 +21,19 @@ pub struct Filter {
     pub ipc_types: Vec<String>,
 }
 
-/// Maps the short names people type to corosync's message type names.
-pub fn normalise_type(name: &str) -> Option<String> {
+/// Maps the short names people type (and corosync's names) to a message type.
+pub fn normalise_type(name: &str) -> Option<MessageType> {
     let upper = name.to_ascii_uppercase().replace('-', "_");
-    let full = match upper.as_str() {
-        "TOKEN" | "ORF" | "ORF_TOKEN" => "ORF_TOKEN",
-        "MCAST" => "MCAST",
-        "MERGE" | "MERGE_DETECT" | "MEMB_MERGE_DETECT" => "MEMB_MERGE_DETECT",
-        "JOIN" | "MEMB_JOIN" | "LEAVE" => "MEMB_JOIN",
-        "COMMIT" | "COMMIT_TOKEN" | "MEMB_COMMIT_TOKEN" => "MEMB_COMMIT_TOKEN",
-        "HOLD_CANCEL" | "TOKEN_HOLD_CANCEL" => "TOKEN_HOLD_CANCEL",
+    let t = match upper.as_str() {
+        "TOKEN" | "ORF" | "ORF_TOKEN" => MessageType::OrfToken,
+        "MCAST" => MessageType::Mcast,
+        "MERGE" | "MERGE_DETECT" | "MEMB_MERGE_DETECT" => MessageType::MembMergeDetect,
+        "JOIN" | "MEMB_JOIN" | "LEAVE" => MessageType::MembJoin,
+        "COMMIT" | "COMMIT_TOKEN" | "MEMB_COMMIT_TOKEN" => MessageType::MembCommitToken,
+        "HOLD_CANCEL" | "TOKEN_HOLD_CANCEL" => MessageType::TokenHoldCancel,
         _ => return None,
     };
-    Some(full.to_string())
+    Some(t)
 }
 
 impl Filter {
@@ -54,7 +56,7 @@ impl Filter {
         }
         if !self.types.is_empty() {
             let Some(t) = &frame.totem else { return false };
-            if !self.types.iter().any(|ty| *ty == t.message_type) {
+            if !self.types.contains(&t.kind) {
                 return false;
             }
         }
@@ -72,9 +74,8 @@ impl Filter {
                 m.cpg_group
                     .as_deref()
                     .is_some_and(|g| self.groups.iter().any(|want| want == g))
-                    || matches!(m.detail.get("entries"), Some(crate::model::Value::Records(r))
-                        if r.iter().any(|e| e.get("group").and_then(|g| g.as_str())
-                            .is_some_and(|g| self.groups.iter().any(|want| want == g))))
+                    || matches!(&m.kind, MessageKind::CpgJoinList { groups }
+                        if groups.iter().any(|g| self.groups.iter().any(|want| **want == **g)))
             })
         {
             return false;

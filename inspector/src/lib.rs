@@ -10,6 +10,7 @@ pub mod capture;
 pub mod cli;
 pub mod decode;
 pub mod filter;
+pub mod intern;
 pub mod ipc;
 pub mod layers;
 pub mod model;

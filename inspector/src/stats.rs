@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use crate::model::{FrameRecord, RingRecord, TotemBody, Value};
+use crate::model::{FrameRecord, MessageKind, RingRecord, TotemBody};
 
 /// Token rotation samples kept per ring; beyond this, a reservoir keeps a fair sample.
 const ROTATION_SAMPLES_MAX: usize = 100_000;
@@ -200,26 +200,16 @@ impl Stats {
             traffic.bytes += m.len as u64;
             if let Some(group) = &m.cpg_group {
                 let g = self.cpg_groups.entry(group.to_string()).or_default();
-                match m.name.as_ref() {
-                    "CPG/MCAST" | "CPG/PARTIAL_MCAST" => {
+                match &m.kind {
+                    MessageKind::CpgMcast { .. } | MessageKind::CpgPartialMcast { .. } => {
                         g.messages += 1;
-                        let len = match (m.detail.get("fraglen"), m.detail.get("msglen")) {
-                            (Some(Value::U(n)), _) | (None, Some(Value::U(n))) => *n,
-                            _ => 0,
-                        };
-                        g.bytes += len;
+                        g.bytes += u64::from(m.kind.cpg_user_bytes().unwrap_or(0));
                     }
-                    "CPG/PROCJOIN" => g.joins += 1,
-                    "CPG/PROCLEAVE" => {
-                        let reason = m
-                            .detail
-                            .get("reason")
-                            .and_then(Value::as_str)
-                            .unwrap_or("?")
-                            .to_string();
-                        *g.leaves.entry(reason).or_default() += 1;
+                    MessageKind::CpgProcJoin { .. } => g.joins += 1,
+                    MessageKind::CpgProcLeave { reason, .. } => {
+                        *g.leaves.entry(reason.to_string()).or_default() += 1;
                     }
-                    _ => {}
+                    MessageKind::CpgJoinList { .. } | MessageKind::Other => {}
                 }
             }
             // The first new message on a ring that finished recovery: it is operational.

@@ -10,13 +10,15 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
-use totem_wire::exec::cpg::CpgName;
-use totem_wire::ipc::cpg::{CpgAddress, CpgRequestId, CpgResponseId, IterationType};
+use totem_wire::ipc::cpg::{CpgRequestId, CpgResponseId};
 use totem_wire::ipc::record::{Direction, RecordHeader, RecordKind};
 use totem_wire::ipc::{Channel, CpgEvent, CpgRequest, CpgResponse, CsError, IpcMessage};
 
 use crate::capture::RawFrame;
-use crate::model::{ErrorRecord, Fields, RingRecord, Value};
+use crate::ipc::errno::{errno_name, qb_to_cs_error};
+use crate::ipc::summary::{Connection, CpgId, IpcSummary};
+use crate::model::{digest, ErrorRecord, Fields};
+use crate::render::ipc_fields;
 
 /// Unanswered requests remembered per connection (libqb has one in flight; more means
 /// responses were lost from the recording).
@@ -99,6 +101,9 @@ pub struct IpcFrame {
     /// A piece of a split message, held until its last piece (not counted by stats).
     #[serde(skip)]
     pub held: bool,
+    /// What stats and filters read, typed (`detail` is for the views).
+    #[serde(skip)]
+    pub summary: IpcSummary,
 }
 
 /// A failed libqb call.
@@ -115,6 +120,8 @@ struct Pending {
     frame: u64,
     ts: f64,
     name: String,
+    /// The CPG request, when its id is one corosync knows.
+    request: Option<CpgRequestId>,
 }
 
 /// A message split over several records (`FLAG_MORE`), being put back together. The
@@ -171,6 +178,7 @@ impl IpcDecoder {
             error: None,
             recorder_dropped: 0,
             held: false,
+            summary: IpcSummary::default(),
         };
         if (raw.data.len() as u64) < u64::from(raw.wire_len) {
             frame.notes.push(format!(
@@ -344,15 +352,16 @@ impl IpcDecoder {
                 return;
             }
             if to_server {
-                self.push_pending(frame, key, "CONNECT".into());
+                self.push_pending(frame, key, "CONNECT".into(), None);
             } else {
                 self.pair(frame, key);
             }
         }
         let is_cpg = header.service_name() == b"cpg";
-        if channel == Channel::Response {
-            self.pair(frame, key);
-        }
+        let answered = match channel {
+            Channel::Response => self.pair(frame, key),
+            _ => None,
+        };
         if message.is_empty() {
             return;
         }
@@ -366,7 +375,7 @@ impl IpcDecoder {
             generic(frame, channel, message, false);
             if channel == Channel::Request && !header.failed() {
                 let name = frame.name.clone().unwrap_or_default();
-                self.push_pending(frame, key, name);
+                self.push_pending(frame, key, name, None);
             }
             return;
         }
@@ -381,61 +390,48 @@ impl IpcDecoder {
                     && frame.id != Some(CpgRequestId::Mcast.into())
                 {
                     let name = frame.name.clone().unwrap_or_default();
-                    self.push_pending(frame, key, name);
+                    let request = frame.id.map(CpgRequestId::from).filter(is_known);
+                    self.push_pending(frame, key, name, request);
                 }
             }
             Ok(IpcMessage::ConnectionRequest(r)) => {
                 frame.id = Some(r.header.id);
-                frame
-                    .detail
-                    .push("max_msg_size", Value::U(r.max_msg_size.into()));
+                frame.detail = ipc_fields::connection_request(&r);
             }
             Ok(IpcMessage::ConnectionResponse(r)) => {
                 frame.id = Some(r.header.id);
                 match r.refusal_errno() {
                     Some(errno) => {
                         frame.status = Some(format!("-{}", errno_name(errno)));
-                        frame.detail.push("refused", Value::Str(errno_name(errno)));
-                        frame
-                            .detail
-                            .push("libcpg_result", Value::Static(qb_to_cs_error(errno)));
+                        frame.summary.connection = Some(Connection::Refused(errno));
                     }
                     None => {
                         frame.status = Some("accepted".into());
-                        frame
-                            .detail
-                            .push("connection_type", Value::Str(r.connection_type.to_string()));
-                        frame
-                            .detail
-                            .push("max_msg_size", Value::U(r.max_msg_size.into()));
-                        for (k, v) in [
-                            ("request", &r.request),
-                            ("response", &r.response),
-                            ("event", &r.event),
-                        ] {
-                            if !v.is_empty() {
-                                frame
-                                    .detail
-                                    .push(k, Value::Str(String::from_utf8_lossy(v).into_owned()));
-                            }
-                        }
+                        frame.summary.connection = Some(Connection::Accepted(r.connection_type));
                     }
                 }
+                frame.detail = ipc_fields::connection_response(&r);
             }
             Ok(IpcMessage::Request(request)) => {
                 let id = request.id();
                 frame.id = Some(id.into());
                 let name = id.to_string();
                 frame.name = Some(name.clone());
-                request_fields(frame, &request);
+                frame.summary = request_summary(&request);
+                frame.group = request.group().map(|g| g.to_string());
+                frame.detail = ipc_fields::request(&request, frame.summary.digest);
+                if let CpgRequest::ZcExecute { .. } = request {
+                    frame.notes.push(
+                        "the payload stays in the zero-copy buffer, not in the IPC stream".into(),
+                    );
+                }
                 if request.expects_response() && !header.failed() {
-                    self.push_pending(frame, key, name);
+                    self.push_pending(frame, key, name, Some(id).filter(is_known));
                 }
             }
             Ok(IpcMessage::Response(response)) => {
                 let h = response.header();
                 frame.id = Some(h.id);
-                let answered = frame.name.as_deref().and_then(request_id_of);
                 if frame.name.is_none() {
                     frame.name = Some(CpgResponseId::from(h.id).to_string());
                 }
@@ -452,7 +448,7 @@ impl IpcDecoder {
                     frame.status = Some(h.error.to_string());
                 }
                 if let Some(req) = answered {
-                    let expected = expected_response_id(req);
+                    let expected = i32::from(req.response_id());
                     if h.id != expected && h.id == 0 && h.error != CsError::Ok {
                         frame
                             .notes
@@ -464,7 +460,13 @@ impl IpcDecoder {
                         ));
                     }
                 }
-                response_fields(frame, &response);
+                frame.summary = response_summary(&response);
+                if let CpgResponse::IterationNext { group, .. } = &response {
+                    if ipc_fields::response_is_ok(&response) {
+                        frame.group = Some(group.to_string());
+                    }
+                }
+                frame.detail = ipc_fields::response(&response);
             }
             Ok(IpcMessage::Event(event)) => {
                 let h = event.header();
@@ -481,12 +483,25 @@ impl IpcDecoder {
                 if !garbage && h.error != CsError::Ok {
                     frame.status = Some(h.error.to_string());
                 }
-                event_fields(frame, &event);
+                frame.summary = event_summary(&event);
+                frame.group = event.group().map(|g| g.to_string());
+                frame.detail = ipc_fields::event(&event, frame.summary.digest);
+                if let CpgEvent::Unknown { .. } = event {
+                    frame.notes.push(
+                        "cpg_dispatch answers an unknown event id with CS_ERR_LIBRARY".into(),
+                    );
+                }
             }
         }
     }
 
-    fn push_pending(&mut self, frame: &IpcFrame, key: (u32, u32), name: String) {
+    fn push_pending(
+        &mut self,
+        frame: &IpcFrame,
+        key: (u32, u32),
+        name: String,
+        request: Option<CpgRequestId>,
+    ) {
         if !self.pending.contains_key(&key) && self.pending.len() >= CONNECTIONS_MAX {
             if let Some(oldest) = self.pending.keys().next().copied() {
                 self.pending.remove(&oldest);
@@ -500,58 +515,118 @@ impl IpcDecoder {
             frame: frame.frame,
             ts: frame.ts,
             name,
+            request,
         });
     }
 
-    /// Pairs a response with the oldest unanswered request of its connection.
-    fn pair(&mut self, frame: &mut IpcFrame, key: (u32, u32)) {
+    /// Pairs a response with the oldest unanswered request of its connection; returns
+    /// that request, when it is a CPG request corosync knows.
+    fn pair(&mut self, frame: &mut IpcFrame, key: (u32, u32)) -> Option<CpgRequestId> {
         match self.pending.get_mut(&key).and_then(VecDeque::pop_front) {
             Some(p) => {
                 frame.reply_to = Some(p.frame);
                 frame.latency_us = Some(((frame.ts - p.ts).max(0.0) * 1e6).round() as u64);
                 frame.name = Some(p.name);
+                p.request
             }
-            None => frame
-                .notes
-                .push("no outstanding request on this connection".into()),
+            None => {
+                frame
+                    .notes
+                    .push("no outstanding request on this connection".into());
+                None
+            }
         }
     }
 }
 
-fn request_id_of(name: &str) -> Option<CpgRequestId> {
-    (0..=12)
-        .map(CpgRequestId::from)
-        .find(|id| id.known_name() == Some(name))
+fn is_known(id: &CpgRequestId) -> bool {
+    id.known_name().is_some()
 }
 
-/// The response id corosync 3.1.7 answers each request with (ipc.md §4.3).
-fn expected_response_id(request: CpgRequestId) -> i32 {
-    let id = match request {
-        CpgRequestId::Join | CpgRequestId::ZcAlloc | CpgRequestId::ZcFree => CpgResponseId::Join,
-        CpgRequestId::Leave => CpgResponseId::Leave,
-        CpgRequestId::Mcast | CpgRequestId::ZcExecute => CpgResponseId::Mcast,
-        CpgRequestId::Membership => CpgResponseId::Membership,
-        CpgRequestId::LocalGet => CpgResponseId::LocalGet,
-        CpgRequestId::IterationInitialize => CpgResponseId::IterationInitialize,
-        CpgRequestId::IterationNext => CpgResponseId::IterationNext,
-        CpgRequestId::IterationFinalize => CpgResponseId::IterationFinalize,
-        CpgRequestId::Finalize => CpgResponseId::Finalize,
-        CpgRequestId::PartialMcast => CpgResponseId::PartialSend,
-        CpgRequestId::Unknown(_) => CpgResponseId::Join,
+/// The typed facts of a request.
+fn request_summary(request: &CpgRequest<'_>) -> IpcSummary {
+    let mut summary = IpcSummary {
+        message: Some(CpgId::Request(request.id())),
+        ..IpcSummary::default()
     };
-    id.into()
+    match request {
+        CpgRequest::Join { pid, .. } | CpgRequest::Leave { pid, .. } => summary.pid = Some(*pid),
+        CpgRequest::Mcast { data, .. } | CpgRequest::PartialMcast { data, .. } => {
+            summary.digest = Some(digest(data));
+        }
+        _ => {}
+    }
+    summary
+}
+
+/// The typed facts of a response.
+fn response_summary(response: &CpgResponse) -> IpcSummary {
+    let mut summary = IpcSummary::default();
+    match response {
+        CpgResponse::Membership { members, .. } => {
+            summary.nodes = members.iter().map(|a| a.nodeid).collect();
+        }
+        CpgResponse::LocalGet { local_nodeid, .. } => summary.nodes = vec![*local_nodeid],
+        // Unset (stack garbage) unless the status is CS_OK.
+        CpgResponse::IterationNext { nodeid, pid, .. } if ipc_fields::response_is_ok(response) => {
+            summary.nodes = vec![*nodeid];
+            summary.pid = Some(*pid);
+        }
+        _ => {}
+    }
+    summary
+}
+
+/// The typed facts of an event.
+fn event_summary(event: &CpgEvent<'_>) -> IpcSummary {
+    let mut summary = IpcSummary {
+        message: Some(CpgId::Event(CpgResponseId::from(event.header().id))),
+        ..IpcSummary::default()
+    };
+    match event {
+        CpgEvent::Confchg {
+            members,
+            left,
+            joined,
+            ..
+        } => {
+            summary.nodes = members
+                .iter()
+                .chain(left)
+                .chain(joined)
+                .map(|a| a.nodeid)
+                .collect();
+            summary.left = left.clone();
+            summary.joined = joined.clone();
+        }
+        CpgEvent::Deliver {
+            nodeid, pid, data, ..
+        }
+        | CpgEvent::PartialDeliver {
+            nodeid, pid, data, ..
+        } => {
+            summary.nodes = vec![*nodeid];
+            summary.pid = Some(*pid);
+            summary.digest = Some(digest(data));
+        }
+        CpgEvent::TotemConfchg { members, .. } => summary.nodes = members.clone(),
+        CpgEvent::Unknown { .. } => {}
+    }
+    summary
 }
 
 /// Header-only view of a message of a service this decoder does not know (cmap, quorum
 /// ...), or of a CPG message whose body failed.
 fn generic(frame: &mut IpcFrame, channel: Channel, message: &[u8], cpg: bool) {
-    let word = |at: usize| {
-        message
-            .get(at..at + 4)
-            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    };
-    if let Some(id) = word(0) {
+    if let Some(id) = totem_wire::ipc::peek_id(message) {
         frame.id.get_or_insert(id);
+        if cpg && frame.summary.message.is_none() {
+            frame.summary.message = match channel {
+                Channel::Request => Some(CpgId::Request(id.into())),
+                Channel::Event => Some(CpgId::Event(id.into())),
+                Channel::Setup | Channel::Response => None,
+            };
+        }
         if frame.name.is_none() {
             let known = match channel {
                 Channel::Request if cpg => CpgRequestId::from(id).known_name(),
@@ -562,297 +637,8 @@ fn generic(frame: &mut IpcFrame, channel: Channel, message: &[u8], cpg: bool) {
         }
     }
     if matches!(channel, Channel::Response | Channel::Event) && frame.status.is_none() {
-        if let Some(error) = word(16) {
-            frame.status = Some(CsError::from(error).to_string());
+        if let Some(error) = totem_wire::ipc::peek_error(message) {
+            frame.status = Some(error.to_string());
         }
-    }
-}
-
-fn group(frame: &mut IpcFrame, name: &CpgName) {
-    let text = name.to_string();
-    frame.detail.push("group", Value::Str(text.clone()));
-    frame.group = Some(text);
-}
-
-fn address_records(list: &[CpgAddress], with_reason: bool) -> Value {
-    Value::Records(
-        list.iter()
-            .map(|a| {
-                let mut f = Fields::default();
-                f.push("nodeid", Value::U(a.nodeid.into()));
-                f.push("pid", Value::U(a.pid.into()));
-                if with_reason {
-                    f.push("reason", Value::Str(a.reason.to_string()));
-                }
-                f
-            })
-            .collect(),
-    )
-}
-
-fn request_fields(frame: &mut IpcFrame, request: &CpgRequest<'_>) {
-    let d = &mut frame.detail;
-    match request {
-        CpgRequest::Join {
-            group: g,
-            pid,
-            flags,
-            ..
-        } => {
-            group(frame, g);
-            frame.detail.push("pid", Value::U((*pid).into()));
-            frame.detail.push("flags", Value::U((*flags).into()));
-        }
-        CpgRequest::Leave { group: g, pid, .. } => {
-            group(frame, g);
-            frame.detail.push("pid", Value::U((*pid).into()));
-        }
-        CpgRequest::Membership { group: g, .. } => group(frame, g),
-        CpgRequest::LocalGet { .. } | CpgRequest::Finalize { .. } => {}
-        CpgRequest::IterationInitialize {
-            group: g,
-            iteration_type,
-            ..
-        } => {
-            d.push("iteration_type", Value::Str(iteration_type.to_string()));
-            // The name is only sent meaningfully for ONE_GROUP (`cpg_iteration_initialize`
-            // leaves it uninitialised otherwise).
-            if *iteration_type == IterationType::OneGroup {
-                group(frame, g);
-            }
-        }
-        CpgRequest::IterationNext { handle, .. } | CpgRequest::IterationFinalize { handle, .. } => {
-            d.push("handle", Value::Str(format!("{handle:#x}")));
-        }
-        CpgRequest::Mcast {
-            guarantee,
-            msglen,
-            data,
-            ..
-        } => {
-            d.push("guarantee", Value::Str(guarantee.to_string()));
-            d.push("msglen", Value::U((*msglen).into()));
-            d.push("digest", Value::Digest(crate::decode::digest(data)));
-        }
-        CpgRequest::PartialMcast {
-            guarantee,
-            msglen,
-            fraglen,
-            kind,
-            data,
-            ..
-        } => {
-            d.push("guarantee", Value::Str(guarantee.to_string()));
-            d.push("msglen", Value::U((*msglen).into()));
-            d.push("fraglen", Value::U((*fraglen).into()));
-            d.push("type", Value::Str(kind.to_string()));
-            d.push("digest", Value::Digest(crate::decode::digest(data)));
-        }
-        CpgRequest::ZcAlloc { map_size, path, .. } => {
-            d.push("map_size", Value::U(*map_size));
-            d.push(
-                "path",
-                Value::Str(String::from_utf8_lossy(path).into_owned()),
-            );
-        }
-        CpgRequest::ZcFree {
-            map_size,
-            server_address,
-            ..
-        } => {
-            d.push("map_size", Value::U(*map_size));
-            d.push("server_address", Value::Str(format!("{server_address:#x}")));
-        }
-        CpgRequest::ZcExecute { server_address, .. } => {
-            d.push("server_address", Value::Str(format!("{server_address:#x}")));
-            frame
-                .notes
-                .push("the payload stays in the zero-copy buffer, not in the IPC stream".into());
-        }
-        CpgRequest::Unknown { header, body } => {
-            d.push("size", Value::U(header.size as u32 as u64));
-            d.push("body_len", Value::U(body.len() as u64));
-        }
-    }
-}
-
-fn response_fields(frame: &mut IpcFrame, response: &CpgResponse) {
-    let ok = response.header().error == CsError::Ok;
-    match response {
-        CpgResponse::Status { .. } => {}
-        CpgResponse::Membership { members, .. } => {
-            frame
-                .detail
-                .push("members", address_records(members, false));
-        }
-        CpgResponse::LocalGet { local_nodeid, .. } => {
-            frame
-                .detail
-                .push("local_nodeid", Value::U((*local_nodeid).into()));
-        }
-        CpgResponse::IterationInitialize { handle, .. } => {
-            frame
-                .detail
-                .push("handle", Value::Str(format!("{handle:#x}")));
-        }
-        CpgResponse::IterationNext {
-            group: g,
-            nodeid,
-            pid,
-            ..
-        } => {
-            // Unset (stack garbage) unless the status is CS_OK.
-            if ok {
-                group(frame, g);
-                frame.detail.push("nodeid", Value::U((*nodeid).into()));
-                frame.detail.push("pid", Value::U((*pid).into()));
-            }
-        }
-        CpgResponse::Unknown { body, .. } => {
-            frame.detail.push("body_len", Value::U(body.len() as u64));
-        }
-    }
-}
-
-fn event_fields(frame: &mut IpcFrame, event: &CpgEvent<'_>) {
-    match event {
-        CpgEvent::Confchg {
-            group: g,
-            members,
-            left,
-            joined,
-            ..
-        } => {
-            group(frame, g);
-            frame
-                .detail
-                .push("members", address_records(members, false));
-            frame.detail.push("left", address_records(left, true));
-            frame.detail.push("joined", address_records(joined, true));
-        }
-        CpgEvent::Deliver {
-            group: g,
-            msglen,
-            nodeid,
-            pid,
-            data,
-            ..
-        } => {
-            group(frame, g);
-            frame.detail.push("nodeid", Value::U((*nodeid).into()));
-            frame.detail.push("pid", Value::U((*pid).into()));
-            frame.detail.push("msglen", Value::U((*msglen).into()));
-            frame
-                .detail
-                .push("digest", Value::Digest(crate::decode::digest(data)));
-        }
-        CpgEvent::TotemConfchg {
-            ring_nodeid,
-            ring_seq,
-            members,
-            ..
-        } => {
-            frame.detail.push(
-                "ring_id",
-                Value::Ring(RingRecord {
-                    rep: *ring_nodeid,
-                    seq: *ring_seq,
-                }),
-            );
-            frame.detail.push(
-                "members",
-                Value::List(members.iter().map(|&n| u64::from(n)).collect()),
-            );
-        }
-        CpgEvent::PartialDeliver {
-            group: g,
-            msglen,
-            fraglen,
-            nodeid,
-            pid,
-            kind,
-            data,
-            ..
-        } => {
-            group(frame, g);
-            frame.detail.push("nodeid", Value::U((*nodeid).into()));
-            frame.detail.push("pid", Value::U((*pid).into()));
-            frame.detail.push("msglen", Value::U((*msglen).into()));
-            frame.detail.push("fraglen", Value::U((*fraglen).into()));
-            frame.detail.push("type", Value::Str(kind.to_string()));
-            frame
-                .detail
-                .push("digest", Value::Digest(crate::decode::digest(data)));
-        }
-        CpgEvent::Unknown { body, .. } => {
-            frame.detail.push("body_len", Value::U(body.len() as u64));
-            frame
-                .notes
-                .push("cpg_dispatch answers an unknown event id with CS_ERR_LIBRARY".into());
-        }
-    }
-}
-
-/// Linux errno names for the values libqb returns (x86-64 numbering).
-pub fn errno_name(errno: i32) -> String {
-    let name = match errno {
-        1 => "EPERM",
-        2 => "ENOENT",
-        4 => "EINTR",
-        5 => "EIO",
-        9 => "EBADF",
-        11 => "EAGAIN",
-        12 => "ENOMEM",
-        13 => "EACCES",
-        14 => "EFAULT",
-        16 => "EBUSY",
-        17 => "EEXIST",
-        19 => "ENODEV",
-        22 => "EINVAL",
-        24 => "EMFILE",
-        28 => "ENOSPC",
-        32 => "EPIPE",
-        36 => "ENAMETOOLONG",
-        38 => "ENOSYS",
-        42 => "ENOMSG",
-        52 => "EBADE",
-        62 => "ETIME",
-        74 => "EBADMSG",
-        75 => "EOVERFLOW",
-        90 => "EMSGSIZE",
-        95 => "ENOTSUP",
-        104 => "ECONNRESET",
-        105 => "ENOBUFS",
-        107 => "ENOTCONN",
-        108 => "ESHUTDOWN",
-        110 => "ETIMEDOUT",
-        111 => "ECONNREFUSED",
-        7 => "E2BIG",
-        _ => return format!("errno {errno}"),
-    };
-    name.to_string()
-}
-
-/// corosync `common_lib/error_conversion.c::qb_to_cs_error`: what libcpg returns for a
-/// failed libqb call (ipc.md §4.8).
-pub fn qb_to_cs_error(errno: i32) -> &'static str {
-    match errno {
-        9 => "CS_ERR_BAD_HANDLE",
-        12 => "CS_ERR_NO_MEMORY",
-        42 | 105 | 110 | 11 => "CS_ERR_TRY_AGAIN",
-        52 => "CS_ERR_FAILED_OPERATION",
-        62 => "CS_ERR_TIMEOUT",
-        22 => "CS_ERR_INVALID_PARAM",
-        16 => "CS_ERR_BUSY",
-        13 => "CS_ERR_ACCESS",
-        75 => "CS_ERR_NAME_TOO_LONG",
-        17 => "CS_ERR_EXIST",
-        28 => "CS_ERR_NO_SPACE",
-        4 => "CS_ERR_INTERRUPT",
-        2 | 19 => "CS_ERR_NOT_EXIST",
-        38 | 95 => "CS_ERR_NOT_SUPPORTED",
-        74 => "CS_ERR_MESSAGE_ERROR",
-        90 | 7 => "CS_ERR_TOO_BIG",
-        _ => "CS_ERR_LIBRARY",
     }
 }

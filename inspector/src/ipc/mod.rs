@@ -6,16 +6,17 @@
 //! gets its own [`IpcFrame`] (same JSON conventions: `frame` always, `error` on failure).
 
 pub mod decode;
+pub mod errno;
 pub mod record;
 pub mod render;
 pub mod stats;
+pub mod summary;
 
 use std::io::{self, Write};
 
 use crate::capture::{Next, Source};
 use crate::cli::{Config, View};
 use crate::filter::Filter;
-use crate::model::{Fields, Value};
 
 pub use decode::{IpcDecoder, IpcFrame};
 pub use stats::IpcStats;
@@ -116,24 +117,8 @@ pub fn matches(filter: &Filter, frame: &IpcFrame) -> bool {
     {
         return false;
     }
-    if !filter.nodes.is_empty()
-        && !filter
-            .nodes
-            .iter()
-            .any(|n| mentions_node(&frame.detail, *n))
-    {
+    if !filter.nodes.is_empty() && !filter.nodes.iter().any(|n| frame.summary.nodes.contains(n)) {
         return false;
     }
     true
-}
-
-fn mentions_node(fields: &Fields, node: u32) -> bool {
-    fields.0.iter().any(|(key, value)| match value {
-        Value::U(v) => {
-            matches!(*key, "nodeid" | "local_nodeid" | "ring_rep") && *v == u64::from(node)
-        }
-        Value::List(list) => *key == "members" && list.contains(&u64::from(node)),
-        Value::Records(records) => records.iter().any(|r| mentions_node(r, node)),
-        _ => false,
-    })
 }

@@ -7,8 +7,11 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use totem_wire::ipc::cpg::{CpgRequestId, CpgResponseId};
+
 use crate::ipc::decode::IpcFrame;
-use crate::model::Value;
+use crate::ipc::errno::errno_name;
+use crate::ipc::summary::{Connection, CpgId};
 use crate::stats::Distribution;
 
 /// Latency samples kept per call type (beyond, the distribution covers the first ones and
@@ -127,9 +130,8 @@ fn push_sample(samples: &mut Vec<f64>, v: f64) {
     }
 }
 
-fn lists_pid(frame: &IpcFrame, list: &str, pid: u32) -> bool {
-    matches!(frame.detail.get(list), Some(Value::Records(r))
-        if r.iter().any(|a| matches!(a.get("pid"), Some(Value::U(p)) if *p == u64::from(pid))))
+fn lists_pid(list: &[totem_wire::ipc::cpg::CpgAddress], pid: u32) -> bool {
+    list.iter().any(|a| a.pid == pid)
 }
 
 impl IpcStats {
@@ -179,23 +181,23 @@ impl IpcStats {
                     self.note_result(key, &name, frame, e.cs_error == "CS_ERR_TRY_AGAIN");
                     return;
                 }
-                match name.as_str() {
-                    "JOIN" => {
+                match frame.summary.message {
+                    Some(CpgId::Request(CpgRequestId::Join)) => {
                         self.joins.insert(key, frame.ts);
                     }
-                    "LEAVE" => {
+                    Some(CpgId::Request(CpgRequestId::Leave)) => {
                         self.leaves.insert(key, frame.ts);
                     }
-                    "MCAST" => {
+                    Some(CpgId::Request(CpgRequestId::Mcast)) => {
                         // MCAST has no response: its send is its result.
                         call.ok += 1;
                         self.note_result(key, &name, frame, false);
-                        if let Some(Value::Digest(d)) = frame.detail.get("digest") {
+                        if let Some(d) = frame.summary.digest {
                             let q = self.mcasts.entry(key).or_default();
                             if q.len() >= MCAST_WAIT_MAX {
                                 q.pop_front();
                             }
-                            q.push_back((*d, frame.ts));
+                            q.push_back((d, frame.ts));
                         }
                     }
                     _ => {}
@@ -231,24 +233,25 @@ impl IpcStats {
             }
             "event" => {
                 *self.events.entry(name.clone()).or_default() += 1;
-                match name.as_str() {
-                    "CONFCHG_CALLBACK" => {
-                        if lists_pid(frame, "joined", pid) {
+                let summary = &frame.summary;
+                match summary.message {
+                    Some(CpgId::Event(CpgResponseId::ConfchgCallback)) => {
+                        if lists_pid(&summary.joined, pid) {
                             if let Some(t) = self.joins.remove(&key) {
                                 push_sample(&mut self.join_delays, (frame.ts - t) * 1000.0);
                             }
                         }
-                        if lists_pid(frame, "left", pid) {
+                        if lists_pid(&summary.left, pid) {
                             if let Some(t) = self.leaves.remove(&key) {
                                 push_sample(&mut self.leave_delays, (frame.ts - t) * 1000.0);
                             }
                         }
                     }
-                    "DELIVER_CALLBACK" => {
-                        let own = matches!(frame.detail.get("pid"), Some(Value::U(p)) if *p == u64::from(pid));
-                        if let (true, Some(Value::Digest(d))) = (own, frame.detail.get("digest")) {
+                    Some(CpgId::Event(CpgResponseId::DeliverCallback)) => {
+                        let own = summary.pid == Some(pid);
+                        if let (true, Some(d)) = (own, summary.digest) {
                             if let Some(q) = self.mcasts.get_mut(&key) {
-                                if let Some(at) = q.iter().position(|(digest, _)| digest == d) {
+                                if let Some(at) = q.iter().position(|(digest, _)| *digest == d) {
                                     let (_, t) = q.remove(at).unwrap_or_default();
                                     // Everything sent before it was delivered before it
                                     // (agreed order) or is lost: forget those.
@@ -286,24 +289,24 @@ impl IpcStats {
     }
 
     fn add_setup(&mut self, frame: &IpcFrame) {
-        if frame.direction == "to_client" && !frame.detail.is_empty() {
-            match (
-                frame.detail.get("connection_type"),
-                frame.detail.get("refused"),
-            ) {
-                (Some(kind), _) => {
+        let connection = frame
+            .summary
+            .connection
+            .filter(|_| frame.direction == "to_client");
+        if let Some(connection) = connection {
+            match connection {
+                Connection::Accepted(kind) => {
                     *self
                         .connections
                         .entry(format!("{}/{kind}", frame.service))
                         .or_default() += 1;
                 }
-                (None, Some(errno)) => {
+                Connection::Refused(errno) => {
                     *self
                         .connect_failures
-                        .entry(format!("{}: refused {errno}", frame.service))
+                        .entry(format!("{}: refused {}", frame.service, errno_name(errno)))
                         .or_default() += 1;
                 }
-                _ => {}
             }
         } else if let Some(e) = &frame.call_error {
             *self

@@ -2,6 +2,8 @@
 //! flat however long the capture.
 
 pub mod fast;
+pub mod fields;
+pub mod ipc_fields;
 pub mod json;
 pub mod summary;
 pub mod verbose;

@@ -45,7 +45,7 @@ use totem_srp::{Destination, Duration, Instant};
 
 use totem_wire::knet::{
     DefragLimits, Defragmented, Defragmenter, KnetBody, KnetData, KnetHeader, KnetPacket, KnetPing,
-    KnetPmtud, KnetType, KNET_DATA_HEADER_LEN, KNET_MAX_PACKET_SIZE, KNET_VERSION,
+    KnetPmtud, KnetType, PingTime, KNET_DATA_HEADER_LEN, KNET_MAX_PACKET_SIZE, KNET_VERSION,
 };
 
 /// `SEQ_MAX` of libknet's data seq_num (`onwire.h`).
@@ -264,12 +264,8 @@ impl Knet {
     }
 
     fn ping(&self, now: Instant, timed: bool) -> Vec<u8> {
-        // A struct timespec as libknet writes it on x86-64 (two host-order i64); only we
-        // read it back, from the PONG.
-        let micros = now.total_micros();
-        let mut time = [0u8; 16];
-        time[..8].copy_from_slice(&(micros / 1_000_000).to_le_bytes());
-        time[8..].copy_from_slice(&((micros % 1_000_000) * 1000).to_le_bytes());
+        // Only we read it back, from the PONG.
+        let time = PingTime::from_micros(now.total_micros()).to_bytes();
         KnetPacket {
             header: self.header(KnetType::Ping),
             body: KnetBody::Ping(KnetPing {
@@ -445,9 +441,7 @@ impl Knet {
     }
 
     fn pong(&mut self, now: Instant, index: usize, pong: &KnetPing) {
-        let secs = i64::from_le_bytes(pong.time[..8].try_into().unwrap_or([0; 8]));
-        let nanos = i64::from_le_bytes(pong.time[8..].try_into().unwrap_or([0; 8]));
-        let sent = secs.saturating_mul(1_000_000).saturating_add(nanos / 1000);
+        let sent = pong.ping_time().total_micros();
         let rtt = u64::try_from(now.total_micros().saturating_sub(sent)).unwrap_or(u64::MAX);
         let timeout_us = self.config.ping_timeout.total_micros();
         let pong_count = self.config.pong_count;

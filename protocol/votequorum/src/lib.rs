@@ -56,6 +56,7 @@ use std::collections::BTreeMap;
 
 use totem_cpg::{NodeEvent, NodeInfoFlags, OwnNodeInfo, VotequorumMessage};
 use totem_srp::ConfigurationKind;
+use totem_wire::exec::votequorum::ReconfigureParam;
 use totem_wire::srp::RingId;
 
 /// `NODESTATE_MEMBER`.
@@ -75,13 +76,6 @@ pub const NODE_FLAGS_WFASTATUS: u32 = 4;
 pub const NODE_FLAGS_FIRST: u32 = 8;
 /// `NODE_FLAGS_QDEVICE_CAST_VOTE`.
 pub const NODE_FLAGS_QDEVICE_CAST_VOTE: u32 = 64;
-
-/// `VOTEQUORUM_RECONFIG_PARAM_EXPECTED_VOTES`.
-const RECONFIG_EXPECTED_VOTES: u8 = 1;
-/// `VOTEQUORUM_RECONFIG_PARAM_NODE_VOTES`.
-const RECONFIG_NODE_VOTES: u8 = 2;
-/// `VOTEQUORUM_RECONFIG_PARAM_CANCEL_WFA`.
-const RECONFIG_CANCEL_WFA: u8 = 3;
 
 /// The votequorum settings of the configuration.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -482,20 +476,20 @@ impl Votequorum {
     }
 
     /// `message_handler_req_exec_votequorum_reconfigure`.
-    fn reconfigure(&mut self, nodeid: u32, value: u32, param: u8) -> bool {
+    fn reconfigure(&mut self, nodeid: u32, value: u32, param: ReconfigureParam) -> bool {
         match param {
-            RECONFIG_EXPECTED_VOTES => {
+            ReconfigureParam::ExpectedVotes => {
                 self.update_node_expected_votes(value);
                 self.recalculate_quorum(true, false)
             }
-            RECONFIG_NODE_VOTES => {
+            ReconfigureParam::NodeVotes => {
                 let Some(n) = self.nodes.get_mut(&nodeid) else {
                     return false;
                 };
                 n.votes = value;
                 self.recalculate_quorum(true, false)
             }
-            RECONFIG_CANCEL_WFA => {
+            ReconfigureParam::CancelWfa => {
                 self.set_wait_for_all_status(false);
                 self.recalculate_quorum(false, false)
             }
@@ -805,9 +799,9 @@ mod tests {
         };
         vq.deliver(1, &nodeinfo(0, 0, 0, 0));
         vq.qdevice_votes = 0;
-        vq.deliver(1, &reconf(RECONFIG_EXPECTED_VOTES, 0, 3));
+        vq.deliver(1, &reconf(ReconfigureParam::ExpectedVotes, 0, 3));
         assert_eq!((vq.expected_votes(), vq.quorum), (3, 2));
-        vq.deliver(1, &reconf(RECONFIG_NODE_VOTES, 3, 4));
+        vq.deliver(1, &reconf(ReconfigureParam::NodeVotes, 3, 4));
         assert_eq!(vq.nodes[&3].votes, 4);
         assert_eq!(vq.expected_votes(), 6, "raised to the total");
         assert_eq!(vq.quorum, 4);
@@ -839,7 +833,7 @@ mod tests {
             ),
             nodeid: 0,
             value: 5,
-            param: RECONFIG_EXPECTED_VOTES,
+            param: ReconfigureParam::ExpectedVotes,
         };
         assert!(vq.deliver(2, &reconf));
         assert!(!vq.quorate && !vq.view.quorate);
@@ -854,7 +848,7 @@ mod tests {
             ),
             nodeid: 0,
             value: 2,
-            param: RECONFIG_EXPECTED_VOTES,
+            param: ReconfigureParam::ExpectedVotes,
         };
         assert!(!vq.deliver(2, &reconf));
         assert!(vq.quorate && !vq.view.quorate);

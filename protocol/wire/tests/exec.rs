@@ -212,3 +212,30 @@ fn knet_data_carries_a_totem_message_with_target_nodeid() {
     assert_eq!(packet.to_bytes(), bytes);
     assert_eq!(totem_wire::classify(&bytes), totem_wire::Framing::Knet);
 }
+
+#[test]
+fn votequorum_reconfigure_names_its_param_and_keeps_unknown_ones() {
+    use totem_wire::exec::votequorum::ReconfigureParam;
+    use totem_wire::exec::{ExecHeader, ServiceId};
+    for (raw, param) in [
+        (1u8, ReconfigureParam::ExpectedVotes),
+        (2, ReconfigureParam::NodeVotes),
+        (3, ReconfigureParam::CancelWfa),
+        (9, ReconfigureParam::Unknown(9)),
+    ] {
+        let message = VotequorumMessage::Reconfigure {
+            header: ExecHeader::new(ServiceId::Votequorum, 1, 28),
+            nodeid: 2,
+            value: 5,
+            param,
+        };
+        let mut bytes = Vec::new();
+        message.emit(&mut bytes, ByteOrder::Little);
+        // `req_exec_quorum_reconfigure`: the 16-byte header, nodeid, value, param, 3 pad.
+        assert_eq!(bytes.len(), 28);
+        assert_eq!(bytes[24], raw, "param is the byte after nodeid and value");
+        let parsed = ExecMessage::parse(&bytes, ByteOrder::Little).unwrap();
+        assert_eq!(parsed, ExecMessage::Votequorum(message));
+    }
+    assert_eq!(ReconfigureParam::CancelWfa.to_string(), "CANCEL_WFA");
+}

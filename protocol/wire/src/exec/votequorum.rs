@@ -27,6 +27,19 @@ open_enum! {
     }
 }
 
+open_enum! {
+    /// What a RECONFIGURE changes: `VOTEQUORUM_RECONFIG_PARAM_*` (`exec/votequorum.c`, read
+    /// by `message_handler_req_exec_votequorum_reconfigure`, which ignores other values).
+    pub enum ReconfigureParam(u8) {
+        /// `VOTEQUORUM_RECONFIG_PARAM_EXPECTED_VOTES`: every node's expected votes.
+        ExpectedVotes = 1 => "EXPECTED_VOTES",
+        /// `VOTEQUORUM_RECONFIG_PARAM_NODE_VOTES`: the votes of `nodeid`.
+        NodeVotes = 2 => "NODE_VOTES",
+        /// `VOTEQUORUM_RECONFIG_PARAM_CANCEL_WFA`: wait_for_all ends.
+        CancelWfa = 3 => "CANCEL_WFA",
+    }
+}
+
 /// NODEINFO flags (`NODE_FLAGS_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct NodeInfoFlags(pub u32);
@@ -92,8 +105,8 @@ pub enum VotequorumMessage {
         nodeid: u32,
         /// New value.
         value: u32,
-        /// 1 EXPECTED_VOTES, 2 NODE_VOTES, 3 CANCEL_WFA.
-        param: u8,
+        /// What `value` is.
+        param: ReconfigureParam,
     },
     /// `req_exec_quorum_qdevice_reg`.
     QdeviceReg {
@@ -135,7 +148,7 @@ impl VotequorumMessage {
                     header,
                     nodeid: d.u32("nodeid")?,
                     value: d.u32("value")?,
-                    param: d.u8("param")?,
+                    param: d.u8("param")?.into(),
                 };
                 d.pad(3)?;
                 m
@@ -207,7 +220,7 @@ impl VotequorumMessage {
             } => {
                 e.u32(*nodeid);
                 e.u32(*value);
-                e.u8(*param);
+                e.u8((*param).into());
                 e.zeros(3);
             }
             VotequorumMessage::QdeviceReg {

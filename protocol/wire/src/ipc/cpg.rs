@@ -115,6 +115,32 @@ open_enum! {
     }
 }
 
+impl CpgRequestId {
+    /// The response id corosync 3.1.7 answers this request with (ipc.md §4.3): each
+    /// `message_handler_req_lib_cpg_*` of `exec/cpg.c` sets its own, except that the zc
+    /// alloc/free replies go out with id 0 (JOIN's), ZC_EXECUTE's with MCAST's, and the
+    /// IPC glue answers a request it cannot dispatch (an unknown id) with `{id 0, size 24}`
+    /// (ipc.md §3.4). MCAST has no response (`is_async_call`); MCAST's id is given for the
+    /// ZC_EXECUTE reply that shares it.
+    pub fn response_id(self) -> CpgResponseId {
+        match self {
+            CpgRequestId::Join | CpgRequestId::ZcAlloc | CpgRequestId::ZcFree => {
+                CpgResponseId::Join
+            }
+            CpgRequestId::Leave => CpgResponseId::Leave,
+            CpgRequestId::Mcast | CpgRequestId::ZcExecute => CpgResponseId::Mcast,
+            CpgRequestId::Membership => CpgResponseId::Membership,
+            CpgRequestId::LocalGet => CpgResponseId::LocalGet,
+            CpgRequestId::IterationInitialize => CpgResponseId::IterationInitialize,
+            CpgRequestId::IterationNext => CpgResponseId::IterationNext,
+            CpgRequestId::IterationFinalize => CpgResponseId::IterationFinalize,
+            CpgRequestId::Finalize => CpgResponseId::Finalize,
+            CpgRequestId::PartialMcast => CpgResponseId::PartialSend,
+            CpgRequestId::Unknown(_) => CpgResponseId::Join,
+        }
+    }
+}
+
 open_enum! {
     /// `cpg_iteration_type_t` (cpg.h).
     pub enum IterationType(u32) {

@@ -137,6 +137,27 @@ impl Channel {
     }
 }
 
+/// Field offsets of libqb's headers: `struct qb_ipc_request_header` is `id`, `size`, and
+/// `qb_ipc_response_header` adds `error`, each in an 8-byte slot (`aligned(8)`).
+mod field {
+    pub(super) const ID: usize = 0;
+    pub(super) const ERROR: usize = 16;
+}
+
+/// The `id` every request, response and event starts with, from a message that may be too
+/// short to parse (the head a failed request's record keeps, a record cut by the capture):
+/// what still names it. `None` when fewer than 4 bytes are given.
+pub fn peek_id(bytes: &[u8]) -> Option<i32> {
+    decoder(bytes.get(field::ID..)?).i32("id").ok()
+}
+
+/// The `error` of a response or event header, from a message that may end anywhere after
+/// it (see [`peek_id`]). `None` when the message ends before it.
+pub fn peek_error(bytes: &[u8]) -> Option<CsError> {
+    let error = decoder(bytes.get(field::ERROR..)?).i32("error").ok()?;
+    Some(error.into())
+}
+
 /// `struct qb_ipc_request_header`: what every request starts with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct RequestHeader {

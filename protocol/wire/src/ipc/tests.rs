@@ -677,3 +677,51 @@ fn cpg_message_names_are_recognised_in_any_case() {
     assert_eq!(CpgResponseId::KNOWN.len(), 19, "responses 0..=18");
     assert_eq!(CpgRequestId::KNOWN.len(), 13, "requests 0..=12");
 }
+
+#[test]
+fn header_words_peek_from_messages_too_short_to_parse() {
+    let mut response = vec![0u8; RESPONSE_HEADER_LEN];
+    le32(&mut response, 0, 18);
+    le32(&mut response, 8, 24);
+    le32(&mut response, 16, 6);
+    assert_eq!(peek_id(&response), Some(18));
+    assert_eq!(peek_error(&response), Some(CsError::TryAgain));
+    // The head a failed request keeps, or a record cut by the capture.
+    assert_eq!(peek_id(&response[..4]), Some(18));
+    assert_eq!(peek_error(&response[..20]), Some(CsError::TryAgain));
+    assert_eq!(peek_id(&response[..3]), None);
+    assert_eq!(peek_error(&response[..19]), None);
+    let parsed = ResponseHeader::peek(&response).unwrap();
+    assert_eq!((parsed.id, parsed.error), (18, CsError::TryAgain));
+}
+
+#[test]
+fn each_request_is_answered_with_the_id_corosync_sets() {
+    let answers: Vec<(CpgRequestId, CpgResponseId)> = CpgRequestId::KNOWN
+        .iter()
+        .map(|r| (*r, r.response_id()))
+        .collect();
+    use CpgRequestId as Rq;
+    use CpgResponseId as Rs;
+    assert_eq!(
+        answers,
+        vec![
+            (Rq::Join, Rs::Join),
+            (Rq::Leave, Rs::Leave),
+            (Rq::Mcast, Rs::Mcast),
+            (Rq::Membership, Rs::Membership),
+            (Rq::LocalGet, Rs::LocalGet),
+            (Rq::IterationInitialize, Rs::IterationInitialize),
+            (Rq::IterationNext, Rs::IterationNext),
+            (Rq::IterationFinalize, Rs::IterationFinalize),
+            (Rq::Finalize, Rs::Finalize),
+            // ipc.md §4.3: the zc alloc/free replies carry id 0.
+            (Rq::ZcAlloc, Rs::Join),
+            (Rq::ZcFree, Rs::Join),
+            (Rq::ZcExecute, Rs::Mcast),
+            (Rq::PartialMcast, Rs::PartialSend),
+        ]
+    );
+    // The glue's error reply to an id it cannot dispatch (ipc.md §3.4).
+    assert_eq!(Rq::Unknown(99).response_id(), Rs::Join);
+}

@@ -39,6 +39,12 @@ open_enum! {
     }
 }
 
+/// Field offsets of `struct knet_header` (`libknet/onwire.h`).
+mod field {
+    /// `kh_node`, big-endian.
+    pub(super) const NODE: core::ops::Range<usize> = 2..4;
+}
+
 /// The 6-byte common header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KnetHeader {
@@ -50,6 +56,16 @@ pub struct KnetHeader {
     pub node: u16,
     /// `kh_pad1`, `kh_pad2`.
     pub pad: [u8; 2],
+}
+
+impl KnetHeader {
+    /// `kh_node` of the packet `bytes` starts with, read without parsing anything else:
+    /// enough to tell whose packets a datagram holds before cutting it into packets (a UDP
+    /// GSO send caught before the kernel cut it). `None` when fewer than 4 bytes are given.
+    pub fn peek_node(bytes: &[u8]) -> Option<u16> {
+        let node = bytes.get(field::NODE)?;
+        Some(u16::from_be_bytes([node[0], node[1]]))
+    }
 }
 
 /// DATA payload: a totem message or a fragment of one.
@@ -84,6 +100,60 @@ pub struct KnetPing {
     pub seq_num: u16,
     /// 1 = periodic ping, 0 = forced.
     pub timed: u8,
+}
+
+impl KnetPing {
+    /// `khp_ping_time` read as the [`PingTime`] it holds.
+    pub fn ping_time(&self) -> PingTime {
+        PingTime::from_bytes(self.time)
+    }
+}
+
+/// The `struct timespec` in a PING (`khp_ping_time`): libknet copies its
+/// `clock_gettime(CLOCK_MONOTONIC)` there as the host lays it out (`_handle_check_each`,
+/// `threads_heartbt.c`) and reads it back only from the PONG that echoes it, on the same host
+/// (`process_pong`, `threads_rx.c`), to time the round trip. So the layout is the pinger's
+/// own; this is x86-64's, where corosync 3.1.7 was recorded: two little-endian i64.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct PingTime {
+    /// `tv_sec`.
+    pub secs: i64,
+    /// `tv_nsec`.
+    pub nanos: i64,
+}
+
+impl PingTime {
+    /// The time `micros` µs after the clock's origin.
+    pub fn from_micros(micros: i64) -> PingTime {
+        PingTime {
+            secs: micros / 1_000_000,
+            nanos: (micros % 1_000_000) * 1000,
+        }
+    }
+
+    /// Microseconds since the clock's origin; saturates, since a peer may echo anything.
+    pub fn total_micros(self) -> i64 {
+        self.secs
+            .saturating_mul(1_000_000)
+            .saturating_add(self.nanos / 1000)
+    }
+
+    /// Reads the 16 bytes of `khp_ping_time`.
+    pub fn from_bytes(bytes: [u8; 16]) -> PingTime {
+        let [s0, s1, s2, s3, s4, s5, s6, s7, n0, n1, n2, n3, n4, n5, n6, n7] = bytes;
+        PingTime {
+            secs: i64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]),
+            nanos: i64::from_le_bytes([n0, n1, n2, n3, n4, n5, n6, n7]),
+        }
+    }
+
+    /// The 16 bytes of `khp_ping_time`.
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&self.secs.to_le_bytes());
+        bytes[8..].copy_from_slice(&self.nanos.to_le_bytes());
+        bytes
+    }
 }
 
 /// PMTUD probe or reply.

@@ -82,3 +82,38 @@ fn a_pong_longer_than_26_bytes_keeps_its_tail() {
     assert_eq!(packet.trailing.len(), bytes.len() - KNET_PING_LEN);
     assert_eq!(packet.to_bytes(), bytes);
 }
+
+#[test]
+fn peek_node_reads_kh_node_of_any_packet() {
+    let ping = [1u8, 0x81, 0x01, 0x02, 0, 0];
+    assert_eq!(KnetHeader::peek_node(&ping), Some(0x0102));
+    assert_eq!(KnetHeader::peek_node(&ping[..4]), Some(0x0102));
+    assert_eq!(KnetHeader::peek_node(&ping[..3]), None);
+}
+
+#[test]
+fn ping_time_is_an_x86_64_timespec() {
+    let t = PingTime::from_micros(12_345_678_901);
+    assert_eq!((t.secs, t.nanos), (12_345, 678_901_000));
+    assert_eq!(t.total_micros(), 12_345_678_901);
+    let bytes = t.to_bytes();
+    assert_eq!(&bytes[..8], &12_345i64.to_le_bytes());
+    assert_eq!(&bytes[8..], &678_901_000i64.to_le_bytes());
+    assert_eq!(PingTime::from_bytes(bytes), t);
+    let ping = KnetPing {
+        link: 0,
+        time: bytes,
+        seq_num: 1,
+        timed: 1,
+    };
+    assert_eq!(ping.ping_time(), t);
+    // Whatever a peer echoes back, reading it does not overflow.
+    let echoed = PingTime {
+        secs: i64::MAX,
+        nanos: i64::MAX,
+    };
+    assert_eq!(
+        PingTime::from_bytes(echoed.to_bytes()).total_micros(),
+        i64::MAX
+    );
+}

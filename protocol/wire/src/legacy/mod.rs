@@ -31,6 +31,7 @@ mod join;
 mod mcast;
 mod merge_detect;
 mod orf_token;
+mod to_srp;
 mod token_hold_cancel;
 
 pub use addr::{RingId, SrpAddr, TotemIpAddress, AF_INET, AF_INET6_LINUX};

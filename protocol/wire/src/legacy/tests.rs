@@ -594,6 +594,93 @@ fn unknown_and_rrp_types_are_kept_raw() {
     assert_eq!(MessageType::from(9).to_string(), "UNKNOWN(0x9)");
 }
 
+// ---------------------------------------------------------------------------------------------
+// The mapping into 3.x's types.
+
+#[test]
+fn a_legacy_token_maps_into_the_3x_token_field_for_field() {
+    let (_, m) = parse_datagram(fixture!("orf_token-v2-be"));
+    let crate::srp::Message::OrfToken(t) = m.to_srp() else {
+        panic!("not a token")
+    };
+    assert_eq!(t.header.order, ByteOrder::Big);
+    assert_eq!(t.header.version, 2);
+    assert_eq!(t.header.message_type, crate::srp::MessageType::OrfToken);
+    assert_eq!((t.header.nodeid, t.header.target_nodeid), (1, 0));
+    let ring_3x = |seq| crate::srp::RingId { rep: 1, seq };
+    assert_eq!(t.ring_id, ring_3x(0x1c));
+    assert_eq!((t.seq, t.token_seq, t.aru, t.aru_addr), (41, 1234, 40, 2));
+    assert_eq!((t.backlog, t.fcc, t.retrans_flg), (3, 5, 1));
+    let rtr: Vec<_> = t.rtr_list.iter().map(|r| (r.ring_id, r.seq)).collect();
+    assert_eq!(rtr, vec![(ring_3x(0x1c), 38), (ring_3x(0x18), 39)]);
+}
+
+#[test]
+fn every_legacy_message_maps_with_its_nodeids_and_rings() {
+    for (name, version, bytes) in fixtures() {
+        let (_, legacy) = parse_datagram(bytes);
+        let mapped = legacy.to_srp();
+        let (h, h3) = (legacy.header(), mapped.header());
+        assert_eq!(
+            u8::from(h.message_type),
+            u8::from(h3.message_type),
+            "{name}"
+        );
+        assert_eq!(
+            (h.order, h.encapsulated, h.nodeid),
+            (h3.order, h3.encapsulated, h3.nodeid)
+        );
+        assert_eq!(h3.version, version.major(), "{name}");
+        match (&legacy, &mapped) {
+            (Message::Mcast(l), crate::srp::Message::Mcast(m)) => {
+                assert_eq!(m.system_from, l.system_from.nodeid(), "{name}");
+                assert_eq!(m.ring_id.rep, l.ring_id.rep.nodeid, "{name}");
+                assert_eq!(
+                    (m.seq, m.this_seqno, m.payload),
+                    (l.seq, l.this_seqno, l.payload)
+                );
+                // The payload of a recovery re-send stays in the 1.x/2.x grammar.
+                assert_eq!(
+                    m.encapsulation() == Encapsulation::Encapsulated,
+                    l.inner().is_some()
+                );
+            }
+            (Message::MembJoin(l), crate::srp::Message::MembJoin(j)) => {
+                assert_eq!(j.system_from, l.system_from.nodeid(), "{name}");
+                let ids = |list: &[SrpAddr]| list.iter().map(SrpAddr::nodeid).collect::<Vec<_>>();
+                assert_eq!(j.proc_list, ids(&l.proc_list), "{name}");
+                assert_eq!(j.failed_list, ids(&l.failed_list), "{name}");
+                assert_eq!(j.is_leave(), l.is_leave(), "{name}");
+            }
+            (Message::MembCommitToken(l), crate::srp::Message::MembCommitToken(c)) => {
+                let ids: Vec<u32> = l.addr.iter().map(SrpAddr::nodeid).collect();
+                assert_eq!(c.addr, ids, "{name}");
+                assert_eq!(c.memb_list.len(), l.memb_list.len(), "{name}");
+                assert_eq!(c.memb_index, l.memb_index, "{name}");
+            }
+            (Message::MembMergeDetect(l), crate::srp::Message::MembMergeDetect(m)) => {
+                assert_eq!(m.system_from, l.system_from.nodeid(), "{name}");
+                assert_eq!(m.ring_id, l.ring_id.to_srp(), "{name}");
+            }
+            (Message::OrfToken(_), crate::srp::Message::OrfToken(_))
+            | (Message::TokenHoldCancel(_), crate::srp::Message::TokenHoldCancel(_)) => {}
+            (l, m) => panic!("{name}: {l:?} mapped to {m:?}"),
+        }
+    }
+}
+
+#[test]
+fn ring_test_messages_map_to_unknown_3x_types() {
+    let mut v = fixture!("token_hold_cancel-v1-be").to_vec();
+    v[0] = 6;
+    let (m, _) = Message::parse(&v, LegacyVersion::Corosync1).unwrap();
+    let crate::srp::Message::Unknown { header, body } = m.to_srp() else {
+        panic!("type 6 mapped to a known 3.x message")
+    };
+    assert_eq!(header.message_type, crate::srp::MessageType::Unknown(6));
+    assert_eq!(body, &v[HEADER_LEN..]);
+}
+
 #[test]
 fn trailing_bytes_are_returned() {
     // A 2.2+ node with cipher none but a hash appends the HMAC after the message.
