@@ -501,11 +501,14 @@ impl Backend for Corosync {
                 a.close_stdin();
                 Ok(())
             }
-            Action::Command { client, line } => self
-                .agents
-                .get_mut(client)
-                .ok_or_else(|| BackendError(format!("no client {client}")))?
-                .send(line),
+            Action::Command { client, request } => {
+                let line = serde_json::to_string(request)
+                    .map_err(|e| BackendError(format!("command for {client}: {e}")))?;
+                self.agents
+                    .get_mut(client)
+                    .ok_or_else(|| BackendError(format!("no client {client}")))?
+                    .send(&line)
+            }
         }
     }
 
