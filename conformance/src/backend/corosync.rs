@@ -369,14 +369,15 @@ fn flavor_availability(flavor: Flavor) -> Result<(), String> {
             return Err(format!("`{p}` not found (iproute2)"));
         }
     }
-    let agent = agent::agent_path()?;
+    let (agent, args) = agent::agent_command()?;
     let out = Command::new(&agent)
+        .args(&args)
         .arg("--probe")
         .output()
         .map_err(|e| format!("cannot run {}: {e}", agent.display()))?;
     if !out.status.success() {
         return Err(format!(
-            "agent cannot load libcpg: {}",
+            "agent cannot load its CPG library: {}",
             String::from_utf8_lossy(&out.stdout).trim()
         ));
     }
@@ -468,12 +469,12 @@ impl Backend for Corosync {
                     return Err(BackendError(format!("client {name} already started")));
                 }
                 let ns = self.net()?.node_ns(*node);
-                let path = agent::agent_path().map_err(BackendError)?;
+                let (path, args) = agent::agent_command().map_err(BackendError)?;
                 let p = agent::spawn(
                     name,
                     *node,
                     Some(&ns),
-                    &path,
+                    (&path, &args),
                     self.dir()?,
                     self.sink.clone(),
                 )?;
