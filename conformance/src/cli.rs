@@ -130,6 +130,15 @@ pub enum Command {
         /// Seed of the `sim` backend (same seed, same run)
         #[arg(long, default_value_t = 1, value_name = "N")]
         seed: u64,
+        /// The agent program the namespace backends run for each client (any program
+        /// speaking the agent protocol) [default: $TOTEM_CONFORM_AGENT, else
+        /// totem-conform-agent beside this binary]
+        #[arg(long, value_name = "PATH")]
+        agent: Option<PathBuf>,
+        /// An argument for the agent (repeatable), e.g. --agent-arg=--client=rust
+        /// [default: $TOTEM_CONFORM_AGENT_ARGS]
+        #[arg(long = "agent-arg", value_name = "ARG", allow_hyphen_values = true)]
+        agent_arg: Vec<String>,
     },
     /// Compare normalised traces: two files (trace.json or normalized.yaml), or one
     /// scenario run on two backends
@@ -197,7 +206,17 @@ pub fn run(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
             no_pcap,
             cmd_timeout,
             seed,
+            agent,
+            agent_arg,
         } => {
+            // The backends find the agent through the environment (also how a wrapper
+            // script chooses it); set before any backend thread starts.
+            if let Some(a) = agent {
+                std::env::set_var("TOTEM_CONFORM_AGENT", a);
+            }
+            if !agent_arg.is_empty() {
+                std::env::set_var("TOTEM_CONFORM_AGENT_ARGS", agent_arg.join(" "));
+            }
             let opts = RunArgs {
                 backends: backend.clone(),
                 junit: junit.clone(),

@@ -6,14 +6,16 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
+use totem_agent_protocol::command::Target;
+use totem_agent_protocol::{Command, Request};
 
 use crate::backend::{Action, Backend, BackendKind};
 use crate::check::{self, CheckName, Violation};
 use crate::cond;
 use crate::expectations::Deviations;
 use crate::scenario::model::Scenario;
-use crate::scenario::raw::{Fields, RcExpect, Signal, Step, Transport};
+use crate::scenario::raw::{ExpectedRc, Fields, RcExpect, Signal, Step, Transport};
 use crate::trace::normalize::{normalize, NormTrace};
 use crate::trace::{now_us, EventKind, Trace, TraceSink};
 
@@ -240,121 +242,157 @@ fn h(handle: Option<&String>) -> String {
     handle.cloned().unwrap_or_else(|| "h1".into())
 }
 
-/// The agent command line for a step (see "Agent protocol" in conformance/README.md).
-fn command(step: &Step) -> Option<(String, Value, Option<RcExpect>, Fields)> {
+fn target(handle: Option<&String>, handle_value: Option<u64>) -> Target {
+    Target {
+        handle: h(handle),
+        handle_value,
+    }
+}
+
+/// The payload tag of a client's handle: receivers name the sender by it.
+fn tag(client: &str, handle: Option<&String>) -> Option<String> {
+    Some(format!("{client}.{}", h(handle)))
+}
+
+/// The agent command for a step (conformance/README.md, "Agent protocol"), with the
+/// client it goes to, the return code expected and the result fields expected.
+fn command(step: &Step) -> Option<(String, Command, Option<RcExpect>, Fields)> {
+    use totem_agent_protocol::command as c;
     let none = Fields::new;
-    let base = |client: &str, cmd: &str, handle: Option<&String>, hv: Option<u64>| {
-        let mut v = json!({"cmd": cmd, "handle": h(handle)});
-        if let Some(x) = hv {
-            v["handle_value"] = json!(x);
-        }
-        (client.to_owned(), v)
-    };
-    let (client, v, expect, fields) = match step {
-        Step::Initialize(c) => {
-            let (cl, mut v) = base(&c.client, "initialize", c.handle.as_ref(), None);
-            v["model"] = json!(c.model);
-            v["initial_totem_conf"] = json!(c.initial_totem_conf);
-            v["auto_dispatch"] = json!(c.auto_dispatch);
-            if let Some(x) = c.context {
-                v["context"] = json!(x);
-            }
-            (cl, v, c.expect.clone(), none())
-        }
-        Step::Finalize(c)
-        | Step::LocalGet(c)
-        | Step::ContextGet(c)
-        | Step::FdGet(c)
-        | Step::FlowControlStateGet(c)
-        | Step::MaxAtomicMsgsizeGet(c) => {
-            let name = match step {
-                Step::Finalize(_) => "finalize",
-                Step::LocalGet(_) => "local_get",
-                Step::ContextGet(_) => "context_get",
-                Step::FdGet(_) => "fd_get",
-                Step::FlowControlStateGet(_) => "flow_control_state_get",
-                _ => "max_atomic_msgsize_get",
+    Some(match step {
+        Step::Initialize(x) => (
+            x.client.clone(),
+            Command::Initialize(c::Initialize {
+                handle: h(x.handle.as_ref()),
+                model: x.model,
+                initial_totem_conf: x.initial_totem_conf,
+                context: x.context,
+                auto_dispatch: x.auto_dispatch,
+            }),
+            x.expect.clone(),
+            none(),
+        ),
+        Step::Finalize(x)
+        | Step::LocalGet(x)
+        | Step::ContextGet(x)
+        | Step::FdGet(x)
+        | Step::FlowControlStateGet(x)
+        | Step::MaxAtomicMsgsizeGet(x) => {
+            let t = target(x.handle.as_ref(), x.handle_value);
+            let cmd = match step {
+                Step::Finalize(_) => Command::Finalize(t),
+                Step::LocalGet(_) => Command::LocalGet(t),
+                Step::ContextGet(_) => Command::ContextGet(t),
+                Step::FdGet(_) => Command::FdGet(t),
+                Step::FlowControlStateGet(_) => Command::FlowControlStateGet(t),
+                _ => Command::MaxAtomicMsgsizeGet(t),
             };
-            let (cl, v) = base(&c.client, name, c.handle.as_ref(), c.handle_value);
-            (cl, v, c.expect.clone(), c.expect_fields.clone())
+            (
+                x.client.clone(),
+                cmd,
+                x.expect.clone(),
+                x.expect_fields.clone(),
+            )
         }
-        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => {
-            let name = match step {
-                Step::Join(_) => "join",
-                Step::Leave(_) => "leave",
-                _ => "membership_get",
+        Step::Join(x) | Step::Leave(x) | Step::MembershipGet(x) => {
+            let g = c::GroupCall {
+                target: target(x.handle.as_ref(), x.handle_value),
+                group: x.group.clone(),
+                name_length: x.name_length,
             };
-            let (cl, mut v) = base(&c.client, name, c.handle.as_ref(), c.handle_value);
-            v["group"] = json!(c.group);
-            if let Some(l) = c.name_length {
-                v["name_length"] = json!(l);
-            }
-            (cl, v, c.expect.clone(), c.expect_fields.clone())
+            let cmd = match step {
+                Step::Join(_) => Command::Join(g),
+                Step::Leave(_) => Command::Leave(g),
+                _ => Command::MembershipGet(g),
+            };
+            (
+                x.client.clone(),
+                cmd,
+                x.expect.clone(),
+                x.expect_fields.clone(),
+            )
         }
-        Step::Mcast(c) => {
-            let (cl, mut v) = base(&c.client, "mcast", c.handle.as_ref(), c.handle_value);
-            v["guarantee"] = json!(c.guarantee);
-            v["size"] = json!(c.size);
-            v["count"] = json!(c.count);
-            v["tag"] = json!(format!("{}.{}", c.client, h(c.handle.as_ref())));
-            if let Some(i) = c.iovs {
-                v["iovs"] = json!(i);
-            }
-            (cl, v, c.expect.clone(), c.expect_fields.clone())
-        }
-        Step::ZcbAlloc(c) => {
-            let (cl, mut v) = base(&c.client, "zcb_alloc", c.handle.as_ref(), c.handle_value);
-            v["buf"] = json!(c.buf);
-            v["size"] = json!(c.size);
-            (cl, v, c.expect.clone(), c.expect_fields.clone())
-        }
-        Step::ZcbMcast(c) => {
-            let (cl, mut v) = base(&c.client, "zcb_mcast", c.handle.as_ref(), None);
-            v["buf"] = json!(c.buf);
-            v["guarantee"] = json!(c.guarantee);
-            v["tag"] = json!(format!("{}.{}", c.client, h(c.handle.as_ref())));
-            if let Some(l) = c.len {
-                v["len"] = json!(l);
-            }
-            (cl, v, c.expect.clone(), none())
-        }
-        Step::ZcbFree(c) => {
-            let (cl, mut v) = base(&c.client, "zcb_free", c.handle.as_ref(), None);
-            v["buf"] = json!(c.buf);
-            v["bogus"] = json!(c.bogus);
-            (cl, v, c.expect.clone(), none())
-        }
-        Step::ContextSet(c) => {
-            let (cl, mut v) = base(&c.client, "context_set", c.handle.as_ref(), c.handle_value);
-            v["context"] = json!(c.context);
-            (cl, v, c.expect.clone(), none())
-        }
-        Step::Dispatch(c) => {
-            let (cl, mut v) = base(&c.client, "dispatch", c.handle.as_ref(), c.handle_value);
-            v["mode"] = json!(c.mode);
-            if let Some(g) = &c.guard {
-                v["guard"] = json!(g);
-            }
-            if let Some(t) = c.timeout_ms {
-                v["timeout_ms"] = json!(t);
-            }
-            if let Some(n) = c.finalize_after {
-                v["finalize_after"] = json!(n);
-            }
-            (cl, v, c.expect.clone(), c.expect_fields.clone())
-        }
-        Step::Iteration(c) => {
-            let (cl, mut v) = base(&c.client, "iteration", c.handle.as_ref(), c.handle_value);
-            v["type"] = json!(c.kind);
-            if let Some(g) = &c.group {
-                v["group"] = json!(g);
-            }
-            v["after_finalize"] = json!(c.after_finalize);
-            (cl, v, c.expect.clone(), c.expect_fields.clone())
-        }
+        Step::Mcast(x) => (
+            x.client.clone(),
+            Command::Mcast(c::Mcast {
+                target: target(x.handle.as_ref(), x.handle_value),
+                guarantee: x.guarantee,
+                size: x.size,
+                count: x.count,
+                iovs: x.iovs,
+                tag: tag(&x.client, x.handle.as_ref()),
+                retry_ms: None,
+            }),
+            x.expect.clone(),
+            x.expect_fields.clone(),
+        ),
+        Step::ZcbAlloc(x) => (
+            x.client.clone(),
+            Command::ZcbAlloc(c::ZcbAlloc {
+                target: target(x.handle.as_ref(), x.handle_value),
+                buf: x.buf.clone(),
+                size: x.size,
+            }),
+            x.expect.clone(),
+            x.expect_fields.clone(),
+        ),
+        Step::ZcbMcast(x) => (
+            x.client.clone(),
+            Command::ZcbMcast(c::ZcbMcast {
+                target: target(x.handle.as_ref(), None),
+                buf: x.buf.clone(),
+                len: x.len,
+                guarantee: x.guarantee,
+                tag: tag(&x.client, x.handle.as_ref()),
+            }),
+            x.expect.clone(),
+            none(),
+        ),
+        Step::ZcbFree(x) => (
+            x.client.clone(),
+            Command::ZcbFree(c::ZcbFree {
+                target: target(x.handle.as_ref(), None),
+                buf: x.buf.clone(),
+                bogus: x.bogus,
+            }),
+            x.expect.clone(),
+            none(),
+        ),
+        Step::ContextSet(x) => (
+            x.client.clone(),
+            Command::ContextSet(c::ContextSet {
+                target: target(x.handle.as_ref(), x.handle_value),
+                context: x.context,
+            }),
+            x.expect.clone(),
+            none(),
+        ),
+        Step::Dispatch(x) => (
+            x.client.clone(),
+            Command::Dispatch(c::Dispatch {
+                target: target(x.handle.as_ref(), x.handle_value),
+                mode: x.mode,
+                guard: x.guard,
+                timeout_ms: x.timeout_ms,
+                finalize_after: x.finalize_after,
+            }),
+            x.expect.clone(),
+            x.expect_fields.clone(),
+        ),
+        Step::Iteration(x) => (
+            x.client.clone(),
+            Command::Iteration(c::Iteration {
+                target: target(x.handle.as_ref(), x.handle_value),
+                kind: x.kind,
+                group: x.group.clone(),
+                name_length: None,
+                after_finalize: x.after_finalize,
+            }),
+            x.expect.clone(),
+            x.expect_fields.clone(),
+        ),
         _ => return None,
-    };
-    Some((client, v, expect, fields))
+    })
 }
 
 /// Compares expected result fields; a number expected for an array compares its length.
@@ -552,13 +590,16 @@ impl Run<'_> {
                 }
             }
             other => {
-                let Some((client, mut v, expect, fields)) = command(other) else {
+                let Some((client, cmd, expect, fields)) = command(other) else {
                     self.failures
                         .push(format!("steps[{i}]: not an agent command"));
                     return false;
                 };
                 let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-                v["id"] = json!(id);
+                let request = Request {
+                    id: Some(id),
+                    command: cmd,
+                };
                 let timeout = match other {
                     Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => {
                         c.timeout_ms.map(Duration::from_millis)
@@ -566,7 +607,7 @@ impl Run<'_> {
                     _ => None,
                 };
                 let timeout = timeout.unwrap_or(self.cmd_timeout);
-                self.call(i, &client, id, &v, expect.as_ref(), &fields, timeout)
+                self.call(i, &client, &request, expect.as_ref(), &fields, timeout)
             }
         }
     }
@@ -593,18 +634,18 @@ impl Run<'_> {
         &mut self,
         i: usize,
         client: &str,
-        id: u64,
-        v: &Value,
+        request: &Request,
         expect: Option<&RcExpect>,
         fields: &Fields,
         timeout: Duration,
     ) -> bool {
         if !self.act(&Action::Command {
             client: client.to_owned(),
-            line: v.to_string(),
+            request: request.clone(),
         }) {
             return false;
         }
+        let id = request.id.unwrap_or_default();
         enum Got {
             Result(
                 Option<String>,
@@ -636,10 +677,8 @@ impl Run<'_> {
                         .then_some(Got::Exited)
                 })
         });
-        let cmd = v["cmd"].as_str().unwrap_or("?").to_owned();
-        let want = expect
-            .cloned()
-            .unwrap_or_else(|| RcExpect::One("CS_OK".into()));
+        let cmd = request.command.name();
+        let want = expect.cloned().unwrap_or_default();
         let (rc, error, got_fields) = match got {
             Some(Got::Result(rc, error, f)) => (rc, error, f),
             Some(Got::Watchdog) => (Some("WATCHDOG".into()), None, Default::default()),
@@ -649,7 +688,7 @@ impl Run<'_> {
                 ));
                 return false;
             }
-            None if want.accepts("NO_ANSWER") => return true,
+            None if want.accepts(ExpectedRc::NoAnswer) => return true,
             None => {
                 self.failures.push(format!(
                     "steps[{i}] {cmd}: no answer from {client} within {} ms",
@@ -658,19 +697,26 @@ impl Run<'_> {
                 return false;
             }
         };
-        let rc_name = match (&rc, &error) {
-            (Some(r), _) => r.clone(),
-            (None, Some(e)) if e.starts_with("refused") => "REFUSED".into(),
+        let outcome = match (&rc, &error) {
+            (Some(r), _) => match r.parse::<ExpectedRc>() {
+                Ok(x) => x,
+                Err(e) => {
+                    self.failures
+                        .push(format!("steps[{i}] {cmd} on {client}: {e}"));
+                    return true;
+                }
+            },
+            (None, Some(e)) if e.starts_with("refused") => ExpectedRc::Refused,
             (None, Some(e)) => {
                 self.failures
                     .push(format!("steps[{i}] {cmd}: agent error: {e}"));
                 return true;
             }
-            (None, None) => "NO_CALL".into(),
+            (None, None) => ExpectedRc::NoCall,
         };
-        if !want.accepts(&rc_name) {
+        if !want.accepts(outcome) {
             self.failures.push(format!(
-                "steps[{i}] {cmd} on {client}: returned {rc_name}, expected {:?}",
+                "steps[{i}] {cmd} on {client}: returned {outcome}, expected {:?}",
                 want.names()
             ));
         }
@@ -678,7 +724,7 @@ impl Run<'_> {
             self.failures
                 .push(format!("steps[{i}] {cmd} on {client}: {m}"));
         }
-        rc_name != "WATCHDOG" || want.accepts("WATCHDOG")
+        outcome != ExpectedRc::Watchdog || want.accepts(ExpectedRc::Watchdog)
     }
 
     fn burst(&mut self, b: &crate::scenario::raw::Burst) -> bool {
@@ -686,11 +732,21 @@ impl Run<'_> {
         for s in &b.senders {
             let (client, handle) = s.split_once('.').unwrap_or((s.as_str(), "h1"));
             let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-            let v = json!({"id": id, "cmd": "mcast", "handle": handle, "guarantee": b.guarantee,
-                           "size": b.size, "count": b.count, "tag": format!("{client}.{handle}")});
+            let request = Request {
+                id: Some(id),
+                command: Command::Mcast(totem_agent_protocol::command::Mcast {
+                    target: Target::named(handle),
+                    guarantee: b.guarantee,
+                    size: b.size,
+                    count: b.count,
+                    iovs: None,
+                    tag: Some(format!("{client}.{handle}")),
+                    retry_ms: None,
+                }),
+            };
             if !self.act(&Action::Command {
                 client: client.to_owned(),
-                line: v.to_string(),
+                request,
             }) {
                 return false;
             }
@@ -805,7 +861,7 @@ pub fn step_text(step: &Step, n: u32) -> String {
                 .unwrap_or_default()
         ),
         other => command(other)
-            .map(|(c, v, _, _)| format!("{c}: {}", v["cmd"].as_str().unwrap_or("?")))
+            .map(|(c, cmd, _, _)| format!("{c}: {}", cmd.name()))
             .unwrap_or_default(),
     }
 }
@@ -864,8 +920,8 @@ mod tests {
                     },
                     0,
                 ),
-                Action::Command { client, line } => {
-                    let v: Value = serde_json::from_str(line).expect("json");
+                Action::Command { client, request } => {
+                    let v: Value = serde_json::to_value(request).expect("json");
                     let cmd = v["cmd"].as_str().unwrap_or_default().to_owned();
                     let handle = v["handle"].as_str().unwrap_or_default().to_owned();
                     let mut rc = "CS_OK";
@@ -896,7 +952,7 @@ mod tests {
                         }
                     }
                     if cmd == "local_get" {
-                        fields.insert("nodeid".into(), json!(1));
+                        fields.insert("nodeid".into(), serde_json::json!(1));
                     }
                     self.sink.push(
                         client,

@@ -16,10 +16,6 @@ pub mod cond;
 pub mod diff;
 pub mod driver;
 pub mod expectations;
-/// The agent's test payloads (one source: the agent's own module), for the `sim` backend.
-#[path = "../agent/src/payload.rs"]
-#[allow(dead_code, unreachable_pub)]
-mod payload;
 pub mod report;
 pub mod scenario;
 mod sys;

@@ -44,14 +44,6 @@ impl CpgName {
             value,
         }
     }
-
-    /// The bytes the daemon names the group by (its first `length`, clamped to the array:
-    /// corosync's mar_name_compare), escaped so that every byte survives
-    /// (`totem_wire::exec::cpg::escape_name`): NUL, control and non-UTF-8 bytes included.
-    pub(crate) fn escaped(&self) -> String {
-        let n = (self.length as usize).min(CPG_MAX_NAME_LENGTH);
-        totem_wire::exec::cpg::escape_name(&self.value[..n])
-    }
 }
 
 /// `struct cpg_iteration_description_t` (cpg.h).
@@ -93,8 +85,6 @@ pub(crate) struct CpgCallbacks {
 
 /// `CPG_MODEL_V1` (cpg.h).
 pub(crate) const CPG_MODEL_V1: c_int = 1;
-/// `CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF` (cpg.h).
-pub(crate) const CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF: c_uint = 0x01;
 
 /// `cpg_model_v1_data_t` (cpg.h).
 #[repr(C)]
@@ -384,14 +374,6 @@ pub(crate) fn u32s<'a>(p: *const u32, n: usize) -> &'a [u32] {
     }
     // SAFETY: libcpg passes `n` node ids that live for the callback.
     unsafe { std::slice::from_raw_parts(p, n) }
-}
-
-pub(crate) fn name(p: *const CpgName) -> String {
-    if p.is_null() {
-        return String::new();
-    }
-    // SAFETY: libcpg passes a valid cpg_name for the callback's duration.
-    unsafe { (*p).escaped() }
 }
 
 /// Caps the size of files this process may write, so a zero-copy allocation cannot fill

@@ -11,14 +11,21 @@ use std::time::{Duration, Instant};
 use super::{BResult, BackendError};
 use crate::trace::{now_us, parse_agent_line, EventKind, TraceSink};
 
-/// Where the agent binary is: `TOTEM_CONFORM_AGENT`, else beside the running executable
-/// (cargo puts both binaries of the workspace in one target directory).
-pub fn agent_path() -> Result<PathBuf, String> {
-    sibling_binary(
+/// The agent to run: the program `TOTEM_CONFORM_AGENT` names, else `totem-conform-agent`
+/// beside the running executable (cargo puts both binaries of the workspace in one target
+/// directory), with the arguments of `TOTEM_CONFORM_AGENT_ARGS` (whitespace-separated; e.g.
+/// `--client rust` for our pure-Rust libcpg). Any program that speaks the agent protocol
+/// (`totem-agent-protocol`) will do.
+pub fn agent_command() -> Result<(PathBuf, Vec<String>), String> {
+    let path = sibling_binary(
         "TOTEM_CONFORM_AGENT",
         "totem-conform-agent",
         "totem-conform-agent",
-    )
+    )?;
+    let args = std::env::var("TOTEM_CONFORM_AGENT_ARGS")
+        .map(|a| a.split_whitespace().map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok((path, args))
 }
 
 /// Where `totemd` is: `TOTEMD`, else beside the running executable.
@@ -61,7 +68,7 @@ pub fn spawn(
     name: &str,
     node: u32,
     ns: Option<&str>,
-    agent: &Path,
+    (agent, args): (&Path, &[String]),
     log_dir: &Path,
     sink: TraceSink,
 ) -> BResult<AgentProc> {
@@ -73,6 +80,7 @@ pub fn spawn(
         }
         None => Command::new(agent),
     };
+    cmd.args(args);
     let stderr = std::fs::File::create(log_dir.join(format!("agent-{name}.stderr")))?;
     let mut jsonl = std::fs::File::create(log_dir.join(format!("agent-{name}.jsonl")))?;
     let mut child = cmd

@@ -369,14 +369,15 @@ fn flavor_availability(flavor: Flavor) -> Result<(), String> {
             return Err(format!("`{p}` not found (iproute2)"));
         }
     }
-    let agent = agent::agent_path()?;
+    let (agent, args) = agent::agent_command()?;
     let out = Command::new(&agent)
+        .args(&args)
         .arg("--probe")
         .output()
         .map_err(|e| format!("cannot run {}: {e}", agent.display()))?;
     if !out.status.success() {
         return Err(format!(
-            "agent cannot load libcpg: {}",
+            "agent cannot load its CPG library: {}",
             String::from_utf8_lossy(&out.stdout).trim()
         ));
     }
@@ -468,12 +469,12 @@ impl Backend for Corosync {
                     return Err(BackendError(format!("client {name} already started")));
                 }
                 let ns = self.net()?.node_ns(*node);
-                let path = agent::agent_path().map_err(BackendError)?;
+                let (path, args) = agent::agent_command().map_err(BackendError)?;
                 let p = agent::spawn(
                     name,
                     *node,
                     Some(&ns),
-                    &path,
+                    (&path, &args),
                     self.dir()?,
                     self.sink.clone(),
                 )?;
@@ -501,11 +502,14 @@ impl Backend for Corosync {
                 a.close_stdin();
                 Ok(())
             }
-            Action::Command { client, line } => self
-                .agents
-                .get_mut(client)
-                .ok_or_else(|| BackendError(format!("no client {client}")))?
-                .send(line),
+            Action::Command { client, request } => {
+                let line = serde_json::to_string(request)
+                    .map_err(|e| BackendError(format!("command for {client}: {e}")))?;
+                self.agents
+                    .get_mut(client)
+                    .ok_or_else(|| BackendError(format!("no client {client}")))?
+                    .send(&line)
+            }
         }
     }
 

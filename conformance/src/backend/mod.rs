@@ -87,10 +87,10 @@ pub enum Action {
     },
     /// Close the client's stdin.
     QuitClient(String),
-    /// One JSON command line for the client's agent.
+    /// One command for the client's agent.
     Command {
         client: String,
-        line: String,
+        request: totem_agent_protocol::Request,
     },
 }
 

@@ -1,9 +1,9 @@
 //! The `sim` backend: the scenarios on our own engine, in the deterministic simulator
 //! (`totem-sim`), with no root, no corosync and no sockets.
 //!
-//! Each scenario client is emulated in-process: the agent's JSON commands (conformance
-//! README, "Agent protocol") drive the pure-Rust libcpg of `totem-client` over an in-memory
-//! transport that hands libqb request bytes to the simulated node's CPG service
+//! Each scenario client is emulated in-process: the agent's own executor
+//! (`totem-agent-protocol`, the code the agent process runs) takes the typed commands and
+//! drives the pure-Rust libcpg of `totem-client` over an in-memory transport that hands libqb request bytes to the simulated node's CPG service
 //! (`Node::ipc_request`, the same code `totemd` serves over libqb IPC). Time is virtual: the
 //! driver's waits run the simulation ([`Backend::pass_time`]), so a 20 s timeout costs
 //! milliseconds, and a run is reproducible from its seed.
@@ -14,22 +14,19 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use serde_json::{json, Map, Value};
-use totem_client::cpg::{Callback, Cpg, DispatchMode, DELIVER_INITIAL_TOTEM_CONF};
+use totem_agent_protocol::client::{Connect, RustCpg};
+use totem_agent_protocol::{Event as AgentEvent, Executor, Flow, Host, Request};
 use totem_client::{FlowControl, SharedBuffer, Transport, TransportError};
-use totem_cpg::{CpgName, LibReply};
+use totem_cpg::LibReply;
 use totem_knet::KnetSettings;
 use totem_sim::{IpcError, NetworkOptions, SharedFile, Sim, Timings};
 use totem_srp::MembState;
-use totem_wire::exec::cpg::unescape_name;
-use totem_wire::ipc::cpg::{CpgAddress, Guarantee, IterationType};
 use totem_wire::ipc::CsError;
 
 use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
-use crate::payload;
 use crate::scenario::model::Topology;
 use crate::scenario::raw::{Ipc, Signal, Transport as ScenarioTransport};
-use crate::trace::{Addr, EventKind, TraceSink};
+use crate::trace::{from_agent, EventKind, TraceSink};
 
 /// corosync 3.1.7's defaults for `token` and `token_coefficient` (corosync.conf(5)); the
 /// real backend runs with them too unless a scenario sets `token_ms`.
@@ -38,34 +35,12 @@ const DEFAULT_TOKEN_COEFFICIENT_MS: u32 = 650;
 /// A blocked IPC call (the daemon is SIGSTOPped) gives up after this much virtual time; the
 /// driver then reports NO_ANSWER, as for an agent stuck in libqb.
 const STOPPED_CALL_LIMIT: Duration = Duration::from_secs(60);
-/// The agent's cap on zcb_alloc (it refuses bigger ones, corosync-lab.md gotcha 4).
-const ZCB_ALLOC_MAX: usize = 128 << 20;
 /// First pid handed to simulated clients (each gets its own).
 const FIRST_PID: u32 = 4000;
 /// Virtual time one agent command takes end to end.
 const COMMAND_LATENCY: Duration = Duration::from_millis(2);
-/// The agent's exit code when its watchdog ends a call that never returned.
-const EXIT_WATCHDOG: i32 = 3;
-
-/// Why a command produced no normal result.
-enum Failure {
-    /// The agent's `error` field (a refusal, a bad command).
-    Error(String),
-    /// The call blocked past its timeout: the agent's watchdog ends the process.
-    Watchdog { handle: String, mode: String },
-}
-
-impl From<String> for Failure {
-    fn from(e: String) -> Self {
-        Failure::Error(e)
-    }
-}
-
-impl From<&str> for Failure {
-    fn from(e: &str) -> Self {
-        Failure::Error(e.to_owned())
-    }
-}
+/// First simulated handle value (opaque, like libcpg's).
+const FIRST_HANDLE: u64 = 0x7a11_0000_0001;
 
 type Shared = Rc<RefCell<Sim>>;
 
@@ -250,24 +225,76 @@ impl SharedBuffer for SimBuffer {
     }
 }
 
-struct Handle {
-    value: u64,
-    cpg: Cpg<SimTransport>,
-    auto_dispatch: bool,
-    /// Next payload sequence number (only advanced on CS_OK), as the agent keeps it.
-    seq: u64,
-}
-
-/// One emulated agent process.
-struct Client {
+/// How a simulated client's `cpg_initialize` reaches its node: libqb's connect, as the
+/// simulator offers it.
+struct SimConnector {
+    sim: Shared,
     node: u32,
     pid: u32,
-    handles: BTreeMap<String, Handle>,
-    /// zcb buffers by scenario name: (handle name, buffer id, size).
-    buffers: BTreeMap<String, (String, u64, usize)>,
+}
+
+impl Connect for SimConnector {
+    type Transport = SimTransport;
+
+    fn connect(&mut self) -> Result<SimTransport, CsError> {
+        let conn = self.sim.borrow_mut().ipc_connect(self.node);
+        match conn {
+            Some(conn) => Ok(SimTransport {
+                sim: self.sim.clone(),
+                node: self.node,
+                conn,
+                closed: false,
+            }),
+            // qb_ipcc_connect fails with ECONNREFUSED: CS_ERR_LIBRARY.
+            None => Err(CsError::Library),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// One emulated agent process: the agent protocol's executor (the agent's own code) over
+/// `totem-client` on the simulated node.
+struct Client {
+    api: RustCpg<SimConnector>,
+    exec: Executor,
     /// SIGSTOP: commands wait until SIGCONT.
     stopped: bool,
-    pending: Vec<String>,
+    pending: Vec<Request>,
+}
+
+/// The executor's host for a simulated client: virtual time, events into the trace.
+struct SimHost<'a> {
+    sim: &'a Shared,
+    sink: &'a TraceSink,
+    client: &'a str,
+}
+
+impl Host for SimHost<'_> {
+    fn emit(&mut self, event: AgentEvent) {
+        let kind = from_agent(event).unwrap_or_else(|error| EventKind::ClientFatal { error });
+        let t = self.sim.borrow().now().total_micros() as u64;
+        self.sink.push(self.client, kind, t);
+    }
+
+    fn now(&self) -> Duration {
+        Duration::from_micros(self.sim.borrow().now().total_micros() as u64)
+    }
+
+    fn sleep(&mut self, d: Duration) {
+        let until = self.sim.borrow().now() + sim_time(d);
+        self.sim.borrow_mut().run_until(until);
+    }
+
+    fn arm_watchdog(&mut self, after: Duration, _: AgentEvent) -> Option<Duration> {
+        // In-process: the call itself gives up after `after`, in virtual time, and the
+        // executor then reports the watchdog and ends the client.
+        Some(after)
+    }
+
+    fn disarm_watchdog(&mut self) {}
 }
 
 /// The simulator backend.
@@ -278,7 +305,6 @@ pub struct SimBackend {
     nodes: u32,
     clients: BTreeMap<String, Client>,
     next_pid: u32,
-    next_handle: u64,
 }
 
 impl SimBackend {
@@ -291,7 +317,6 @@ impl SimBackend {
             nodes: 0,
             clients: BTreeMap::new(),
             next_pid: FIRST_PID,
-            next_handle: 0x7a11_0000_0001,
         }
     }
 
@@ -321,149 +346,19 @@ impl SimBackend {
         Ok(())
     }
 
-    /// A handle on which every call answers CS_ERR_BAD_HANDLE.
-    fn dead_handle(&self) -> Handle {
-        let transport = SimTransport {
-            sim: self.sim.clone().unwrap_or_else(|| {
-                Rc::new(RefCell::new(Sim::new(
-                    0,
-                    &[],
-                    NetworkOptions::default(),
-                    Timings::default(),
-                )))
-            }),
-            node: 0,
-            conn: 0,
-            closed: true,
-        };
-        let mut cpg = Cpg::initialize(transport, 0);
-        let _ = cpg.finalize();
-        Handle {
-            value: 0,
-            cpg,
-            auto_dispatch: false,
-            seq: 0,
-        }
-    }
-
     /// Every auto-dispatched handle dispatches what is pending (the agent's poll loop).
     fn auto_dispatch(&mut self) {
-        let names: Vec<String> = self.clients.keys().cloned().collect();
-        for name in names {
-            let Some(client) = self.clients.get(&name) else {
-                continue;
+        let Some(sim) = self.sim.as_ref() else {
+            return;
+        };
+        for (name, c) in self.clients.iter_mut().filter(|(_, c)| !c.stopped) {
+            let mut host = SimHost {
+                sim,
+                sink: &self.sink,
+                client: name,
             };
-            if client.stopped {
-                continue;
-            }
-            let handles: Vec<String> = client
-                .handles
-                .iter()
-                .filter(|(_, h)| h.auto_dispatch && !h.cpg.is_finalized())
-                .map(|(n, _)| n.clone())
-                .collect();
-            for h in handles {
-                self.dispatch_pending(&name, &h);
-            }
+            c.exec.auto_dispatch_all(&mut c.api, &mut host);
         }
-    }
-
-    /// CS_DISPATCH_ALL on one auto-dispatched handle; a failure stops its auto dispatch and
-    /// is reported like the agent reports it.
-    fn dispatch_pending(&mut self, client: &str, hname: &str) {
-        let mut callbacks = Vec::new();
-        let rc = {
-            let Some(h) = self
-                .clients
-                .get_mut(client)
-                .and_then(|c| c.handles.get_mut(hname))
-            else {
-                return;
-            };
-            let rc = h.cpg.dispatch(DispatchMode::All, None, |cb| {
-                callbacks.push(cb.clone());
-                false
-            });
-            if rc != CsError::Ok {
-                h.auto_dispatch = false;
-            }
-            rc
-        };
-        for cb in callbacks {
-            self.emit_callback(client, hname, &cb);
-        }
-        if rc != CsError::Ok {
-            let mut fields = Map::new();
-            fields.insert("mode".into(), json!("ALL"));
-            fields.insert("auto".into(), json!(true));
-            self.push(
-                client,
-                EventKind::Result {
-                    id: None,
-                    cmd: "dispatch".into(),
-                    handle: hname.into(),
-                    rc: Some(rc.to_string()),
-                    error: None,
-                    fields,
-                },
-            );
-        }
-    }
-
-    fn emit_callback(&self, client: &str, hname: &str, cb: &Callback) {
-        let addrs = |v: &[CpgAddress]| -> Vec<Addr> {
-            v.iter()
-                .map(|a| Addr {
-                    nodeid: a.nodeid,
-                    pid: a.pid,
-                    reason: a.reason.to_string(),
-                })
-                .collect()
-        };
-        let kind = match cb {
-            Callback::Deliver {
-                group,
-                nodeid,
-                pid,
-                data,
-            } => {
-                let parsed = payload::parse(data);
-                EventKind::Deliver {
-                    handle: hname.into(),
-                    group: group_text(group),
-                    nodeid: *nodeid,
-                    pid: *pid,
-                    len: data.len() as u64,
-                    digest: payload::digest(data),
-                    tag: parsed.as_ref().map(|p| p.tag.clone()),
-                    seq: parsed.as_ref().map(|p| p.seq),
-                    intact: parsed.as_ref().map(|p| p.intact),
-                }
-            }
-            Callback::Confchg {
-                group,
-                members,
-                left,
-                joined,
-            } => EventKind::Confchg {
-                handle: hname.into(),
-                group: group_text(group),
-                members: addrs(members),
-                left: addrs(left),
-                joined: addrs(joined),
-            },
-            Callback::TotemConfchg {
-                ring_nodeid,
-                ring_seq,
-                members,
-            } => EventKind::TotemConfchg {
-                handle: hname.into(),
-                ring_nodeid: *ring_nodeid,
-                ring_seq: *ring_seq,
-                members: members.clone(),
-            },
-        };
-        self.push(client, kind);
     }
 
     fn client_exits(&mut self, name: &str, signal: Option<i32>, code: Option<i32>) {
@@ -485,536 +380,28 @@ impl SimBackend {
         );
     }
 
-    /// One agent command line: a `result` event (and callbacks), as the agent emits them.
-    fn command(&mut self, client: &str, line: &str) -> BResult<()> {
-        if self.clients.get(client).is_some_and(|c| c.stopped) {
-            if let Some(c) = self.clients.get_mut(client) {
-                c.pending.push(line.to_owned());
-            }
+    /// One agent command: the executor's `result` event (and callbacks), as the agent
+    /// emits them.
+    fn command(&mut self, client: &str, request: &Request) -> BResult<()> {
+        let sim = self.sim()?;
+        let Some(c) = self.clients.get_mut(client) else {
+            return Err(BackendError(format!("no client {client}")));
+        };
+        if c.stopped {
+            c.pending.push(request.clone());
             return Ok(());
         }
-        let cmd: Value = serde_json::from_str(line)
-            .map_err(|e| BackendError(format!("bad command {line:?}: {e}")))?;
-        let name = s(&cmd, "cmd").unwrap_or("").to_owned();
-        let mut out = Map::new();
-        if name == "quit" {
-            self.push(client, result_event(&name, &cmd, out));
-            self.client_exits(client, None, None);
-            return Ok(());
-        }
-        let mut callbacks = Vec::new();
-        let outcome = self.run(client, &name, &cmd, &mut out, &mut callbacks);
-        for (h, cb) in &callbacks {
-            self.emit_callback(client, h, cb);
-        }
-        if out.get("finalized_in_callback") == Some(&json!(true)) {
-            // The agent reports the cpg_finalize it made from inside the last callback.
-            let mut fields = Map::new();
-            fields.insert("in_callback".into(), json!(true));
-            let handle = out
-                .get("handle")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
-            self.push(
-                client,
-                EventKind::Result {
-                    id: None,
-                    cmd: "finalize".into(),
-                    handle,
-                    rc: Some(CsError::Ok.to_string()),
-                    error: None,
-                    fields,
-                },
-            );
-        }
-        match outcome {
-            Ok(()) => self.push(client, result_event(&name, &cmd, out)),
-            Err(Failure::Error(e)) => {
-                out.insert("error".into(), json!(e));
-                self.push(client, result_event(&name, &cmd, out));
-            }
-            Err(Failure::Watchdog { handle, mode }) => {
-                // The agent's watchdog: the call never returned, the process ends.
-                self.push(client, EventKind::Watchdog { handle, mode });
-                self.client_exits(client, None, Some(EXIT_WATCHDOG));
-            }
+        let mut host = SimHost {
+            sim: &sim,
+            sink: &self.sink,
+            client,
+        };
+        match c.exec.execute(&mut c.api, &mut host, request) {
+            Flow::Continue => {}
+            Flow::Exit(code) => self.client_exits(client, None, Some(code)),
         }
         Ok(())
     }
-
-    fn target(&self, client: &str, cmd: &Value) -> Result<(String, Option<String>), String> {
-        if let Some(v) = u(cmd, "handle_value") {
-            // A raw value: valid only if it is one of this client's handles.
-            let name = self
-                .clients
-                .get(client)
-                .and_then(|c| c.handles.iter().find(|(_, h)| h.value == v))
-                .map(|(n, _)| n.clone());
-            return Ok((format!("0x{v:x}"), name));
-        }
-        let hname = s(cmd, "handle").unwrap_or("h1").to_owned();
-        match self.clients.get(client).and_then(|c| c.handles.get(&hname)) {
-            Some(_) => Ok((hname.clone(), Some(hname))),
-            None => Err(format!("unknown handle {hname:?} (initialize it first)")),
-        }
-    }
-
-    #[allow(clippy::too_many_lines)]
-    fn run(
-        &mut self,
-        client: &str,
-        name: &str,
-        cmd: &Value,
-        out: &mut Map<String, Value>,
-        callbacks: &mut Vec<(String, Callback)>,
-    ) -> Result<(), Failure> {
-        let mut put = |k: &str, v: Value| {
-            out.insert(k.into(), v);
-        };
-        if name == "initialize" {
-            let hname = s(cmd, "handle").unwrap_or("h1").to_owned();
-            put("handle", json!(hname));
-            let model = s(cmd, "model").unwrap_or("plain");
-            let flags = match model {
-                "plain" => 0,
-                "v1" if cmd.get("initial_totem_conf").and_then(Value::as_bool) == Some(true) => {
-                    DELIVER_INITIAL_TOTEM_CONF
-                }
-                "v1" => 0,
-                other => return Err(format!("unknown model {other:?} (plain or v1)").into()),
-            };
-            let sim = self.sim().map_err(|e| e.0)?;
-            let c = self.clients.get(client).ok_or("no such client")?;
-            let (node, pid) = (c.node, c.pid);
-            let conn = sim.borrow_mut().ipc_connect(node);
-            let Some(conn) = conn else {
-                // qb_ipcc_connect fails with ECONNREFUSED: CS_ERR_LIBRARY.
-                put("rc", json!("CS_ERR_LIBRARY"));
-                return Ok(());
-            };
-            let transport = SimTransport {
-                sim,
-                node,
-                conn,
-                closed: false,
-            };
-            let context = u(cmd, "context").unwrap_or(0);
-            let cpg = if model == "plain" {
-                Ok(Cpg::initialize(transport, pid))
-            } else {
-                Cpg::model_initialize(transport, pid, flags, context)
-            };
-            match cpg {
-                Ok(cpg) => {
-                    put("rc", json!("CS_OK"));
-                    self.next_handle += 1;
-                    let h = Handle {
-                        value: self.next_handle,
-                        cpg,
-                        auto_dispatch: cmd
-                            .get("auto_dispatch")
-                            .and_then(Value::as_bool)
-                            .unwrap_or(true),
-                        seq: 0,
-                    };
-                    if let Some(c) = self.clients.get_mut(client) {
-                        c.handles.insert(hname, h);
-                    }
-                }
-                Err(rc) => put("rc", json!(rc.to_string())),
-            }
-            return Ok(());
-        }
-        let (hname, resolved) = self.target(client, cmd)?;
-        put("handle", json!(hname));
-        // A value that is not one of this process's handles: libcpg's handle database
-        // refuses every call on it, which a finalized handle does too.
-        let mut dead = self.dead_handle();
-        let c = self.clients.get_mut(client).ok_or("no such client")?;
-        let h = match resolved.as_ref().and_then(|n| c.handles.get_mut(n)) {
-            Some(h) => h,
-            None => &mut dead,
-        };
-        let rc = |e: CsError| json!(e.to_string());
-        match name {
-            "finalize" => put("rc", rc(h.cpg.finalize())),
-            "join" | "leave" => {
-                let g = c_name(cmd)?;
-                put("group", json!(g.to_string()));
-                let r = if name == "join" {
-                    h.cpg.join_name(&g)
-                } else {
-                    h.cpg.leave_name(&g)
-                };
-                put("rc", rc(r));
-            }
-            "mcast" => {
-                let g =
-                    guarantee(s(cmd, "guarantee").unwrap_or("AGREED")).ok_or("bad guarantee")?;
-                let size = u(cmd, "size").unwrap_or(64) as usize;
-                let count = u(cmd, "count").unwrap_or(1);
-                let iovs = u(cmd, "iovs").unwrap_or(1) as usize;
-                let tag = s(cmd, "tag").map_or_else(|| hname.clone(), str::to_owned);
-                let retry = Duration::from_millis(u(cmd, "retry_ms").unwrap_or(if count > 1 {
-                    10_000
-                } else {
-                    0
-                }));
-                let (mut sent, mut try_again, mut last) = (0u64, 0u64, CsError::Ok);
-                let (mut first_seq, mut digest) = (None, None);
-                let mut stalled = Duration::ZERO;
-                while sent < count {
-                    let body = payload::build(&tag, h.seq, size);
-                    let parts: Vec<&[u8]> = match iovs {
-                        0 => Vec::new(),
-                        1 => vec![&body[..]],
-                        n => {
-                            let step = body.len().div_ceil(n).max(1);
-                            let mut v: Vec<&[u8]> = body.chunks(step).collect();
-                            v.resize(n, &[]);
-                            v
-                        }
-                    };
-                    last = h.cpg.mcast_joined(g, &parts);
-                    if last == CsError::Ok {
-                        first_seq.get_or_insert(h.seq);
-                        h.seq += 1;
-                        digest = Some(payload::digest(&body));
-                        sent += 1;
-                        stalled = Duration::ZERO;
-                    } else if last == CsError::TryAgain && stalled < retry {
-                        try_again += 1;
-                        // The agent dispatches its callbacks and sleeps 1 ms between tries.
-                        let _ = h.cpg.dispatch(DispatchMode::All, None, |cb| {
-                            callbacks.push((hname.clone(), cb.clone()));
-                            false
-                        });
-                        let _ = h.cpg.wait_event(Some(Duration::from_millis(1)));
-                        stalled += Duration::from_millis(1);
-                    } else {
-                        break;
-                    }
-                }
-                put("rc", rc(last));
-                put("tag", json!(tag));
-                put("sent", json!(sent));
-                put("first_seq", json!(first_seq));
-                put("size", json!(size));
-                put("try_again", json!(try_again));
-                if count == 1 {
-                    put("digest", json!(digest));
-                }
-            }
-            "zcb_alloc" => {
-                let size = u(cmd, "size").unwrap_or(64) as usize;
-                if size > ZCB_ALLOC_MAX {
-                    return Err(format!("refused: zcb_alloc of {size} bytes exceeds the agent's {ZCB_ALLOC_MAX}-byte safety cap").into());
-                }
-                match h.cpg.zcb_alloc(size) {
-                    Ok(id) => {
-                        put("rc", rc(CsError::Ok));
-                        put("non_null", json!(true));
-                        let b = s(cmd, "buf").unwrap_or("b1").to_owned();
-                        c.buffers.insert(b, (hname.clone(), id, size));
-                    }
-                    Err(e) => {
-                        put("rc", rc(e));
-                        put("non_null", json!(false));
-                    }
-                }
-            }
-            "zcb_mcast" => {
-                let b = s(cmd, "buf").unwrap_or("b1");
-                let &(_, id, cap) = c
-                    .buffers
-                    .get(b)
-                    .ok_or_else(|| format!("unknown zcb buffer {b:?}"))?;
-                let len = u(cmd, "len").map_or(cap, |l| l as usize);
-                if len > cap {
-                    return Err(format!(
-                        "refused: len {len} exceeds the {cap}-byte buffer (crashes corosync 3.1.7)"
-                    )
-                    .into());
-                }
-                let g =
-                    guarantee(s(cmd, "guarantee").unwrap_or("AGREED")).ok_or("bad guarantee")?;
-                let tag = s(cmd, "tag").map_or_else(|| hname.clone(), str::to_owned);
-                let body = payload::build(&tag, h.seq, len);
-                h.cpg.zcb_write(id, 0, &body).map_err(|e| e.to_string())?;
-                let r = h.cpg.zcb_mcast_joined(id, g, len);
-                put("rc", rc(r));
-                put("tag", json!(tag));
-                put("seq", json!(h.seq));
-                put("len", json!(len));
-                put("digest", json!(payload::digest(&body)));
-                if r == CsError::Ok {
-                    h.seq += 1;
-                }
-            }
-            "zcb_free" if cmd.get("bogus").and_then(Value::as_bool) == Some(true) => {
-                // The agent passes a zeroed stack buffer: libcpg reads map_size 0 and token 0.
-                put("rc", rc(h.cpg.zcb_free_foreign(0, 0)));
-            }
-            "zcb_free" => {
-                let b = s(cmd, "buf").unwrap_or("b1");
-                let (_, id, _) = c
-                    .buffers
-                    .remove(b)
-                    .ok_or_else(|| format!("unknown zcb buffer {b:?}"))?;
-                put("rc", rc(h.cpg.zcb_free(id)));
-            }
-            "membership_get" => {
-                let (r, list) = match h.cpg.membership_get_name(&c_name(cmd)?) {
-                    Ok(l) => (CsError::Ok, l),
-                    Err(e) => (e, Vec::new()),
-                };
-                put("rc", rc(r));
-                if r == CsError::Ok {
-                    put("members", addresses(&list));
-                }
-            }
-            "local_get" => {
-                let (r, n) = match h.cpg.local_get() {
-                    Ok(n) => (CsError::Ok, n),
-                    Err(e) => (e, 0),
-                };
-                put("rc", rc(r));
-                if r == CsError::Ok {
-                    put("nodeid", json!(n));
-                }
-            }
-            "context_get" => {
-                let (r, v) = match h.cpg.context() {
-                    Ok(v) => (CsError::Ok, v),
-                    Err(e) => (e, 0),
-                };
-                put("rc", rc(r));
-                if r == CsError::Ok {
-                    put("context", json!(v));
-                }
-            }
-            "context_set" => put("rc", rc(h.cpg.set_context(u(cmd, "context").unwrap_or(0)))),
-            "fd_get" => {
-                // In the simulator the event channel has no descriptor; a live handle's
-                // channel is what cpg_fd_get names.
-                let r = if h.cpg.is_finalized() {
-                    CsError::BadHandle
-                } else {
-                    CsError::Ok
-                };
-                put("rc", rc(r));
-                put("fd_valid", json!(r == CsError::Ok));
-            }
-            "flow_control_state_get" => {
-                let (r, v) = match h.cpg.flow_control_state() {
-                    Ok(v) => (CsError::Ok, v),
-                    Err(e) => (e, false),
-                };
-                put("rc", rc(r));
-                if r == CsError::Ok {
-                    put("state", json!(if v { "ENABLED" } else { "DISABLED" }));
-                }
-            }
-            "max_atomic_msgsize_get" => {
-                let (r, v) = match h.cpg.max_atomic_msgsize() {
-                    Ok(v) => (CsError::Ok, v),
-                    Err(e) => (e, 0),
-                };
-                put("rc", rc(r));
-                if r == CsError::Ok {
-                    put("size", json!(v));
-                }
-            }
-            "dispatch" => dispatch(h, &hname, cmd, &mut put, callbacks)?,
-            "iteration" => iteration(h, cmd, &mut put)?,
-            other => return Err(format!("unknown command {other:?}").into()),
-        }
-        Ok(())
-    }
-}
-
-fn result_event(name: &str, cmd: &Value, mut out: Map<String, Value>) -> EventKind {
-    let handle = out
-        .remove("handle")
-        .and_then(|v| v.as_str().map(str::to_owned))
-        .unwrap_or_default();
-    let rc = out.remove("rc").and_then(|v| v.as_str().map(str::to_owned));
-    let error = out
-        .remove("error")
-        .and_then(|v| v.as_str().map(str::to_owned));
-    EventKind::Result {
-        id: cmd.get("id").and_then(Value::as_u64),
-        cmd: name.into(),
-        handle,
-        rc,
-        error,
-        fields: out,
-    }
-}
-
-fn s<'a>(cmd: &'a Value, key: &str) -> Option<&'a str> {
-    cmd.get(key).and_then(Value::as_str)
-}
-
-fn u(cmd: &Value, key: &str) -> Option<u64> {
-    cmd.get(key).and_then(Value::as_u64)
-}
-
-/// The `struct cpg_name` a command names, as the agent fills it: `group` in the escaped
-/// notation (`\\`, `\xNN`), the array holding its first 128 bytes, and `name_length`
-/// setting the length field apart from them. libcpg refuses only a length above 128
-/// (CS_ERR_NAME_TOO_LONG) and sends the rest as given; the daemon names the group by the
-/// first `length` bytes (mar_name_compare).
-fn c_name(cmd: &Value) -> Result<CpgName, String> {
-    let bytes = unescape_name(s(cmd, "group").unwrap_or(""))?;
-    let length = u(cmd, "name_length").map_or(bytes.len() as u32, |l| l as u32);
-    Ok(CpgName::with_length(&bytes, length))
-}
-
-/// A group as the agent prints it: its identity, escaped (`CpgName`'s display).
-fn group_text(g: &CpgName) -> String {
-    g.to_string()
-}
-
-fn addresses(list: &[CpgAddress]) -> Value {
-    Value::Array(
-        list.iter()
-            .map(|a| json!({"nodeid": a.nodeid, "pid": a.pid, "reason": a.reason.to_string()}))
-            .collect(),
-    )
-}
-
-/// A name or a number (scenarios pass invalid values on purpose, as to the agent).
-fn guarantee(s: &str) -> Option<Guarantee> {
-    Some(match s {
-        "UNORDERED" => Guarantee::Unordered,
-        "FIFO" => Guarantee::Fifo,
-        "AGREED" => Guarantee::Agreed,
-        "SAFE" => Guarantee::Safe,
-        n => Guarantee::from(n.parse::<u32>().ok()?),
-    })
-}
-
-/// The agent's `dispatch`: the same guard (poll first for ONE and undefined modes, a
-/// watchdog for BLOCKING) and `finalize_after`, on virtual time.
-fn dispatch(
-    h: &mut Handle,
-    hname: &str,
-    cmd: &Value,
-    put: &mut impl FnMut(&str, Value),
-    callbacks: &mut Vec<(String, Callback)>,
-) -> Result<(), Failure> {
-    let mode_s = s(cmd, "mode").unwrap_or("ALL");
-    let raw = match mode_s {
-        "ONE" => 1,
-        "ALL" => 2,
-        "BLOCKING" => 3,
-        "ONE_NONBLOCKING" => 4,
-        other => other
-            .parse::<u32>()
-            .map_err(|_| format!("bad dispatch mode {other:?}"))?,
-    };
-    let mode = DispatchMode::from_raw(raw);
-    put("mode", json!(mode_s));
-    let timeout = Duration::from_millis(u(cmd, "timeout_ms").unwrap_or(3000));
-    let guard = s(cmd, "guard").unwrap_or(if raw == 3 { "watchdog" } else { "poll" });
-    if h.cpg.is_finalized() {
-        put("rc", json!(CsError::BadHandle.to_string()));
-        put("finalized_in_callback", json!(false));
-        return Ok(());
-    }
-    if guard == "poll" && raw != 2 && raw != 4 {
-        let ready = h.cpg.wait_event(Some(timeout)).map_err(|e| e.to_string())?;
-        if !ready {
-            put("would_block", json!(true));
-            return Ok(());
-        }
-    }
-    let mut finalize_after = u(cmd, "finalize_after");
-    let mut finalized_in_callback = false;
-    let rc = h.cpg.dispatch(mode, Some(timeout), |cb| {
-        callbacks.push((hname.to_owned(), cb.clone()));
-        match finalize_after.as_mut() {
-            Some(n) if *n <= 1 => {
-                finalize_after = None;
-                finalized_in_callback = true;
-                true
-            }
-            Some(n) => {
-                *n -= 1;
-                false
-            }
-            None => false,
-        }
-    });
-    if rc == CsError::Timeout {
-        // libcpg would still be blocked: the agent's watchdog ends the process.
-        return Err(Failure::Watchdog {
-            handle: hname.to_owned(),
-            mode: mode_s.to_owned(),
-        });
-    }
-    put("rc", json!(rc.to_string()));
-    put("finalized_in_callback", json!(finalized_in_callback));
-    Ok(())
-}
-
-fn iteration(h: &mut Handle, cmd: &Value, put: &mut impl FnMut(&str, Value)) -> Result<(), String> {
-    let kind = match s(cmd, "type").unwrap_or("ALL") {
-        "NAME_ONLY" => IterationType::NameOnly,
-        "ONE_GROUP" => IterationType::OneGroup,
-        "ALL" => IterationType::All,
-        // Numbers pass invalid values on purpose (the agent accepts them too).
-        other => IterationType::from(
-            other
-                .parse::<u32>()
-                .map_err(|_| format!("bad iteration type {other:?}"))?,
-        ),
-    };
-    let group = cmd.get("group").map(|_| c_name(cmd)).transpose()?;
-    if group.is_some_and(|g| g.is_overlong()) {
-        put("rc", json!(CsError::NameTooLong.to_string()));
-        return Ok(());
-    }
-    let it = match h
-        .cpg
-        .iteration_initialize(kind, group.as_ref().map(CpgName::as_bytes))
-    {
-        Ok(it) => it,
-        Err(e) => {
-            put("rc", json!(e.to_string()));
-            return Ok(());
-        }
-    };
-    put("rc", json!(CsError::Ok.to_string()));
-    let mut items = Vec::new();
-    let end = loop {
-        match h.cpg.iteration_next(it) {
-            Ok((g, nodeid, pid)) => {
-                items.push(json!({"group": group_text(&g), "nodeid": nodeid, "pid": pid}));
-            }
-            Err(e) => break e,
-        }
-        if items.len() > 10_000 {
-            break CsError::Ok;
-        }
-    };
-    put("items", Value::Array(items));
-    put("next_end_rc", json!(end.to_string()));
-    put(
-        "finalize_rc",
-        json!(h.cpg.iteration_finalize(it).to_string()),
-    );
-    if cmd.get("after_finalize").and_then(Value::as_bool) == Some(true) {
-        let next = h.cpg.iteration_next(it).err().unwrap_or(CsError::Ok);
-        put("next_after_finalize_rc", json!(next.to_string()));
-        put(
-            "finalize_after_finalize_rc",
-            json!(h.cpg.iteration_finalize(it).to_string()),
-        );
-    }
-    Ok(())
 }
 
 impl Backend for SimBackend {
@@ -1099,13 +486,18 @@ impl Backend for SimBackend {
                 }
                 let pid = self.next_pid;
                 self.next_pid += 1;
+                let connector = SimConnector {
+                    sim: sim.clone(),
+                    node: *node,
+                    pid,
+                };
+                // Handle values are opaque: each client's own range, as processes have.
+                let first_handle = FIRST_HANDLE + (u64::from(pid) << 16);
                 self.clients.insert(
                     name.clone(),
                     Client {
-                        node: *node,
-                        pid,
-                        handles: BTreeMap::new(),
-                        buffers: BTreeMap::new(),
+                        api: RustCpg::new(connector, first_handle),
+                        exec: Executor::default(),
                         stopped: false,
                         pending: Vec::new(),
                     },
@@ -1134,17 +526,14 @@ impl Backend for SimBackend {
                         }
                         None => Vec::new(),
                     };
-                    for line in pending {
-                        self.command(name, &line)?;
+                    for request in pending {
+                        self.command(name, &request)?;
                     }
                 }
             },
             Action::QuitClient(name) => self.client_exits(name, None, None),
-            Action::Command { client, line } => {
-                if !self.clients.contains_key(client) {
-                    return Err(BackendError(format!("no client {client}")));
-                }
-                self.command(client, line)?;
+            Action::Command { client, request } => {
+                self.command(client, request)?;
                 // A real agent's command costs a scheduling round trip (JSON line in,
                 // libcpg call, result line out): calls from the driver never land in the
                 // same instant, as they cannot on a real machine.

@@ -175,6 +175,44 @@ mod tests {
     }
 
     #[test]
+    fn return_codes_and_c_enums_are_typed_at_load_time() {
+        use crate::scenario::raw::{ExpectedRc, RcExpect, Step};
+        use totem_agent_protocol::values::Guarantee;
+        use totem_agent_protocol::Rc;
+        let text = OK.replace(
+            "initialize: {client: a}",
+            "mcast: {client: a, guarantee: \"99\", expect: [CS_ERR_TRY_AGAIN, NO_ANSWER]}",
+        );
+        let s = parse_str(&text, Path::new("x.yaml")).expect("valid");
+        let Step::Mcast(m) = &s.steps[2] else {
+            panic!("{:?}", s.steps[2])
+        };
+        assert_eq!(m.guarantee, Guarantee(99));
+        assert_eq!(
+            m.expect,
+            Some(RcExpect::Any(vec![
+                ExpectedRc::Rc(Rc(totem_wire::ipc::CsError::TryAgain)),
+                ExpectedRc::NoAnswer
+            ]))
+        );
+        for (bad, word) in [
+            ("initialize: {client: a, expect: CS_OKAY}", "CS_OKAY"),
+            (
+                "initialize: {client: a, expect: [CS_OK, WATCHDOGS]}",
+                "WATCHDOGS",
+            ),
+            ("mcast: {client: a, guarantee: SOMETIMES}", "SOMETIMES"),
+            ("dispatch: {client: a, mode: ONCE}", "ONCE"),
+        ] {
+            let text = OK.replace("initialize: {client: a}", bad);
+            let e = parse_str(&text, Path::new("bad.yaml")).expect_err(bad);
+            assert_eq!(e.line, Some(10), "{e}");
+            assert!(e.key.starts_with("steps[2]"), "{e}");
+            assert!(e.message.contains(word), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn client_must_be_started_before_use() {
         let text = OK.replace("  - client: {name: a, node: 1}\n", "");
         let e = parse_str(&text, Path::new("bad.yaml")).expect_err("unknown client");

@@ -5,9 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use super::raw::{
-    Condition, Ipc, NodeSel, RawDeviation, RawScenario, RcExpect, Step, Totem, Transport,
-};
+use super::raw::{Condition, Ipc, NodeSel, RawDeviation, RawScenario, Step, Totem, Transport};
 use crate::check::CheckName;
 
 /// Highest node count a backend builds (N = 1..5).
@@ -71,47 +69,6 @@ impl fmt::Display for ScenarioError {
 
 impl std::error::Error for ScenarioError {}
 
-/// Pseudo return codes for `expect`: the agent did not call libcpg (`NO_CALL`, a guarded
-/// dispatch that would block), refused an unsafe call (`REFUSED`), or its dispatch
-/// watchdog ended it (`WATCHDOG`).
-/// `NO_ANSWER`: the call did not return within the step's `timeout_ms` (libcpg loops
-/// forever in a few documented cases); the client is unusable afterwards.
-pub const PSEUDO_RCS: &[&str] = &["NO_CALL", "REFUSED", "WATCHDOG", "NO_ANSWER"];
-
-/// `cs_error_t` names of corotypes.h that an `expect` may use.
-pub const RC_NAMES: &[&str] = &[
-    "CS_OK",
-    "CS_ERR_LIBRARY",
-    "CS_ERR_VERSION",
-    "CS_ERR_INIT",
-    "CS_ERR_TIMEOUT",
-    "CS_ERR_TRY_AGAIN",
-    "CS_ERR_INVALID_PARAM",
-    "CS_ERR_NO_MEMORY",
-    "CS_ERR_BAD_HANDLE",
-    "CS_ERR_BUSY",
-    "CS_ERR_ACCESS",
-    "CS_ERR_NOT_EXIST",
-    "CS_ERR_NAME_TOO_LONG",
-    "CS_ERR_EXIST",
-    "CS_ERR_NO_SPACE",
-    "CS_ERR_INTERRUPT",
-    "CS_ERR_NAME_NOT_FOUND",
-    "CS_ERR_NO_RESOURCES",
-    "CS_ERR_NOT_SUPPORTED",
-    "CS_ERR_BAD_OPERATION",
-    "CS_ERR_FAILED_OPERATION",
-    "CS_ERR_MESSAGE_ERROR",
-    "CS_ERR_QUEUE_FULL",
-    "CS_ERR_QUEUE_NOT_AVAILABLE",
-    "CS_ERR_BAD_FLAGS",
-    "CS_ERR_TOO_BIG",
-    "CS_ERR_NO_SECTIONS",
-    "CS_ERR_CONTEXT_NOT_FOUND",
-    "CS_ERR_TOO_MANY_GROUPS",
-    "CS_ERR_SECURITY",
-];
-
 /// `cpg_reason_t` names (cpg.h).
 pub const REASONS: &[&str] = &[
     "UNDEFINED",
@@ -132,26 +89,24 @@ impl NodeSel {
     }
 }
 
-/// The client an agent-command step addresses, and its expected return code.
-pub fn step_client(step: &Step) -> Option<(&str, Option<&RcExpect>)> {
+/// The client an agent-command step addresses.
+pub fn step_client(step: &Step) -> Option<&str> {
     Some(match step {
-        Step::Initialize(c) => (c.client.as_str(), c.expect.as_ref()),
+        Step::Initialize(c) => &c.client,
         Step::Finalize(c)
         | Step::LocalGet(c)
         | Step::ContextGet(c)
         | Step::FdGet(c)
         | Step::FlowControlStateGet(c)
-        | Step::MaxAtomicMsgsizeGet(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => {
-            (c.client.as_str(), c.expect.as_ref())
-        }
-        Step::Mcast(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::ZcbAlloc(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::ZcbMcast(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::ZcbFree(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::ContextSet(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::Dispatch(c) => (c.client.as_str(), c.expect.as_ref()),
-        Step::Iteration(c) => (c.client.as_str(), c.expect.as_ref()),
+        | Step::MaxAtomicMsgsizeGet(c) => &c.client,
+        Step::Join(c) | Step::Leave(c) | Step::MembershipGet(c) => &c.client,
+        Step::Mcast(c) => &c.client,
+        Step::ZcbAlloc(c) => &c.client,
+        Step::ZcbMcast(c) => &c.client,
+        Step::ZcbFree(c) => &c.client,
+        Step::ContextSet(c) => &c.client,
+        Step::Dispatch(c) => &c.client,
+        Step::Iteration(c) => &c.client,
         _ => return None,
     })
 }
@@ -362,22 +317,13 @@ impl Scenario {
             for g in step_groups(step) {
                 check_group(g).map_err(|e| err(key("group"), line, e))?;
             }
-            if let Some((client, rc)) = step_client(step) {
+            if let Some(client) = step_client(step) {
                 if !clients.contains(client) {
                     return Err(err(
                         key("client"),
                         line,
                         format!("unknown client {client:?} (start it with a `client` step first)"),
                     ));
-                }
-                for name in rc.map(RcExpect::names).unwrap_or_default() {
-                    if !RC_NAMES.contains(&name) && !PSEUDO_RCS.contains(&name) {
-                        return Err(err(
-                            key("expect"),
-                            line,
-                            format!("unknown return code {name:?}"),
-                        ));
-                    }
                 }
             }
         }

@@ -6,6 +6,8 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use totem_agent_protocol::values::{DispatchMode, Guarantee, Guard, IterationType, Model};
+use totem_agent_protocol::Rc;
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -164,27 +166,120 @@ pub enum AllKw {
     All,
 }
 
-/// A return code expectation: one name or any of several.
-#[derive(Debug, Clone, Deserialize, Serialize)]
+/// A return code expectation: one or any of several.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(untagged)]
 pub enum RcExpect {
-    One(String),
-    Any(Vec<String>),
+    One(ExpectedRc),
+    Any(Vec<ExpectedRc>),
 }
 
 impl RcExpect {
-    pub fn accepts(&self, rc: &str) -> bool {
+    pub fn accepts(&self, rc: ExpectedRc) -> bool {
         match self {
-            Self::One(s) => s == rc,
-            Self::Any(v) => v.iter().any(|s| s == rc),
+            Self::One(x) => *x == rc,
+            Self::Any(v) => v.contains(&rc),
         }
     }
 
-    pub fn names(&self) -> Vec<&str> {
+    pub fn names(&self) -> Vec<String> {
         match self {
-            Self::One(s) => vec![s.as_str()],
-            Self::Any(v) => v.iter().map(String::as_str).collect(),
+            Self::One(x) => vec![x.to_string()],
+            Self::Any(v) => v.iter().map(ToString::to_string).collect(),
         }
+    }
+}
+
+impl<'de> Deserialize<'de> for RcExpect {
+    /// By hand, not untagged: an unknown name must be reported as such, with its key.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de;
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = RcExpect;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a return code name or a list of them")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<RcExpect, E> {
+                s.parse().map(RcExpect::One).map_err(E::custom)
+            }
+            fn visit_seq<A: de::SeqAccess<'de>>(self, seq: A) -> Result<RcExpect, A::Error> {
+                Vec::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(RcExpect::Any)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Default for RcExpect {
+    fn default() -> Self {
+        Self::One(ExpectedRc::Rc(Rc::OK))
+    }
+}
+
+/// What a call may come to: a `cs_error_t` by name, or one of the runner's pseudo codes,
+/// for an outcome without a return code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpectedRc {
+    Rc(Rc),
+    /// A poll-guarded dispatch found nothing pending and did not call.
+    NoCall,
+    /// The agent refused an unsafe call (zcb_alloc above 128 MiB, zcb_mcast longer than
+    /// its buffer).
+    Refused,
+    /// A guarded dispatch did not return in `timeout_ms`; the agent ended.
+    Watchdog,
+    /// The call did not return within the step's `timeout_ms` (libcpg loops for ever in a
+    /// few documented cases); the client is unusable afterwards.
+    NoAnswer,
+}
+
+const PSEUDO: &[(&str, ExpectedRc)] = &[
+    ("NO_CALL", ExpectedRc::NoCall),
+    ("REFUSED", ExpectedRc::Refused),
+    ("WATCHDOG", ExpectedRc::Watchdog),
+    ("NO_ANSWER", ExpectedRc::NoAnswer),
+];
+
+impl std::fmt::Display for ExpectedRc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Rc(rc) => write!(f, "{rc}"),
+            other => {
+                let name = PSEUDO
+                    .iter()
+                    .find(|(_, v)| v == other)
+                    .map_or("?", |(n, _)| n);
+                f.write_str(name)
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for ExpectedRc {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some((_, v)) = PSEUDO.iter().find(|(n, _)| *n == s) {
+            return Ok(*v);
+        }
+        // Only names corotypes.h gives: CS_UNKNOWN_<n> is for reporting, not expecting.
+        match s.parse::<Rc>() {
+            Ok(rc) if rc.0.known_name().is_some() => Ok(Self::Rc(rc)),
+            _ => Err(format!("unknown return code {s:?}")),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ExpectedRc {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for ExpectedRc {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -296,8 +391,8 @@ pub struct Initialize {
     pub client: String,
     pub handle: Option<String>,
     /// `plain` (cpg_initialize) or `v1` (cpg_model_initialize with CPG_MODEL_V1).
-    #[serde(default = "default_model")]
-    pub model: String,
+    #[serde(default)]
+    pub model: Model,
     #[serde(default)]
     pub initial_totem_conf: bool,
     pub context: Option<u64>,
@@ -305,10 +400,6 @@ pub struct Initialize {
     #[serde(default = "yes")]
     pub auto_dispatch: bool,
     pub expect: Option<RcExpect>,
-}
-
-fn default_model() -> String {
-    "plain".to_owned()
 }
 
 fn yes() -> bool {
@@ -339,8 +430,8 @@ pub struct Mcast {
     pub handle: Option<String>,
     pub handle_value: Option<u64>,
     /// UNORDERED, FIFO, AGREED, SAFE or a number.
-    #[serde(default = "default_guarantee")]
-    pub guarantee: String,
+    #[serde(default)]
+    pub guarantee: Guarantee,
     #[serde(default = "default_size")]
     pub size: u64,
     #[serde(default = "one")]
@@ -350,10 +441,6 @@ pub struct Mcast {
     pub expect: Option<RcExpect>,
     #[serde(default)]
     pub expect_fields: Fields,
-}
-
-pub(crate) fn default_guarantee() -> String {
-    "AGREED".to_owned()
 }
 
 fn default_size() -> u64 {
@@ -390,8 +477,8 @@ pub struct ZcbMcast {
     #[serde(default = "default_buf")]
     pub buf: String,
     pub len: Option<u64>,
-    #[serde(default = "default_guarantee")]
-    pub guarantee: String,
+    #[serde(default)]
+    pub guarantee: Guarantee,
     pub expect: Option<RcExpect>,
 }
 
@@ -425,10 +512,10 @@ pub struct Dispatch {
     pub handle: Option<String>,
     pub handle_value: Option<u64>,
     /// ONE, ALL, BLOCKING, ONE_NONBLOCKING or a number.
-    pub mode: String,
+    pub mode: DispatchMode,
     /// `poll` (default except BLOCKING): poll the fd first and report `would_block`;
     /// `watchdog`: call for real, the agent exits (code 3) if the call outlives the timeout.
-    pub guard: Option<String>,
+    pub guard: Option<Guard>,
     pub timeout_ms: Option<u64>,
     /// Finalize the handle from inside the N-th callback (ends a BLOCKING dispatch).
     pub finalize_after: Option<u64>,
@@ -445,7 +532,7 @@ pub struct Iteration {
     pub handle_value: Option<u64>,
     /// NAME_ONLY, ONE_GROUP, ALL or a number.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: IterationType,
     pub group: Option<String>,
     #[serde(default)]
     pub after_finalize: bool,
@@ -462,8 +549,8 @@ pub struct Burst {
     pub count: u64,
     #[serde(default = "default_size")]
     pub size: u64,
-    #[serde(default = "default_guarantee")]
-    pub guarantee: String,
+    #[serde(default)]
+    pub guarantee: Guarantee,
     #[serde(default = "default_burst_ms")]
     pub timeout_ms: u64,
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
+use totem_agent_protocol as agent;
 
 /// One entry of a confchg list (`struct cpg_address`, reason by name).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -186,94 +187,97 @@ impl TraceSink {
     }
 }
 
-/// Turns one JSON line from an agent into an event (see the agent protocol in the README).
-pub fn parse_agent_line(line: &str) -> Result<(u64, EventKind), String> {
-    let v: serde_json::Value =
-        serde_json::from_str(line).map_err(|e| format!("bad agent line {line:?}: {e}"))?;
-    let o = v.as_object().ok_or("agent line is not an object")?;
-    let t = o
-        .get("t")
-        .and_then(serde_json::Value::as_u64)
-        .unwrap_or_else(now_us);
-    let s = |k: &str| {
-        o.get(k)
-            .and_then(serde_json::Value::as_str)
-            .unwrap_or("")
-            .to_owned()
+/// The trace event for one agent protocol event (a `hello` is a start on node 0: the
+/// backend knows the node).
+pub fn from_agent(event: agent::Event) -> Result<EventKind, String> {
+    let addrs = |v: Vec<agent::event::Address>| -> Vec<Addr> {
+        v.into_iter()
+            .map(|a| Addr {
+                nodeid: a.nodeid,
+                pid: a.pid,
+                reason: a.reason,
+            })
+            .collect()
     };
-    let n = |k: &str| o.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
-    let addrs = |k: &str| -> Result<Vec<Addr>, String> {
-        serde_json::from_value(o.get(k).cloned().unwrap_or_default())
-            .map_err(|e| format!("bad {k} list: {e}"))
-    };
-    let kind = match s("ev").as_str() {
-        "hello" => EventKind::ClientStarted {
-            node: 0,
-            pid: n("pid") as u32,
-        },
-        "fatal" => EventKind::ClientFatal { error: s("error") },
-        "watchdog" => EventKind::Watchdog {
-            handle: s("handle"),
-            mode: s("mode"),
-        },
-        "result" => {
-            let mut fields = o.clone();
-            for k in ["ev", "t", "id", "cmd", "handle", "rc", "error"] {
-                fields.remove(k);
+    Ok(match event {
+        agent::Event::Hello { pid, protocol, .. } => {
+            if protocol != agent::PROTOCOL_VERSION {
+                return Err(format!(
+                    "the agent speaks protocol version {protocol}, this runner {}",
+                    agent::PROTOCOL_VERSION
+                ));
             }
+            EventKind::ClientStarted { node: 0, pid }
+        }
+        agent::Event::Fatal { error } => EventKind::ClientFatal { error },
+        agent::Event::Watchdog { handle, mode, .. } => EventKind::Watchdog { handle, mode },
+        agent::Event::Result(r) => {
+            // Call-specific outputs stay a map: checkers and conditions read them by name,
+            // as the scenario's `expect_fields` names them.
+            let fields = match serde_json::to_value(&r.out) {
+                Ok(serde_json::Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
             EventKind::Result {
-                id: o.get("id").and_then(serde_json::Value::as_u64),
-                cmd: s("cmd"),
-                handle: s("handle"),
-                rc: o
-                    .get("rc")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned),
-                error: o
-                    .get("error")
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned),
+                id: r.id,
+                cmd: r.cmd,
+                handle: r.handle.unwrap_or_default(),
+                rc: r.rc.map(|rc| rc.to_string()),
+                error: r.error,
                 fields,
             }
         }
-        "confchg" => EventKind::Confchg {
-            handle: s("handle"),
-            group: s("group"),
-            members: addrs("members")?,
-            left: addrs("left")?,
-            joined: addrs("joined")?,
+        agent::Event::Confchg {
+            handle,
+            group,
+            members,
+            left,
+            joined,
+        } => EventKind::Confchg {
+            handle,
+            group,
+            members: addrs(members),
+            left: addrs(left),
+            joined: addrs(joined),
         },
-        "deliver" => EventKind::Deliver {
-            handle: s("handle"),
-            group: s("group"),
-            nodeid: n("nodeid") as u32,
-            pid: n("pid") as u32,
-            len: n("len"),
-            digest: s("digest"),
-            tag: o
-                .get("tag")
-                .and_then(serde_json::Value::as_str)
-                .map(str::to_owned),
-            seq: o.get("seq").and_then(serde_json::Value::as_u64),
-            intact: o.get("intact").and_then(serde_json::Value::as_bool),
+        agent::Event::Deliver {
+            handle,
+            group,
+            nodeid,
+            pid,
+            len,
+            digest,
+            tag,
+            seq,
+            intact,
+        } => EventKind::Deliver {
+            handle,
+            group,
+            nodeid,
+            pid,
+            len,
+            digest,
+            tag,
+            seq,
+            intact,
         },
-        "totem_confchg" => {
-            let ring = o.get("ring").cloned().unwrap_or_default();
-            EventKind::TotemConfchg {
-                handle: s("handle"),
-                ring_nodeid: ring
-                    .get("nodeid")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0) as u32,
-                ring_seq: ring
-                    .get("seq")
-                    .and_then(serde_json::Value::as_u64)
-                    .unwrap_or(0),
-                members: serde_json::from_value(o.get("members").cloned().unwrap_or_default())
-                    .map_err(|e| format!("bad members: {e}"))?,
-            }
-        }
-        other => return Err(format!("unknown agent event {other:?}")),
-    };
-    Ok((t, kind))
+        agent::Event::TotemConfchg {
+            handle,
+            ring,
+            members,
+        } => EventKind::TotemConfchg {
+            handle,
+            ring_nodeid: ring.nodeid,
+            ring_seq: ring.seq,
+            members,
+        },
+    })
+}
+
+/// Turns one JSON line from an agent into an event (the agent protocol,
+/// `totem-agent-protocol`).
+pub fn parse_agent_line(line: &str) -> Result<(u64, EventKind), String> {
+    let l: agent::Line =
+        serde_json::from_str(line).map_err(|e| format!("bad agent line {line:?}: {e}"))?;
+    Ok((l.t, from_agent(l.event)?))
 }

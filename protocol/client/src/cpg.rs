@@ -328,11 +328,12 @@ impl<T: Transport> Cpg<T> {
         if path.len() >= totem_wire::ipc::cpg::ZC_PATH_LEN {
             return Err(CsError::NameTooLong);
         }
-        let rc = self.status(&CpgRequest::zc_alloc(map_size as u64, &path));
-        // Only the transport's result counts: the reply's error is not set by corosync.
-        if rc != CsError::Ok && rc != CsError::Library {
-            return Err(rc);
-        }
+        // Only the transport's result counts, as in libcpg: corosync leaves the reply's
+        // error field unset (stack garbage; read as a code it failed every allocation on
+        // real corosync) and the reply may not even parse as a CPG response.
+        self.transport
+            .request(&CpgRequest::zc_alloc(map_size as u64, &path).to_bytes())
+            .map_err(|e| transport_error(&e))?;
         let _ = buffer.write(ZC_MAP_SIZE_OFFSET, &ZcHead::map_size_bytes(map_size as u32));
         let id = self.next_zcb;
         self.next_zcb += 1;

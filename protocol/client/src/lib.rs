@@ -17,6 +17,7 @@ pub mod cpg;
 pub mod setup;
 pub mod shm;
 pub mod socket;
+pub mod zerocopy;
 
 use setup::{ServerCreds, DEFAULT_SETUP_TIMEOUT};
 use shm::ShmTransport;

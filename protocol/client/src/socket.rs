@@ -356,6 +356,14 @@ impl Transport for SocketTransport {
         Some(self.event.as_raw_fd())
     }
 
+    /// libcpg's own `/dev/shm` file, which the daemon opens by its path.
+    fn zcb_create(
+        &mut self,
+        map_size: usize,
+    ) -> Result<(Vec<u8>, Box<dyn crate::SharedBuffer>), TransportError> {
+        crate::zerocopy::create(map_size)
+    }
+
     fn close(&mut self) {
         self.teardown();
         self.state = State::Gone("closed by this client".into());

@@ -1,0 +1,334 @@
+//! Commands: what the runner writes to an agent's stdin, one JSON object per line.
+//!
+//! `{"id": 7, "cmd": "join", "handle": "h1", "group": "g"}`. Every command but
+//! `initialize` and `quit` names its handle by `handle` (the scenario's name for it,
+//! default `h1`) or by `handle_value` (a raw `cpg_handle_t`, to pass invalid handles).
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::values::{DispatchMode, Guarantee, Guard, IterationType, Model};
+
+/// One command line: an optional `id` the result echoes, and the command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Request {
+    /// Echoed in the `result`, so the runner can match answers to questions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<u64>,
+    #[serde(flatten)]
+    pub command: Command,
+}
+
+/// The commands, by `cmd`; each calls the libcpg function of the same name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "cmd", rename_all = "snake_case")]
+pub enum Command {
+    /// `cpg_initialize` or `cpg_model_initialize`.
+    Initialize(Initialize),
+    /// `cpg_finalize`.
+    Finalize(Target),
+    /// `cpg_join`.
+    Join(GroupCall),
+    /// `cpg_leave`.
+    Leave(GroupCall),
+    /// `cpg_mcast_joined`, `count` times, retrying on CS_ERR_TRY_AGAIN.
+    Mcast(Mcast),
+    /// `cpg_zcb_alloc`.
+    ZcbAlloc(ZcbAlloc),
+    /// `cpg_zcb_mcast_joined` of a buffer `zcb_alloc` named.
+    ZcbMcast(ZcbMcast),
+    /// `cpg_zcb_free`.
+    ZcbFree(ZcbFree),
+    /// `cpg_membership_get`.
+    MembershipGet(GroupCall),
+    /// `cpg_local_get`.
+    LocalGet(Target),
+    /// `cpg_context_get`.
+    ContextGet(Target),
+    /// `cpg_context_set`.
+    ContextSet(ContextSet),
+    /// `cpg_fd_get`.
+    FdGet(Target),
+    /// `cpg_flow_control_state_get`.
+    FlowControlStateGet(Target),
+    /// `cpg_max_atomic_msgsize_get`.
+    MaxAtomicMsgsizeGet(Target),
+    /// `cpg_dispatch`, guarded against blocking for ever.
+    Dispatch(Dispatch),
+    /// `cpg_iteration_initialize`, `_next` until the end, `_finalize`.
+    Iteration(Iteration),
+    /// Answer, then exit without finalizing (like closing stdin).
+    Quit,
+}
+
+impl Command {
+    /// The `cmd` name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Initialize(_) => "initialize",
+            Self::Finalize(_) => "finalize",
+            Self::Join(_) => "join",
+            Self::Leave(_) => "leave",
+            Self::Mcast(_) => "mcast",
+            Self::ZcbAlloc(_) => "zcb_alloc",
+            Self::ZcbMcast(_) => "zcb_mcast",
+            Self::ZcbFree(_) => "zcb_free",
+            Self::MembershipGet(_) => "membership_get",
+            Self::LocalGet(_) => "local_get",
+            Self::ContextGet(_) => "context_get",
+            Self::ContextSet(_) => "context_set",
+            Self::FdGet(_) => "fd_get",
+            Self::FlowControlStateGet(_) => "flow_control_state_get",
+            Self::MaxAtomicMsgsizeGet(_) => "max_atomic_msgsize_get",
+            Self::Dispatch(_) => "dispatch",
+            Self::Iteration(_) => "iteration",
+            Self::Quit => "quit",
+        }
+    }
+}
+
+fn h1() -> String {
+    "h1".to_owned()
+}
+
+fn b1() -> String {
+    "b1".to_owned()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn sixty_four() -> u64 {
+    64
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// The handle a call is made on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Target {
+    /// The scenario's name for the handle (`initialize` gave it).
+    #[serde(default = "h1")]
+    pub handle: String,
+    /// A raw handle value instead (e.g. 0 or 0xdeadbeef): results name it `0x<hex>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle_value: Option<u64>,
+}
+
+impl Default for Target {
+    fn default() -> Self {
+        Target {
+            handle: h1(),
+            handle_value: None,
+        }
+    }
+}
+
+impl Target {
+    /// A named handle.
+    pub fn named(handle: &str) -> Target {
+        Target {
+            handle: handle.to_owned(),
+            handle_value: None,
+        }
+    }
+}
+
+/// `initialize`: a new handle, named for later commands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Initialize {
+    /// The name later commands use for the new handle.
+    #[serde(default = "h1")]
+    pub handle: String,
+    #[serde(default)]
+    pub model: Model,
+    /// `CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF` (model v1 only).
+    #[serde(default)]
+    pub initial_totem_conf: bool,
+    /// The context `cpg_model_initialize` stores (model v1 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<u64>,
+    /// Dispatch (CS_DISPATCH_ALL) whenever the handle's descriptor is readable.
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+}
+
+/// A call that names a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GroupCall {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The group's bytes in the escaped notation of traces (`\\`, `\xNN`).
+    #[serde(default)]
+    pub group: String,
+    /// The `cpg_name.length` field, when it should differ from the byte count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_length: Option<u32>,
+}
+
+/// `mcast`: payloads of `size` bytes with a `TCF1` header (see `payload`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Mcast {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default)]
+    pub guarantee: Guarantee,
+    /// Payload bytes per message (a `TCF1` header, then filler; see `payload`).
+    #[serde(default = "sixty_four")]
+    pub size: u64,
+    #[serde(default = "one")]
+    pub count: u64,
+    /// iovec entries the payload is cut into (0: an empty iovec array); default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iovs: Option<u64>,
+    /// The payload's sender tag (default: the handle's name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// Give up retrying TRY_AGAIN after this long without progress (default 10 s when
+    /// `count` > 1, else no retry).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_ms: Option<u64>,
+}
+
+/// `zcb_alloc`: a zero-copy buffer, named for `zcb_mcast` and `zcb_free`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZcbAlloc {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The name `zcb_mcast` and `zcb_free` use for the buffer.
+    #[serde(default = "b1")]
+    pub buf: String,
+    #[serde(default = "sixty_four")]
+    pub size: u64,
+}
+
+/// `zcb_mcast`: a payload written into a named buffer, then sent from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZcbMcast {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default = "b1")]
+    pub buf: String,
+    /// Bytes to send (default: the whole buffer); more than the buffer is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    #[serde(default)]
+    pub guarantee: Guarantee,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+}
+
+/// `zcb_free` of a named buffer (or of a bogus pointer).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ZcbFree {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default = "b1")]
+    pub buf: String,
+    /// Free a pointer libcpg never handed out (a zeroed buffer's middle).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub bogus: bool,
+}
+
+/// `context_set`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ContextSet {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default)]
+    pub context: u64,
+}
+
+/// `dispatch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Dispatch {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default)]
+    pub mode: DispatchMode,
+    /// Default: `watchdog` for BLOCKING, `poll` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard: Option<Guard>,
+    /// The guard's limit (default 3000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Finalize the handle from inside the N-th callback (how BLOCKING is ended).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finalize_after: Option<u64>,
+}
+
+/// `iteration`: the whole walk in one command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Iteration {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(rename = "type", default)]
+    pub kind: IterationType,
+    /// The group for ONE_GROUP (escaped notation); absent: a NULL `cpg_name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name_length: Option<u32>,
+    /// Also call `_next` and `_finalize` on the finalized iteration handle.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub after_finalize: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_read_as_the_readme_writes_them() {
+        let r: Request =
+            serde_json::from_str(r#"{"id":7,"cmd":"join","handle":"h2","group":"g"}"#).unwrap();
+        assert_eq!(r.id, Some(7));
+        let Command::Join(j) = &r.command else {
+            panic!("{r:?}")
+        };
+        assert_eq!((j.target.handle.as_str(), j.group.as_str()), ("h2", "g"));
+        let q: Request = serde_json::from_str(r#"{"cmd":"quit"}"#).unwrap();
+        assert_eq!(q.command, Command::Quit);
+        // Defaults: handle h1, AGREED, 64 bytes, once.
+        let m: Request = serde_json::from_str(r#"{"cmd":"mcast"}"#).unwrap();
+        let Command::Mcast(m) = m.command else {
+            panic!()
+        };
+        assert_eq!(
+            (m.target.handle.as_str(), m.guarantee, m.size, m.count),
+            ("h1", Guarantee::AGREED, 64, 1)
+        );
+    }
+
+    #[test]
+    fn commands_round_trip() {
+        let r = Request {
+            id: Some(3),
+            command: Command::Dispatch(Dispatch {
+                target: Target {
+                    handle: "h1".into(),
+                    handle_value: Some(0xdead_beef),
+                },
+                mode: "99".parse().unwrap(),
+                guard: Some(Guard::Watchdog),
+                timeout_ms: Some(200),
+                finalize_after: None,
+            }),
+        };
+        let line = serde_json::to_string(&r).unwrap();
+        assert!(line.contains(r#""mode":"99""#), "{line}");
+        assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn unknown_commands_are_errors() {
+        assert!(serde_json::from_str::<Request>(r#"{"cmd":"jion"}"#).is_err());
+    }
+}
