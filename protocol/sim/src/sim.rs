@@ -192,6 +192,9 @@ pub enum TraceEvent {
         conn: EvsConnId,
         /// `connect`, `join`, `leave`, `mcast_joined`, `mcast_groups`, `finalize`.
         call: &'static str,
+        /// The keys the call named (join, leave, mcast_groups), NULs trimmed from the end,
+        /// escaped as CPG names are.
+        groups: Vec<String>,
         /// Message id for mcasts (`node.conn.seq`).
         message: Option<String>,
         /// `CS_OK` or the error.
@@ -873,7 +876,7 @@ impl Sim {
         let conn = n.node.as_mut()?.evs_connect();
         n.evs_sends.insert(conn, 0);
         let external = n.incarnation << 16 | conn;
-        self.record_evs_call(node, external, "connect", None, Ok(()));
+        self.record_evs_call(node, external, "connect", &[], None, Ok(()));
         self.drain(node);
         Some(external)
     }
@@ -886,7 +889,7 @@ impl Sim {
         groups: &[EvsGroup],
     ) -> Result<(), EvsError> {
         let result = self.with_evs(node, conn, |n, c| n.evs_join(c, groups));
-        self.record_evs_call(node, conn, "join", None, result);
+        self.record_evs_call(node, conn, "join", groups, None, result);
         result
     }
 
@@ -898,7 +901,7 @@ impl Sim {
         groups: &[EvsGroup],
     ) -> Result<(), EvsError> {
         let result = self.with_evs(node, conn, |n, c| n.evs_leave(c, groups));
-        self.record_evs_call(node, conn, "leave", None, result);
+        self.record_evs_call(node, conn, "leave", groups, None, result);
         result
     }
 
@@ -945,7 +948,14 @@ impl Sim {
         } else {
             "mcast_joined"
         };
-        self.record_evs_call(node, conn, call, Some(message), result);
+        self.record_evs_call(
+            node,
+            conn,
+            call,
+            groups.unwrap_or(&[]),
+            Some(message),
+            result,
+        );
         self.drain(node);
         result
     }
@@ -970,7 +980,7 @@ impl Sim {
         if let Some(n) = self.nodes.get_mut(&node) {
             n.evs_sends.remove(&Self::internal(conn));
         }
-        self.record_evs_call(node, conn, "finalize", None, result);
+        self.record_evs_call(node, conn, "finalize", &[], None, result);
     }
 
     fn with_evs(
@@ -997,9 +1007,17 @@ impl Sim {
         node: u32,
         conn: EvsConnId,
         call: &'static str,
+        groups: &[EvsGroup],
         message: Option<String>,
         result: Result<(), EvsError>,
     ) {
+        let groups = groups
+            .iter()
+            .map(|g| {
+                let end = g.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
+                totem_wire::exec::cpg::escape_name(&g[..end])
+            })
+            .collect();
         let result = match result {
             Ok(()) => "CS_OK".to_string(),
             Err(e) => format!("{e:?}"),
@@ -1008,6 +1026,7 @@ impl Sim {
             node,
             conn,
             call,
+            groups,
             message,
             result,
         });
