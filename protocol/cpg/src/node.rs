@@ -1173,6 +1173,12 @@ mod tests {
                 format!("{other}<-3:to g and h"),
             ]
         );
+        // Above totem's size limit (docs/evs.md §6): refused, not queued.
+        let huge = vec![0u8; 2 << 20];
+        assert_eq!(
+            node.evs_mcast_joined(early, &huge),
+            Err(EvsError::InvalidParam)
+        );
         node.evs_disconnect(late).unwrap();
         assert_eq!(node.evs_mcast_joined(late, b"x"), Err(EvsError::BadHandle));
     }

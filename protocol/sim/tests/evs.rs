@@ -123,6 +123,19 @@ fn crash_partition_heal_restart(seed: u64) -> (u32, u32, usize, usize) {
     run.rounds(20, &mut sent);
     run.sim.evs_disconnect(g_on_3.0, g_on_3.1);
     run.roles.remove(&g_on_3);
+    // A leave in the middle of traffic: local, and nothing more reaches it (EVS-LEAVE-3).
+    let h_on_2 = *run
+        .roles
+        .iter()
+        .find(|(k, r)| k.0 == 2 && **r == Role::H)
+        .unwrap()
+        .0;
+    run.sim.evs_leave(h_on_2.0, h_on_2.1, &[key(b"h")]).unwrap();
+    assert_eq!(
+        run.sim.evs_leave(h_on_2.0, h_on_2.1, &[key(b"h")]),
+        Err(EvsError::NotExist)
+    );
+    run.roles.remove(&h_on_2);
     run.rounds(20, &mut sent);
     run.sim.run_for_ms(10_000);
 
@@ -143,8 +156,16 @@ fn crash_partition_heal_restart(seed: u64) -> (u32, u32, usize, usize) {
     let roles_ever = &run.ever;
     let mut deliveries = 0;
     let mut confchgs = 0;
+    let mut h_on_2_left = false;
     for e in trace {
         match &e.event {
+            TraceEvent::EvsCall {
+                node, conn, call, ..
+            } if (*node, *conn) == h_on_2 && *call == "leave" => h_on_2_left = true,
+            TraceEvent::EvsDeliver { node, conn, .. } if (*node, *conn) == h_on_2 => {
+                assert!(!h_on_2_left, "seed {seed}: delivered after its leave");
+                deliveries += 1;
+            }
             TraceEvent::EvsDeliver {
                 node,
                 conn,
@@ -211,6 +232,14 @@ fn evs_confchgs_are_the_totem_configurations_n4() {
     sim.run_for_ms(3000);
     let conn = sim.evs_connect(1).unwrap();
     sim.start(4);
+    // While the new ring's sync runs, sends answer TRY_AGAIN as CPG's do (EVS-CODE-7).
+    let mut steps = 0;
+    while !sim.node(1).unwrap().syncing() {
+        sim.run_for_ms(1);
+        steps += 1;
+        assert!(steps < 10_000, "no sync seen");
+    }
+    assert_eq!(sim.evs_mcast_joined(1, conn), Err(EvsError::TryAgain));
     sim.run_for_ms(3000);
     sim.crash(4);
     sim.run_for_ms(5000);
