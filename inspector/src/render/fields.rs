@@ -176,6 +176,10 @@ pub fn exec(
                 f.push("len", Value::U(filler.len() as u64));
             }
         },
+        ExecMessage::Evs(totem_wire::exec::EvsMessage::Mcast(m)) => {
+            f.push("group_entries", Value::U(m.groups.len() as u64));
+            f.push("msg_len", Value::U(m.data.len() as u64));
+        }
         ExecMessage::Unknown { body, .. } => {
             f.push("body_len", Value::U(body.len() as u64));
         }

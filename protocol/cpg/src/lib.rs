@@ -1,7 +1,8 @@
 //! `totem-cpg`: what corosync 3.1.7 runs above the ring, composed with [`totem_srp::Srp`] into
 //! one sans-IO [`Node`]: totempg (packing, fragmentation and the two assembly sets around
 //! sync), the exec layer's group "a", sync v2 (service build and barrier rounds), and the
-//! CPG service with its process registry, confchg computation and sync.
+//! CPG service with its process registry, confchg computation and sync; beside it, the EVS
+//! service of corosync 1.4 (docs/evs.md), our extension, driven through the `evs_*` calls.
 //!
 //! Local clients reach CPG through [`Node::ipc_request`] with libqb IPC request bytes, as
 //! libcpg sends them (module `service`).
@@ -16,13 +17,16 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod cpg;
+mod evs;
 mod iteration;
 mod node;
 mod service;
 mod sync;
 
 pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
+pub use evs::{EvsConfchg, EvsConnId, EvsError, EvsEvent, EVS_JOIN_GROUPS_MAX};
 pub use node::{Node, NodeConfig, NodeEvent, NodeOutput, OwnNodeInfo, TotempgNote};
 pub use service::{event_bytes, LibReply, NoZeroCopy, ZeroCopyMemory};
 pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};
+pub use totem_wire::exec::evs::EvsGroup;
 pub use totem_wire::exec::votequorum::{NodeInfoFlags, VotequorumMessage};

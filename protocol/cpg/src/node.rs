@@ -9,13 +9,17 @@ use totem_wire::exec::cpg::{
     MessageSource, PartialType, DOWNLIST_LEN, JOINLIST_ENTRY_LEN, JOINLIST_HEADER_LEN,
     MCAST_FIXED_LEN, PARTIAL_MCAST_FIXED_LEN,
 };
+use totem_wire::exec::evs::{EvsGroup, EvsMcast, EVS_GROUP_LEN, EVS_MCAST_FIXED_LEN};
 use totem_wire::exec::votequorum::NodeInfoFlags;
-use totem_wire::exec::{ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage};
+use totem_wire::exec::{
+    EvsMessage, ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage,
+};
 use totem_wire::pg::{Assembler, AssemblerLimits, Discarded, GroupPrefix, Packer, PgPacket};
 use totem_wire::srp::RingId;
 use totem_wire::ByteOrder;
 
 use crate::cpg::{ClientEvent, ConnId, Cpg, CpgAddress, CpgError, CpgSend};
+use crate::evs::{Evs, EvsConfchg, EvsConnId, EvsError, EvsEvent};
 use crate::sync::{Sync, SyncAction};
 
 /// How a node is set up.
@@ -107,6 +111,9 @@ pub enum NodeOutput {
         /// The message.
         message: VotequorumMessage,
     },
+    /// For a local EVS connection (delivery or confchg), in agreed order with everything
+    /// else. [`Node::poll_event`] skips these, like votequorum's.
+    Evs(EvsEvent),
 }
 
 /// What totempg did with a message beyond delivering it, for observers (a simulator's
@@ -153,6 +160,7 @@ pub struct Node {
     waiting_trans_ack: bool,
     sync: Sync,
     cpg: Cpg,
+    evs: Evs,
     trans_list: Vec<u32>,
     nodeinfo: OwnNodeInfo,
     votequorum_first: bool,
@@ -184,6 +192,7 @@ impl Node {
             waiting_trans_ack: true,
             sync: Sync::new(),
             cpg: Cpg::new(config.nodeid),
+            evs: Evs::default(),
             trans_list: Vec::new(),
             nodeinfo: config.nodeinfo,
             votequorum_first: true,
@@ -276,14 +285,14 @@ impl Node {
         self.srp.poll_transmit()
     }
 
-    /// The next event; votequorum deliveries before it are dropped (use
+    /// The next event; votequorum deliveries and EVS events before it are dropped (use
     /// [`Node::poll_output`] to have them).
     #[must_use]
     pub fn poll_event(&mut self) -> Option<NodeEvent> {
         loop {
             match self.events.pop_front()? {
                 NodeOutput::Event(e) => return Some(e),
-                NodeOutput::Votequorum { .. } => {}
+                NodeOutput::Votequorum { .. } | NodeOutput::Evs(_) => {}
             }
         }
     }
@@ -478,6 +487,83 @@ impl Node {
         self.cpg.membership(group)
     }
 
+    // ---- EVS connections (docs/evs.md §3.3) ---------------------------------------------
+
+    /// `evs_initialize`: a connection, which at once gets the last configuration
+    /// (EVS-CODE-1).
+    pub fn evs_connect(&mut self) -> EvsConnId {
+        let conn = self.evs.connect();
+        self.drain_evs_events();
+        conn
+    }
+
+    /// `evs_join`: local only, never flow-controlled (EVS-JOIN-2, EVS-CODE-7).
+    pub fn evs_join(&mut self, conn: EvsConnId, groups: &[EvsGroup]) -> Result<(), EvsError> {
+        self.evs.join(conn, groups)
+    }
+
+    /// `evs_leave`: local only (EVS-LEAVE-2, EVS-LEAVE-7).
+    pub fn evs_leave(&mut self, conn: EvsConnId, groups: &[EvsGroup]) -> Result<(), EvsError> {
+        self.evs.leave(conn, groups)
+    }
+
+    /// `evs_mcast_joined`: the connection's whole joined list goes with the message, even an
+    /// empty one (EVS-JOIN-3, EVS-MJ-2). The guarantee is not a parameter: every EVS
+    /// message is agreed (EVS-MJ-4).
+    pub fn evs_mcast_joined(&mut self, conn: EvsConnId, data: &[u8]) -> Result<(), EvsError> {
+        let groups = self.evs.joined(conn)?.to_vec();
+        self.evs_send(groups, data)
+    }
+
+    /// `evs_mcast_groups`: the caller's groups, as given; the sender need not have joined
+    /// them (EVS-MG-2).
+    pub fn evs_mcast_groups(
+        &mut self,
+        conn: EvsConnId,
+        groups: &[EvsGroup],
+        data: &[u8],
+    ) -> Result<(), EvsError> {
+        self.evs.joined(conn)?;
+        self.evs_send(groups.to_vec(), data)
+    }
+
+    /// `evs_membership_get`: this node and the members of the last configuration
+    /// (EVS-MEMB-2, EVS-MEMB-3).
+    pub fn evs_membership_get(&self, conn: EvsConnId) -> Result<(u32, Vec<u32>), EvsError> {
+        Ok((self.my_id, self.evs.members(conn)?))
+    }
+
+    /// `evs_finalize` or the client's death: silent (EVS-FIN-1).
+    pub fn evs_disconnect(&mut self, conn: EvsConnId) -> Result<(), EvsError> {
+        self.evs.disconnect(conn)
+    }
+
+    /// The exec MCAST on group "a", under CPG's flow control: TRY_AGAIN during sync or when
+    /// totem's queue cannot take it (EVS-MJ-11, EVS-CODE-7); INVALID_PARAM above totem's
+    /// size limit (`header.size + 1 < totempg_size_limit`, docs/evs.md §6).
+    fn evs_send(&mut self, groups: Vec<EvsGroup>, data: &[u8]) -> Result<(), EvsError> {
+        Evs::check_send(groups.len(), data.len())?;
+        let message = EvsMcast::new(groups, data);
+        let len = message.buffer_len();
+        let limit = self.srp.queue_max().saturating_sub(3) * self.packer.packet_size();
+        if len + 1 >= limit {
+            return Err(EvsError::InvalidParam);
+        }
+        self.sending_allowed(len).map_err(|_| EvsError::TryAgain)?;
+        let mut bytes = Vec::with_capacity(len);
+        message.emit(&mut bytes, ByteOrder::Little);
+        let fixed = EVS_MCAST_FIXED_LEN + EVS_GROUP_LEN * message.groups.len();
+        let (head, user) = bytes.split_at(fixed);
+        self.send(GroupPrefix::EXEC, &[head, user]);
+        Ok(())
+    }
+
+    fn drain_evs_events(&mut self) {
+        for e in self.evs.events.drain(..) {
+            self.events.push_back(NodeOutput::Evs(e));
+        }
+    }
+
     /// `corosync_sending_allowed` for flow-controlled CPG requests: nothing during sync, and
     /// only what the ring's queue can take.
     pub(crate) fn sending_allowed(&self, len: usize) -> Result<(), CpgError> {
@@ -538,6 +624,14 @@ impl Node {
                     ring_id,
                 } => {
                     self.confchg(kind, &members, &left, ring_id);
+                    // evs_confchg_fn: both kinds, not waiting for sync (docs/evs.md §5).
+                    let evs = EvsConfchg {
+                        kind,
+                        members: members.clone(),
+                        left: left.clone(),
+                        joined: joined.clone(),
+                        ring_id,
+                    };
                     self.push_event(NodeEvent::Configuration {
                         kind,
                         members,
@@ -545,6 +639,8 @@ impl Node {
                         joined,
                         ring_id,
                     });
+                    self.evs.confchg(evs);
+                    self.drain_evs_events();
                     self.run_sync_start(kind, ring_id);
                 }
                 Event::WaitingTransAck(waiting) => {
@@ -680,6 +776,11 @@ impl Node {
                     from: nodeid,
                     message,
                 });
+                return;
+            }
+            Ok(ExecMessage::Evs(EvsMessage::Mcast(m))) => {
+                self.evs.on_mcast(nodeid, &m.groups, m.data);
+                self.drain_evs_events();
                 return;
             }
             _ => return,
@@ -985,5 +1086,100 @@ mod tests {
             2
         );
         assert!(node.cpg_membership(b"trunkX").is_empty());
+    }
+
+    fn evs_key(name: &[u8]) -> EvsGroup {
+        let mut k = [0u8; EVS_GROUP_LEN];
+        k[..name.len()].copy_from_slice(name);
+        k
+    }
+
+    #[test]
+    fn evs_delivers_to_joined_connections_and_refuses_sends_during_sync() {
+        let mut node = alone(3);
+        // Sync runs on the first ring: sends answer TRY_AGAIN (EVS-CODE-7), joins do not.
+        let early = node.evs_connect();
+        let mut now = Instant::from_millis(0);
+        let mut out = Vec::new();
+        let mut steps = 0;
+        while !node.syncing() {
+            steps += 1;
+            assert!(steps < 100_000, "sync never started");
+            if let Some(t) = node.poll_transmit() {
+                let _ = node.handle_datagram(now, &t.bytes);
+            } else if let Some(t) = node.poll_timeout() {
+                now = now.max(t);
+                node.handle_timeout(now);
+            }
+            out.extend(std::iter::from_fn(|| node.poll_output()));
+        }
+        assert_eq!(node.evs_mcast_joined(early, b"x"), Err(EvsError::TryAgain));
+        node.evs_join(early, &[evs_key(b"g")]).unwrap();
+        out.extend(run_alone(&mut node, now, Instant::from_millis(5_000)));
+        assert!(!node.syncing());
+        let confchgs: Vec<(ConfigurationKind, Vec<u32>, Vec<u32>)> = out
+            .iter()
+            .filter_map(|o| match o {
+                NodeOutput::Evs(EvsEvent::Confchg { conn, confchg }) if *conn == early => Some((
+                    confchg.kind,
+                    confchg.members.clone(),
+                    confchg.joined.clone(),
+                )),
+                _ => None,
+            })
+            .collect();
+        // EVS-OVW-17: a lone node's first change is transitional {} then regular {self}.
+        assert_eq!(
+            confchgs,
+            [
+                (ConfigurationKind::Transitional, vec![], vec![]),
+                (ConfigurationKind::Regular, vec![3], vec![3])
+            ]
+        );
+        // A late connection gets the regular one at once (EVS-CODE-1).
+        let late = node.evs_connect();
+        let other = node.evs_connect();
+        node.evs_join(other, &[evs_key(b"h")]).unwrap();
+        assert_eq!(node.evs_membership_get(late).unwrap(), (3, vec![3]));
+        node.evs_mcast_joined(early, b"to g").unwrap();
+        node.evs_mcast_groups(late, &[evs_key(b"h"), evs_key(b"g")], b"to g and h")
+            .unwrap();
+        node.evs_mcast_joined(late, b"to nobody").unwrap();
+        let out = run_alone(
+            &mut node,
+            Instant::from_millis(5_000),
+            Instant::from_millis(6_000),
+        );
+        let mut events: Vec<String> = Vec::new();
+        for o in &out {
+            if let NodeOutput::Evs(e) = o {
+                events.push(match e {
+                    EvsEvent::Deliver { conn, nodeid, data } => {
+                        format!("{conn}<-{nodeid}:{}", String::from_utf8_lossy(data))
+                    }
+                    EvsEvent::Confchg { conn, confchg } => {
+                        format!("{conn}:confchg {:?}", confchg.members)
+                    }
+                });
+            }
+        }
+        assert_eq!(
+            events,
+            [
+                format!("{late}:confchg [3]"),
+                format!("{other}:confchg [3]"),
+                format!("{early}<-3:to g"),
+                format!("{early}<-3:to g and h"),
+                format!("{other}<-3:to g and h"),
+            ]
+        );
+        // Above totem's size limit (docs/evs.md §6): refused, not queued.
+        let huge = vec![0u8; 2 << 20];
+        assert_eq!(
+            node.evs_mcast_joined(early, &huge),
+            Err(EvsError::InvalidParam)
+        );
+        node.evs_disconnect(late).unwrap();
+        assert_eq!(node.evs_mcast_joined(late, b"x"), Err(EvsError::BadHandle));
     }
 }

@@ -555,6 +555,8 @@ impl Runtime {
                     }
                     continue;
                 }
+                // totemd serves no EVS connections yet (no evs_connect), so none come.
+                NodeOutput::Evs(_) => continue,
             };
             if let NodeEvent::StoreRingId(ring) = &event {
                 if let Err(e) = persist::store(&self.state_dir, self.nodeid, ring.seq) {

@@ -1,7 +1,7 @@
 //! Invariant checkers over a run's trace (TigerBeetle's state checker, stateright's
 //! expectations). Each names the property and what broke it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde::Serialize;
 use totem_check::{self as check, Check, Fact, Rules};
@@ -426,6 +426,242 @@ pub fn liveness(sim: &Sim) -> Vec<Violation> {
             "liveness",
             format!("live nodes are on {} rings: {rings:?}", rings.len()),
         ));
+    }
+    out
+}
+
+// ---- EVS (docs/evs.md; our extension) -------------------------------------------------------
+
+/// The simulator's EVS events as the shared checkers see them. A client is an EVS connection
+/// of one daemon incarnation. EVS has no group views (EVS-CODE-4), so a successful join call
+/// stands for the client's first view: [`Fact::Joined`] plus a [`Fact::Confchg`] naming the
+/// keys it joined (EVS-JOIN-4: it is owed what is delivered from then on); a client is
+/// compared with others joined to the same keys, so a test joins each connection once. Its
+/// sends (both mcasts) are owed back to it, so a test sends only to keys the sender joined
+/// (EVS-OVW-25). Leave, finalize and crash end it; configurations are the totem rings, and
+/// messages the ids `node.conn.seq` the simulator sends.
+pub fn evs_neutral_trace(trace: &[TraceEntry]) -> check::Trace {
+    let mut clients: BTreeMap<Client, check::ClientId> = BTreeMap::new();
+    for e in trace {
+        if let TraceEvent::EvsCall { node, conn, .. }
+        | TraceEvent::EvsConfchg { node, conn, .. }
+        | TraceEvent::EvsDeliver { node, conn, .. } = &e.event
+        {
+            clients.insert((*node, *conn), 0);
+        }
+    }
+    let mut out = check::Trace::default();
+    for (&(node, conn), id) in clients.iter_mut() {
+        *id = out.add_client(check::Client {
+            name: format!("evs ({node}, {conn})"),
+            node,
+            pid: None,
+        });
+    }
+    let message = |m: &str| check::Message {
+        key: m.to_owned(),
+        numbered: sender_of(m).map(|((node, conn), seq)| (format!("{node}.{conn}"), seq)),
+    };
+    for e in trace {
+        let facts = match &e.event {
+            TraceEvent::EvsCall {
+                node,
+                conn,
+                call,
+                groups,
+                message: m,
+                result,
+            } => {
+                let client = clients[&(*node, *conn)];
+                match (*call, m) {
+                    ("join", _) if result == "CS_OK" => vec![
+                        Fact::Joined { client },
+                        Fact::Confchg {
+                            client,
+                            group: groups.join("\n").into_bytes(),
+                            members: Vec::new(),
+                            left: Vec::new(),
+                            joined: Vec::new(),
+                        },
+                    ],
+                    ("mcast_joined" | "mcast_groups", Some(m)) if result == "CS_OK" => {
+                        vec![Fact::Sent {
+                            client,
+                            message: Some(message(m)),
+                            len: None,
+                            digest: None,
+                        }]
+                    }
+                    ("leave", _) => vec![Fact::Left { client }],
+                    ("finalize", _) => vec![Fact::ClientEnded { client }],
+                    _ => continue,
+                }
+            }
+            TraceEvent::Crash { node } => vec![Fact::NodeEnded { node: *node }],
+            TraceEvent::Totem {
+                node,
+                kind: "regular",
+                ring,
+                members,
+                ..
+            } => vec![Fact::Ring {
+                node: *node,
+                observer: format!("node {node}"),
+                ring: ring.clone(),
+                members: members.clone(),
+            }],
+            TraceEvent::EvsDeliver {
+                node,
+                conn,
+                message: m,
+                ring,
+                ..
+            } => vec![Fact::Delivered {
+                client: clients[&(*node, *conn)],
+                message: message(m),
+                sender_pid: None,
+                len: None,
+                digest: None,
+                intact: None,
+                ring: Some(ring.clone()),
+            }],
+            _ => continue,
+        };
+        for fact in facts {
+            out.push(e.time_us, fact);
+        }
+    }
+    out
+}
+
+/// Every safety checker over the EVS events of `trace`: the shared ones under the
+/// simulator's rules (virtual synchrony over totem rings, its corosync-equivalent losses
+/// classified as for CPG), and [`evs_confchgs`].
+pub fn check_evs_safety(trace: &[TraceEntry]) -> Vec<Violation> {
+    let neutral = evs_neutral_trace(trace);
+    let mut v = Vec::new();
+    for which in [
+        Check::NoDuplicates,
+        Check::NoInvented,
+        Check::Fifo,
+        Check::AgreedOrder,
+    ] {
+        v.extend(
+            check::check(&neutral, &Rules::SIMULATOR, which)
+                .into_iter()
+                .map(from_shared),
+        );
+    }
+    v.extend(classified_virtual_synchrony(trace, &neutral));
+    for which in [Check::SelfDelivery, Check::TotemRings] {
+        v.extend(
+            check::check(&neutral, &Rules::SIMULATOR, which)
+                .into_iter()
+                .map(from_shared),
+        );
+    }
+    v.extend(evs_confchgs(trace));
+    v
+}
+
+/// EVS configurations are the node's totem configurations (docs/evs.md §5): a connection
+/// gets, in order, its node's last configuration when it connects (EVS-CODE-1) and then
+/// every transitional and regular configuration of its node (EVS-CODE-2), each with the
+/// node's lists, until it is finalized or its node ends.
+pub fn evs_confchgs(trace: &[TraceEntry]) -> Vec<Violation> {
+    type Config = (&'static str, String, Vec<u32>, Vec<u32>, Vec<u32>);
+    let mut last: BTreeMap<u32, Config> = BTreeMap::new();
+    let mut owed: BTreeMap<Client, VecDeque<Config>> = BTreeMap::new();
+    let mut out = Vec::new();
+    for e in trace {
+        match &e.event {
+            TraceEvent::Totem {
+                node,
+                kind,
+                ring,
+                members,
+                left,
+                joined,
+            } => {
+                let config = (
+                    *kind,
+                    ring.clone(),
+                    members.clone(),
+                    left.clone(),
+                    joined.clone(),
+                );
+                for ((n, _), q) in owed.iter_mut() {
+                    if n == node {
+                        q.push_back(config.clone());
+                    }
+                }
+                last.insert(*node, config);
+            }
+            TraceEvent::Start { node, .. } => {
+                last.remove(node);
+            }
+            TraceEvent::Crash { node } => {
+                last.remove(node);
+                owed.retain(|(n, _), _| n != node);
+            }
+            TraceEvent::EvsCall {
+                node, conn, call, ..
+            } => match *call {
+                "connect" => {
+                    owed.insert(
+                        (*node, *conn),
+                        last.get(node).cloned().into_iter().collect(),
+                    );
+                }
+                "finalize" => {
+                    if let Some(q) = owed.remove(&(*node, *conn)) {
+                        if !q.is_empty() {
+                            out.push(violation(
+                                "evs_confchgs",
+                                format!("({node}, {conn}) finalized owed {q:?}"),
+                            ));
+                        }
+                    }
+                }
+                _ => {}
+            },
+            TraceEvent::EvsConfchg {
+                node,
+                conn,
+                kind,
+                ring,
+                members,
+                left,
+                joined,
+            } => {
+                let got = (
+                    *kind,
+                    ring.clone(),
+                    members.clone(),
+                    left.clone(),
+                    joined.clone(),
+                );
+                let expected = owed.get_mut(&(*node, *conn)).and_then(VecDeque::pop_front);
+                if expected.as_ref() != Some(&got) {
+                    out.push(violation(
+                        "evs_confchgs",
+                        format!(
+                            "({node}, {conn}) at {}: got {got:?}, expected {expected:?}",
+                            e.time_us
+                        ),
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    for ((node, conn), q) in owed {
+        if !q.is_empty() {
+            out.push(violation(
+                "evs_confchgs",
+                format!("({node}, {conn}) never got {q:?}"),
+            ));
+        }
     }
     out
 }

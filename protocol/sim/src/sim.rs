@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 use std::rc::Rc;
 
 use totem_cpg::{
-    ClientEvent, ConnId, CpgAddress, CpgError, LibReply, Node, NodeConfig, NodeEvent, NodeOutput,
-    TotempgNote, ZeroCopyMemory,
+    ClientEvent, ConnId, CpgAddress, CpgError, EvsConnId, EvsError, EvsEvent, EvsGroup, LibReply,
+    Node, NodeConfig, NodeEvent, NodeOutput, TotempgNote, ZeroCopyMemory,
 };
 use totem_knet::{Knet, KnetEvent, KnetSettings, KnetStats, Received};
 use totem_srp::fault::{FaultConfig, FaultStats, Faults};
@@ -184,6 +184,52 @@ pub enum TraceEvent {
         /// The regular ring of the last piece.
         last_ring: String,
     },
+    /// A client's EVS call (docs/evs.md; our extension).
+    EvsCall {
+        /// Node.
+        node: u32,
+        /// EVS connection (its own id space, `incarnation << 16 | connection`).
+        conn: EvsConnId,
+        /// `connect`, `join`, `leave`, `mcast_joined`, `mcast_groups`, `finalize`.
+        call: &'static str,
+        /// The keys the call named (join, leave, mcast_groups), NULs trimmed from the end,
+        /// escaped as CPG names are.
+        groups: Vec<String>,
+        /// Message id for mcasts (`node.conn.seq`).
+        message: Option<String>,
+        /// `CS_OK` or the error.
+        result: String,
+    },
+    /// An EVS confchg callback: a totem configuration, node-level (docs/evs.md §5).
+    EvsConfchg {
+        /// Node.
+        node: u32,
+        /// EVS connection.
+        conn: EvsConnId,
+        /// `transitional` or `regular`.
+        kind: &'static str,
+        /// Ring.
+        ring: String,
+        /// Members.
+        members: Vec<u32>,
+        /// Left.
+        left: Vec<u32>,
+        /// Joined.
+        joined: Vec<u32>,
+    },
+    /// An EVS deliver callback.
+    EvsDeliver {
+        /// Node.
+        node: u32,
+        /// EVS connection.
+        conn: EvsConnId,
+        /// Sender node (the only sender identity EVS gives, EVS-CODE-5).
+        from_node: u32,
+        /// Message id (the payload).
+        message: String,
+        /// The ring the delivering node was on.
+        ring: String,
+    },
     /// A deliver callback.
     Deliver {
         /// Node.
@@ -292,6 +338,8 @@ struct SimNode {
     paused_until: Option<Instant>,
     conns: BTreeMap<ConnId, u32>,
     sends: BTreeMap<ConnId, u64>,
+    /// EVS connections (internal ids) and their next message seq.
+    evs_sends: BTreeMap<EvsConnId, u64>,
     /// Daemon starts so far: client ids of a restarted daemon must not repeat earlier ones.
     incarnation: u64,
     /// IPC clients (internal conn id): the events waiting on their event channel.
@@ -440,6 +488,7 @@ impl Sim {
                             paused_until: None,
                             conns: BTreeMap::new(),
                             sends: BTreeMap::new(),
+                            evs_sends: BTreeMap::new(),
                             incarnation: 0,
                             ipc: BTreeMap::new(),
                             zero_copy: SimZeroCopy::default(),
@@ -644,6 +693,7 @@ impl Sim {
             n.knet = None;
             n.votequorum = None;
             n.conns.clear();
+            n.evs_sends.clear();
             n.ipc.clear();
             n.zero_copy.maps.clear();
         }
@@ -812,6 +862,174 @@ impl Sim {
         }
         self.record_call(node, conn, "finalize", None, Ok(()));
         self.drain(node);
+    }
+
+    // ---- EVS clients (docs/evs.md: the engine's calls, no IPC) -------------------------------
+
+    /// `evs_initialize` on `node`; it receives the last configuration at once (EVS-CODE-1).
+    /// Its id is unique over the node's restarts (`incarnation << 16 | connection`).
+    pub fn evs_connect(&mut self, node: u32) -> Option<EvsConnId> {
+        let n = self.nodes.get_mut(&node)?;
+        if n.paused_until.is_some() {
+            return None;
+        }
+        let conn = n.node.as_mut()?.evs_connect();
+        n.evs_sends.insert(conn, 0);
+        let external = n.incarnation << 16 | conn;
+        self.record_evs_call(node, external, "connect", &[], None, Ok(()));
+        self.drain(node);
+        Some(external)
+    }
+
+    /// `evs_join`; the result is traced and returned.
+    pub fn evs_join(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+        groups: &[EvsGroup],
+    ) -> Result<(), EvsError> {
+        let result = self.with_evs(node, conn, |n, c| n.evs_join(c, groups));
+        self.record_evs_call(node, conn, "join", groups, None, result);
+        result
+    }
+
+    /// `evs_leave`.
+    pub fn evs_leave(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+        groups: &[EvsGroup],
+    ) -> Result<(), EvsError> {
+        let result = self.with_evs(node, conn, |n, c| n.evs_leave(c, groups));
+        self.record_evs_call(node, conn, "leave", groups, None, result);
+        result
+    }
+
+    /// `evs_mcast_joined` of a unique message `node.conn.seq`.
+    pub fn evs_mcast_joined(&mut self, node: u32, conn: EvsConnId) -> Result<(), EvsError> {
+        self.evs_mcast(node, conn, None)
+    }
+
+    /// `evs_mcast_groups` of a unique message `node.conn.seq` to `groups`.
+    pub fn evs_mcast_groups(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+        groups: &[EvsGroup],
+    ) -> Result<(), EvsError> {
+        self.evs_mcast(node, conn, Some(groups))
+    }
+
+    fn evs_mcast(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+        groups: Option<&[EvsGroup]>,
+    ) -> Result<(), EvsError> {
+        let internal = Self::internal(conn);
+        let seq = self
+            .nodes
+            .get(&node)
+            .and_then(|n| n.evs_sends.get(&internal))
+            .copied()
+            .unwrap_or(0);
+        let message = format!("{node}.{conn}.{seq}");
+        let result = self.with_evs(node, conn, |n, c| match groups {
+            None => n.evs_mcast_joined(c, message.as_bytes()),
+            Some(g) => n.evs_mcast_groups(c, g, message.as_bytes()),
+        });
+        if result.is_ok() {
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.evs_sends.insert(internal, seq + 1);
+            }
+        }
+        let call = if groups.is_some() {
+            "mcast_groups"
+        } else {
+            "mcast_joined"
+        };
+        self.record_evs_call(
+            node,
+            conn,
+            call,
+            groups.unwrap_or(&[]),
+            Some(message),
+            result,
+        );
+        self.drain(node);
+        result
+    }
+
+    /// `evs_membership_get`: (this node, the last configuration's members).
+    pub fn evs_membership_get(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+    ) -> Result<(u32, Vec<u32>), EvsError> {
+        let mut out = Err(EvsError::BadHandle);
+        let _ = self.with_evs(node, conn, |n, c| {
+            out = n.evs_membership_get(c);
+            Ok(())
+        });
+        out
+    }
+
+    /// `evs_finalize` (or the client's death): silent for everyone else (EVS-FIN-1).
+    pub fn evs_disconnect(&mut self, node: u32, conn: EvsConnId) {
+        let result = self.with_evs(node, conn, |n, c| n.evs_disconnect(c));
+        if let Some(n) = self.nodes.get_mut(&node) {
+            n.evs_sends.remove(&Self::internal(conn));
+        }
+        self.record_evs_call(node, conn, "finalize", &[], None, result);
+    }
+
+    fn with_evs(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+        f: impl FnOnce(&mut Node, EvsConnId) -> Result<(), EvsError>,
+    ) -> Result<(), EvsError> {
+        let Some(n) = self.nodes.get_mut(&node) else {
+            return Err(EvsError::BadHandle);
+        };
+        if conn >> 16 != n.incarnation {
+            // A client of an earlier daemon: gone with it.
+            return Err(EvsError::BadHandle);
+        }
+        match n.node.as_mut() {
+            Some(engine) if n.paused_until.is_none() => f(engine, Self::internal(conn)),
+            _ => Err(EvsError::BadHandle),
+        }
+    }
+
+    fn record_evs_call(
+        &mut self,
+        node: u32,
+        conn: EvsConnId,
+        call: &'static str,
+        groups: &[EvsGroup],
+        message: Option<String>,
+        result: Result<(), EvsError>,
+    ) {
+        let groups = groups
+            .iter()
+            .map(|g| {
+                let end = g.iter().rposition(|b| *b != 0).map_or(0, |p| p + 1);
+                totem_wire::exec::cpg::escape_name(&g[..end])
+            })
+            .collect();
+        let result = match result {
+            Ok(()) => "CS_OK".to_string(),
+            Err(e) => format!("{e:?}"),
+        };
+        self.record(TraceEvent::EvsCall {
+            node,
+            conn,
+            call,
+            groups,
+            message,
+            result,
+        });
     }
 
     // ---- libqb IPC clients (the conformance backend's libcpg) ------------------------------
@@ -1231,8 +1449,9 @@ impl Sim {
                             if let Some(vq) = n.votequorum.as_mut() {
                                 vq.node_event(&e);
                             }
-                            events.push(e);
+                            events.push(Output::Node(e));
                         }
+                        NodeOutput::Evs(e) => events.push(Output::Evs(e)),
                         NodeOutput::Votequorum { from, message } => {
                             if let Some(vq) = n.votequorum.as_mut() {
                                 vq.deliver(from, &message);
@@ -1277,7 +1496,10 @@ impl Sim {
             });
         }
         for e in events {
-            self.on_node_event(id, e);
+            match e {
+                Output::Node(e) => self.on_node_event(id, e),
+                Output::Evs(e) => self.on_evs_event(id, e),
+            }
         }
         for t in transmits {
             if self.nodes.get(&id).is_some_and(|n| n.knet.is_some()) {
@@ -1362,6 +1584,33 @@ impl Sim {
                 bytes: bytes.to_vec(),
                 loopback: None,
             }));
+        }
+    }
+
+    fn on_evs_event(&mut self, id: u32, event: EvsEvent) {
+        match event {
+            EvsEvent::Confchg { conn, confchg } => self.record(TraceEvent::EvsConfchg {
+                node: id,
+                conn: self.external(id, conn),
+                kind: match confchg.kind {
+                    ConfigurationKind::Transitional => "transitional",
+                    ConfigurationKind::Regular => "regular",
+                },
+                ring: confchg.ring_id.to_string(),
+                members: confchg.members,
+                left: confchg.left,
+                joined: confchg.joined,
+            }),
+            EvsEvent::Deliver { conn, nodeid, data } => {
+                let ring = self.delivery_ring.get(&id).copied().unwrap_or_default();
+                self.record(TraceEvent::EvsDeliver {
+                    node: id,
+                    conn: self.external(id, conn),
+                    from_node: nodeid,
+                    message: String::from_utf8_lossy(&data).into_owned(),
+                    ring: ring.to_string(),
+                });
+            }
         }
     }
 
@@ -1451,4 +1700,11 @@ impl Sim {
             ) => {}
         }
     }
+}
+
+/// A node's output in order: its events, and its EVS connections' (which carry the ring of
+/// the configuration events before them).
+enum Output {
+    Node(NodeEvent),
+    Evs(EvsEvent),
 }

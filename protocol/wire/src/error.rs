@@ -38,6 +38,8 @@ pub enum Layer {
     Cfg,
     /// The PLOAD service (`exec/pload.c`).
     Pload,
+    /// EVS, our extension (corosync 1.4's `services/evs.c`).
+    Evs,
     /// libqb IPC between a client library and the daemon.
     Ipc,
 }
@@ -62,6 +64,7 @@ impl Layer {
             Layer::Votequorum => "votequorum",
             Layer::Cfg => "cfg",
             Layer::Pload => "pload",
+            Layer::Evs => "evs",
             Layer::Ipc => "ipc",
         }
     }

@@ -1,10 +1,11 @@
 //! The corosync exec layer: the 16-byte request header at the head of every service message
 //! carried on group "a", and the messages of every service corosync 3.1.7 loads
-//! (spec §4, §5).
+//! (spec §4, §5), and our EVS extension (`evs`, docs/evs.md §4).
 
 pub mod cfg;
 pub mod cmap;
 pub mod cpg;
+pub mod evs;
 mod header;
 pub mod pload;
 pub mod sync;
@@ -13,6 +14,7 @@ pub mod votequorum;
 pub use cfg::CfgMessage;
 pub use cmap::{CmapItem, CmapMcast, CmapMcastReason, CmapValueType};
 pub use cpg::CpgMessage;
+pub use evs::{EvsGroup, EvsMcast, EvsMessage};
 pub use header::{ExecHeader, ServiceId, EXEC_HEADER_LEN};
 pub use pload::PloadMessage;
 pub use sync::SyncMessage;
@@ -34,6 +36,8 @@ pub enum ExecMessage<'a> {
     Pload(PloadMessage<'a>),
     /// VOTEQUORUM (service 5).
     Votequorum(VotequorumMessage),
+    /// EVS (service 48: ours, not corosync's).
+    Evs(EvsMessage<'a>),
     /// A service or function this codec does not know: shown raw, never fatal.
     Unknown {
         /// The exec header.
@@ -69,6 +73,10 @@ impl<'a> ExecMessage<'a> {
                 Some(m) => ExecMessage::Votequorum(m),
                 None => ExecMessage::Unknown { header, body },
             },
+            ServiceId::Evs => match EvsMessage::parse_body(header, bytes, order)? {
+                Some(m) => ExecMessage::Evs(m),
+                None => ExecMessage::Unknown { header, body },
+            },
             _ => ExecMessage::Unknown { header, body },
         };
         Ok(message)
@@ -82,6 +90,7 @@ impl<'a> ExecMessage<'a> {
             ExecMessage::Cpg(m) => m.header(),
             ExecMessage::Pload(m) => m.header(),
             ExecMessage::Votequorum(m) => m.header(),
+            ExecMessage::Evs(m) => m.header(),
             ExecMessage::Unknown { header, .. } => header,
         }
     }
@@ -95,6 +104,7 @@ impl<'a> ExecMessage<'a> {
             ExecMessage::Cpg(m) => m.function_name().to_string(),
             ExecMessage::Pload(m) => m.function_name().to_string(),
             ExecMessage::Votequorum(m) => m.function_name().to_string(),
+            ExecMessage::Evs(m) => m.function_name().to_string(),
             ExecMessage::Unknown { .. } => format!("fn{}", h.function()),
         };
         format!("{}/{}", h.service(), function)
@@ -109,6 +119,7 @@ impl<'a> ExecMessage<'a> {
             ExecMessage::Cpg(m) => m.emit(out, order),
             ExecMessage::Pload(m) => m.emit(out, order),
             ExecMessage::Votequorum(m) => m.emit(out, order),
+            ExecMessage::Evs(m) => m.emit(out, order),
             ExecMessage::Unknown { header, body } => {
                 header.emit(out, order);
                 out.extend_from_slice(body);

@@ -155,3 +155,98 @@ fn trailing_name_bytes_are_re_emitted() {
 fn cpg_name_offset() -> usize {
     EXEC_HEADER_LEN + 8
 }
+
+/// 32-byte keys as C programs pass them: any bytes, NULs and all.
+fn evs_group() -> impl Strategy<Value = evs::EvsGroup> {
+    vec(any::<u8>(), evs::EVS_GROUP_LEN).prop_map(|v| {
+        let mut g = [0u8; evs::EVS_GROUP_LEN];
+        g.copy_from_slice(&v);
+        g
+    })
+}
+
+proptest! {
+    #[test]
+    fn evs_mcast_round_trips(
+        order in strategies::byte_order(),
+        groups in vec(evs_group(), 0..8),
+        data in vec(any::<u8>(), 0..512),
+    ) {
+        let message = EvsMessage::Mcast(EvsMcast::new(groups, &data));
+        let mut bytes = Vec::new();
+        message.emit(&mut bytes, order);
+        let EvsMessage::Mcast(m) = &message;
+        prop_assert_eq!(bytes.len(), m.buffer_len());
+        let parsed = ExecMessage::parse(&bytes, order).unwrap();
+        prop_assert_eq!(&parsed, &ExecMessage::Evs(message.clone()));
+        let mut again = Vec::new();
+        parsed.emit(&mut again, order);
+        prop_assert_eq!(again, bytes);
+    }
+}
+
+#[test]
+fn evs_mcast_layout() {
+    let mut g1 = [0u8; 32];
+    g1[..4].copy_from_slice(b"key1");
+    let g2 = [0xa5u8; 32];
+    let message = EvsMcast::new(vec![g1, g2], b"hello");
+    let mut bytes = Vec::new();
+    message.emit(&mut bytes, ByteOrder::Little);
+    assert_eq!(bytes.len(), 32 + 64 + 5);
+    // id = 48 << 16 | 0, size = 101.
+    assert_eq!(&bytes[0..4], &[0, 0, 0x30, 0]);
+    assert_eq!(&bytes[8..12], &101i32.to_le_bytes());
+    assert_eq!(&bytes[16..24], &2u64.to_le_bytes());
+    assert_eq!(&bytes[24..32], &5u64.to_le_bytes());
+    assert_eq!(&bytes[32..64], &g1);
+    assert_eq!(&bytes[64..96], &g2);
+    assert_eq!(&bytes[96..], b"hello");
+    let parsed = ExecMessage::parse(&bytes, ByteOrder::Little).unwrap();
+    assert_eq!(parsed.name(), "EVS/MCAST");
+    // Big endian: the u64 counters are swapped whole (not 1.4's swab32, EVS-CODE-10).
+    let mut be = Vec::new();
+    message.emit(&mut be, ByteOrder::Big);
+    assert_eq!(&be[16..24], &2u64.to_be_bytes());
+    assert_eq!(ExecMessage::parse(&be, ByteOrder::Big).unwrap(), parsed);
+}
+
+#[test]
+fn evs_mcast_truncation_and_bad_counts_are_errors() {
+    let message = EvsMcast::new(vec![[7u8; 32]; 3], b"payload");
+    let mut bytes = Vec::new();
+    message.emit(&mut bytes, ByteOrder::Little);
+    // Every shorter prefix fails: msg_len must match exactly what is left.
+    for len in 0..bytes.len() {
+        let err = ExecMessage::parse(&bytes[..len], ByteOrder::Little).unwrap_err();
+        let expected = if len < 32 + 96 {
+            "truncated"
+        } else {
+            "length_mismatch"
+        };
+        assert_eq!(err.kind_name(), expected, "prefix {len}: {err}");
+    }
+    // A trailing byte: msg_len no longer matches.
+    let mut longer = bytes.clone();
+    longer.push(0);
+    let err = ExecMessage::parse(&longer, ByteOrder::Little).unwrap_err();
+    assert_eq!(err.kind_name(), "length_mismatch");
+    // A group count beyond the maximum is refused before any allocation.
+    let mut huge = bytes.clone();
+    huge[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    let err = ExecMessage::parse(&huge, ByteOrder::Little).unwrap_err();
+    assert_eq!(err.kind_name(), "count_too_large");
+    assert_eq!(err.offset, 16);
+    // A count within the maximum but beyond the bytes present: truncated.
+    let mut many = bytes.clone();
+    many[16..24].copy_from_slice(&1000u64.to_le_bytes());
+    let err = ExecMessage::parse(&many, ByteOrder::Little).unwrap_err();
+    assert_eq!(err.kind_name(), "truncated");
+    // Another function of our service: kept raw.
+    let mut other = bytes.clone();
+    other[0] = 1;
+    assert!(matches!(
+        ExecMessage::parse(&other, ByteOrder::Little).unwrap(),
+        ExecMessage::Unknown { .. }
+    ));
+}
