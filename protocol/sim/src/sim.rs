@@ -792,30 +792,12 @@ impl Sim {
 
     /// `cpg_mcast_joined` of a unique message `node.conn.seq`.
     pub fn client_mcast(&mut self, node: u32, conn: ConnId) -> Result<(), CpgError> {
-        let seq = self
-            .nodes
-            .get(&node)
-            .and_then(|n| n.sends.get(&conn))
-            .copied()
-            .unwrap_or(0);
-        let message = format!("{node}.{conn}.{seq}");
-        let result = self.with_node(
-            node,
-            |n, _| n.cpg_mcast(Self::internal(conn), message.as_bytes()),
-            conn,
-        );
-        if result.is_ok() {
-            if let Some(n) = self.nodes.get_mut(&node) {
-                n.sends.insert(conn, seq + 1);
-            }
-        }
-        self.record_call(node, conn, "mcast", Some(message), result);
-        self.drain(node);
-        result
+        self.client_mcast_sized(node, conn, 0)
     }
 
-    /// `cpg_mcast_joined` of a unique message of `size` bytes: the id `node.conn.seq`, a NUL,
-    /// then filler. Traces name it by its id alone.
+    /// `cpg_mcast_joined` of a unique message of at least `size` bytes: the id
+    /// `node.conn.seq`, then (when `size` asks for more) a NUL and filler. Traces name it by
+    /// its id alone.
     pub fn client_mcast_sized(
         &mut self,
         node: u32,
@@ -830,8 +812,10 @@ impl Sim {
             .unwrap_or(0);
         let id = format!("{node}.{conn}.{seq}");
         let mut payload = id.clone().into_bytes();
-        payload.push(0);
-        payload.resize(size.max(payload.len()), b'.');
+        if size > payload.len() {
+            payload.push(0);
+            payload.resize(size, b'.');
+        }
         let result = self.with_node(
             node,
             |n, _| n.cpg_mcast(Self::internal(conn), &payload),

@@ -6,7 +6,9 @@
 //! retransmit request must be answered.
 
 use totem_sim::checkers::check_safety;
-use totem_sim::{NetworkOptions, SendBuffer, Sim, Timings, TraceEvent};
+use totem_sim::{SendBuffer, Sim, TraceEvent};
+
+mod common;
 
 /// libcpg cuts a message above its atomic size into pieces; the simulator's clients send
 /// pieces of this size, one after the other.
@@ -37,27 +39,7 @@ fn send(sim: &mut Sim, node: u32, conn: u64, total: usize) -> Result<(), String>
 /// Runs one seed: Ok(virtual ms to recover) or why not.
 fn run(seed: u64, pcap: Option<&str>) -> Result<(u64, u64), String> {
     let ids = [1, 2, 3];
-    let network = if seed % 2 == 0 {
-        NetworkOptions::default()
-    } else {
-        NetworkOptions {
-            one_way_delay_min_us: 50,
-            one_way_delay_mean_us: 1_500,
-            ..NetworkOptions::default()
-        }
-    };
-    let mut sim = Sim::new(
-        seed,
-        &ids,
-        network,
-        Timings {
-            token_ms: 1000,
-            token_coefficient_ms: 650,
-        },
-    );
-    if pcap.is_some() {
-        sim.capture_to(totem_sim::pcap::PcapWriter::new());
-    }
+    let mut sim = common::three_node_lab(seed, 1_500, pcap.is_some());
     // From a buffer of eleven full packets draining at 5 MB/s to the kernel's default
     // (212992 bytes) at 100 MB/s. Below about 5 MB/s the survivors still recover, but in
     // minutes: the representative holds the token while only retransmissions flow
@@ -121,23 +103,10 @@ fn run(seed: u64, pcap: Option<&str>) -> Result<(u64, u64), String> {
          cargo test -p totem-sim --test kill_during_transfer -- --nocapture"
     );
     if !done(&sim) {
-        let states: Vec<String> = [1u32, 2]
-            .iter()
-            .map(|n| match sim.node(*n) {
-                Some(node) => format!(
-                    "node {n}: {:?} ring {} members {:?} syncing {}",
-                    node.state(),
-                    node.ring_id(),
-                    node.members(),
-                    node.syncing()
-                ),
-                None => format!("node {n}: down"),
-            })
-            .collect();
         return Err(format!(
             "seed {seed} ({buffer:?}, {failed} sends failed): the survivors did not recover \
              in {limit_ms} ms\n{}\n{replay}",
-            states.join("\n")
+            common::node_states(&sim, &[1, 2])
         ));
     }
     let violations = check_safety(sim.trace());

@@ -5,7 +5,9 @@
 //! (corosync's TEST_DROP_* settings), with sequence numbers starting near the wrap. Every
 //! node must finish sync on a ring of all three.
 
-use totem_sim::{NetworkOptions, Sim, Timings, TraceEvent};
+use totem_sim::{Sim, TraceEvent};
+
+mod common;
 use totem_srp::fault::{FaultConfig, FaultStats};
 use totem_srp::SEQNO_START_NEAR_ROLLOVER;
 
@@ -38,30 +40,7 @@ fn synced_rings(sim: &Sim, node: u32, members: &[u32]) -> Vec<String> {
 /// nodes dropped is added to `dropped`.
 fn run(seed: u64, pcap: Option<&str>, dropped: &mut FaultStats) -> Result<u64, String> {
     let ids = [1, 2, 3];
-    // Even seeds: veths on an idle machine; odd seeds: a loaded CI machine, where a
-    // datagram may wait milliseconds for its reader to be scheduled.
-    let network = if seed % 2 == 0 {
-        NetworkOptions::default()
-    } else {
-        NetworkOptions {
-            one_way_delay_min_us: 50,
-            one_way_delay_mean_us: 2_000,
-            ..NetworkOptions::default()
-        }
-    };
-    let mut sim = Sim::new(
-        seed,
-        &ids,
-        network,
-        // corosync.conf defaults for three nodes: token 1000 + 650 per node beyond two.
-        Timings {
-            token_ms: 1000,
-            token_coefficient_ms: 650,
-        },
-    );
-    if pcap.is_some() {
-        sim.capture_to(totem_sim::pcap::PcapWriter::new());
-    }
+    let mut sim = common::three_node_lab(seed, 2_000, pcap.is_some());
     sim.set_seqno_start(SEQNO_START_NEAR_ROLLOVER);
     for id in ids {
         sim.set_receive_faults(
@@ -101,24 +80,11 @@ fn run(seed: u64, pcap: Option<&str>, dropped: &mut FaultStats) -> Result<u64, S
     if synced {
         return Ok(elapsed);
     }
-    let states: Vec<String> = ids
-        .iter()
-        .map(|n| match sim.node(*n) {
-            Some(node) => format!(
-                "node {n}: {:?} ring {} members {:?} syncing {}",
-                node.state(),
-                node.ring_id(),
-                node.members(),
-                node.syncing()
-            ),
-            None => format!("node {n}: down"),
-        })
-        .collect();
     Err(format!(
         "seed {seed}: no ring of three synced in {limit_ms} ms\n{}\nreplay: \
          LOSSY_JOIN_REPLAY={seed} LOSSY_JOIN_PCAP=seed{seed}.pcap \
          cargo test -p totem-sim --test lossy_join -- --nocapture",
-        states.join("\n")
+        common::node_states(&sim, &ids)
     ))
 }
 
