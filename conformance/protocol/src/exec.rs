@@ -237,6 +237,20 @@ impl Executor {
         }
     }
 
+    /// The `auto_dispatch` handles whose descriptor is readable now, as an application's
+    /// event loop dispatches them. A handle whose daemon died without waking its
+    /// descriptor (libqb's socket type) is left alone, as such an application leaves it.
+    pub fn auto_dispatch_ready(&mut self, api: &mut dyn CpgApi, host: &mut dyn Host) {
+        for (name, _) in self.auto_handles() {
+            let Some(value) = self.handles.get(&name).map(|st| st.value) else {
+                continue;
+            };
+            if api.wait_event(value, Duration::ZERO) == Ok(true) {
+                self.auto_dispatch(api, host, &name);
+            }
+        }
+    }
+
     /// Runs one command: its `result` (and the callbacks of any dispatch it made) go to
     /// `host`.
     pub fn execute(&mut self, api: &mut dyn CpgApi, host: &mut dyn Host, req: &Request) -> Flow {
@@ -528,7 +542,9 @@ impl Executor {
                 stalled_since = host.now();
             } else if last == CsError::TryAgain && host.now() - stalled_since < retry {
                 try_again += 1;
-                self.auto_dispatch_all(api, host);
+                // Callbacks keep flowing while the ring is busy, from the handles that
+                // have something to say.
+                self.auto_dispatch_ready(api, host);
                 host.sleep(MCAST_RETRY_PAUSE);
             } else {
                 break;
