@@ -189,7 +189,17 @@ fn from_shared(v: check::Violation) -> Violation {
 /// Every safety checker over `trace`: the shared ones under the simulator's rules, with
 /// virtual synchrony's corosync-equivalent losses classified.
 pub fn check_safety(trace: &[TraceEntry]) -> Vec<Violation> {
-    let neutral = neutral_trace(trace);
+    safety_over(trace, &neutral_trace(trace))
+}
+
+/// The shared checkers over `neutral` (made from `trace`) under the simulator's rules, in
+/// the order they report, with virtual synchrony's corosync-equivalent losses classified.
+fn safety_over(trace: &[TraceEntry], neutral: &check::Trace) -> Vec<Violation> {
+    let shared = |which: Check| {
+        check::check(neutral, &Rules::SIMULATOR, which)
+            .into_iter()
+            .map(from_shared)
+    };
     let mut v = Vec::new();
     for which in [
         Check::NoDuplicates,
@@ -197,19 +207,11 @@ pub fn check_safety(trace: &[TraceEntry]) -> Vec<Violation> {
         Check::Fifo,
         Check::AgreedOrder,
     ] {
-        v.extend(
-            check::check(&neutral, &Rules::SIMULATOR, which)
-                .into_iter()
-                .map(from_shared),
-        );
+        v.extend(shared(which));
     }
-    v.extend(classified_virtual_synchrony(trace, &neutral));
+    v.extend(classified_virtual_synchrony(trace, neutral));
     for which in [Check::SelfDelivery, Check::TotemRings] {
-        v.extend(
-            check::check(&neutral, &Rules::SIMULATOR, which)
-                .into_iter()
-                .map(from_shared),
-        );
+        v.extend(shared(which));
     }
     v
 }
@@ -538,28 +540,7 @@ pub fn evs_neutral_trace(trace: &[TraceEntry]) -> check::Trace {
 /// simulator's rules (virtual synchrony over totem rings, its corosync-equivalent losses
 /// classified as for CPG), and [`evs_confchgs`].
 pub fn check_evs_safety(trace: &[TraceEntry]) -> Vec<Violation> {
-    let neutral = evs_neutral_trace(trace);
-    let mut v = Vec::new();
-    for which in [
-        Check::NoDuplicates,
-        Check::NoInvented,
-        Check::Fifo,
-        Check::AgreedOrder,
-    ] {
-        v.extend(
-            check::check(&neutral, &Rules::SIMULATOR, which)
-                .into_iter()
-                .map(from_shared),
-        );
-    }
-    v.extend(classified_virtual_synchrony(trace, &neutral));
-    for which in [Check::SelfDelivery, Check::TotemRings] {
-        v.extend(
-            check::check(&neutral, &Rules::SIMULATOR, which)
-                .into_iter()
-                .map(from_shared),
-        );
-    }
+    let mut v = safety_over(trace, &evs_neutral_trace(trace));
     v.extend(evs_confchgs(trace));
     v
 }
