@@ -79,28 +79,13 @@ fn sender_of(message: &str) -> Option<(Client, u64)> {
 /// its node's crash; deliveries carry the totem ring their node was on, and messages are the
 /// ids `node.conn.seq` the simulator sends.
 pub fn neutral_trace(trace: &[TraceEntry]) -> check::Trace {
-    let mut clients: BTreeMap<Client, check::ClientId> = BTreeMap::new();
-    for e in trace {
-        if let TraceEvent::Call { node, conn, .. }
-        | TraceEvent::Confchg { node, conn, .. }
-        | TraceEvent::Deliver { node, conn, .. } = &e.event
-        {
-            clients.insert((*node, *conn), 0);
-        }
-    }
     let mut out = check::Trace::default();
-    // In (node, conn) order, the order the checkers compare and report clients in.
-    for (&(node, conn), id) in clients.iter_mut() {
-        *id = out.add_client(check::Client {
-            name: format!("({node}, {conn})"),
-            node,
-            pid: None,
-        });
-    }
-    let message = |m: &str| check::Message {
-        key: m.to_owned(),
-        numbered: sender_of(m).map(|((node, conn), seq)| (format!("{node}.{conn}"), seq)),
-    };
+    let clients = add_clients(&mut out, trace, "", |e| match e {
+        TraceEvent::Call { node, conn, .. }
+        | TraceEvent::Confchg { node, conn, .. }
+        | TraceEvent::Deliver { node, conn, .. } => Some((*node, *conn)),
+        _ => None,
+    });
     let members = |v: &[(u32, u32, String)]| {
         v.iter()
             .map(|(node, pid, reason)| check::Member {
@@ -122,30 +107,12 @@ pub fn neutral_trace(trace: &[TraceEntry]) -> check::Trace {
                 let client = clients[&(*node, *conn)];
                 match (*call, m) {
                     ("join", _) if result == "CS_OK" => Fact::Joined { client },
-                    ("mcast", Some(m)) if result == "CS_OK" => Fact::Sent {
-                        client,
-                        message: Some(message(m)),
-                        len: None,
-                        digest: None,
-                    },
+                    ("mcast", Some(m)) if result == "CS_OK" => sent(client, m),
                     ("leave", _) => Fact::Left { client },
                     ("finalize", _) => Fact::ClientEnded { client },
                     _ => continue,
                 }
             }
-            TraceEvent::Crash { node } => Fact::NodeEnded { node: *node },
-            TraceEvent::Totem {
-                node,
-                kind: "regular",
-                ring,
-                members,
-                ..
-            } => Fact::Ring {
-                node: *node,
-                observer: format!("node {node}"),
-                ring: ring.clone(),
-                members: members.clone(),
-            },
             TraceEvent::Confchg {
                 node,
                 conn,
@@ -166,20 +133,90 @@ pub fn neutral_trace(trace: &[TraceEntry]) -> check::Trace {
                 message: m,
                 ring,
                 ..
-            } => Fact::Delivered {
-                client: clients[&(*node, *conn)],
-                message: message(m),
-                sender_pid: None,
-                len: None,
-                digest: None,
-                intact: None,
-                ring: Some(ring.clone()),
+            } => delivered(clients[&(*node, *conn)], m, ring),
+            other => match node_fact(other) {
+                Some(fact) => fact,
+                None => continue,
             },
-            _ => continue,
         };
         out.push(e.time_us, fact);
     }
     out
+}
+
+/// Adds the clients `pick` finds in `trace` to `out`, in (node, conn) order (the order the
+/// checkers compare and report them in), named `{prefix}(node, conn)`.
+fn add_clients(
+    out: &mut check::Trace,
+    trace: &[TraceEntry],
+    prefix: &str,
+    pick: impl Fn(&TraceEvent) -> Option<Client>,
+) -> BTreeMap<Client, check::ClientId> {
+    let mut clients: BTreeMap<Client, check::ClientId> = trace
+        .iter()
+        .filter_map(|e| pick(&e.event))
+        .map(|c| (c, 0))
+        .collect();
+    for (&(node, conn), id) in clients.iter_mut() {
+        *id = out.add_client(check::Client {
+            name: format!("{prefix}({node}, {conn})"),
+            node,
+            pid: None,
+        });
+    }
+    clients
+}
+
+/// A message the simulator sent: its id `node.conn.seq`, numbered by sender.
+fn sim_message(m: &str) -> check::Message {
+    check::Message {
+        key: m.to_owned(),
+        numbered: sender_of(m).map(|((node, conn), seq)| (format!("{node}.{conn}"), seq)),
+    }
+}
+
+/// `client` sent message `m`.
+fn sent(client: check::ClientId, m: &str) -> Fact {
+    Fact::Sent {
+        client,
+        message: Some(sim_message(m)),
+        len: None,
+        digest: None,
+    }
+}
+
+/// `client` was delivered message `m` on `ring`.
+fn delivered(client: check::ClientId, m: &str, ring: &str) -> Fact {
+    Fact::Delivered {
+        client,
+        message: sim_message(m),
+        sender_pid: None,
+        len: None,
+        digest: None,
+        intact: None,
+        ring: Some(ring.to_owned()),
+    }
+}
+
+/// What a node-level event tells every client's checks: a crash ends its clients, a
+/// regular configuration is a ring.
+fn node_fact(event: &TraceEvent) -> Option<Fact> {
+    match event {
+        TraceEvent::Crash { node } => Some(Fact::NodeEnded { node: *node }),
+        TraceEvent::Totem {
+            node,
+            kind: "regular",
+            ring,
+            members,
+            ..
+        } => Some(Fact::Ring {
+            node: *node,
+            observer: format!("node {node}"),
+            ring: ring.clone(),
+            members: members.clone(),
+        }),
+        _ => None,
+    }
 }
 
 fn from_shared(v: check::Violation) -> Violation {
@@ -443,27 +480,13 @@ pub fn liveness(sim: &Sim) -> Vec<Violation> {
 /// (EVS-OVW-25). Leave, finalize and crash end it; configurations are the totem rings, and
 /// messages the ids `node.conn.seq` the simulator sends.
 pub fn evs_neutral_trace(trace: &[TraceEntry]) -> check::Trace {
-    let mut clients: BTreeMap<Client, check::ClientId> = BTreeMap::new();
-    for e in trace {
-        if let TraceEvent::EvsCall { node, conn, .. }
-        | TraceEvent::EvsConfchg { node, conn, .. }
-        | TraceEvent::EvsDeliver { node, conn, .. } = &e.event
-        {
-            clients.insert((*node, *conn), 0);
-        }
-    }
     let mut out = check::Trace::default();
-    for (&(node, conn), id) in clients.iter_mut() {
-        *id = out.add_client(check::Client {
-            name: format!("evs ({node}, {conn})"),
-            node,
-            pid: None,
-        });
-    }
-    let message = |m: &str| check::Message {
-        key: m.to_owned(),
-        numbered: sender_of(m).map(|((node, conn), seq)| (format!("{node}.{conn}"), seq)),
-    };
+    let clients = add_clients(&mut out, trace, "evs ", |e| match e {
+        TraceEvent::EvsCall { node, conn, .. }
+        | TraceEvent::EvsConfchg { node, conn, .. }
+        | TraceEvent::EvsDeliver { node, conn, .. } => Some((*node, *conn)),
+        _ => None,
+    });
     for e in trace {
         let facts = match &e.event {
             TraceEvent::EvsCall {
@@ -487,47 +510,24 @@ pub fn evs_neutral_trace(trace: &[TraceEntry]) -> check::Trace {
                         },
                     ],
                     ("mcast_joined" | "mcast_groups", Some(m)) if result == "CS_OK" => {
-                        vec![Fact::Sent {
-                            client,
-                            message: Some(message(m)),
-                            len: None,
-                            digest: None,
-                        }]
+                        vec![sent(client, m)]
                     }
                     ("leave", _) => vec![Fact::Left { client }],
                     ("finalize", _) => vec![Fact::ClientEnded { client }],
                     _ => continue,
                 }
             }
-            TraceEvent::Crash { node } => vec![Fact::NodeEnded { node: *node }],
-            TraceEvent::Totem {
-                node,
-                kind: "regular",
-                ring,
-                members,
-                ..
-            } => vec![Fact::Ring {
-                node: *node,
-                observer: format!("node {node}"),
-                ring: ring.clone(),
-                members: members.clone(),
-            }],
             TraceEvent::EvsDeliver {
                 node,
                 conn,
                 message: m,
                 ring,
                 ..
-            } => vec![Fact::Delivered {
-                client: clients[&(*node, *conn)],
-                message: message(m),
-                sender_pid: None,
-                len: None,
-                digest: None,
-                intact: None,
-                ring: Some(ring.clone()),
-            }],
-            _ => continue,
+            } => vec![delivered(clients[&(*node, *conn)], m, ring)],
+            other => match node_fact(other) {
+                Some(fact) => vec![fact],
+                None => continue,
+            },
         };
         for fact in facts {
             out.push(e.time_us, fact);
