@@ -1,4 +1,5 @@
-//! A pure-Rust CPG client: the calls of libcpg (`lib/cpg.c`) over a libqb IPC connection.
+//! A pure-Rust CPG client: the calls of libcpg (`lib/cpg.c`) over a libqb IPC connection;
+//! and beside it an EVS client ([`evs`]): libevs's calls (corosync 1.4) to the `evs` service.
 //!
 //! The CPG layer ([`cpg`]) is written against [`Transport`], the three channels of one libqb
 //! connection. Two real transports speak libqb's IPC types, after the handshake they share
@@ -14,6 +15,7 @@ use std::time::Duration;
 use totem_wire::ipc::setup::IpcType;
 
 pub mod cpg;
+pub mod evs;
 pub mod setup;
 pub mod shm;
 pub mod socket;

@@ -5,7 +5,8 @@
 //! service of corosync 1.4 (docs/evs.md), our extension, driven through the `evs_*` calls.
 //!
 //! Local clients reach CPG through [`Node::ipc_request`] with libqb IPC request bytes, as
-//! libcpg sends them (module `service`).
+//! libcpg sends them (module `service`), and EVS through [`Node::evs_ipc_request`] with
+//! libevs's (module `evs_service`).
 //!
 //! The call protocol is the ring's: `handle_datagram` / `handle_timeout` / client commands
 //! in, then drain `poll_transmit` and `poll_event`, then `poll_timeout`. `poll_output`
@@ -18,6 +19,7 @@
 
 mod cpg;
 mod evs;
+mod evs_service;
 mod iteration;
 mod node;
 mod service;
@@ -25,6 +27,7 @@ mod sync;
 
 pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
 pub use evs::{EvsConfchg, EvsConnId, EvsError, EvsEvent, EVS_JOIN_GROUPS_MAX};
+pub use evs_service::{evs_cs_error, evs_event_bytes};
 pub use node::{Node, NodeConfig, NodeEvent, NodeOutput, OwnNodeInfo, TotempgNote};
 pub use service::{event_bytes, LibReply, NoZeroCopy, ZeroCopyMemory};
 pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};

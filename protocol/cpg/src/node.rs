@@ -916,11 +916,11 @@ impl Node {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A node alone: its multicasts come back to it, as udpu's do.
-    fn run_alone(node: &mut Node, mut now: Instant, until: Instant) -> Vec<NodeOutput> {
+    pub(crate) fn run_alone(node: &mut Node, mut now: Instant, until: Instant) -> Vec<NodeOutput> {
         let mut out = Vec::new();
         while now < until {
             while let Some(t) = node.poll_transmit() {
@@ -1003,7 +1003,7 @@ mod tests {
         );
     }
 
-    fn alone(nodeid: u32) -> Node {
+    pub(crate) fn alone(nodeid: u32) -> Node {
         Node::new(
             NodeConfig {
                 nodeid,

@@ -344,6 +344,8 @@ struct SimNode {
     incarnation: u64,
     /// IPC clients (internal conn id): the events waiting on their event channel.
     ipc: BTreeMap<ConnId, VecDeque<Vec<u8>>>,
+    /// libevs IPC clients (internal conn id): the events waiting on their event channel.
+    evs_ipc: BTreeMap<EvsConnId, VecDeque<Vec<u8>>>,
     /// Zero-copy mappings of this daemon.
     zero_copy: SimZeroCopy,
     /// totemd's `--drop-*` (corosync's `TEST_DROP_*`): received datagrams this node's
@@ -491,6 +493,7 @@ impl Sim {
                             evs_sends: BTreeMap::new(),
                             incarnation: 0,
                             ipc: BTreeMap::new(),
+                            evs_ipc: BTreeMap::new(),
                             zero_copy: SimZeroCopy::default(),
                             receive_faults: Faults::new(FaultConfig::default()),
                             send_buffer: None,
@@ -624,6 +627,7 @@ impl Sim {
             n.rx_at = self.now;
             n.conns.clear();
             n.ipc.clear();
+            n.evs_ipc.clear();
             n.zero_copy.maps.clear();
             n.incarnation += 1;
         }
@@ -695,6 +699,7 @@ impl Sim {
             n.conns.clear();
             n.evs_sends.clear();
             n.ipc.clear();
+            n.evs_ipc.clear();
             n.zero_copy.maps.clear();
         }
         self.record(TraceEvent::Crash { node: id });
@@ -1113,6 +1118,96 @@ impl Sim {
         } = n;
         if let Some(node) = node.as_mut() {
             node.ipc_disconnect(internal, zero_copy);
+        }
+        self.drain(id);
+    }
+
+    // ---- libqb IPC clients of the evs service (the conformance backend's libevs) ---------
+
+    /// A libqb connection to node `id`'s evs service (`evs_initialize`); `None` when the
+    /// daemon is not running. The last configuration is queued at once (EVS-CODE-1).
+    pub fn evs_ipc_connect(&mut self, id: u32) -> Option<EvsConnId> {
+        let n = self.nodes.get_mut(&id)?;
+        if n.paused_until.is_some_and(|r| r > self.now) {
+            return None;
+        }
+        let conn = n.node.as_mut()?.evs_connect();
+        n.evs_ipc.insert(conn, VecDeque::new());
+        let external = n.incarnation << 16 | conn;
+        self.drain(id);
+        Some(external)
+    }
+
+    fn evs_ipc_node(&mut self, id: u32, conn: EvsConnId) -> Result<&mut SimNode, IpcError> {
+        let n = self.nodes.get_mut(&id).ok_or(IpcError::Disconnected)?;
+        if conn >> 16 != n.incarnation
+            || n.node.is_none()
+            || !n.evs_ipc.contains_key(&Self::internal(conn))
+        {
+            return Err(IpcError::Disconnected);
+        }
+        if n.paused_until.is_some_and(|r| r > self.now) {
+            return Err(IpcError::Stopped);
+        }
+        Ok(n)
+    }
+
+    /// One libevs request, handled at once (`Node::evs_ipc_request`).
+    pub fn evs_ipc_request(
+        &mut self,
+        id: u32,
+        conn: EvsConnId,
+        bytes: &[u8],
+    ) -> Result<LibReply, IpcError> {
+        let n = self.evs_ipc_node(id, conn)?;
+        let internal = Self::internal(conn);
+        let node = n.node.as_mut().ok_or(IpcError::Disconnected)?;
+        let reply = node.evs_ipc_request(internal, bytes);
+        if let LibReply::Disconnect(_) = reply {
+            let _ = node.evs_disconnect(internal);
+            n.evs_ipc.remove(&internal);
+        }
+        self.drain(id);
+        Ok(reply)
+    }
+
+    /// The next event waiting on an evs connection.
+    pub fn evs_ipc_next_event(
+        &mut self,
+        id: u32,
+        conn: EvsConnId,
+    ) -> Result<Option<Vec<u8>>, IpcError> {
+        let n = self.nodes.get_mut(&id).ok_or(IpcError::Disconnected)?;
+        match n.evs_ipc.get_mut(&Self::internal(conn)) {
+            Some(q) if conn >> 16 == n.incarnation => Ok(q.pop_front()),
+            _ => Err(IpcError::Disconnected),
+        }
+    }
+
+    /// Whether an event waits on an evs connection.
+    pub fn evs_ipc_event_pending(&self, id: u32, conn: EvsConnId) -> Result<bool, IpcError> {
+        let n = self.nodes.get(&id).ok_or(IpcError::Disconnected)?;
+        match n.evs_ipc.get(&Self::internal(conn)) {
+            Some(q) if conn >> 16 == n.incarnation => Ok(!q.is_empty()),
+            _ => Err(IpcError::Disconnected),
+        }
+    }
+
+    /// The libevs client closed its connection (`evs_finalize`, exit or death): silent for
+    /// everyone else (EVS-FIN-1).
+    pub fn evs_ipc_disconnect(&mut self, id: u32, conn: EvsConnId) {
+        let Some(n) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        if conn >> 16 != n.incarnation {
+            return;
+        }
+        let internal = Self::internal(conn);
+        if n.evs_ipc.remove(&internal).is_none() {
+            return;
+        }
+        if let Some(node) = n.node.as_mut() {
+            let _ = node.evs_disconnect(internal);
         }
         self.drain(id);
     }
@@ -1572,6 +1667,14 @@ impl Sim {
     }
 
     fn on_evs_event(&mut self, id: u32, event: EvsEvent) {
+        let (conn, bytes) = totem_cpg::evs_event_bytes(&event);
+        if let Some(q) = self
+            .nodes
+            .get_mut(&id)
+            .and_then(|n| n.evs_ipc.get_mut(&conn))
+        {
+            q.push_back(bytes);
+        }
         match event {
             EvsEvent::Confchg { conn, confchg } => self.record(TraceEvent::EvsConfchg {
                 node: id,

@@ -19,6 +19,7 @@
 pub mod cfg;
 pub mod cmap;
 pub mod cpg;
+pub mod evs;
 pub mod quorum;
 pub mod record;
 pub mod setup;
