@@ -25,6 +25,7 @@
 
 mod addr;
 mod commit_token;
+pub mod evs;
 mod framing;
 mod header;
 mod join;
@@ -36,6 +37,7 @@ mod token_hold_cancel;
 
 pub use addr::{RingId, SrpAddr, TotemIpAddress, AF_INET, AF_INET6_LINUX};
 pub use commit_token::{CommitMemberEntry, MembCommitToken};
+pub use evs::EvsMcast1x;
 pub use framing::{detect, CryptoCompat, CryptoConfigHeader, LegacyFraming, TransportHeader};
 pub use header::{Header, MessageType, ENDIAN_DETECTOR, HEADER_LEN};
 pub use join::MembJoin;
