@@ -75,10 +75,11 @@ pub struct DecodeArgs {
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
     /// Only frames that complete a message of this service (CPG, SYNC, CMAP, VOTEQUORUM,
-    /// CFG, PLOAD). Repeatable.
+    /// CFG, PLOAD, EVS; `evs` also keeps corosync 1.x's EVS). Repeatable.
     #[arg(long = "service", value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Only frames that complete a CPG message about this group. Repeatable.
+    /// Only frames that complete a CPG message about this group, or an EVS message to this
+    /// group key (as the views print it). Repeatable.
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
 }
@@ -151,7 +152,8 @@ impl Config {
                     match normalise_type(t) {
                         Some(totem) => types.push(totem),
                         // IPC recordings are filtered by message name instead.
-                        None if totem_wire::ipc::cpg::is_message_name(t) => {}
+                        None if totem_wire::ipc::cpg::is_message_name(t)
+                            || crate::evs::is_ipc_message_name(t) => {}
                         None => return Err(format!(
                             "unknown --type {t:?}: use token, mcast, join, commit, merge or hold-cancel (or an IPC message name such as JOIN, DELIVER)"
                         )),
@@ -175,6 +177,11 @@ impl Config {
                             .map(|s| s.to_ascii_uppercase())
                             .collect(),
                         groups: args.groups.iter().map(|g| canonical_group(g)).collect(),
+                        evs_keys: args
+                            .groups
+                            .iter()
+                            .filter_map(|g| crate::evs::key_from_text(g))
+                            .collect(),
                         ipc_types: args.types.iter().map(|t| t.to_ascii_uppercase()).collect(),
                     },
                     count: args.count,

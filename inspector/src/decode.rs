@@ -7,12 +7,12 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use totem_wire::exec::cpg::CpgMessage;
-use totem_wire::exec::{ExecMessage, SyncMessage};
+use totem_wire::exec::{EvsMessage, ExecMessage, SyncMessage};
 use totem_wire::knet::{
     DefragLimits, Defragmented, Defragmenter, KnetBody, KnetHeader, KnetPacket,
     KNET_DATA_HEADER_LEN,
 };
-use totem_wire::legacy::LegacyVersion;
+use totem_wire::legacy::{EvsMcast1x, LegacyVersion};
 use totem_wire::pg::{Assembler, AssemblerLimits, GroupPrefix, PgPacket};
 use totem_wire::srp::{Encapsulation, Mcast, Message, MessageType, MCAST_HEADER_LEN};
 use totem_wire::{classify, ByteOrder, Framing};
@@ -618,8 +618,15 @@ fn decode_message(
                     ExecMessage::Cpg(cpg) => cpg.group().map(|g| names.intern(g)),
                     _ => None,
                 };
-                if let ExecMessage::Cpg(cpg) = &message {
-                    record.kind = cpg_kind(cpg, names);
+                match &message {
+                    ExecMessage::Cpg(cpg) => record.kind = cpg_kind(cpg, names),
+                    ExecMessage::Evs(EvsMessage::Mcast(m)) => {
+                        record.kind = MessageKind::EvsMcast {
+                            groups: m.groups.clone(),
+                            msg_len: m.data.len() as u64,
+                        };
+                    }
+                    _ => {}
                 }
                 record.detail = fields::exec(&message, order, group.as_ref(), names);
                 record.cpg_group = group;
@@ -652,12 +659,14 @@ fn decode_message(
 }
 
 /// A corosync 1.x totempg message: the group prefix, then a coroipc header
-/// (`totem_wire::legacy::CoroipcHeader`); 1.x service bodies are not decoded.
+/// (`totem_wire::legacy::CoroipcHeader`). Of the 1.x service bodies only EVS's MCAST is
+/// decoded (`totem_wire::legacy::EvsMcast1x`); what is worth a word about it goes to `notes`.
 fn decode_message_1x(
     sender: u32,
     data: &[u8],
     frames: Vec<u64>,
     order: ByteOrder,
+    notes: &mut Vec<String>,
 ) -> MessageRecord {
     let mut record = MessageRecord {
         sender,
@@ -683,14 +692,39 @@ fn decode_message_1x(
         .iter()
         .map(|g| Cow::Owned(String::from_utf8_lossy(g).into_owned()))
         .collect();
+    let payload_offset = data.len() - payload.len();
     match totem_wire::legacy::CoroipcHeader::parse(payload, order) {
+        Ok(h) if EvsMcast1x::is_evs_mcast(&h) => {
+            record.service = Cow::Borrowed("EVS(1.x)");
+            record.name = Cow::Borrowed("EVS(1.x)/MCAST");
+            match EvsMcast1x::parse(payload, order) {
+                Ok(m) => {
+                    record.detail = fields::evs_mcast(&m.groups, m.data);
+                    record.kind = MessageKind::EvsMcast {
+                        groups: m.groups,
+                        msg_len: m.data.len() as u64,
+                    };
+                    if order == ByteOrder::Big {
+                        notes.push(format!(
+                            "corosync 1.4 EVS MCAST from big-endian node {sender}: a 1.4 node of \
+                             the other byte order reads group_entries and msg_len as 0 (swab32 \
+                             of a 64-bit size_t, EVS-CODE-10) and delivers it to no group"
+                        ));
+                    }
+                }
+                Err(e) => {
+                    record.detail = fields::coroipc_1x(&h);
+                    record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset)));
+                }
+            }
+        }
         Ok(h) => {
             let name = totem_wire::legacy::service_name_1x(h.service()).unwrap_or("UNKNOWN");
             record.service = Cow::Owned(format!("{name}(1.x)"));
             record.name = Cow::Owned(format!("{name}(1.x)/fn{}", h.function()));
             record.detail = fields::coroipc_1x(&h);
         }
-        Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(data.len() - payload.len()))),
+        Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset))),
     }
     record
 }
@@ -732,6 +766,7 @@ fn exec_name(message: &ExecMessage<'_>) -> Cow<'static, str> {
             CpgMessage::Downlist(_) => "CPG/DOWNLIST_OLD",
         }),
         ExecMessage::Cmap(_) => Some("CMAP/MCAST"),
+        ExecMessage::Evs(EvsMessage::Mcast(_)) => Some("EVS/MCAST"),
         _ => None,
     };
     match known {
@@ -763,7 +798,7 @@ impl FrameDecoder {
             let (sender, data, order) = (assembled.sender, &assembled.data, packet.order);
             record.messages.push(match grammar {
                 Grammar::Legacy(LegacyVersion::Corosync1) => {
-                    decode_message_1x(sender, data, frames, order)
+                    decode_message_1x(sender, data, frames, order, &mut record.notes)
                 }
                 Grammar::Legacy(LegacyVersion::Corosync2) | Grammar::Totem3 => {
                     decode_message(sender, data, frames, order, &mut self.names)

@@ -9,6 +9,7 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod evs;
 pub mod filter;
 pub mod intern;
 pub mod ipc;

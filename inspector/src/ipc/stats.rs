@@ -81,9 +81,9 @@ pub struct IpcStats {
     pub connections: BTreeMap<String, u64>,
     /// Connections refused or failed, by reason.
     pub connect_failures: BTreeMap<String, u64>,
-    /// Per request type.
+    /// Per request type (CPG's by name, other services' as `service/NAME`: `evs/JOIN`).
     pub calls: BTreeMap<String, CallStats>,
-    /// Events by name.
+    /// Events by name (likewise: `evs/DELIVER_CALLBACK`).
     pub events: BTreeMap<String, u64>,
     /// TRY_AGAIN retry storms (at least 10 in a row).
     pub retry_storms: Vec<RetryStorm>,
@@ -171,6 +171,12 @@ impl IpcStats {
         }
         let key = (pid, conn);
         let name = frame.name.clone().unwrap_or_default();
+        // CPG's names stand alone (as they always have); another service's calls and events
+        // are counted under `service/NAME`, so that evs's JOIN is not CPG's.
+        let name = match frame.service.as_str() {
+            "cpg" | "" => name,
+            service => format!("{service}/{name}"),
+        };
         match frame.channel {
             "setup" => self.add_setup(frame),
             "request" => {
