@@ -562,7 +562,9 @@ impl Stats {
                 let senders: Vec<String> = s
                     .senders
                     .iter()
-                    .map(|(node, t)| format!("node {node}: {} messages, {} bytes", t.messages, t.bytes))
+                    .map(|(node, t)| {
+                        format!("node {node}: {} messages, {} bytes", t.messages, t.bytes)
+                    })
                     .collect();
                 writeln!(
                     out,

@@ -192,7 +192,10 @@ pub fn exec(
 /// them, the length and the digest of the message (CPG's digest).
 pub fn evs_mcast(groups: &[EvsGroup], data: &[u8]) -> Fields {
     let mut f = Fields(Vec::with_capacity(3));
-    f.push("groups", Value::Texts(groups.iter().map(key_text).collect()));
+    f.push(
+        "groups",
+        Value::Texts(groups.iter().map(key_text).collect()),
+    );
     f.push("msg_len", Value::U(data.len() as u64));
     f.push("digest", Value::Digest(digest(data)));
     f
