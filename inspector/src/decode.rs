@@ -634,7 +634,11 @@ fn decode_message(
             Err(e) => {
                 if let Ok(h) = totem_wire::exec::ExecHeader::parse(payload, order) {
                     record.service = Cow::Owned(h.service().to_string());
-                    record.name = Cow::Owned(format!("{}/fn{}", h.service(), h.function()));
+                    record.name = match (h.service(), h.function()) {
+                        // EVS has one exec message: a body that fails is still its MCAST.
+                        (totem_wire::exec::ServiceId::Evs, 0) => Cow::Borrowed("EVS/MCAST"),
+                        (service, function) => Cow::Owned(format!("{service}/fn{function}")),
+                    };
                 }
                 record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset)));
             }

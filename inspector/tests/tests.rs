@@ -2,6 +2,7 @@
 //! capture in fixtures/pcap, and the CLI's behaviour on bad input.
 
 mod cli;
+mod evs;
 mod ipc;
 mod layers;
 mod snapshots;
