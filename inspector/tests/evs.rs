@@ -551,3 +551,126 @@ fn malformed_evs_ipc_records_are_errors_one_by_one() {
     assert_eq!(frames[3]["detail"]["msg_len"], 7);
     assert!(stats.contains("Decode errors:"), "{stats}");
 }
+
+// ---- the recorder on an evs connection ---------------------------------------------------
+
+/// Why the recorder test cannot run here, if it cannot.
+fn evs_peer_missing() -> Option<String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().next())
+        == Some("0");
+    if !root {
+        return Some("not root: the peer needs a network namespace of its own".into());
+    }
+    if !Path::new("/usr/include/qb/qbipcs.h").exists() {
+        return Some("libqb-dev is not installed".into());
+    }
+    if std::process::Command::new("gcc")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Some("gcc is not installed".into());
+    }
+    None
+}
+
+/// A libqb client of the `evs` service (`tests/ipc/evspeer.c`: it speaks our libevs layout
+/// to a libqb server in the same program) recorded by the preload library: the client sees
+/// the same with and without it, and the recording decodes as evs, every response paired.
+#[test]
+fn the_recorder_records_a_libqb_evs_client() {
+    use std::process::Command;
+    if let Some(why) = evs_peer_missing() {
+        eprintln!("SKIPPED the_recorder_records_a_libqb_evs_client: {why}");
+        return;
+    }
+    let work = std::env::temp_dir().join(format!("totem-evs-peer-{}", std::process::id()));
+    std::fs::create_dir_all(&work).unwrap();
+    let peer = work.join("evspeer");
+    let gcc = Command::new("gcc")
+        .args(["-Wall", "-O1", "-o"])
+        .arg(&peer)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ipc/evspeer.c"))
+        .arg("-lqb")
+        .output()
+        .unwrap();
+    assert!(
+        gcc.status.success(),
+        "gcc: {}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let preload = crate::ipc::build_preload();
+    let output = work.join("evs.pcapng");
+    let plain = Command::new("unshare")
+        .args(["-n", "--", "timeout", "60"])
+        .arg(&peer)
+        .output()
+        .unwrap();
+    let recorded = Command::new("unshare")
+        .args(["-n", "--", "timeout", "60"])
+        .arg(env!("CARGO_BIN_EXE_totem-inspect"))
+        .arg("record-ipc")
+        .arg("--preload")
+        .arg(&preload)
+        .arg("-o")
+        .arg(&output)
+        .arg("--")
+        .arg(&peer)
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{plain:?}");
+    assert!(recorded.status.success(), "{recorded:?}");
+    assert_eq!(plain.stdout, recorded.stdout, "the client sees the same");
+    assert_eq!(
+        String::from_utf8_lossy(&plain.stdout),
+        "join 24 id 2 error 1\nmcast_groups 24 id 5 error 1\nevent 49 id 0 message hello evs\n"
+    );
+    let frames = json_lines(&run(&[
+        "totem-inspect",
+        "decode",
+        "--format",
+        "json",
+        output.to_str().unwrap(),
+    ]));
+    let _ = std::fs::remove_dir_all(&work);
+    let seen: Vec<String> = frames
+        .iter()
+        .map(|f| {
+            assert_eq!(f["service"], "evs");
+            assert!(f.get("error").is_none(), "{f}");
+            format!(
+                "{} {}",
+                f["channel"].as_str().unwrap(),
+                f["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "setup CONNECT",
+            "setup CONNECT",
+            "request JOIN",
+            "response JOIN",
+            "request MCAST_GROUPS",
+            "response MCAST_GROUPS",
+            "event DELIVER_CALLBACK",
+            "disconnect DISCONNECT",
+        ]
+    );
+    assert_eq!(frames[1]["detail"]["connection_type"], "SHM");
+    assert_eq!(
+        frames[2]["detail"]["groups"],
+        serde_json::json!(["key1", "key2"])
+    );
+    assert_eq!(frames[3]["reply_to"], 3);
+    assert_eq!(frames[5]["status"], "CS_OK");
+    let digest = format!("{:016x}", totem_inspect::model::digest(b"hello evs"));
+    assert_eq!(frames[4]["detail"]["digest"], digest.as_str());
+    assert_eq!(frames[6]["detail"]["digest"], digest.as_str());
+    assert_eq!(frames[6]["detail"]["nodeid"], 1);
+}
