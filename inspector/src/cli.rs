@@ -23,8 +23,8 @@ pub enum Command {
     /// Summarise a capture: membership timeline, token rotation, retransmits, traffic per
     /// service and CPG group, anomalies.
     Stats(StatsArgs),
-    /// Run a command and record its libqb IPC (libcpg <-> corosync) into a pcapng file
-    /// that `decode` and `stats` read.
+    /// Run a command and record its libqb IPC (libcpg <-> corosync, libevs <-> totemd) into
+    /// a pcapng file that `decode` and `stats` read.
     RecordIpc(crate::ipc::record::RecordIpcArgs),
 }
 
