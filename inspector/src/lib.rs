@@ -1,7 +1,7 @@
 //! `totem-inspect`: decode pcap/pcapng captures of corosync's Totem traffic.
 //!
 //! capture (libpcap) → layers (etherparse, IP reassembly) → [`decode::FrameDecoder`]
-//! (totem-wire: knet, totemsrp, totempg reassembly, exec/sync/CPG) → a [`model::FrameRecord`]
+//! (totem-wire: knet, totemsrp, totempg reassembly, exec/sync/CPG/EVS) → a [`model::FrameRecord`]
 //! per frame → one of the views in [`render`] or [`stats`].
 
 #![warn(missing_docs, unreachable_pub)]
