@@ -82,9 +82,10 @@ impl CoroipcHeader {
     }
 }
 
-/// corosync 1.4's name of a service id (`include/corosync/corodefs.h` at v1.4.10).
+/// corosync 1.4's name of a service id (`enum corosync_service_types`,
+/// `include/corosync/corodefs.h` at v1.4.10; docs/evs.md §4 has the same table).
 pub fn service_name_1x(service: u16) -> Option<&'static str> {
-    const NAMES: [&str; 16] = [
+    const NAMES: [&str; 20] = [
         "EVS",
         "CLM",
         "AMF",
@@ -94,18 +95,34 @@ pub fn service_name_1x(service: u16) -> Option<&'static str> {
         "MSG",
         "CFG",
         "CPG",
-        "CONFDB",
-        "",
+        "CMAN",
         "PCMK",
+        "CONFDB",
         "QUORUM",
         "PLOAD",
         "TMR",
         "VOTEQUORUM",
+        "NTF",
+        "AMF_V2",
+        "TST_SV1",
+        "TST_SV2",
     ];
-    NAMES
-        .get(usize::from(service))
-        .copied()
-        .filter(|n| !n.is_empty())
+    NAMES.get(usize::from(service)).copied()
+}
+
+#[cfg(test)]
+mod service_names_1x {
+    #[test]
+    fn the_1_4_table() {
+        use super::service_name_1x as name;
+        assert_eq!(name(0), Some("EVS"));
+        assert_eq!(name(8), Some("CPG"));
+        assert_eq!(name(9), Some("CMAN"));
+        assert_eq!(name(10), Some("PCMK"));
+        assert_eq!(name(11), Some("CONFDB"));
+        assert_eq!(name(17), Some("AMF_V2"));
+        assert_eq!(name(20), None);
+    }
 }
 
 /// `PROCESSOR_COUNT_MAX` of 1.x/2.x (`include/corosync/totem/totem.h`, v1.4.10 and v2.4.6;
