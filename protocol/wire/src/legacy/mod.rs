@@ -110,21 +110,6 @@ pub fn service_name_1x(service: u16) -> Option<&'static str> {
     NAMES.get(usize::from(service)).copied()
 }
 
-#[cfg(test)]
-mod service_names_1x {
-    #[test]
-    fn the_1_4_table() {
-        use super::service_name_1x as name;
-        assert_eq!(name(0), Some("EVS"));
-        assert_eq!(name(8), Some("CPG"));
-        assert_eq!(name(9), Some("CMAN"));
-        assert_eq!(name(10), Some("PCMK"));
-        assert_eq!(name(11), Some("CONFDB"));
-        assert_eq!(name(17), Some("AMF_V2"));
-        assert_eq!(name(20), None);
-    }
-}
-
 /// `PROCESSOR_COUNT_MAX` of 1.x/2.x (`include/corosync/totem/totem.h`, v1.4.10 and v2.4.6;
 /// 16 with `HAVE_SMALL_MEMORY_FOOTPRINT`): no membership list can be longer.
 pub const PROCESSOR_COUNT_MAX: u64 = 384;
