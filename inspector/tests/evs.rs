@@ -461,6 +461,9 @@ fn evs_ipc_records_decode_pair_filter_and_count() {
     assert_eq!(stats["calls"]["evs/LEAVE"]["errors"]["CS_ERR_NOT_EXIST"], 1);
     assert_eq!(stats["events"]["evs/DELIVER_CALLBACK"], 9);
     assert_eq!(stats["events"]["evs/CONFCHG_CALLBACK"], 4);
+    // Back on the sender only where it joined a group it sent to: [key1,key2] from 1011,
+    // MCAST_JOINED and [key2,key2] from 1021; not [a] from 1011 nor [a\0b] from 1031.
+    assert_eq!(stats["evs_mcast_to_deliver_ms"]["count"], 3);
 }
 
 #[test]
