@@ -94,6 +94,8 @@ impl CpgServiceConfig {
         // the shm type that is a full request ring: 1 MiB of MCAST requests, at least 48
         // bytes each with their chunk header, so up to 21846 more events of its own (the
         // 64-byte flood of the ring benchmark overflowed 16384 within 0.3 s).
+        // EVS connections share these bounds; why they suit 1.4's programs is in
+        // crate::evs_service.
         ipc.queue_max_bytes = 64 << 20;
         ipc.queue_max_msgs = EVENT_BACKLOG_HIGH_MSGS + 32768;
         CpgServiceConfig {
