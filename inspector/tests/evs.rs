@@ -677,3 +677,23 @@ fn the_recorder_records_a_libqb_evs_client() {
     assert_eq!(frames[6]["detail"]["digest"], digest.as_str());
     assert_eq!(frames[6]["detail"]["nodeid"], 1);
 }
+
+/// The real totemd ring and the simulator ran the same clients: their EVS exec messages are
+/// the same (groups, length, payload digest), whatever order the two rings agreed on.
+#[test]
+fn totemd_puts_the_simulators_evs_messages_on_the_wire() {
+    let facts = |path: &str| {
+        let mut v: Vec<String> = evs_messages(&decode_json(path, &[]))
+            .iter()
+            .map(|m| {
+                assert!(m.get("error").is_none(), "{m}");
+                m["detail"].to_string()
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let real = facts("pcap/totemd/evs-3node-udpu.pcap");
+    assert_eq!(real.len(), 6);
+    assert_eq!(real, facts(SIM_PCAP));
+}
