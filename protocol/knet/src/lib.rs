@@ -38,6 +38,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod crypto;
+
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
