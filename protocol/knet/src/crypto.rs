@@ -30,7 +30,7 @@
 
 use std::fmt;
 
-use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut, KeyIvInit};
+use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, BlockEncryptMut};
 use hmac::{Hmac, Mac};
 use totem_wire::knet::{looks_like_knet, KNET_MAX_PACKET_SIZE};
 
@@ -206,6 +206,9 @@ pub enum CryptoConfigError {
     KeyTooShort(usize),
     /// Key longer than [`MAX_KEY_LEN`] (bytes given).
     KeyTooLong(usize),
+    /// The AES or HMAC implementation refused the key (never seen: the bounds above
+    /// leave enough bytes for every AES key, and HMAC takes any length).
+    KeyRejected,
 }
 
 impl fmt::Display for CryptoConfigError {
@@ -223,6 +226,7 @@ impl fmt::Display for CryptoConfigError {
             CryptoConfigError::KeyTooLong(n) => {
                 write!(f, "key is {n} bytes, knet takes at most {MAX_KEY_LEN}")
             }
+            CryptoConfigError::KeyRejected => f.write_str("the cipher or HMAC refused the key"),
         }
     }
 }
@@ -309,14 +313,25 @@ pub struct Overhead {
 
 /// One node's knet crypto configuration: model, cipher, hash and the private key as
 /// corosync hands it to libknet (`totemknet_set_knet_crypto`: the key file's first
-/// [`MAX_KEY_LEN`] bytes, `private_key_len` = how many were read).
-#[derive(Clone, PartialEq, Eq)]
+/// [`MAX_KEY_LEN`] bytes, `private_key_len` = how many were read). The AES key schedule and
+/// the keyed HMAC state are prepared once, as libknet's models do at init.
+#[derive(Clone)]
 pub struct KnetCrypto {
     model: CryptoModel,
     cipher: CryptoCipher,
     hash: CryptoHash,
     key: Vec<u8>,
+    aes: Aes,
+    mac: Keyed,
 }
+
+impl PartialEq for KnetCrypto {
+    fn eq(&self, other: &Self) -> bool {
+        (self.model, self.cipher, self.hash, &self.key)
+            == (other.model, other.cipher, other.hash, &other.key)
+    }
+}
+impl Eq for KnetCrypto {}
 
 impl fmt::Debug for KnetCrypto {
     // The key stays out of logs and test output.
@@ -336,89 +351,136 @@ type HmacSha256 = Hmac<sha2::Sha256>;
 type HmacSha384 = Hmac<sha2::Sha384>;
 type HmacSha512 = Hmac<sha2::Sha512>;
 
-/// HMAC of `data` under `key`; empty for [`CryptoHash::None`].
+/// The HMAC keyed once (a long key hashed down, the pads applied), cloned per packet.
+#[derive(Clone)]
+enum Keyed {
+    None,
+    Md5(HmacMd5),
+    Sha1(HmacSha1),
+    Sha256(HmacSha256),
+    Sha384(HmacSha384),
+    Sha512(HmacSha512),
+}
+
+fn tag_of<M: Mac + Clone>(mac: &M, data: &[u8]) -> Vec<u8> {
+    let mut mac = mac.clone();
+    mac.update(data);
+    mac.finalize().into_bytes().to_vec()
+}
+
+fn verify_with<M: Mac + Clone>(mac: &M, data: &[u8], tag: &[u8]) -> bool {
+    let mut mac = mac.clone();
+    mac.update(data);
+    // Constant-time (libknet uses memcmp; this costs nothing here).
+    mac.verify_slice(tag).is_ok()
+}
+
+impl Keyed {
+    /// `None` only if the HMAC refused the key, which HMAC (any key length) never does.
+    fn new(hash: CryptoHash, key: &[u8]) -> Option<Keyed> {
+        Some(match hash {
+            CryptoHash::None => Keyed::None,
+            CryptoHash::Md5 => Keyed::Md5(<HmacMd5 as Mac>::new_from_slice(key).ok()?),
+            CryptoHash::Sha1 => Keyed::Sha1(<HmacSha1 as Mac>::new_from_slice(key).ok()?),
+            CryptoHash::Sha256 => Keyed::Sha256(<HmacSha256 as Mac>::new_from_slice(key).ok()?),
+            CryptoHash::Sha384 => Keyed::Sha384(<HmacSha384 as Mac>::new_from_slice(key).ok()?),
+            CryptoHash::Sha512 => Keyed::Sha512(<HmacSha512 as Mac>::new_from_slice(key).ok()?),
+        })
+    }
+
+    /// The HMAC of `data`; empty without a hash.
+    fn tag(&self, data: &[u8]) -> Vec<u8> {
+        match self {
+            Keyed::None => Vec::new(),
+            Keyed::Md5(m) => tag_of(m, data),
+            Keyed::Sha1(m) => tag_of(m, data),
+            Keyed::Sha256(m) => tag_of(m, data),
+            Keyed::Sha384(m) => tag_of(m, data),
+            Keyed::Sha512(m) => tag_of(m, data),
+        }
+    }
+
+    fn verify(&self, data: &[u8], tag: &[u8]) -> bool {
+        match self {
+            Keyed::None => tag.is_empty(),
+            Keyed::Md5(m) => verify_with(m, data, tag),
+            Keyed::Sha1(m) => verify_with(m, data, tag),
+            Keyed::Sha256(m) => verify_with(m, data, tag),
+            Keyed::Sha384(m) => verify_with(m, data, tag),
+            Keyed::Sha512(m) => verify_with(m, data, tag),
+        }
+    }
+}
+
+/// The HMAC of `data` under `key`, for tests that build datagrams by hand.
+#[cfg(test)]
 fn hmac_of(hash: CryptoHash, key: &[u8], data: &[u8]) -> Vec<u8> {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8]) -> Vec<u8> {
-        // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-        match <M as hmac::digest::KeyInit>::new_from_slice(key) {
-            Ok(mut mac) => {
-                mac.update(data);
-                mac.finalize().into_bytes().to_vec()
-            }
-            Err(_) => Vec::new(),
-        }
-    }
-    match hash {
-        CryptoHash::None => Vec::new(),
-        CryptoHash::Md5 => run::<HmacMd5>(key, data),
-        CryptoHash::Sha1 => run::<HmacSha1>(key, data),
-        CryptoHash::Sha256 => run::<HmacSha256>(key, data),
-        CryptoHash::Sha384 => run::<HmacSha384>(key, data),
-        CryptoHash::Sha512 => run::<HmacSha512>(key, data),
+    Keyed::new(hash, key).map_or(Vec::new(), |k| k.tag(data))
+}
+
+/// The AES key schedule of the first `cipher.key_len()` key bytes.
+#[derive(Clone)]
+enum Aes {
+    None,
+    A128(aes::Aes128),
+    A192(aes::Aes192),
+    A256(aes::Aes256),
+}
+
+fn cbc_enc<C>(aes: &C, iv: &[u8], plain: &[u8]) -> Vec<u8>
+where
+    C: Clone + aes::cipher::BlockCipher + aes::cipher::BlockEncryptMut,
+    cbc::Encryptor<C>: aes::cipher::InnerIvInit<Inner = C> + BlockEncryptMut,
+{
+    use aes::cipher::InnerIvInit;
+    match cbc::Encryptor::<C>::inner_iv_slice_init(aes.clone(), iv) {
+        Ok(enc) => enc.encrypt_padded_vec_mut::<Pkcs7>(plain),
+        Err(_) => Vec::new(),
     }
 }
 
-/// Constant-time comparison of the received HMAC with ours (`memcmp` in libknet; a
-/// constant-time one costs nothing here).
-fn hmac_verify(hash: CryptoHash, key: &[u8], data: &[u8], tag: &[u8]) -> bool {
-    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], data: &[u8], tag: &[u8]) -> bool {
-        match <M as hmac::digest::KeyInit>::new_from_slice(key) {
-            Ok(mut mac) => {
-                mac.update(data);
-                mac.verify_slice(tag).is_ok()
-            }
-            Err(_) => false,
-        }
-    }
-    match hash {
-        CryptoHash::None => tag.is_empty(),
-        CryptoHash::Md5 => run::<HmacMd5>(key, data, tag),
-        CryptoHash::Sha1 => run::<HmacSha1>(key, data, tag),
-        CryptoHash::Sha256 => run::<HmacSha256>(key, data, tag),
-        CryptoHash::Sha384 => run::<HmacSha384>(key, data, tag),
-        CryptoHash::Sha512 => run::<HmacSha512>(key, data, tag),
-    }
+fn cbc_dec<C>(aes: &C, iv: &[u8], data: &[u8]) -> Option<Vec<u8>>
+where
+    C: Clone + aes::cipher::BlockCipher + aes::cipher::BlockDecryptMut,
+    cbc::Decryptor<C>: aes::cipher::InnerIvInit<Inner = C> + BlockDecryptMut,
+{
+    use aes::cipher::InnerIvInit;
+    let dec = cbc::Decryptor::<C>::inner_iv_slice_init(aes.clone(), iv).ok()?;
+    dec.decrypt_padded_vec_mut::<Pkcs7>(data).ok()
 }
 
-/// AES-CBC with PKCS#7 padding (`CKM_AES_CBC_PAD`, `EVP_aes_*_cbc` with its default
-/// padding) under the first `cipher.key_len()` bytes of `key`.
-fn cbc_encrypt(cipher: CryptoCipher, key: &[u8], iv: &[u8; SALT_SIZE], plain: &[u8]) -> Vec<u8> {
-    fn run<C>(key: &[u8], iv: &[u8; SALT_SIZE], plain: &[u8]) -> Vec<u8>
-    where
-        cbc::Encryptor<C>: KeyIvInit + BlockEncryptMut,
-        C: aes::cipher::BlockCipher + aes::cipher::BlockEncryptMut,
-    {
-        match cbc::Encryptor::<C>::new_from_slices(key, iv) {
-            Ok(enc) => enc.encrypt_padded_vec_mut::<Pkcs7>(plain),
-            Err(_) => Vec::new(),
+impl Aes {
+    /// `None` when the key is shorter than the cipher's, which [`KnetCrypto::new`] rules out.
+    fn new(cipher: CryptoCipher, key: &[u8]) -> Option<Aes> {
+        use aes::cipher::KeyInit;
+        let k = key.get(..cipher.key_len())?;
+        Some(match cipher {
+            CryptoCipher::None => Aes::None,
+            CryptoCipher::Aes256 => Aes::A256(aes::Aes256::new_from_slice(k).ok()?),
+            CryptoCipher::Aes192 => Aes::A192(aes::Aes192::new_from_slice(k).ok()?),
+            CryptoCipher::Aes128 => Aes::A128(aes::Aes128::new_from_slice(k).ok()?),
+        })
+    }
+
+    /// AES-CBC with PKCS#7 padding (`CKM_AES_CBC_PAD`, `EVP_aes_*_cbc` with its default
+    /// padding); the packet unchanged without a cipher.
+    fn encrypt(&self, iv: &[u8], plain: &[u8]) -> Vec<u8> {
+        match self {
+            Aes::None => plain.to_vec(),
+            Aes::A128(a) => cbc_enc(a, iv, plain),
+            Aes::A192(a) => cbc_enc(a, iv, plain),
+            Aes::A256(a) => cbc_enc(a, iv, plain),
         }
     }
-    let k = key.get(..cipher.key_len()).unwrap_or(&[]);
-    match cipher {
-        CryptoCipher::None => plain.to_vec(),
-        CryptoCipher::Aes256 => run::<aes::Aes256>(k, iv, plain),
-        CryptoCipher::Aes192 => run::<aes::Aes192>(k, iv, plain),
-        CryptoCipher::Aes128 => run::<aes::Aes128>(k, iv, plain),
-    }
-}
 
-/// The inverse of [`cbc_encrypt`]; `None` when the padding is not PKCS#7 (or the key
-/// is too short, which [`KnetCrypto::new`] rules out).
-fn cbc_decrypt(cipher: CryptoCipher, key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    fn run<C>(key: &[u8], iv: &[u8], data: &[u8]) -> Option<Vec<u8>>
-    where
-        cbc::Decryptor<C>: KeyIvInit + BlockDecryptMut,
-        C: aes::cipher::BlockCipher + aes::cipher::BlockDecryptMut,
-    {
-        let dec = cbc::Decryptor::<C>::new_from_slices(key, iv).ok()?;
-        dec.decrypt_padded_vec_mut::<Pkcs7>(data).ok()
-    }
-    let k = key.get(..cipher.key_len())?;
-    match cipher {
-        CryptoCipher::None => Some(data.to_vec()),
-        CryptoCipher::Aes256 => run::<aes::Aes256>(k, iv, data),
-        CryptoCipher::Aes192 => run::<aes::Aes192>(k, iv, data),
-        CryptoCipher::Aes128 => run::<aes::Aes128>(k, iv, data),
+    /// The inverse; `None` when the padding is not PKCS#7.
+    fn decrypt(&self, iv: &[u8], data: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Aes::None => Some(data.to_vec()),
+            Aes::A128(a) => cbc_dec(a, iv, data),
+            Aes::A192(a) => cbc_dec(a, iv, data),
+            Aes::A256(a) => cbc_dec(a, iv, data),
+        }
     }
 }
 
@@ -444,11 +506,15 @@ impl KnetCrypto {
         if cipher != CryptoCipher::None && hash == CryptoHash::None {
             return Err(CryptoConfigError::CipherWithoutHash);
         }
+        let aes = Aes::new(cipher, key).ok_or(CryptoConfigError::KeyRejected)?;
+        let mac = Keyed::new(hash, key).ok_or(CryptoConfigError::KeyRejected)?;
         Ok(KnetCrypto {
             model,
             cipher,
             hash,
             key: key.to_vec(),
+            aes,
+            mac,
         })
     }
 
@@ -532,7 +598,7 @@ impl KnetCrypto {
             return Err(CryptoError::TooLong(datagram.len()));
         }
         let (signed, tag) = datagram.split_at(signed_len);
-        if !hmac_verify(self.hash, &self.key, signed, tag) {
+        if !self.mac.verify(signed, tag) {
             return Err(CryptoError::BadHmac);
         }
         if self.cipher == CryptoCipher::None {
@@ -542,7 +608,8 @@ impl KnetCrypto {
         if data.is_empty() || data.len() % AES_BLOCK_SIZE != 0 {
             return Err(CryptoError::Misaligned(data.len()));
         }
-        cbc_decrypt(self.cipher, &self.key, &signed[..SALT_SIZE], data)
+        self.aes
+            .decrypt(&signed[..SALT_SIZE], data)
             .ok_or(CryptoError::BadPadding)
     }
 
@@ -557,9 +624,9 @@ impl KnetCrypto {
             out.extend_from_slice(packet);
         } else {
             out.extend_from_slice(salt);
-            out.extend_from_slice(&cbc_encrypt(self.cipher, &self.key, salt, packet));
+            out.extend_from_slice(&self.aes.encrypt(salt, packet));
         }
-        let tag = hmac_of(self.hash, &self.key, &out);
+        let tag = self.mac.tag(&out);
         out.extend_from_slice(&tag);
         Ok(out)
     }
