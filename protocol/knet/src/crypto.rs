@@ -633,8 +633,8 @@ impl KnetCrypto {
 
     /// Which (cipher, hash) a datagram was sent with, for this key: the hash is the one
     /// whose HMAC verifies (certain), the cipher the one whose padding is valid and whose
-    /// plaintext is a knet packet (a wrong AES key passes both with a chance of about
-    /// 2^-40). The model cannot be told: both put the same bytes on the wire.
+    /// plaintext is a knet packet (a wrong AES key passes both with a chance below
+    /// 2^-36). The model cannot be told: both put the same bytes on the wire.
     /// `None` when nothing verifies (another key, or a corrupted packet).
     pub fn detect(
         model: CryptoModel,
@@ -662,7 +662,7 @@ impl KnetCrypto {
 /// knet packet starts with version 1, a known type and zero pads ([`looks_like_knet`]);
 /// an encrypted one starts with a random salt and has a length of
 /// `16 + 16·n + H` for one of the HMAC lengths H (16, 20, 32, 48, 64), n ≥ 1. The
-/// salt looks like a knet header one time in about 2^26; then this says no.
+/// salt looks like a knet header about once in 2^30 packets; then this says no.
 pub fn looks_encrypted(datagram: &[u8]) -> bool {
     if looks_like_knet(datagram) {
         return false;
