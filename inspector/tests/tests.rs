@@ -3,5 +3,6 @@
 
 mod cli;
 mod ipc;
+mod knet_crypto;
 mod layers;
 mod snapshots;
