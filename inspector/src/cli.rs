@@ -52,6 +52,46 @@ pub struct InputArgs {
     pub format: Format,
 }
 
+/// knet crypto: how to open encrypted knet packets.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "knet crypto")]
+pub struct CryptoArgs {
+    /// corosync's key file (the authkey): decrypt knet packets with it. Without
+    /// --crypto-cipher/--crypto-hash they are detected from the first packet that
+    /// verifies (the hash by its HMAC, the cipher by its padding and the knet header
+    /// inside). Without any key, encrypted knet packets are reported as such
+    /// (layer knet-crypto), not decoded; with crypto_cipher none (hash only) packets are
+    /// clear knet and decode, the unverified HMAC left at their end.
+    #[arg(long, value_name = "FILE")]
+    pub authkey: Option<PathBuf>,
+    /// A corosync.conf: its totem keyfile (relative to the conf's directory) and
+    /// crypto_model/crypto_cipher/crypto_hash/secauth, with corosync's defaults.
+    #[arg(long = "keyfile", visible_alias = "corosync-conf", value_name = "CONF")]
+    pub conf: Option<PathBuf>,
+    /// nss or openssl. Not visible on the wire and not needed: both models put the same
+    /// bytes on the wire.
+    #[arg(long, value_name = "MODEL")]
+    pub crypto_model: Option<String>,
+    /// aes256, aes192, aes128 or none (detected when not given).
+    #[arg(long, value_name = "CIPHER")]
+    pub crypto_cipher: Option<String>,
+    /// sha1, sha256, sha384, sha512, md5 or none (detected when not given).
+    #[arg(long, value_name = "HASH")]
+    pub crypto_hash: Option<String>,
+}
+
+impl CryptoArgs {
+    fn resolve(&self) -> Result<Option<crate::knet_crypto::CryptoSetting>, String> {
+        crate::knet_crypto::CryptoSetting::resolve(&crate::knet_crypto::CryptoOptions {
+            authkey: self.authkey.clone(),
+            conf: self.conf.clone(),
+            model: self.crypto_model.clone(),
+            cipher: self.crypto_cipher.clone(),
+            hash: self.crypto_hash.clone(),
+        })
+    }
+}
+
 /// `decode` options.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
@@ -82,6 +122,9 @@ pub struct DecodeArgs {
     /// group key (as the views print it). Repeatable.
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// knet crypto.
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
 }
 
 /// `stats` options.
@@ -93,6 +136,9 @@ pub struct StatsArgs {
     /// The cluster's token timeout in ms: longer gaps between tokens are anomalies.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub token_ms: u64,
+    /// knet crypto.
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
 }
 
 /// Where frames come from.
@@ -134,6 +180,8 @@ pub struct Config {
     pub count: Option<u64>,
     /// Token timeout for stats.
     pub token_ms: u64,
+    /// Key and settings to open encrypted knet packets with.
+    pub knet_crypto: Option<crate::knet_crypto::CryptoSetting>,
 }
 
 impl Config {
@@ -186,6 +234,7 @@ impl Config {
                     },
                     count: args.count,
                     token_ms: 3000,
+                    knet_crypto: args.crypto.resolve()?,
                 })
             }
             Command::RecordIpc(_) => {
@@ -205,6 +254,7 @@ impl Config {
                     filter: Filter::default(),
                     count: None,
                     token_ms: args.token_ms,
+                    knet_crypto: args.crypto.resolve()?,
                 })
             }
         }

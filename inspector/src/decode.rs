@@ -19,6 +19,7 @@ use totem_wire::{classify, ByteOrder, Framing};
 
 use crate::capture::RawFrame;
 use crate::intern::{FxBuild, NameInterner};
+use crate::knet_crypto::{encrypted_without_key, CryptoSetting, KnetDecryptor};
 use crate::layers::{Datagram, Layered, Layers};
 use crate::model::{
     CommitEntryRecord, ErrorRecord, Fields, FrameRecord, KnetRecord, MessageKind, MessageRecord,
@@ -42,6 +43,8 @@ pub struct FrameDecoder {
     /// totempg message can name every frame it came from. Bounded, oldest dropped first.
     knet_sources: std::collections::BTreeMap<u64, Vec<u64>>,
     names: NameInterner,
+    /// Opens encrypted knet packets (`--authkey`); `None`: no key given.
+    knet_crypto: Option<KnetDecryptor>,
 }
 
 /// knet reassemblies remembered for provenance.
@@ -98,7 +101,15 @@ impl FrameDecoder {
             dedup: DedupWindow::default(),
             knet_sources: std::collections::BTreeMap::new(),
             names: NameInterner::default(),
+            knet_crypto: None,
         }
+    }
+
+    /// Opens knet packets with this key and settings: with a key, every datagram on a
+    /// corosync port is decrypted first (corosync with crypto on accepts nothing else).
+    pub fn with_knet_crypto(mut self, setting: Option<CryptoSetting>) -> FrameDecoder {
+        self.knet_crypto = setting.map(KnetDecryptor::new);
+        self
     }
 
     /// Decodes frame number `number` (1-based).
@@ -156,6 +167,17 @@ impl FrameDecoder {
         ours: bool,
         record: &mut FrameRecord,
     ) {
+        if let (true, Some(crypto)) = (ours, self.knet_crypto.as_mut()) {
+            record.transport = "knet";
+            match crypto.open(payload) {
+                Ok((plain, note)) => {
+                    record.notes.extend(note);
+                    self.decode_knet(frame, &plain, dst.ip(), record);
+                }
+                Err(e) => record.error = Some(e),
+            }
+            return;
+        }
         match classify(payload) {
             Framing::Totem(_) => {
                 record.transport = "udpu";
@@ -174,6 +196,10 @@ impl FrameDecoder {
                     totem_wire::legacy::LegacyVersion::Corosync2 => "corosync-2.x",
                 };
                 self.decode_legacy(frame, payload, record);
+            }
+            Framing::Unknown if ours && encrypted_without_key(payload).is_some() => {
+                record.transport = "knet";
+                record.error = encrypted_without_key(payload);
             }
             Framing::Unknown if ours => {
                 record.transport = "udpu";

@@ -4,5 +4,6 @@
 mod cli;
 mod evs;
 mod ipc;
+mod knet_crypto;
 mod layers;
 mod snapshots;
