@@ -13,9 +13,12 @@ use std::hash::{BuildHasher, Hasher};
 use std::io::Read;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// One slot: empty, or a value with its check.
+type Slot<V> = Option<(u32, Arc<V>)>;
+
 /// A table of `Arc<V>` behind 64-bit handles.
 pub(crate) struct HandleTable<V> {
-    slots: Mutex<Vec<Option<(u32, Arc<V>)>>>,
+    slots: Mutex<Vec<Slot<V>>>,
 }
 
 /// 32 random bits for a check: the kernel's, else std's per-process random hash keys
@@ -59,7 +62,7 @@ impl<V> HandleTable<V> {
 
     /// A panic elsewhere while the table was locked leaves it consistent (every update
     /// is one assignment), so a poisoned lock is taken as it is.
-    fn slots(&self) -> MutexGuard<'_, Vec<Option<(u32, Arc<V>)>>> {
+    fn slots(&self) -> MutexGuard<'_, Vec<Slot<V>>> {
         self.slots
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
