@@ -64,8 +64,9 @@ done
 
 bin=${CARGO_TARGET_DIR:-target}/release
 if [ "$build" = 1 ]; then
-  cargo build --release -q -p totem-libevs -p totemd --bin totemd \
-    -p totem-conform-agent --bin totem-cpgbench
+  # Two commands: a --bin filter would leave out totem-libevs's library (libevs.so).
+  cargo build --release -q -p totem-libevs --lib
+  cargo build --release -q -p totemd --bin totemd -p totem-conform-agent --bin totem-cpgbench
 fi
 totemd=$(realpath "$bin/totemd")
 bench=$(realpath "$bin/totem-cpgbench")
