@@ -2,14 +2,16 @@
 # Everything the workspace's build and tests need on a fresh Debian/Ubuntu machine (as root,
 # or with sudo): libpcap for totem-inspect (the `pcap` crate links it), tshark (the 1.x/2.x
 # codec is checked against tshark's own dissector; the benchmark compares against it), GNU
-# time (benchmark), gcc (the IPC recording test compiles a small libcpg client), ethtool
-# (the namespaces' veths cut UDP GSO sends before the capture point), and the corosync
-# packages for the real-corosync conformance backend.
+# time (benchmark), gcc (the IPC recording test compiles a small libcpg client; libevs's
+# tests compile corosync's EVS test programs), g++ (libevs's header is checked as C++),
+# libssl-dev (evsverify.c's SHA-1 comes from libcrypto), ethtool (the namespaces' veths
+# cut UDP GSO sends before the capture point), and the corosync packages for the
+# real-corosync conformance backend.
 # Idempotent.
 set -euo pipefail
 cd "$(dirname "$0")"
 
-PKGS=(libpcap-dev tshark time gcc ethtool)
+PKGS=(libpcap-dev tshark time gcc g++ libssl-dev ethtool)
 missing=()
 for p in "${PKGS[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
