@@ -12,16 +12,20 @@
 //!   (the agent's libcpg FFI is the other implementation).
 //! * [`exec`]: the [`Executor`], the protocol's one implementation over any `CpgApi`; the
 //!   agent and the runner's `sim` backend both run it.
+//! * EVS (docs/evs.md): the `evs_*` commands and events, [`EvsApi`] (libevs's calls;
+//!   [`client::RustEvs`] over `totem-client`, the agent's libevs FFI), run by the same
+//!   executor ([`evs_exec`]).
 
 pub mod api;
 pub mod client;
 pub mod command;
 pub mod event;
+pub mod evs_exec;
 pub mod exec;
 pub mod payload;
 pub mod values;
 
-pub use api::{CpgApi, Dispatched, EventFd, Handle};
+pub use api::{CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, Handle};
 pub use command::{Command, Request};
 pub use event::{CallResult, Event, Line, Outputs};
 pub use exec::{Executor, Flow, Host};
@@ -33,6 +37,9 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The agent's exit code when it cannot load its CPG library (the runner: *skipped*).
 pub const EXIT_NO_LIBCPG: i32 = 2;
+/// The agent's `--probe` exit code when it can load its CPG library but not its EVS one
+/// (the runner then skips EVS scenarios only).
+pub const EXIT_NO_LIBEVS: i32 = 4;
 /// The agent's exit code when a guarded call outlived its watchdog.
 pub const EXIT_WATCHDOG: i32 = 3;
 /// Largest `zcb_alloc` an agent makes: libcpg writes that many bytes into /dev/shm and
