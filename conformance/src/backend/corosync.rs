@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::agent::{self, AgentProc};
 use super::netns::{self, Net};
-use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
+use super::{
+    Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities, EvsNodes,
+};
 use crate::scenario::model::{Topology, MAX_NODES};
 use crate::scenario::raw::{Ipc, Signal, Transport};
 use crate::trace::{Trace, TraceSink};
@@ -405,6 +407,12 @@ impl Backend for Corosync {
             // corosync and totemd both serve system.qb_ipc_type.
             ipc: vec![Ipc::Shm, Ipc::Socket],
             link_mtu: true,
+            // EVS is totemd's alone (Flavor::runs_totemd).
+            evs_nodes: match self.flavor {
+                Flavor::Corosync => EvsNodes::None,
+                Flavor::Native => EvsNodes::All,
+                Flavor::Mixed => EvsNodes::Even,
+            },
         }
     }
 

@@ -65,6 +65,30 @@ pub struct Capabilities {
     pub ipc: Vec<Ipc>,
     /// Sets the MTU of the nodes' interfaces (`topology.link_mtu`).
     pub link_mtu: bool,
+    /// The nodes whose daemon serves EVS (docs/evs.md): totemd's, not corosync 3's.
+    pub evs_nodes: EvsNodes,
+}
+
+/// Where EVS clients can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvsNodes {
+    /// Nowhere: every daemon is corosync 3, which has no EVS service.
+    None,
+    /// Every node (totemd or the simulator everywhere).
+    All,
+    /// The even-numbered nodes (a mixed ring: totemd there, corosync on the odd ones).
+    Even,
+}
+
+impl EvsNodes {
+    /// Whether an EVS client can run on `node`.
+    pub fn has(self, node: u32) -> bool {
+        match self {
+            EvsNodes::None => false,
+            EvsNodes::All => true,
+            EvsNodes::Even => node % 2 == 0,
+        }
+    }
 }
 
 /// A step in the terms a backend understands (the driver turns scenario steps into these).

@@ -89,6 +89,37 @@ pub enum EventKind {
         ring_seq: u64,
         members: Vec<u32>,
     },
+    /// An EVS deliver callback (docs/evs.md): the sender's nodeid, the payload described.
+    EvsDeliver {
+        handle: String,
+        nodeid: u32,
+        len: u64,
+        digest: String,
+        tag: Option<String>,
+        seq: Option<u64>,
+        intact: Option<bool>,
+    },
+    /// An EVS confchg callback: node lists; `kind` and the ring when the implementation
+    /// passed them.
+    EvsConfchg {
+        handle: String,
+        kind: Option<String>,
+        ring: Option<String>,
+        members: Vec<u32>,
+        left: Vec<u32>,
+        joined: Vec<u32>,
+    },
+}
+
+impl EventKind {
+    /// Whether the event belongs to an EVS handle (EVS callbacks, `evs_*` results).
+    pub fn is_evs(&self) -> bool {
+        match self {
+            EventKind::EvsDeliver { .. } | EventKind::EvsConfchg { .. } => true,
+            EventKind::Result { cmd, .. } => cmd.starts_with("evs_"),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +301,38 @@ pub fn from_agent(event: agent::Event) -> Result<EventKind, String> {
             ring_nodeid: ring.nodeid,
             ring_seq: ring.seq,
             members,
+        },
+        agent::Event::EvsDeliver {
+            handle,
+            nodeid,
+            len,
+            digest,
+            tag,
+            seq,
+            intact,
+        } => EventKind::EvsDeliver {
+            handle,
+            nodeid,
+            len,
+            digest,
+            tag,
+            seq,
+            intact,
+        },
+        agent::Event::EvsConfchg {
+            handle,
+            kind,
+            ring,
+            members,
+            left,
+            joined,
+        } => EventKind::EvsConfchg {
+            handle,
+            kind,
+            ring: ring.map(|r| format!("{}.{}", r.nodeid, r.seq)),
+            members,
+            left,
+            joined,
         },
     })
 }
