@@ -159,6 +159,11 @@ pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) 
     if let Err(why) = backend.availability() {
         return skipped(s, kind, why);
     }
+    if !s.evs_clients.is_empty() {
+        if let Err(why) = backend.evs_availability() {
+            return skipped(s, kind, why);
+        }
+    }
     let t0 = Instant::now();
     let sink = TraceSink::default();
     let mut run = Run {

@@ -386,7 +386,29 @@ fn flavor_availability(flavor: Flavor) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the agent can make EVS calls: its `--probe` line ends `evs: none (why)` when
+/// its EVS library does not load (an agent that says nothing is taken at its word).
+fn agent_evs_availability() -> Result<(), String> {
+    let (agent, args) = agent::agent_command()?;
+    let out = Command::new(&agent)
+        .args(&args)
+        .arg("--probe")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", agent.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.split("evs: ").nth(1) {
+        Some(evs) if evs.starts_with("none") => {
+            Err(format!("the agent has no EVS library: {}", evs.trim()))
+        }
+        _ => Ok(()),
+    }
+}
+
 impl Backend for Corosync {
+    fn evs_availability(&self) -> Result<(), String> {
+        agent_evs_availability()
+    }
+
     fn kind(&self) -> BackendKind {
         match self.flavor {
             Flavor::Corosync => BackendKind::Corosync,

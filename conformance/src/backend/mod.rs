@@ -148,6 +148,11 @@ pub trait Backend {
     fn capabilities(&self) -> Capabilities;
     /// `Err(reason)` when this backend cannot run here: the case is then *skipped*.
     fn availability(&self) -> Result<(), String>;
+    /// `Err(reason)` when EVS clients cannot run here (the agent has no EVS library): a
+    /// scenario with EVS clients is then *skipped*.
+    fn evs_availability(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Builds the topology and starts recording into `sink`. `artifacts` is where logs and
     /// captures go (a report directory), when the run keeps them.
     fn start(
