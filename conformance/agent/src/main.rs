@@ -172,7 +172,9 @@ fn main() {
             Ok(api) => {
                 // EVS is told apart: a missing libevs fails only the EVS scenarios.
                 let evs = match client {
-                    Client::Libcpg => libevs::LibEvs::probe().unwrap_or_else(|e| format!("none ({e})")),
+                    Client::Libcpg => {
+                        libevs::LibEvs::probe().unwrap_or_else(|e| format!("none ({e})"))
+                    }
                     Client::Rust => "totem-client".into(),
                 };
                 println!("ok: {}; evs: {evs}", api.library());

@@ -15,9 +15,7 @@ use totem_wire::ipc::cpg::{
 use totem_wire::ipc::evs::EvsConfchgKind;
 use totem_wire::ipc::{CsError, IPC_MAX_MSG_LEN};
 
-use crate::api::{
-    Callback, CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, EvsKeyBytes, Handle,
-};
+use crate::api::{Callback, CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, EvsKeyBytes, Handle};
 use crate::values::{DispatchMode, Guarantee, IterationType};
 
 /// How a new handle reaches its daemon (`qb_ipcc_connect` for libcpg).

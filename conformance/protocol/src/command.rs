@@ -484,7 +484,10 @@ mod tests {
             panic!("{r:?}")
         };
         let a = j.groups[0].bytes().unwrap();
-        assert_eq!((&a[..2], a[2..].iter().all(|b| *b == 0)), (&b"g1"[..], true));
+        assert_eq!(
+            (&a[..2], a[2..].iter().all(|b| *b == 0)),
+            (&b"g1"[..], true)
+        );
         let b = j.groups[1].bytes().unwrap();
         assert_eq!(&b[..4], b"k\0\xff\0");
         assert_eq!(evs_key_text(&b), "k\\x00\\xff");

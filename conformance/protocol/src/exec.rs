@@ -357,7 +357,9 @@ impl Executor {
             Command::Iteration(c) => &c.target,
             Command::Initialize(_) | Command::Quit => return Ok(()),
             c if c.is_evs() => {
-                return Err("an EVS command needs the agent's EVS implementation".to_owned().into())
+                return Err("an EVS command needs the agent's EVS implementation"
+                    .to_owned()
+                    .into())
             }
             _ => return Ok(()),
         };

@@ -191,7 +191,10 @@ impl Transport for SimTransport {
         loop {
             let pending = match self.service {
                 Service::Cpg => self.sim.borrow().ipc_event_pending(self.node, self.conn),
-                Service::Evs => self.sim.borrow().evs_ipc_event_pending(self.node, self.conn),
+                Service::Evs => self
+                    .sim
+                    .borrow()
+                    .evs_ipc_event_pending(self.node, self.conn),
             };
             match pending {
                 Ok(true) => return Ok(true),

@@ -68,10 +68,11 @@ fn regular_flags(trace: &Trace) -> Vec<bool> {
             handle, kind, ring, ..
         } = &e.kind
         {
-            by_handle
-                .entry((&e.client, handle))
-                .or_default()
-                .push((i, kind.as_deref(), ring.as_deref()));
+            by_handle.entry((&e.client, handle)).or_default().push((
+                i,
+                kind.as_deref(),
+                ring.as_deref(),
+            ));
         }
     }
     let mut out = vec![false; trace.events.len()];
@@ -218,7 +219,11 @@ pub fn evs_neutral_trace(trace: &Trace) -> (shared::Trace, Vec<String>) {
                         let to: BTreeSet<String> = if cmd == "evs_mcast_groups" {
                             strings(fields.get("groups")).into_iter().collect()
                         } else {
-                            keys.get(&h).cloned().unwrap_or_default().into_iter().collect()
+                            keys.get(&h)
+                                .cloned()
+                                .unwrap_or_default()
+                                .into_iter()
+                                .collect()
                         };
                         let joined_now = keys.get(&h).cloned().unwrap_or_default();
                         let owed = joined_now.iter().any(|k| to.contains(k));
@@ -363,7 +368,10 @@ pub fn confchg_lists(trace: &Trace) -> Vec<String> {
             } else {
                 before - &set(left)
             };
-            if now != want || (regular[i] && !left.is_empty()) || (!regular[i] && !joined.is_empty()) {
+            if now != want
+                || (regular[i] && !left.is_empty())
+                || (!regular[i] && !joined.is_empty())
+            {
                 out.push(format!(
                     "{who}: confchg members {members:?} left {left:?} joined {joined:?} after members {before:?}"
                 ));
@@ -423,4 +431,248 @@ pub fn run(trace: &Trace, disabled: &BTreeSet<Check>) -> Vec<Violation> {
         push(Check::ConfchgConsistency, confchg_lists(trace));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    //! Hand-built EVS traces: a clean one passes, and each fault is named by its checker.
+
+    use super::*;
+    use crate::trace::Event;
+
+    fn ev(t: u64, client: &str, kind: EventKind) -> Event {
+        Event {
+            t_us: t,
+            client: client.into(),
+            kind,
+        }
+    }
+
+    fn started(client: &str, node: u32, pid: u32) -> Event {
+        ev(0, client, EventKind::ClientStarted { node, pid })
+    }
+
+    fn result(t: u64, client: &str, cmd: &str, rc: &str, fields: serde_json::Value) -> Event {
+        let serde_json::Value::Object(fields) = fields else {
+            panic!("fields")
+        };
+        ev(
+            t,
+            client,
+            EventKind::Result {
+                id: None,
+                cmd: cmd.into(),
+                handle: "e1".into(),
+                rc: Some(rc.into()),
+                error: None,
+                fields,
+            },
+        )
+    }
+
+    fn join(t: u64, client: &str, keys: &[&str]) -> Event {
+        result(
+            t,
+            client,
+            "evs_join",
+            "CS_OK",
+            serde_json::json!({ "groups": keys }),
+        )
+    }
+
+    fn send(t: u64, client: &str, seq: u64, to: Option<&[&str]>) -> Event {
+        let (cmd, mut f) = match to {
+            Some(keys) => ("evs_mcast_groups", serde_json::json!({ "groups": keys })),
+            None => ("evs_mcast_joined", serde_json::json!({})),
+        };
+        f["tag"] = format!("{client}.e1").into();
+        f["first_seq"] = seq.into();
+        f["sent"] = 1.into();
+        f["size"] = 64.into();
+        result(t, client, cmd, "CS_OK", f)
+    }
+
+    fn deliver(t: u64, client: &str, from: &str, seq: u64) -> Event {
+        ev(
+            t,
+            client,
+            EventKind::EvsDeliver {
+                handle: "e1".into(),
+                nodeid: 1,
+                len: 64,
+                digest: String::new(),
+                tag: Some(format!("{from}.e1")),
+                seq: Some(seq),
+                intact: Some(true),
+            },
+        )
+    }
+
+    fn regular(t: u64, client: &str, ring: &str, members: &[u32]) -> Event {
+        ev(
+            t,
+            client,
+            EventKind::EvsConfchg {
+                handle: "e1".into(),
+                kind: Some("REGULAR".into()),
+                ring: Some(ring.into()),
+                members: members.to_vec(),
+                left: Vec::new(),
+                joined: Vec::new(),
+            },
+        )
+    }
+
+    fn transitional(t: u64, client: &str, ring: &str, members: &[u32], left: &[u32]) -> Event {
+        ev(
+            t,
+            client,
+            EventKind::EvsConfchg {
+                handle: "e1".into(),
+                kind: Some("TRANSITIONAL".into()),
+                ring: Some(ring.into()),
+                members: members.to_vec(),
+                left: left.to_vec(),
+                joined: Vec::new(),
+            },
+        )
+    }
+
+    fn checks(events: Vec<Event>) -> Vec<(Check, String)> {
+        let trace = Trace {
+            scenario: "t".into(),
+            backend: "sim".into(),
+            events,
+        };
+        run(&trace, &BTreeSet::new())
+            .into_iter()
+            .map(|v| (v.check, v.message))
+            .collect()
+    }
+
+    /// a (node 1) and b (node 2) joined to g, c (node 2) to h; a sends to g twice, and once
+    /// to h without having joined it.
+    fn clean() -> Vec<Event> {
+        vec![
+            started("a", 1, 10),
+            started("b", 2, 20),
+            started("c", 2, 30),
+            join(1, "a", &["g"]),
+            join(1, "b", &["g"]),
+            join(1, "c", &["h"]),
+            // The ring began after the joins: virtual synchrony compares what came in it.
+            regular(2, "a", "1.4", &[1, 2]),
+            regular(2, "b", "1.4", &[1, 2]),
+            regular(2, "c", "1.4", &[1, 2]),
+            send(3, "a", 0, None),
+            send(3, "a", 1, Some(&["h"])),
+            send(3, "a", 2, None),
+            deliver(4, "a", "a", 0),
+            deliver(4, "b", "a", 0),
+            deliver(4, "c", "a", 1),
+            deliver(5, "a", "a", 2),
+            deliver(5, "b", "a", 2),
+            transitional(6, "a", "1.8", &[1], &[2]),
+            regular(6, "a", "1.8", &[1]),
+            transitional(6, "b", "2.8", &[2], &[1]),
+            regular(6, "b", "2.8", &[2]),
+        ]
+    }
+
+    #[test]
+    fn a_clean_trace_passes() {
+        assert_eq!(checks(clean()), Vec::new());
+    }
+
+    #[test]
+    fn a_delivery_to_a_handle_not_joined_to_its_keys_is_invented() {
+        let mut t = clean();
+        t.push(deliver(7, "b", "a", 1));
+        let v = checks(t);
+        assert!(
+            v.iter().any(|(c, m)| *c == Check::NoInvented
+                && m.contains("b.e1")
+                && m.contains("a.e1#1")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_joined_sender_is_owed_its_message_an_unjoined_one_is_not() {
+        let t: Vec<Event> = clean()
+            .into_iter()
+            .filter(|e| {
+                !(e.client == "a" && matches!(e.kind, EventKind::EvsDeliver { seq: Some(2), .. }))
+            })
+            .collect();
+        let v = checks(t);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].0, Check::SelfDelivery);
+        assert!(v[0].1.contains("a.e1#2"), "{v:?}");
+    }
+
+    #[test]
+    fn handles_that_disagree_on_order_are_named() {
+        let mut t = clean();
+        t.extend([
+            send(7, "b", 0, None),
+            send(7, "a", 3, None),
+            deliver(8, "a", "a", 3),
+            deliver(8, "a", "b", 0),
+            deliver(8, "b", "b", 0),
+            deliver(8, "b", "a", 3),
+        ]);
+        let v = checks(t);
+        assert!(
+            v.iter()
+                .any(|(c, m)| *c == Check::AgreedOrder && m.contains("a.e1") && m.contains("b.e1")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn handles_that_pass_together_to_a_new_ring_delivered_the_same() {
+        // Both pass from ring 1.4 to 1.8 (nodes 1 and 2 together); b lacks a.e1#2.
+        let mut t: Vec<Event> = clean()
+            .into_iter()
+            .filter(|e| {
+                !(e.client == "b" && matches!(e.kind, EventKind::EvsDeliver { seq: Some(2), .. }))
+                    && !matches!(e.kind, EventKind::EvsConfchg { .. } if e.t_us == 6)
+            })
+            .collect();
+        t.extend([
+            transitional(6, "a", "1.8", &[1, 2], &[]),
+            regular(6, "a", "1.8", &[1, 2]),
+            transitional(6, "b", "1.8", &[1, 2], &[]),
+            regular(6, "b", "1.8", &[1, 2]),
+        ]);
+        let v = checks(t);
+        assert!(
+            v.iter()
+                .any(|(c, m)| *c == Check::VirtualSynchrony && m.contains("a.e1#2")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn confchg_lists_must_follow_from_the_last() {
+        let mut t = clean();
+        t.push(transitional(9, "a", "1.12", &[1, 2], &[]));
+        let v = checks(t);
+        assert!(
+            v.iter().any(|(c, _)| *c == Check::ConfchgConsistency),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn the_kind_is_inferred_from_a_pair_sharing_a_ring() {
+        let mut t = clean();
+        for e in &mut t {
+            if let EventKind::EvsConfchg { kind, .. } = &mut e.kind {
+                *kind = None;
+            }
+        }
+        assert_eq!(checks(t), Vec::new());
+    }
 }

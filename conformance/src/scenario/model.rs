@@ -322,7 +322,10 @@ impl Scenario {
                             "needs senders or evs_senders".into(),
                         ));
                     }
-                    for (k, list) in [("burst.senders", &b.senders), ("burst.evs_senders", &b.evs_senders)] {
+                    for (k, list) in [
+                        ("burst.senders", &b.senders),
+                        ("burst.evs_senders", &b.evs_senders),
+                    ] {
                         for s in list {
                             let c = s.split('.').next().unwrap_or(s);
                             if !clients.contains(c) {
