@@ -1036,6 +1036,7 @@ mod tests {
     struct Scripted {
         sink: TraceSink,
         joined: BTreeSet<String>,
+        evs_nodes: EvsNodes,
     }
 
     impl Backend for Scripted {
@@ -1052,7 +1053,7 @@ mod tests {
                 pcap: false,
                 ipc: vec![Ipc::Shm],
                 link_mtu: false,
-                evs_nodes: crate::backend::EvsNodes::All,
+                evs_nodes: self.evs_nodes,
             }
         }
         fn availability(&self) -> Result<(), String> {
@@ -1141,6 +1142,7 @@ mod tests {
         let mut b = Scripted {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
+            evs_nodes: EvsNodes::All,
         };
         run_case(
             &s,
@@ -1185,6 +1187,7 @@ mod tests {
             let mut b = Scripted {
                 sink: TraceSink::default(),
                 joined: BTreeSet::new(),
+                evs_nodes: EvsNodes::All,
             };
             run_case(
                 &sc,
@@ -1220,12 +1223,51 @@ mod tests {
     }
 
     #[test]
+    fn evs_runs_only_where_the_daemon_serves_it() {
+        let text = BASE.replace("  nodes: 1\n", "  nodes: 2\n").replace(
+            "  - join: {client: a, group: g}\n",
+            "  - evs_initialize: {client: a}\n",
+        );
+        let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
+        let verdict = |evs_nodes| {
+            let mut b = Scripted {
+                sink: TraceSink::default(),
+                joined: BTreeSet::new(),
+                evs_nodes,
+            };
+            run_case(
+                &s,
+                &mut b,
+                &RunOptions {
+                    artifacts: None,
+                    deviations: &Deviations::default(),
+                    cmd_timeout: Duration::from_secs(2),
+                },
+            )
+            .verdict
+        };
+        assert!(
+            matches!(verdict(EvsNodes::None), Verdict::Skipped(ref r) if r.contains("no EVS")),
+            "{:?}",
+            verdict(EvsNodes::None)
+        );
+        // Client a is on node 1: a mixed ring runs corosync there.
+        assert!(
+            matches!(verdict(EvsNodes::Even), Verdict::Skipped(ref r) if r.contains("node 1")),
+            "{:?}",
+            verdict(EvsNodes::Even)
+        );
+        assert_eq!(verdict(EvsNodes::All), Verdict::Pass);
+    }
+
+    #[test]
     fn unsupported_ipc_type_skips() {
         let text = BASE.replace("  nodes: 1\n", "  nodes: 1\n  ipc: socket\n");
         let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
         let mut b = Scripted {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
+            evs_nodes: EvsNodes::All,
         };
         let o = run_case(
             &s,
