@@ -437,6 +437,14 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
             message: format!("Can't initialize IPC: {e}"),
             code: EXIT_FATAL,
         })?;
+    // EVS is refused while the node is inquorate (EVS-CODE-8).
+    cpg.set_quorate(quorum.quorate());
+    logf!(
+        Main,
+        Notice,
+        "Service engine loaded: corosync extended virtual synchrony service (IPC type {})",
+        ipc_type.name()
+    );
     // service.c::corosync_service_link_and_init, in corosync's order of the three.
     for name in [
         "corosync configuration map access",
@@ -563,6 +571,17 @@ impl Daemon {
             c.bad_requests,
             c.events_lost,
             c.dropped_at_shutdown
+        );
+        let e = self.cpg.evs_stats();
+        logf!(
+            Main,
+            Info,
+            "evs: {} clients connected ({} now), {} clients dropped for bad requests, {} events lost, {} requests refused while inquorate",
+            e.connected,
+            self.cpg.evs_clients(),
+            e.bad_requests,
+            e.events_lost,
+            e.inquorate_refused
         );
         match exit {
             Exit::Signal(_) | Exit::Requested => {

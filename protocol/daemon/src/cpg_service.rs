@@ -27,18 +27,22 @@
 //!   before the ring LEAVE (`corosync_service_unlink_all` runs before `totempg_finalize`).
 //!
 //! The same server also listens on `cfg` for the read-only calls of corosync's tools
-//! ([`crate::cfg`]): `corosync-cpgtool` will not run without it.
+//! ([`crate::cfg`]): `corosync-cpgtool` will not run without it; and on `evs`, whose
+//! connections it hands to [`crate::evs_service`] (so that EVS has CPG's IPC type, access
+//! rules, bounds and recording). The flow control above is CPG's alone: EVS connections
+//! keep theirs open (see that module).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
 
-use totem_cpg::{LibReply, Node, NodeEvent};
+use totem_cpg::{EvsEvent, LibReply, Node, NodeEvent};
 use totem_srp::{Duration, Instant};
 use totem_wire::exec::cpg::PartialType;
 use totem_wire::ipc::cpg::CpgRequestId;
 use totem_wire::ipc::{CpgRequest, RequestHeader};
 
+use crate::evs_service::{self, EvsClients, EvsStats, Quorate};
 use crate::ipc::{
     ConnId, Creds, DisconnectReason, FlowControl, IpcConfig, IpcError, IpcEvent, IpcServer,
     IpcStats,
@@ -49,6 +53,9 @@ use crate::{cfg, logf};
 
 /// The service name libcpg connects to (`cs_ipcs_serv_short_name(CPG_SERVICE)`).
 pub const SERVICE: &str = "cpg";
+
+/// The services the server listens on.
+pub const SERVICES: [&str; 3] = [SERVICE, cfg::SERVICE, evs_service::SERVICE];
 
 /// `main.c::corosync_recheck_the_q_level`'s period while clients are flow-controlled.
 pub const FLOW_CONTROL_RECHECK: Duration = Duration::from_millis(1);
@@ -67,7 +74,8 @@ pub const EVENT_BACKLOG_LOW_MSGS: usize = 4096;
 /// How the service is set up.
 #[derive(Debug, Clone)]
 pub struct CpgServiceConfig {
-    /// The IPC server (its `services` are replaced by [`SERVICE`] and [`cfg::SERVICE`]).
+    /// The IPC server (its `services` are replaced by [`SERVICE`], [`cfg::SERVICE`] and
+    /// [`evs_service::SERVICE`]).
     pub ipc: IpcConfig,
     /// Zero-copy buffers.
     pub zero_copy: ZeroCopyLimits,
@@ -78,7 +86,7 @@ pub struct CpgServiceConfig {
 impl CpgServiceConfig {
     /// corosync's policy: root, plus these uids and primary gids (`uidgid { }`).
     pub fn new(allowed_uids: Vec<u32>, allowed_gids: Vec<u32>) -> CpgServiceConfig {
-        let mut ipc = IpcConfig::new([SERVICE, cfg::SERVICE]);
+        let mut ipc = IpcConfig::new(SERVICES);
         ipc.allowed_uids = allowed_uids;
         ipc.allowed_gids = allowed_gids;
         // What a client may have unread before it is dropped: well above the marks where
@@ -86,6 +94,8 @@ impl CpgServiceConfig {
         // the shm type that is a full request ring: 1 MiB of MCAST requests, at least 48
         // bytes each with their chunk header, so up to 21846 more events of its own (the
         // 64-byte flood of the ring benchmark overflowed 16384 within 0.3 s).
+        // EVS connections share these bounds; why they suit 1.4's programs is in
+        // crate::evs_service.
         ipc.queue_max_bytes = 64 << 20;
         ipc.queue_max_msgs = EVENT_BACKLOG_HIGH_MSGS + 32768;
         CpgServiceConfig {
@@ -161,6 +171,8 @@ pub struct CpgService {
     by_node: HashMap<totem_cpg::ConnId, ConnId>,
     /// Connections to `cfg`, with their client's pid.
     cfg_clients: BTreeMap<ConnId, i32>,
+    /// Connections to `evs`.
+    evs: EvsClients,
     node_addrs: BTreeMap<u32, Vec<IpAddr>>,
     events: Vec<IpcEvent>,
     /// What the control files say.
@@ -186,7 +198,7 @@ impl CpgService {
     /// until the node reports its first completed sync.
     pub fn new(config: CpgServiceConfig, now: Instant) -> io::Result<CpgService> {
         let mut ipc = config.ipc;
-        ipc.services = vec![SERVICE.to_owned(), cfg::SERVICE.to_owned()];
+        ipc.services = SERVICES.iter().map(|s| (*s).to_owned()).collect();
         let mut server = IpcServer::new(ipc, now)?;
         server.set_allow_connections(false);
         Ok(CpgService {
@@ -195,6 +207,7 @@ impl CpgService {
             clients: BTreeMap::new(),
             by_node: HashMap::new(),
             cfg_clients: BTreeMap::new(),
+            evs: EvsClients::default(),
             node_addrs: config.node_addrs,
             events: Vec::new(),
             flow: FlowControl::Open,
@@ -220,12 +233,28 @@ impl CpgService {
         self.stats
     }
 
+    /// Where EVS learns whether the node is quorate (EVS-CODE-8); without this call it
+    /// counts as quorate, as with no quorum provider.
+    pub fn set_quorate(&mut self, quorate: Quorate) {
+        self.evs.set_quorate(quorate);
+    }
+
+    /// The EVS service's counters.
+    pub fn evs_stats(&self) -> EvsStats {
+        self.evs.stats()
+    }
+
+    /// Connected EVS clients.
+    pub fn evs_clients(&self) -> usize {
+        self.evs.len()
+    }
+
     /// The zero-copy counters.
     pub fn zero_copy_stats(&self) -> ZeroCopyStats {
         self.zc.stats()
     }
 
-    /// Connected clients.
+    /// Connected CPG clients.
     pub fn clients(&self) -> usize {
         self.clients.len()
     }
@@ -244,6 +273,9 @@ impl CpgService {
                 IpcEvent::Request { conn, bytes } if self.cfg_clients.contains_key(&conn) => {
                     self.cfg_request(conn, &bytes, node);
                 }
+                IpcEvent::Request { conn, bytes } if self.evs.contains(conn) => {
+                    self.evs.request(now, &mut self.server, conn, &bytes, node);
+                }
                 IpcEvent::Request { conn, bytes } => {
                     let Some(c) = self.clients.get_mut(&conn) else {
                         // Its connection was dropped earlier in this batch.
@@ -260,6 +292,9 @@ impl CpgService {
                 IpcEvent::Refused { creds, errno, .. } => log_refusal(creds, errno),
                 IpcEvent::Disconnected { conn, .. } if self.cfg_clients.contains_key(&conn) => {
                     self.cfg_clients.remove(&conn);
+                }
+                IpcEvent::Disconnected { conn, reason } if self.evs.contains(conn) => {
+                    self.evs.disconnected(conn, &reason, node);
                 }
                 IpcEvent::Disconnected { conn, reason } => {
                     let Some(c) = self.clients.get_mut(&conn) else {
@@ -284,6 +319,10 @@ impl CpgService {
     fn connected(&mut self, conn: ConnId, service: &str, creds: Creds, node: &mut Node) {
         if service == cfg::SERVICE {
             self.cfg_clients.insert(conn, creds.pid);
+            return;
+        }
+        if service == evs_service::SERVICE {
+            self.evs.connected(conn, creds, node);
             return;
         }
         if service != SERVICE {
@@ -508,6 +547,10 @@ impl EventSource for CpgService {
         self.work(now, ready, node);
     }
 
+    fn evs_event(&mut self, _now: Instant, event: &EvsEvent) {
+        self.evs.forward(&mut self.server, event);
+    }
+
     fn node_event(&mut self, now: Instant, event: &NodeEvent) {
         match event {
             NodeEvent::Client(e) => self.forward(e),
@@ -549,6 +592,7 @@ impl EventSource for CpgService {
         for conn in std::mem::take(&mut self.cfg_clients).into_keys() {
             let _ = self.server.disconnect(conn);
         }
+        self.evs.disconnect_all(&mut self.server, node);
         let conns: Vec<ConnId> = self.clients.keys().copied().collect();
         for conn in conns {
             if let Some(c) = self.clients.get(&conn) {

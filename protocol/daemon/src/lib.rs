@@ -10,7 +10,7 @@
 //!   log lines, [`fault`] drops received messages on request;
 //! * [`ipc`] is libqb's IPC server (shm and socket types); [`cpg_service`] puts the node's
 //!   CPG behind it for libcpg clients, with [`zerocopy`] buffers in `/dev/shm`, and [`cfg`](mod@cfg) for
-//!   corosync's tools; [`quorum_service`] serves [`quorum`], [`votequorum`] and [`cmap`]
+//!   corosync's tools, and [`evs_service`] its EVS for libevs clients; [`quorum_service`] serves [`quorum`], [`votequorum`] and [`cmap`]
 //!   (what `corosync-quorumtool` reads) on a second server, from `totem_votequorum`'s state;
 //! * [`status`] writes the ring's state for test runners (`--status-file`);
 //! * [`cli`] is the command line and start-up.
@@ -21,6 +21,7 @@ pub mod cmap;
 pub mod conf_parse;
 pub mod config;
 pub mod cpg_service;
+pub mod evs_service;
 pub mod ipc;
 pub mod log;
 pub mod persist;

@@ -22,6 +22,7 @@ use totem_cpg::{Node, NodeEvent, VotequorumMessage};
 use totem_srp::Instant;
 
 use crate::cmap::{self, CmapConn, Keys};
+use crate::evs_service::Quorate;
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
 use crate::quorum::{self, QuorumConn, Reply};
@@ -54,6 +55,12 @@ impl QuorumServiceConfig {
     }
 }
 
+/// `corosync_quorum_is_quorate` (`vsf_quorum.c`): what the provider last told the quorum
+/// service (`quorum_api_set_quorum`); with no provider, always.
+fn is_quorate(vq: &Votequorum) -> bool {
+    !vq.config().provider || vq.view.quorate
+}
+
 /// The services' names.
 pub const SERVICES: [&str; 3] = [quorum::SERVICE, votequorum::SERVICE, cmap::SERVICE];
 
@@ -82,6 +89,8 @@ pub struct QuorumService {
     events: Vec<IpcEvent>,
     connections_allowed: bool,
     stats: QuorumServiceStats,
+    /// `corosync_quorum_is_quorate`, for the services that are refused while inquorate.
+    quorate: Quorate,
 }
 
 impl QuorumService {
@@ -95,9 +104,11 @@ impl QuorumService {
         ipc.services = SERVICES.iter().map(|s| (*s).to_owned()).collect();
         let mut server = IpcServer::new(ipc, now)?;
         server.set_allow_connections(false);
+        let vq = Votequorum::new(config.vote, nodeid);
         Ok(QuorumService {
             server,
-            vq: Votequorum::new(config.vote, nodeid),
+            quorate: Quorate::new(is_quorate(&vq)),
+            vq,
             keys: config.keys,
             clients: BTreeMap::new(),
             events: Vec::new(),
@@ -119,6 +130,12 @@ impl QuorumService {
     /// The quorum view.
     pub fn votequorum(&self) -> &Votequorum {
         &self.vq
+    }
+
+    /// `corosync_quorum_is_quorate`, kept current as the view changes (for EVS,
+    /// EVS-CODE-8).
+    pub fn quorate(&self) -> Quorate {
+        self.quorate.clone()
     }
 
     fn work(&mut self, now: Instant, ready: &[libc::pollfd]) {
@@ -243,6 +260,7 @@ impl EventSource for QuorumService {
         if self.vq.node_event(event) {
             self.notify(matches!(event, NodeEvent::SyncCompleted(_)));
         }
+        self.quorate.set(is_quorate(&self.vq));
         if matches!(event, NodeEvent::SyncCompleted(_)) && !self.connections_allowed {
             // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
             self.connections_allowed = true;
@@ -254,6 +272,7 @@ impl EventSource for QuorumService {
         if self.vq.deliver(from, message) {
             self.notify(false);
         }
+        self.quorate.set(is_quorate(&self.vq));
     }
 
     fn update_node(&mut self, node: &mut Node) {

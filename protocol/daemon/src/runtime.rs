@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use totem_cpg::{Node, NodeConfig, NodeEvent, NodeOutput, VotequorumMessage};
+use totem_cpg::{EvsEvent, Node, NodeConfig, NodeEvent, NodeOutput, VotequorumMessage};
 use totem_srp::Destination;
 use totem_srp::Instant;
 use totem_wire::srp::{Header, Message, MessageType};
@@ -80,6 +80,8 @@ pub trait EventSource {
     fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node);
     /// One event the node reported, in order.
     fn node_event(&mut self, _now: Instant, _event: &NodeEvent) {}
+    /// An EVS event for one of the node's EVS connections, in order with its events.
+    fn evs_event(&mut self, _now: Instant, _event: &EvsEvent) {}
     /// A votequorum exec message the node delivered, in order with its events.
     fn votequorum(&mut self, _now: Instant, _from: u32, _message: &VotequorumMessage) {}
     /// The node's outputs were all dispatched: a chance to update it (votequorum's view of
@@ -555,8 +557,12 @@ impl Runtime {
                     }
                     continue;
                 }
-                // totemd serves no EVS connections yet (no evs_connect), so none come.
-                NodeOutput::Evs(_) => continue,
+                NodeOutput::Evs(event) => {
+                    for s in sources.iter_mut() {
+                        s.evs_event(now, &event);
+                    }
+                    continue;
+                }
             };
             if let NodeEvent::StoreRingId(ring) = &event {
                 if let Err(e) = persist::store(&self.state_dir, self.nodeid, ring.seq) {

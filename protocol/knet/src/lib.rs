@@ -202,6 +202,8 @@ pub struct Knet {
     events: VecDeque<KnetEvent>,
     /// When the pong timeouts' backoff next drops (once a second).
     backoff_at: Instant,
+    /// When it was made: a link never pinged is due from then on.
+    started: Instant,
     /// Counters.
     pub stats: KnetStats,
 }
@@ -210,8 +212,9 @@ pub struct Knet {
 pub type Outgoing = (SocketAddr, Vec<u8>);
 
 impl Knet {
-    /// A knet with every link down; the first pings go out at the first
-    /// [`Knet::handle_timeout`].
+    /// A knet with every link down; the first pings are due at once (`now`), as libknet
+    /// pings a link the moment it is enabled (its heartbeat thread finds `ping_last`
+    /// unset), not one interval later.
     pub fn new(mut config: KnetConfig, now: Instant) -> Knet {
         config.data_mtu = config.data_mtu.max(MIN_PATH_MTU - DATA_MTU_OVERHEAD);
         let links = config
@@ -240,6 +243,7 @@ impl Knet {
             }),
             events: VecDeque::new(),
             backoff_at: now + Duration::from_millis(1000),
+            started: now,
             stats: KnetStats::default(),
         }
     }
@@ -503,7 +507,9 @@ impl Knet {
         let timeout_us = self.config.ping_timeout.total_micros();
         let mut next = self.backoff_at;
         for l in &self.links {
-            let ping = l.ping_last.map_or(next, |t| t + self.config.ping_interval);
+            let ping = l
+                .ping_last
+                .map_or(self.started, |t| t + self.config.ping_interval);
             next = next.min(ping);
             if let Some(last) = l.pong_last {
                 let adj = pong_timeout_adj(timeout_us, l);
@@ -637,6 +643,29 @@ mod tests {
         m.extend_from_slice(&target.to_le_bytes());
         m.resize(len.max(m.len()), 0xAB);
         m
+    }
+
+    #[test]
+    fn the_first_pings_are_due_at_start_not_an_interval_later() {
+        let peers = (1..=3).map(|n| (n, addr(n))).collect();
+        let config = KnetConfig::corosync(1, peers, 1000, &KnetSettings::default());
+        let mut k = Knet::new(config, at(5));
+        assert_eq!(k.poll_timeout(), Some(at(5)));
+        let mut out = Vec::new();
+        k.handle_timeout(at(5), &mut out);
+        let pinged: Vec<SocketAddr> = out
+            .iter()
+            .filter(|(_, b)| matches!(KnetPacket::parse(b).unwrap().body, KnetBody::Ping(_)))
+            .map(|(to, _)| *to)
+            .collect();
+        assert_eq!(pinged, vec![addr(2), addr(3)], "every peer at once");
+        // Then the next round is an interval away.
+        assert_eq!(
+            k.poll_timeout(),
+            Some(at(5) + k.config.ping_interval),
+            "{:?}",
+            k.config.ping_interval
+        );
     }
 
     #[test]

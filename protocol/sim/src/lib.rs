@@ -20,6 +20,7 @@ pub mod pcap;
 pub mod rng;
 pub mod scenario;
 mod sim;
+pub mod sweep;
 
 pub use sim::{
     IpcError, NetworkOptions, SendBuffer, SharedFile, SharedMemory, Sim, SimStats, Timings,

@@ -6,10 +6,8 @@
 //! `cargo run --release -p totem-sim -- sweep --seeds 10000` runs the whole classified range.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
-use totem_sim::scenario::{run_seed, RunReport};
+use totem_sim::sweep::{sweep, SeedOutcome};
 
 /// As many seeds as a debug build sweeps in about two minutes on the project's 2-core
 /// machine, which others share: 6,000 seeds cost about 110 s of CPU, 96 s of wall time with
@@ -61,29 +59,14 @@ fn known_failures_name_a_class_for_every_seed() {
     }
 }
 
-/// Runs every seed of `SEEDS`, one thread per core (the seeds are independent and each run
-/// is deterministic, so the reports do not depend on the threads), in seed order.
-fn run_all_seeds() -> Vec<(u64, RunReport)> {
-    let next = AtomicU64::new(*SEEDS.start());
-    let reports = Mutex::new(Vec::new());
+/// Runs every seed of `SEEDS` on every core (`totem_sim::sweep`: the outcomes do not depend
+/// on the threads), in seed order.
+fn run_all_seeds() -> Vec<SeedOutcome> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| loop {
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if !SEEDS.contains(&seed) {
-                    break;
-                }
-                let (mut report, _) = run_seed(seed, false);
-                // Only the violations are read; a trace is megabytes.
-                report.trace = Vec::new();
-                reports.lock().unwrap().push((seed, report));
-            });
-        }
-    });
-    let mut reports = reports.into_inner().unwrap();
-    reports.sort_by_key(|(seed, _)| *seed);
-    reports
+    let mut outcomes = Vec::new();
+    let count = SEEDS.end() - SEEDS.start() + 1;
+    sweep(*SEEDS.start(), count, threads, false, |o| outcomes.push(o));
+    outcomes
 }
 
 #[test]
@@ -94,7 +77,8 @@ fn sweep_breaks_no_property_except_the_known_failures_as_classified() {
     let mut faults = 0;
     let reports = run_all_seeds();
     assert_eq!(reports.len() as u64, SEEDS.end() - SEEDS.start() + 1);
-    for (seed, report) in reports {
+    for report in reports {
+        let seed = report.seed;
         faults += report.faults;
         if report.violations.is_empty() {
             continue;

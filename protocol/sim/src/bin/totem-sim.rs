@@ -1,11 +1,12 @@
 //! `totem-sim`: run one seed, sweep many, or check that a seed replays identically.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 use std::time::Instant as WallClock;
 
 use clap::{Parser, Subcommand};
 use totem_sim::scenario::run_seed;
+use totem_sim::sweep::sweep;
 
 /// Deterministic simulation of corosync's Totem/CPG stack (our implementation).
 #[derive(Debug, Parser)]
@@ -43,6 +44,13 @@ enum Command {
         /// Summary as JSON.
         #[arg(long)]
         json: bool,
+        /// Seeds run at once, one per thread [default: the number of cores]. The output is
+        /// the same for any value: seeds are reported in order.
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        /// Print progress to stderr every few seconds [default: when stderr is a terminal].
+        #[arg(long)]
+        progress: bool,
     },
     /// Run a seed twice and compare the traces event by event.
     CheckDeterminism {
@@ -117,8 +125,14 @@ fn main() -> ExitCode {
             start,
             determinism,
             json,
+            jobs,
+            progress,
         } => {
             let wall = WallClock::now();
+            let jobs = jobs
+                .or_else(|| std::thread::available_parallelism().ok().map(|n| n.get()))
+                .unwrap_or(1);
+            let progress = progress || std::io::stderr().is_terminal();
             let mut failed = Vec::new();
             let mut open = Vec::new();
             let mut faults = 0;
@@ -126,30 +140,26 @@ fn main() -> ExitCode {
             let mut node_micros: u128 = 0;
             let mut overflowing = Vec::new();
             let mut nondeterministic = Vec::new();
-            for seed in start..start + seeds {
-                let (report, _) = run_seed(seed, false);
-                faults += report.faults;
-                messages += report.messages_sent;
-                node_micros += report.stats.node_micros;
-                if report.stats.overflowed > 0 {
-                    overflowing.push(seed);
+            let mut done = 0u64;
+            let mut last_progress = WallClock::now();
+            sweep(start, seeds, jobs, determinism, |o| {
+                done += 1;
+                faults += o.faults;
+                messages += o.messages;
+                node_micros += o.node_micros;
+                if o.overflowed {
+                    overflowing.push(o.seed);
                 }
-                if determinism {
-                    let (again, _) = run_seed(seed, false);
-                    if again.trace != report.trace {
-                        nondeterministic.push(seed);
-                    }
+                if o.nondeterministic {
+                    nondeterministic.push(o.seed);
                 }
-                if !report.violations.is_empty() {
-                    let bugs: Vec<_> = report
-                        .violations
-                        .iter()
-                        .filter(|v| v.corosync_equivalent.is_none())
-                        .collect();
-                    let first = bugs.first().copied().unwrap_or(&report.violations[0]);
+                let seed = o.seed;
+                if !o.violations.is_empty() {
+                    let bugs: Vec<_> = o.open().collect();
+                    let first = bugs.first().copied().unwrap_or(&o.violations[0]);
                     eprintln!(
                         "seed {seed}: {} violation(s), {}, first: {}: {}\n  replay: totem-sim run --seed {seed}",
-                        report.violations.len(),
+                        o.violations.len(),
                         if bugs.is_empty() {
                             "all corosync-equivalent".to_string()
                         } else {
@@ -163,13 +173,22 @@ fn main() -> ExitCode {
                     }
                     failed.push(seed);
                 }
-            }
+                if progress && last_progress.elapsed().as_secs() >= 5 {
+                    last_progress = WallClock::now();
+                    let rate = done as f64 / wall.elapsed().as_secs_f64().max(1e-9);
+                    eprintln!(
+                        "progress: {done}/{seeds} seeds, {} violating, {rate:.0} seeds/s, about {:.0} s left",
+                        failed.len(),
+                        (seeds - done) as f64 / rate.max(1e-9)
+                    );
+                }
+            });
             let elapsed = wall.elapsed().as_secs_f64();
             let node_seconds = node_micros as f64 / 1e6;
             let rate = node_seconds / elapsed.max(1e-9);
             if json {
                 let summary = serde_json::json!({
-                    "seeds": seeds, "faults": faults, "messages": messages,
+                    "seeds": seeds, "jobs": jobs, "faults": faults, "messages": messages,
                     "violating_seeds": failed, "open_seeds": open,
                     "nondeterministic_seeds": nondeterministic,
                     "overflowing_seeds": overflowing,
@@ -180,7 +199,7 @@ fn main() -> ExitCode {
             } else {
                 let _ = writeln!(
                     out,
-                    "seeds={seeds} faults={faults} messages={messages} violating_seeds={} (open {:?}, the rest corosync-equivalent) nondeterministic={} overflowing_seeds={:?} simulated_node_seconds={node_seconds:.0} wall_seconds={elapsed:.1} node_seconds_per_wall_second={rate:.0}",
+                    "seeds={seeds} jobs={jobs} faults={faults} messages={messages} violating_seeds={} (open {:?}, the rest corosync-equivalent) nondeterministic={} overflowing_seeds={:?} simulated_node_seconds={node_seconds:.0} wall_seconds={elapsed:.1} node_seconds_per_wall_second={rate:.0}",
                     failed.len(),
                     open,
                     nondeterministic.len(),
