@@ -61,8 +61,9 @@ fn u64_field(fields: &serde_json::Map<String, serde_json::Value>, k: &str) -> Op
 /// C callback cannot) a confchg is transitional when the handle's next one names the same
 /// ring (totemsrp gives both of one change the new ring's id).
 fn regular_flags(trace: &Trace) -> Vec<bool> {
-    let mut by_handle: BTreeMap<(&str, &str), Vec<(usize, Option<&str>, Option<&str>)>> =
-        BTreeMap::new();
+    /// (event index, kind, ring) of one EVS confchg.
+    type Seen<'a> = (usize, Option<&'a str>, Option<&'a str>);
+    let mut by_handle: BTreeMap<(&str, &str), Vec<Seen<'_>>> = BTreeMap::new();
     for (i, e) in trace.events.iter().enumerate() {
         if let EventKind::EvsConfchg {
             handle, kind, ring, ..
@@ -636,8 +637,10 @@ mod tests {
         let mut t: Vec<Event> = clean()
             .into_iter()
             .filter(|e| {
-                !(e.client == "b" && matches!(e.kind, EventKind::EvsDeliver { seq: Some(2), .. }))
-                    && !matches!(e.kind, EventKind::EvsConfchg { .. } if e.t_us == 6)
+                let lost =
+                    e.client == "b" && matches!(e.kind, EventKind::EvsDeliver { seq: Some(2), .. });
+                let partition = matches!(e.kind, EventKind::EvsConfchg { .. } if e.t_us == 6);
+                !lost && !partition
             })
             .collect();
         t.extend([
