@@ -37,9 +37,6 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// The agent's exit code when it cannot load its CPG library (the runner: *skipped*).
 pub const EXIT_NO_LIBCPG: i32 = 2;
-/// The agent's `--probe` exit code when it can load its CPG library but not its EVS one
-/// (the runner then skips EVS scenarios only).
-pub const EXIT_NO_LIBEVS: i32 = 4;
 /// The agent's exit code when a guarded call outlived its watchdog.
 pub const EXIT_WATCHDOG: i32 = 3;
 /// Largest `zcb_alloc` an agent makes: libcpg writes that many bytes into /dev/shm and

@@ -6,7 +6,9 @@
 //! drives the pure-Rust libcpg of `totem-client` over an in-memory transport that hands libqb request bytes to the simulated node's CPG service
 //! (`Node::ipc_request`, the same code `totemd` serves over libqb IPC). Time is virtual: the
 //! driver's waits run the simulation ([`Backend::pass_time`]), so a 20 s timeout costs
-//! milliseconds, and a run is reproducible from its seed.
+//! milliseconds, and a run is reproducible from its seed. EVS clients (docs/evs.md) run the
+//! same way: `totem_client::evs` over the simulated node's EVS connections
+//! (`Sim::evs_ipc_*`, the request handler totemd serves on `evs`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
