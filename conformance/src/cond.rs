@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::scenario::raw::Condition;
-use crate::trace::{same_group, Event, EventKind};
+use crate::trace::{evs_confchg_regular, same_group, Event, EventKind};
 
 fn handle_or_default(h: Option<&String>) -> &str {
     h.map_or("h1", String::as_str)
@@ -102,20 +102,24 @@ fn count(
         }
         Condition::EvsConfchg(c) => {
             let h = evs_handle_or_default(c.handle.as_ref());
+            // The kind as given or, from libevs's C callback, as the rings tell.
+            let regular = evs_confchg_regular(events);
             let n = events
                 .iter()
-                .filter(|e| e.client == c.client)
-                .filter(|e| match &e.kind {
+                .zip(regular)
+                .filter(|(e, _)| e.client == c.client)
+                .filter(|(e, regular)| match &e.kind {
                     EventKind::EvsConfchg {
                         handle,
-                        kind,
                         ring,
                         members,
                         left,
                         joined,
+                        ..
                     } => {
+                        let kind = regular.map(|r| if r { "REGULAR" } else { "TRANSITIONAL" });
                         handle == h
-                            && c.kind.as_ref().is_none_or(|k| kind.as_ref() == Some(k))
+                            && c.kind.as_deref().is_none_or(|k| kind == Some(k))
                             && c.members.is_none_or(|m| m == members.len())
                             && c.left.is_none_or(|m| m == left.len())
                             && c.joined.is_none_or(|m| m == joined.len())

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use totem_check::{self as shared, Check, Configurations, Fact, Rules, SelfDeliveryWindow};
 
 use super::{node_stopped, Violation};
-use crate::trace::{EventKind, Trace};
+use crate::trace::{evs_confchg_regular, EventKind, Trace};
 
 /// The conformance premises over EVS: configurations are totem rings (what an EVS confchg
 /// names) and self delivery is owed until the first end, as for CPG scenarios. FIFO checks
@@ -57,37 +57,12 @@ fn u64_field(fields: &serde_json::Map<String, serde_json::Value>, k: &str) -> Op
     fields.get(k).and_then(serde_json::Value::as_u64)
 }
 
-/// Which EVS confchgs of each handle are regular: the implementation says so, or (libevs's
-/// C callback cannot) a confchg is transitional when the handle's next one names the same
-/// ring (totemsrp gives both of one change the new ring's id).
+/// Which events are regular EVS confchgs ([`evs_confchg_regular`]).
 fn regular_flags(trace: &Trace) -> Vec<bool> {
-    /// (event index, kind, ring) of one EVS confchg.
-    type Seen<'a> = (usize, Option<&'a str>, Option<&'a str>);
-    let mut by_handle: BTreeMap<(&str, &str), Vec<Seen<'_>>> = BTreeMap::new();
-    for (i, e) in trace.events.iter().enumerate() {
-        if let EventKind::EvsConfchg {
-            handle, kind, ring, ..
-        } = &e.kind
-        {
-            by_handle.entry((&e.client, handle)).or_default().push((
-                i,
-                kind.as_deref(),
-                ring.as_deref(),
-            ));
-        }
-    }
-    let mut out = vec![false; trace.events.len()];
-    for list in by_handle.values() {
-        for (k, (i, kind, ring)) in list.iter().enumerate() {
-            out[*i] = match kind {
-                Some(kind) => *kind == "REGULAR",
-                None => !list
-                    .get(k + 1)
-                    .is_some_and(|(_, _, next)| ring.is_some() && next == ring),
-            };
-        }
-    }
-    out
+    evs_confchg_regular(&trace.events)
+        .into_iter()
+        .map(|r| r == Some(true))
+        .collect()
 }
 
 /// A trace's EVS events as the shared checkers see them, and the addressing violations

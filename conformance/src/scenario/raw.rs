@@ -740,7 +740,8 @@ pub struct EvsConfchgCond {
     /// Default `e1`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handle: Option<String>,
-    /// TRANSITIONAL or REGULAR (an implementation that cannot tell matches neither).
+    /// TRANSITIONAL or REGULAR (from an implementation that cannot tell, as its rings tell:
+    /// `trace::evs_confchg_regular`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
     /// Member count.
