@@ -120,9 +120,9 @@ fn count(
                         let kind = regular.map(|r| if r { "REGULAR" } else { "TRANSITIONAL" });
                         handle == h
                             && c.kind.as_deref().is_none_or(|k| kind == Some(k))
-                            && c.members.is_none_or(|m| m == members.len())
-                            && c.left.is_none_or(|m| m == left.len())
-                            && c.joined.is_none_or(|m| m == joined.len())
+                            && c.members.as_ref().is_none_or(|m| m.matches(members))
+                            && c.left.as_ref().is_none_or(|m| m.matches(left))
+                            && c.joined.as_ref().is_none_or(|m| m.matches(joined))
                             && c.ring.is_none_or(|r| r == ring.is_some())
                     }
                     _ => false,

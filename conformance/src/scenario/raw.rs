@@ -744,18 +744,42 @@ pub struct EvsConfchgCond {
     /// `trace::evs_confchg_regular`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// Member count.
+    /// Members: a count, or the nodeids (compared as a set: totem's order is not sorted).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub members: Option<usize>,
+    pub members: Option<NodeList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub left: Option<usize>,
+    pub left: Option<NodeList>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub joined: Option<usize>,
+    pub joined: Option<NodeList>,
     /// Whether the callback got a ring id (not NULL).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ring: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exactly: Option<usize>,
+}
+
+/// An EVS confchg list in a condition: its length, or its nodeids as a set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum NodeList {
+    Count(usize),
+    Nodes(Vec<u32>),
+}
+
+impl NodeList {
+    /// Whether `list` is what this says.
+    pub fn matches(&self, list: &[u32]) -> bool {
+        match self {
+            NodeList::Count(n) => *n == list.len(),
+            NodeList::Nodes(want) => {
+                let mut a = want.clone();
+                let mut b = list.to_vec();
+                a.sort_unstable();
+                b.sort_unstable();
+                a == b
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
