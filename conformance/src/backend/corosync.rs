@@ -397,9 +397,10 @@ fn agent_evs_availability() -> Result<(), String> {
         .map_err(|e| format!("cannot run {}: {e}", agent.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
     match text.split("evs: ").nth(1) {
-        Some(evs) if evs.starts_with("none") => {
-            Err(format!("the agent has no EVS library: {}", evs.trim()))
-        }
+        Some(evs) if evs.starts_with("none") => Err(format!(
+            "the agent has no EVS library {}",
+            evs.trim().trim_start_matches("none").trim()
+        )),
         _ => Ok(()),
     }
 }
