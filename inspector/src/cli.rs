@@ -23,8 +23,8 @@ pub enum Command {
     /// Summarise a capture: membership timeline, token rotation, retransmits, traffic per
     /// service and CPG group, anomalies.
     Stats(StatsArgs),
-    /// Run a command and record its libqb IPC (libcpg <-> corosync) into a pcapng file
-    /// that `decode` and `stats` read.
+    /// Run a command and record its libqb IPC (libcpg <-> corosync, libevs <-> totemd) into
+    /// a pcapng file that `decode` and `stats` read.
     RecordIpc(crate::ipc::record::RecordIpcArgs),
 }
 
@@ -52,6 +52,46 @@ pub struct InputArgs {
     pub format: Format,
 }
 
+/// knet crypto: how to open encrypted knet packets.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "knet crypto")]
+pub struct CryptoArgs {
+    /// corosync's key file (the authkey): decrypt knet packets with it. Without
+    /// --crypto-cipher/--crypto-hash they are detected from the first packet that
+    /// verifies (the hash by its HMAC, the cipher by its padding and the knet header
+    /// inside). Without any key, encrypted knet packets are reported as such
+    /// (layer knet-crypto), not decoded; with crypto_cipher none (hash only) packets are
+    /// clear knet and decode, the unverified HMAC left at their end.
+    #[arg(long, value_name = "FILE")]
+    pub authkey: Option<PathBuf>,
+    /// A corosync.conf: its totem keyfile (relative to the conf's directory) and
+    /// crypto_model/crypto_cipher/crypto_hash/secauth, with corosync's defaults.
+    #[arg(long = "keyfile", visible_alias = "corosync-conf", value_name = "CONF")]
+    pub conf: Option<PathBuf>,
+    /// nss or openssl. Not visible on the wire and not needed: both models put the same
+    /// bytes on the wire.
+    #[arg(long, value_name = "MODEL")]
+    pub crypto_model: Option<String>,
+    /// aes256, aes192, aes128 or none (detected when not given).
+    #[arg(long, value_name = "CIPHER")]
+    pub crypto_cipher: Option<String>,
+    /// sha1, sha256, sha384, sha512, md5 or none (detected when not given).
+    #[arg(long, value_name = "HASH")]
+    pub crypto_hash: Option<String>,
+}
+
+impl CryptoArgs {
+    fn resolve(&self) -> Result<Option<crate::knet_crypto::CryptoSetting>, String> {
+        crate::knet_crypto::CryptoSetting::resolve(&crate::knet_crypto::CryptoOptions {
+            authkey: self.authkey.clone(),
+            conf: self.conf.clone(),
+            model: self.crypto_model.clone(),
+            cipher: self.crypto_cipher.clone(),
+            hash: self.crypto_hash.clone(),
+        })
+    }
+}
+
 /// `decode` options.
 #[derive(Debug, Args)]
 pub struct DecodeArgs {
@@ -75,12 +115,16 @@ pub struct DecodeArgs {
     #[arg(long = "type", value_name = "TYPE")]
     pub types: Vec<String>,
     /// Only frames that complete a message of this service (CPG, SYNC, CMAP, VOTEQUORUM,
-    /// CFG, PLOAD). Repeatable.
+    /// CFG, PLOAD, EVS; `evs` also keeps corosync 1.x's EVS). Repeatable.
     #[arg(long = "service", value_name = "SERVICE")]
     pub services: Vec<String>,
-    /// Only frames that complete a CPG message about this group. Repeatable.
+    /// Only frames that complete a CPG message about this group, or an EVS message to this
+    /// group key (as the views print it). Repeatable.
     #[arg(long = "group", value_name = "GROUP")]
     pub groups: Vec<String>,
+    /// knet crypto.
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
 }
 
 /// `stats` options.
@@ -92,6 +136,9 @@ pub struct StatsArgs {
     /// The cluster's token timeout in ms: longer gaps between tokens are anomalies.
     #[arg(long, value_name = "MS", default_value_t = 3000)]
     pub token_ms: u64,
+    /// knet crypto.
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
 }
 
 /// Where frames come from.
@@ -133,6 +180,8 @@ pub struct Config {
     pub count: Option<u64>,
     /// Token timeout for stats.
     pub token_ms: u64,
+    /// Key and settings to open encrypted knet packets with.
+    pub knet_crypto: Option<crate::knet_crypto::CryptoSetting>,
 }
 
 impl Config {
@@ -151,7 +200,8 @@ impl Config {
                     match normalise_type(t) {
                         Some(totem) => types.push(totem),
                         // IPC recordings are filtered by message name instead.
-                        None if totem_wire::ipc::cpg::is_message_name(t) => {}
+                        None if totem_wire::ipc::cpg::is_message_name(t)
+                            || crate::evs::is_ipc_message_name(t) => {}
                         None => return Err(format!(
                             "unknown --type {t:?}: use token, mcast, join, commit, merge or hold-cancel (or an IPC message name such as JOIN, DELIVER)"
                         )),
@@ -175,10 +225,16 @@ impl Config {
                             .map(|s| s.to_ascii_uppercase())
                             .collect(),
                         groups: args.groups.iter().map(|g| canonical_group(g)).collect(),
+                        evs_keys: args
+                            .groups
+                            .iter()
+                            .filter_map(|g| crate::evs::key_from_text(g))
+                            .collect(),
                         ipc_types: args.types.iter().map(|t| t.to_ascii_uppercase()).collect(),
                     },
                     count: args.count,
                     token_ms: 3000,
+                    knet_crypto: args.crypto.resolve()?,
                 })
             }
             Command::RecordIpc(_) => {
@@ -198,6 +254,7 @@ impl Config {
                     filter: Filter::default(),
                     count: None,
                     token_ms: args.token_ms,
+                    knet_crypto: args.crypto.resolve()?,
                 })
             }
         }

@@ -7,18 +7,19 @@ use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use totem_wire::exec::cpg::CpgMessage;
-use totem_wire::exec::{ExecMessage, SyncMessage};
+use totem_wire::exec::{EvsMessage, ExecMessage, SyncMessage};
 use totem_wire::knet::{
     DefragLimits, Defragmented, Defragmenter, KnetBody, KnetHeader, KnetPacket,
     KNET_DATA_HEADER_LEN,
 };
-use totem_wire::legacy::LegacyVersion;
+use totem_wire::legacy::{EvsMcast1x, LegacyVersion};
 use totem_wire::pg::{Assembler, AssemblerLimits, GroupPrefix, PgPacket};
 use totem_wire::srp::{Encapsulation, Mcast, Message, MessageType, MCAST_HEADER_LEN};
 use totem_wire::{classify, ByteOrder, Framing};
 
 use crate::capture::RawFrame;
 use crate::intern::{FxBuild, NameInterner};
+use crate::knet_crypto::{encrypted_without_key, CryptoSetting, KnetDecryptor};
 use crate::layers::{Datagram, Layered, Layers};
 use crate::model::{
     CommitEntryRecord, ErrorRecord, Fields, FrameRecord, KnetRecord, MessageKind, MessageRecord,
@@ -42,6 +43,8 @@ pub struct FrameDecoder {
     /// totempg message can name every frame it came from. Bounded, oldest dropped first.
     knet_sources: std::collections::BTreeMap<u64, Vec<u64>>,
     names: NameInterner,
+    /// Opens encrypted knet packets (`--authkey`); `None`: no key given.
+    knet_crypto: Option<KnetDecryptor>,
 }
 
 /// knet reassemblies remembered for provenance.
@@ -98,7 +101,15 @@ impl FrameDecoder {
             dedup: DedupWindow::default(),
             knet_sources: std::collections::BTreeMap::new(),
             names: NameInterner::default(),
+            knet_crypto: None,
         }
+    }
+
+    /// Opens knet packets with this key and settings: with a key, every datagram on a
+    /// corosync port is decrypted first (corosync with crypto on accepts nothing else).
+    pub fn with_knet_crypto(mut self, setting: Option<CryptoSetting>) -> FrameDecoder {
+        self.knet_crypto = setting.map(KnetDecryptor::new);
+        self
     }
 
     /// Decodes frame number `number` (1-based).
@@ -156,6 +167,17 @@ impl FrameDecoder {
         ours: bool,
         record: &mut FrameRecord,
     ) {
+        if let (true, Some(crypto)) = (ours, self.knet_crypto.as_mut()) {
+            record.transport = "knet";
+            match crypto.open(payload) {
+                Ok((plain, note)) => {
+                    record.notes.extend(note);
+                    self.decode_knet(frame, &plain, dst.ip(), record);
+                }
+                Err(e) => record.error = Some(e),
+            }
+            return;
+        }
         match classify(payload) {
             Framing::Totem(_) => {
                 record.transport = "udpu";
@@ -174,6 +196,10 @@ impl FrameDecoder {
                     totem_wire::legacy::LegacyVersion::Corosync2 => "corosync-2.x",
                 };
                 self.decode_legacy(frame, payload, record);
+            }
+            Framing::Unknown if ours && encrypted_without_key(payload).is_some() => {
+                record.transport = "knet";
+                record.error = encrypted_without_key(payload);
             }
             Framing::Unknown if ours => {
                 record.transport = "udpu";
@@ -618,8 +644,15 @@ fn decode_message(
                     ExecMessage::Cpg(cpg) => cpg.group().map(|g| names.intern(g)),
                     _ => None,
                 };
-                if let ExecMessage::Cpg(cpg) = &message {
-                    record.kind = cpg_kind(cpg, names);
+                match &message {
+                    ExecMessage::Cpg(cpg) => record.kind = cpg_kind(cpg, names),
+                    ExecMessage::Evs(EvsMessage::Mcast(m)) => {
+                        record.kind = MessageKind::EvsMcast {
+                            groups: m.groups.clone(),
+                            msg_len: m.data.len() as u64,
+                        };
+                    }
+                    _ => {}
                 }
                 record.detail = fields::exec(&message, order, group.as_ref(), names);
                 record.cpg_group = group;
@@ -627,7 +660,11 @@ fn decode_message(
             Err(e) => {
                 if let Ok(h) = totem_wire::exec::ExecHeader::parse(payload, order) {
                     record.service = Cow::Owned(h.service().to_string());
-                    record.name = Cow::Owned(format!("{}/fn{}", h.service(), h.function()));
+                    record.name = match (h.service(), h.function()) {
+                        // EVS has one exec message: a body that fails is still its MCAST.
+                        (totem_wire::exec::ServiceId::Evs, 0) => Cow::Borrowed("EVS/MCAST"),
+                        (service, function) => Cow::Owned(format!("{service}/fn{function}")),
+                    };
                 }
                 record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset)));
             }
@@ -652,12 +689,14 @@ fn decode_message(
 }
 
 /// A corosync 1.x totempg message: the group prefix, then a coroipc header
-/// (`totem_wire::legacy::CoroipcHeader`); 1.x service bodies are not decoded.
+/// (`totem_wire::legacy::CoroipcHeader`). Of the 1.x service bodies only EVS's MCAST is
+/// decoded (`totem_wire::legacy::EvsMcast1x`); what is worth a word about it goes to `notes`.
 fn decode_message_1x(
     sender: u32,
     data: &[u8],
     frames: Vec<u64>,
     order: ByteOrder,
+    notes: &mut Vec<String>,
 ) -> MessageRecord {
     let mut record = MessageRecord {
         sender,
@@ -683,14 +722,39 @@ fn decode_message_1x(
         .iter()
         .map(|g| Cow::Owned(String::from_utf8_lossy(g).into_owned()))
         .collect();
+    let payload_offset = data.len() - payload.len();
     match totem_wire::legacy::CoroipcHeader::parse(payload, order) {
+        Ok(h) if EvsMcast1x::is_evs_mcast(&h) => {
+            record.service = Cow::Borrowed("EVS(1.x)");
+            record.name = Cow::Borrowed("EVS(1.x)/MCAST");
+            match EvsMcast1x::parse(payload, order) {
+                Ok(m) => {
+                    record.detail = fields::evs_mcast(&m.groups, m.data);
+                    record.kind = MessageKind::EvsMcast {
+                        groups: m.groups,
+                        msg_len: m.data.len() as u64,
+                    };
+                    if order == ByteOrder::Big {
+                        notes.push(format!(
+                            "corosync 1.4 EVS MCAST from big-endian node {sender}: a 1.4 node of \
+                             the other byte order reads group_entries and msg_len as 0 (swab32 \
+                             of a 64-bit size_t, EVS-CODE-10) and delivers it to no group"
+                        ));
+                    }
+                }
+                Err(e) => {
+                    record.detail = fields::coroipc_1x(&h);
+                    record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset)));
+                }
+            }
+        }
         Ok(h) => {
             let name = totem_wire::legacy::service_name_1x(h.service()).unwrap_or("UNKNOWN");
             record.service = Cow::Owned(format!("{name}(1.x)"));
             record.name = Cow::Owned(format!("{name}(1.x)/fn{}", h.function()));
             record.detail = fields::coroipc_1x(&h);
         }
-        Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(data.len() - payload.len()))),
+        Err(e) => record.error = Some(ErrorRecord::from(&e.add_offset(payload_offset))),
     }
     record
 }
@@ -732,6 +796,7 @@ fn exec_name(message: &ExecMessage<'_>) -> Cow<'static, str> {
             CpgMessage::Downlist(_) => "CPG/DOWNLIST_OLD",
         }),
         ExecMessage::Cmap(_) => Some("CMAP/MCAST"),
+        ExecMessage::Evs(EvsMessage::Mcast(_)) => Some("EVS/MCAST"),
         _ => None,
     };
     match known {
@@ -763,7 +828,7 @@ impl FrameDecoder {
             let (sender, data, order) = (assembled.sender, &assembled.data, packet.order);
             record.messages.push(match grammar {
                 Grammar::Legacy(LegacyVersion::Corosync1) => {
-                    decode_message_1x(sender, data, frames, order)
+                    decode_message_1x(sender, data, frames, order, &mut record.notes)
                 }
                 Grammar::Legacy(LegacyVersion::Corosync2) | Grammar::Totem3 => {
                     decode_message(sender, data, frames, order, &mut self.names)

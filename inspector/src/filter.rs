@@ -14,8 +14,10 @@ pub struct Filter {
     pub types: Vec<MessageType>,
     /// Services (`CPG`, `SYNC`, `VOTEQUORUM` ...), upper case.
     pub services: Vec<String>,
-    /// CPG group names.
+    /// CPG group names (and the EVS keys they name: [`Filter::evs_keys`]).
     pub groups: Vec<String>,
+    /// The EVS group keys `--group` names (`crate::evs::key_from_text` of each).
+    pub evs_keys: Vec<totem_wire::exec::evs::EvsGroup>,
     /// `--type` as given, upper case, for IPC recordings (request, response and event
     /// names: `JOIN`, `MCAST`, `DELIVER` ...).
     pub ipc_types: Vec<String>,
@@ -62,9 +64,11 @@ impl Filter {
         }
         if !self.services.is_empty()
             && !frame.messages.iter().any(|m| {
+                // `--service evs` also keeps corosync 1.x's `EVS(1.x)` (and so for each).
+                let base = m.service.strip_suffix("(1.x)").unwrap_or(&m.service);
                 self.services
                     .iter()
-                    .any(|s| s.eq_ignore_ascii_case(&m.service))
+                    .any(|s| s.eq_ignore_ascii_case(&m.service) || s.eq_ignore_ascii_case(base))
             })
         {
             return false;
@@ -76,6 +80,8 @@ impl Filter {
                     .is_some_and(|g| self.groups.iter().any(|want| want == g))
                     || matches!(&m.kind, MessageKind::CpgJoinList { groups }
                         if groups.iter().any(|g| self.groups.iter().any(|want| **want == **g)))
+                    || matches!(&m.kind, MessageKind::EvsMcast { groups, .. }
+                        if groups.iter().any(|g| self.evs_keys.contains(g)))
             })
         {
             return false;

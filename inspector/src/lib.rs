@@ -1,7 +1,7 @@
 //! `totem-inspect`: decode pcap/pcapng captures of corosync's Totem traffic.
 //!
 //! capture (libpcap) → layers (etherparse, IP reassembly) → [`decode::FrameDecoder`]
-//! (totem-wire: knet, totemsrp, totempg reassembly, exec/sync/CPG) → a [`model::FrameRecord`]
+//! (totem-wire: knet, totemsrp, totempg reassembly, exec/sync/CPG/EVS) → a [`model::FrameRecord`]
 //! per frame → one of the views in [`render`] or [`stats`].
 
 #![warn(missing_docs, unreachable_pub)]
@@ -9,9 +9,11 @@
 pub mod capture;
 pub mod cli;
 pub mod decode;
+pub mod evs;
 pub mod filter;
 pub mod intern;
 pub mod ipc;
+pub mod knet_crypto;
 pub mod layers;
 pub mod model;
 pub mod render;
@@ -245,7 +247,8 @@ pub fn run(config: &Config, out: &mut dyn Write, err: &mut dyn Write) -> io::Res
         if several && matches!(config.view, View::Summary | View::Verbose) {
             writeln!(out, "==> {name} <==")?;
         }
-        let decoder = FrameDecoder::new(source.linktype(), &config.ports);
+        let decoder = FrameDecoder::new(source.linktype(), &config.ports)
+            .with_knet_crypto(config.knet_crypto.clone());
         // Files are read ahead on a second thread; a live capture is read as frames come.
         let frames = match config.input {
             Input::Files(_) => Frames::Prefetched(capture::Prefetch::spawn(source)),

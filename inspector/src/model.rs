@@ -365,6 +365,13 @@ pub enum MessageKind {
         /// User bytes in this fragment.
         fraglen: u32,
     },
+    /// EVS MCAST: ours (exec service 48) or corosync 1.4's (service 0 in 1.x captures).
+    EvsMcast {
+        /// The target keys, as the sender listed them (duplicates kept).
+        groups: Vec<totem_wire::exec::evs::EvsGroup>,
+        /// User bytes.
+        msg_len: u64,
+    },
     /// Anything else (other CPG messages, other services, sync, undecoded).
     #[default]
     Other,
@@ -428,6 +435,8 @@ pub enum Value {
     Ring(RingRecord),
     /// A list of records (joinlist entries, cmap items).
     Records(Vec<Fields>),
+    /// A list of names (EVS group keys), shown `[a,b]`.
+    Texts(Vec<String>),
 }
 
 /// Named fields in a fixed order; serialises as a JSON object.
@@ -510,6 +519,7 @@ impl std::fmt::Display for Value {
                 f.write_str("]")
             }
             Value::Ring(r) => write!(f, "{r}"),
+            Value::Texts(v) => write!(f, "[{}]", v.join(",")),
             Value::Records(records) => {
                 f.write_str("[")?;
                 for (i, r) in records.iter().enumerate() {

@@ -6,6 +6,9 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
+use totem_wire::exec::evs::EvsGroup;
+
+use crate::evs::key_text;
 use crate::model::{FrameRecord, MessageKind, RingRecord, TotemBody};
 
 /// Token rotation samples kept per ring; beyond this, a reservoir keeps a fair sample.
@@ -112,6 +115,17 @@ pub struct GroupStats {
     pub leaves: BTreeMap<String, u64>,
 }
 
+/// EVS traffic of one group key.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvsGroupStats {
+    /// MCASTs that listed this key (once per message, however often it is listed).
+    pub messages: u64,
+    /// Their user bytes.
+    pub bytes: u64,
+    /// The same, per sending node.
+    pub senders: BTreeMap<u32, Traffic>,
+}
+
 /// Something that looks wrong.
 #[derive(Debug, Clone, Serialize)]
 pub struct Anomaly {
@@ -144,6 +158,11 @@ pub struct Stats {
     pub services: BTreeMap<String, Traffic>,
     /// Per CPG group.
     pub cpg_groups: BTreeMap<String, GroupStats>,
+    /// Per EVS group key (as the views print it): a message to several groups counts in
+    /// each of them.
+    pub evs_groups: BTreeMap<String, EvsGroupStats>,
+    /// Every EVS MCAST once, whatever the number of its groups: messages and user bytes.
+    pub evs_total: Traffic,
     /// Anomalies, in capture order.
     pub anomalies: Vec<Anomaly>,
     /// Anomalies beyond the listed ones.
@@ -209,8 +228,13 @@ impl Stats {
                     MessageKind::CpgProcLeave { reason, .. } => {
                         *g.leaves.entry(reason.to_string()).or_default() += 1;
                     }
-                    MessageKind::CpgJoinList { .. } | MessageKind::Other => {}
+                    MessageKind::CpgJoinList { .. }
+                    | MessageKind::EvsMcast { .. }
+                    | MessageKind::Other => {}
                 }
+            }
+            if let MessageKind::EvsMcast { groups, msg_len } = &m.kind {
+                self.add_evs(m.sender, groups, *msg_len);
             }
             // The first new message on a ring that finished recovery: it is operational.
             if let Some(TotemBody::Mcast {
@@ -228,6 +252,24 @@ impl Stats {
                     }
                 }
             }
+        }
+    }
+
+    /// One EVS MCAST of `sender`: once in the total, once in each distinct group it lists.
+    fn add_evs(&mut self, sender: u32, groups: &[EvsGroup], msg_len: u64) {
+        self.evs_total.messages += 1;
+        self.evs_total.bytes += msg_len;
+        for (i, key) in groups.iter().enumerate() {
+            // The sender's joined list may hold a key twice (EVS-JOIN-5): still one message.
+            if groups[..i].contains(key) {
+                continue;
+            }
+            let g = self.evs_groups.entry(key_text(key)).or_default();
+            g.messages += 1;
+            g.bytes += msg_len;
+            let from = g.senders.entry(sender).or_default();
+            from.messages += 1;
+            from.bytes += msg_len;
         }
     }
 
@@ -509,6 +551,33 @@ impl Stats {
                 s.bytes,
                 s.joins,
                 leaves.join(" ")
+            )?;
+        }
+        if self.evs_total.messages > 0 {
+            writeln!(
+                out,
+                "\nEVS groups (user bytes; a message to several groups counts in each):"
+            )?;
+            for (g, s) in &self.evs_groups {
+                let senders: Vec<String> = s
+                    .senders
+                    .iter()
+                    .map(|(node, t)| {
+                        format!("node {node}: {} messages, {} bytes", t.messages, t.bytes)
+                    })
+                    .collect();
+                writeln!(
+                    out,
+                    "  {g}: {} messages, {} bytes ({})",
+                    s.messages,
+                    s.bytes,
+                    senders.join("; ")
+                )?;
+            }
+            writeln!(
+                out,
+                "  total, each message once: {} messages, {} bytes",
+                self.evs_total.messages, self.evs_total.bytes
             )?;
         }
         writeln!(out, "\nAnomalies:")?;

@@ -402,7 +402,7 @@ fn real_corosync_missing() -> Option<String> {
     None
 }
 
-fn target_dir() -> PathBuf {
+pub(crate) fn target_dir() -> PathBuf {
     // .../target/debug/deps/tests-HASH → .../target
     let exe = std::env::current_exe().unwrap();
     exe.ancestors().nth(3).unwrap().to_path_buf()
@@ -488,7 +488,7 @@ fn check_transparency_calls(frames: &[serde_json::Value], label: &str, ipc_type:
         .count()
 }
 
-fn build_preload() -> PathBuf {
+pub(crate) fn build_preload() -> PathBuf {
     let target = target_dir();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let status = Command::new(cargo)

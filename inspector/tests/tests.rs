@@ -2,6 +2,8 @@
 //! capture in fixtures/pcap, and the CLI's behaviour on bad input.
 
 mod cli;
+mod evs;
 mod ipc;
+mod knet_crypto;
 mod layers;
 mod snapshots;

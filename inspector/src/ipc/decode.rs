@@ -11,11 +11,15 @@ use std::collections::{BTreeMap, VecDeque};
 
 use serde::Serialize;
 use totem_wire::ipc::cpg::{CpgRequestId, CpgResponseId};
+use totem_wire::ipc::evs::{
+    EvsIpcEvent, EvsRequest, EvsRequestId, EvsResponse, EvsResponseId, EVS_IPC_SERVICE,
+};
 use totem_wire::ipc::record::{Direction, RecordHeader, RecordKind};
 use totem_wire::ipc::{Channel, CpgEvent, CpgRequest, CpgResponse, CsError, IpcMessage};
 
 use crate::capture::RawFrame;
 use crate::ipc::errno::{errno_name, qb_to_cs_error};
+use crate::ipc::evs;
 use crate::ipc::summary::{Connection, CpgId, IpcSummary};
 use crate::model::{digest, ErrorRecord, Fields};
 use crate::render::ipc_fields;
@@ -122,6 +126,8 @@ struct Pending {
     name: String,
     /// The CPG request, when its id is one corosync knows.
     request: Option<CpgRequestId>,
+    /// The evs request, when its id is one libevs sends.
+    evs_request: Option<EvsRequestId>,
 }
 
 /// A message split over several records (`FLAG_MORE`), being put back together. The
@@ -358,6 +364,10 @@ impl IpcDecoder {
             }
         }
         let is_cpg = header.service_name() == b"cpg";
+        if header.service_name() == EVS_IPC_SERVICE.as_bytes() && channel != Channel::Setup {
+            self.decode_evs(frame, header, channel, message, key, cut);
+            return;
+        }
         let answered = match channel {
             Channel::Response => self.pair(frame, key),
             _ => None,
@@ -495,6 +505,94 @@ impl IpcDecoder {
         }
     }
 
+    /// A message of the `evs` service (our libevs layout, `totem_wire::ipc::evs`; docs/evs.md
+    /// §9). Every request is answered (EVS-MJ-11), the sends too, so each is paired.
+    fn decode_evs(
+        &mut self,
+        frame: &mut IpcFrame,
+        header: &RecordHeader,
+        channel: Channel,
+        message: &[u8],
+        key: (u32, u32),
+        cut: bool,
+    ) {
+        let answered = match channel {
+            Channel::Response => self.pair_any(frame, key).and_then(|(_, evs)| evs),
+            _ => None,
+        };
+        if message.is_empty() {
+            return;
+        }
+        let id = totem_wire::ipc::peek_id(message);
+        frame.id = id;
+        let parsed = if cut {
+            // Only the head was recorded: named from its header, the body not decoded.
+            Ok(())
+        } else {
+            match channel {
+                Channel::Request => EvsRequest::parse(message).map(|request| {
+                    frame.summary = evs::request_summary(&request);
+                    frame.detail = ipc_fields::evs_request(&request, frame.summary.digest);
+                }),
+                Channel::Response => EvsResponse::parse(message).map(|response| {
+                    frame.status = Some(response.header().error.to_string());
+                    frame.summary = evs::response_summary(&response);
+                    frame.detail = ipc_fields::evs_response(&response);
+                }),
+                Channel::Event => EvsIpcEvent::parse(message).map(|event| {
+                    frame.summary = evs::event_summary(&event);
+                    frame.detail = ipc_fields::evs_event(&event, frame.summary.digest);
+                }),
+                Channel::Setup => Ok(()),
+            }
+        };
+        if let Err(e) = parsed {
+            frame.error = Some(ErrorRecord::from(&e));
+        }
+        match channel {
+            Channel::Request => {
+                let request = id.map(EvsRequestId::from);
+                frame.name = Some(request.map_or_else(|| "id=?".into(), |r| r.to_string()));
+                if !header.failed() {
+                    let name = frame.name.clone().unwrap_or_default();
+                    self.push_pending(frame, key, name, None);
+                    if let Some(p) = self.pending.get_mut(&key).and_then(VecDeque::back_mut) {
+                        p.evs_request = request.filter(|r| r.known_name().is_some());
+                    }
+                }
+            }
+            Channel::Response => {
+                if frame.name.is_none() {
+                    frame.name = id.map(|id| EvsResponseId::from(id).to_string());
+                }
+                if frame.status.is_none() {
+                    frame.status = totem_wire::ipc::peek_error(message).map(|e| e.to_string());
+                }
+                if let (Some(request), Some(id)) = (answered, id) {
+                    let expected = i32::from(request.response());
+                    if id == 0 && id != expected {
+                        // `{id 0, CS_ERR_INVALID_PARAM}`: our daemon's answer to an unknown
+                        // request (docs/evs.md §9), corosync's glue reply in 1.4.
+                        frame.notes.push("error reply with id 0".into());
+                    } else if id != expected {
+                        frame.notes.push(format!(
+                            "response id {id} where {expected} answers {request}"
+                        ));
+                    }
+                }
+            }
+            Channel::Event => {
+                frame.name = id.map(|id| EvsResponseId::from(id).to_string());
+                if frame.status.is_none() {
+                    frame.status = totem_wire::ipc::peek_error(message)
+                        .filter(|e| *e != CsError::Ok)
+                        .map(|e| e.to_string());
+                }
+            }
+            Channel::Setup => {}
+        }
+    }
+
     fn push_pending(
         &mut self,
         frame: &IpcFrame,
@@ -516,18 +614,28 @@ impl IpcDecoder {
             ts: frame.ts,
             name,
             request,
+            evs_request: None,
         });
     }
 
     /// Pairs a response with the oldest unanswered request of its connection; returns
     /// that request, when it is a CPG request corosync knows.
     fn pair(&mut self, frame: &mut IpcFrame, key: (u32, u32)) -> Option<CpgRequestId> {
+        self.pair_any(frame, key).and_then(|(cpg, _)| cpg)
+    }
+
+    /// [`IpcDecoder::pair`], giving back whichever request it was (CPG or evs).
+    fn pair_any(
+        &mut self,
+        frame: &mut IpcFrame,
+        key: (u32, u32),
+    ) -> Option<(Option<CpgRequestId>, Option<EvsRequestId>)> {
         match self.pending.get_mut(&key).and_then(VecDeque::pop_front) {
             Some(p) => {
                 frame.reply_to = Some(p.frame);
                 frame.latency_us = Some(((frame.ts - p.ts).max(0.0) * 1e6).round() as u64);
                 frame.name = Some(p.name);
-                p.request
+                Some((p.request, p.evs_request))
             }
             None => {
                 frame

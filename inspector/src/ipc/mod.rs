@@ -7,6 +7,7 @@
 
 pub mod decode;
 pub mod errno;
+pub mod evs;
 pub mod record;
 pub mod render;
 pub mod stats;
@@ -85,8 +86,8 @@ pub fn run_source(
 
 /// The decode filters, as they apply to IPC records: `--type` matches the message name
 /// (`JOIN`, `MCAST`, `CONFCHG_CALLBACK`, with or without `_CALLBACK`), `--service` the
-/// service the client connected to (`cpg`), `--group` the CPG group, `--node` a nodeid
-/// anywhere in the message.
+/// service the client connected to (`cpg`, `evs`), `--group` the CPG group or an EVS key the
+/// request names, `--node` a nodeid anywhere in the message.
 pub fn matches(filter: &Filter, frame: &IpcFrame) -> bool {
     if !filter.ipc_types.is_empty() {
         let Some(name) = frame.name.as_deref() else {
@@ -114,6 +115,11 @@ pub fn matches(filter: &Filter, frame: &IpcFrame) -> bool {
             .group
             .as_deref()
             .is_some_and(|g| filter.groups.iter().any(|want| want == g))
+        && !frame
+            .summary
+            .evs_groups
+            .iter()
+            .any(|k| filter.evs_keys.contains(k))
     {
         return false;
     }

@@ -81,9 +81,9 @@ pub struct IpcStats {
     pub connections: BTreeMap<String, u64>,
     /// Connections refused or failed, by reason.
     pub connect_failures: BTreeMap<String, u64>,
-    /// Per request type.
+    /// Per request type (CPG's by name, other services' as `service/NAME`: `evs/JOIN`).
     pub calls: BTreeMap<String, CallStats>,
-    /// Events by name.
+    /// Events by name (likewise: `evs/DELIVER_CALLBACK`).
     pub events: BTreeMap<String, u64>,
     /// TRY_AGAIN retry storms (at least 10 in a row).
     pub retry_storms: Vec<RetryStorm>,
@@ -98,6 +98,11 @@ pub struct IpcStats {
     /// MCAST request → its DELIVER back to the sender (same pid and payload digest) (ms).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcast_to_deliver_ms: Option<Distribution>,
+    /// evs MCAST_JOINED or MCAST_GROUPS request → the DELIVER of the same payload (digest)
+    /// back on the sending connection (only a connection joined to a group it sent to gets
+    /// one, EVS-OVW-25) (ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub evs_mcast_to_deliver_ms: Option<Distribution>,
     /// Records the recorder dropped, per pid.
     pub dropped_records: BTreeMap<u32, u32>,
     /// Decode errors by layer/kind.
@@ -118,6 +123,12 @@ pub struct IpcStats {
     leave_delays: Vec<f64>,
     #[serde(skip)]
     mcast_delays: Vec<f64>,
+    #[serde(skip)]
+    evs_mcasts: BTreeMap<(u32, u32), VecDeque<(u64, f64)>>,
+    #[serde(skip)]
+    evs_delays: Vec<f64>,
+    #[serde(skip)]
+    evs_sends: u64,
 }
 
 fn distribution(samples: &mut [f64], count: u64) -> Option<Distribution> {
@@ -128,6 +139,23 @@ fn push_sample(samples: &mut Vec<f64>, v: f64) {
     if samples.len() < SAMPLES_MAX {
         samples.push(v);
     }
+}
+
+/// Remembers a multicast's digest and time on its connection, the oldest forgotten first.
+fn remember(q: &mut VecDeque<(u64, f64)>, digest: u64, ts: f64) {
+    if q.len() >= MCAST_WAIT_MAX {
+        q.pop_front();
+    }
+    q.push_back((digest, ts));
+}
+
+/// The send time of the multicast of `digest` that a delivery answers, if it was waited for.
+/// Everything sent before it was delivered before it (agreed order) or is lost: forgotten.
+fn delivered(q: &mut VecDeque<(u64, f64)>, digest: u64) -> Option<f64> {
+    let at = q.iter().position(|(d, _)| *d == digest)?;
+    let (_, t) = q.remove(at)?;
+    q.drain(..at);
+    Some(t)
 }
 
 fn lists_pid(list: &[totem_wire::ipc::cpg::CpgAddress], pid: u32) -> bool {
@@ -171,6 +199,12 @@ impl IpcStats {
         }
         let key = (pid, conn);
         let name = frame.name.clone().unwrap_or_default();
+        // CPG's names stand alone (as they always have); another service's calls and events
+        // are counted under `service/NAME`, so that evs's JOIN is not CPG's.
+        let name = match frame.service.as_str() {
+            "cpg" | "" => name,
+            service => format!("{service}/{name}"),
+        };
         match frame.channel {
             "setup" => self.add_setup(frame),
             "request" => {
@@ -180,6 +214,12 @@ impl IpcStats {
                     *call.errors.entry(e.cs_error.to_string()).or_default() += 1;
                     self.note_result(key, &name, frame, e.cs_error == "CS_ERR_TRY_AGAIN");
                     return;
+                }
+                if matches!(name.as_str(), "evs/MCAST_JOINED" | "evs/MCAST_GROUPS") {
+                    self.evs_sends += 1;
+                    if let Some(d) = frame.summary.digest {
+                        remember(self.evs_mcasts.entry(key).or_default(), d, frame.ts);
+                    }
                 }
                 match frame.summary.message {
                     Some(CpgId::Request(CpgRequestId::Join)) => {
@@ -193,11 +233,7 @@ impl IpcStats {
                         call.ok += 1;
                         self.note_result(key, &name, frame, false);
                         if let Some(d) = frame.summary.digest {
-                            let q = self.mcasts.entry(key).or_default();
-                            if q.len() >= MCAST_WAIT_MAX {
-                                q.pop_front();
-                            }
-                            q.push_back((d, frame.ts));
+                            remember(self.mcasts.entry(key).or_default(), d, frame.ts);
                         }
                     }
                     _ => {}
@@ -234,6 +270,11 @@ impl IpcStats {
             "event" => {
                 *self.events.entry(name.clone()).or_default() += 1;
                 let summary = &frame.summary;
+                if let ("evs/DELIVER_CALLBACK", Some(d)) = (name.as_str(), summary.digest) {
+                    if let Some(t) = self.evs_mcasts.get_mut(&key).and_then(|q| delivered(q, d)) {
+                        push_sample(&mut self.evs_delays, (frame.ts - t) * 1000.0);
+                    }
+                }
                 match summary.message {
                     Some(CpgId::Event(CpgResponseId::ConfchgCallback)) => {
                         if lists_pid(&summary.joined, pid) {
@@ -250,14 +291,9 @@ impl IpcStats {
                     Some(CpgId::Event(CpgResponseId::DeliverCallback)) => {
                         let own = summary.pid == Some(pid);
                         if let (true, Some(d)) = (own, summary.digest) {
-                            if let Some(q) = self.mcasts.get_mut(&key) {
-                                if let Some(at) = q.iter().position(|(digest, _)| *digest == d) {
-                                    let (_, t) = q.remove(at).unwrap_or_default();
-                                    // Everything sent before it was delivered before it
-                                    // (agreed order) or is lost: forget those.
-                                    q.drain(..at);
-                                    push_sample(&mut self.mcast_delays, (frame.ts - t) * 1000.0);
-                                }
+                            if let Some(t) = self.mcasts.get_mut(&key).and_then(|q| delivered(q, d))
+                            {
+                                push_sample(&mut self.mcast_delays, (frame.ts - t) * 1000.0);
                             }
                         }
                     }
@@ -268,6 +304,7 @@ impl IpcStats {
                 self.joins.remove(&key);
                 self.leaves.remove(&key);
                 self.mcasts.remove(&key);
+                self.evs_mcasts.remove(&key);
                 let names: Vec<_> = self
                     .runs
                     .range((pid, conn, String::new())..)
@@ -370,6 +407,8 @@ impl IpcStats {
         self.leave_to_confchg_ms = distribution(&mut self.leave_delays, n);
         let n = self.mcast_delays.len() as u64;
         self.mcast_to_deliver_ms = distribution(&mut self.mcast_delays, n);
+        let n = self.evs_delays.len() as u64;
+        self.evs_mcast_to_deliver_ms = distribution(&mut self.evs_delays, n);
     }
 
     /// Writes the report for people.
@@ -433,6 +472,13 @@ impl IpcStats {
             "  MCAST -> own DELIVER: {}",
             dist(&self.mcast_to_deliver_ms)
         )?;
+        if self.evs_sends > 0 {
+            writeln!(
+                out,
+                "  evs MCAST_JOINED/MCAST_GROUPS -> DELIVER on the sender: {}",
+                dist(&self.evs_mcast_to_deliver_ms)
+            )?;
+        }
         writeln!(out, "\nTRY_AGAIN retry storms (>= {STORM_MIN} in a row):")?;
         if self.retry_storms.is_empty() {
             writeln!(out, "  (none)")?;

@@ -23,6 +23,8 @@ pub struct IpcSummary {
     pub nodes: Vec<u32>,
     /// What a connection response said.
     pub connection: Option<Connection>,
+    /// The EVS group keys an evs JOIN, LEAVE or MCAST_GROUPS request names.
+    pub evs_groups: Vec<totem_wire::exec::evs::EvsGroup>,
 }
 
 /// A CPG message id: requests and events share the numbers (ipc.md §6.1).

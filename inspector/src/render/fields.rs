@@ -7,11 +7,13 @@ use std::sync::Arc;
 
 use totem_wire::exec::cmap::CmapMcast;
 use totem_wire::exec::cpg::CpgMessage;
+use totem_wire::exec::evs::EvsGroup;
 use totem_wire::exec::votequorum::fixed_name_text;
 use totem_wire::exec::{CfgMessage, ExecMessage, PloadMessage, SyncMessage, VotequorumMessage};
 use totem_wire::legacy::CoroipcHeader;
 use totem_wire::ByteOrder;
 
+use crate::evs::key_text;
 use crate::intern::NameInterner;
 use crate::model::{digest, Fields, Value};
 
@@ -177,13 +179,25 @@ pub fn exec(
             }
         },
         ExecMessage::Evs(totem_wire::exec::EvsMessage::Mcast(m)) => {
-            f.push("group_entries", Value::U(m.groups.len() as u64));
-            f.push("msg_len", Value::U(m.data.len() as u64));
+            f = evs_mcast(&m.groups, m.data);
         }
         ExecMessage::Unknown { body, .. } => {
             f.push("body_len", Value::U(body.len() as u64));
         }
     }
+    f
+}
+
+/// The fields of an EVS MCAST (ours or corosync 1.4's): the keys as [`key_text`] shows
+/// them, the length and the digest of the message (CPG's digest).
+pub fn evs_mcast(groups: &[EvsGroup], data: &[u8]) -> Fields {
+    let mut f = Fields(Vec::with_capacity(3));
+    f.push(
+        "groups",
+        Value::Texts(groups.iter().map(key_text).collect()),
+    );
+    f.push("msg_len", Value::U(data.len() as u64));
+    f.push("digest", Value::Digest(digest(data)));
     f
 }
 

@@ -6,6 +6,10 @@ use totem_wire::exec::cpg::CpgName;
 use totem_wire::ipc::cpg::{CpgAddress, IterationType};
 use totem_wire::ipc::{ConnectionRequest, ConnectionResponse, CpgEvent, CpgRequest, CpgResponse};
 
+use totem_wire::exec::evs::EvsGroup;
+use totem_wire::ipc::evs::{EvsConfchgKind, EvsIpcEvent, EvsRequest, EvsResponse};
+
+use crate::evs::key_text;
 use crate::ipc::errno::{errno_name, qb_to_cs_error};
 use crate::model::{digest, Fields, RingRecord, Value};
 
@@ -262,6 +266,100 @@ pub fn event(event: &CpgEvent<'_>, known_digest: Option<u64>) -> Fields {
         }
         CpgEvent::Unknown { body, .. } => {
             d.push("body_len", Value::U(body.len() as u64));
+        }
+    }
+    d
+}
+
+/// The keys of an evs request as the Totem views show them.
+fn evs_keys(groups: &[EvsGroup]) -> Value {
+    Value::Texts(groups.iter().map(key_text).collect())
+}
+
+/// The fields of an evs request; `known_digest` as for [`request`].
+pub fn evs_request(request: &EvsRequest<'_>, known_digest: Option<u64>) -> Fields {
+    let mut d = Fields::default();
+    match request {
+        EvsRequest::Join { groups } | EvsRequest::Leave { groups } => {
+            d.push("groups", evs_keys(groups));
+        }
+        EvsRequest::McastJoined { guarantee, data } => {
+            d.push("guarantee", Value::U((*guarantee).into()));
+            d.push("msg_len", Value::U(data.len() as u64));
+            d.push("digest", payload_digest(known_digest, data));
+        }
+        EvsRequest::McastGroups {
+            guarantee,
+            groups,
+            data,
+        } => {
+            d.push("guarantee", Value::U((*guarantee).into()));
+            d.push("groups", evs_keys(groups));
+            d.push("msg_len", Value::U(data.len() as u64));
+            d.push("digest", payload_digest(known_digest, data));
+        }
+        EvsRequest::MembershipGet => {}
+        EvsRequest::Unknown { header, body } => {
+            d.push("size", Value::U(header.size as u32 as u64));
+            d.push("body_len", Value::U(body.len() as u64));
+        }
+    }
+    d
+}
+
+/// The fields of an evs response.
+pub fn evs_response(response: &EvsResponse) -> Fields {
+    let mut d = Fields::default();
+    if let EvsResponse::MembershipGet {
+        local_nodeid,
+        members,
+        ..
+    } = response
+    {
+        d.push("local_nodeid", Value::U((*local_nodeid).into()));
+        d.push(
+            "members",
+            Value::List(members.iter().map(|&n| u64::from(n)).collect()),
+        );
+    }
+    d
+}
+
+/// The fields of an evs event; `known_digest` as for [`request`].
+pub fn evs_event(event: &EvsIpcEvent<'_>, known_digest: Option<u64>) -> Fields {
+    let mut d = Fields::default();
+    let list = |l: &[u32]| Value::List(l.iter().map(|&n| u64::from(n)).collect());
+    match event {
+        EvsIpcEvent::Deliver { nodeid, data } => {
+            d.push("nodeid", Value::U((*nodeid).into()));
+            d.push("msg_len", Value::U(data.len() as u64));
+            d.push("digest", payload_digest(known_digest, data));
+        }
+        EvsIpcEvent::Confchg {
+            kind,
+            ring_nodeid,
+            ring_seq,
+            members,
+            left,
+            joined,
+        } => {
+            d.push(
+                "kind",
+                Value::Static(match kind {
+                    EvsConfchgKind::Transitional => "transitional",
+                    EvsConfchgKind::Regular => "regular",
+                }),
+            );
+            d.push(
+                "ring_id",
+                Value::Ring(RingRecord {
+                    rep: *ring_nodeid,
+                    seq: *ring_seq,
+                }),
+            );
+            d.push("members", list(members));
+            d.push("left", list(left));
+            d.push("joined", list(joined));
         }
     }
     d

@@ -1,5 +1,5 @@
 //! `totem-knet`: the knet transport as libknet 1.25 runs it under corosync 3.1.7 with crypto
-//! and compression off (spec §1.2), sans-IO: datagrams and `now` in, datagrams and link
+//! and compression off (spec §1.2; the crypto framing itself is in [`crypto`]), sans-IO: datagrams and `now` in, datagrams and link
 //! events out. No sockets, no OS clock, no global RNG: the caller owns the socket (totemd's
 //! token socket) or the network (the simulator's), and passes time in as
 //! [`totem_srp::Instant`], as for `totem_srp::Srp`. Nothing is logged here: link changes
@@ -37,6 +37,8 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs, unreachable_pub)]
+
+pub mod crypto;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;

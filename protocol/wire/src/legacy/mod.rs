@@ -25,6 +25,7 @@
 
 mod addr;
 mod commit_token;
+pub mod evs;
 mod framing;
 mod header;
 mod join;
@@ -36,6 +37,7 @@ mod token_hold_cancel;
 
 pub use addr::{RingId, SrpAddr, TotemIpAddress, AF_INET, AF_INET6_LINUX};
 pub use commit_token::{CommitMemberEntry, MembCommitToken};
+pub use evs::EvsMcast1x;
 pub use framing::{detect, CryptoCompat, CryptoConfigHeader, LegacyFraming, TransportHeader};
 pub use header::{Header, MessageType, ENDIAN_DETECTOR, HEADER_LEN};
 pub use join::MembJoin;
@@ -80,9 +82,10 @@ impl CoroipcHeader {
     }
 }
 
-/// corosync 1.4's name of a service id (`include/corosync/corodefs.h` at v1.4.10).
+/// corosync 1.4's name of a service id (`enum corosync_service_types`,
+/// `include/corosync/corodefs.h` at v1.4.10; docs/evs.md §4 has the same table).
 pub fn service_name_1x(service: u16) -> Option<&'static str> {
-    const NAMES: [&str; 16] = [
+    const NAMES: [&str; 20] = [
         "EVS",
         "CLM",
         "AMF",
@@ -92,18 +95,19 @@ pub fn service_name_1x(service: u16) -> Option<&'static str> {
         "MSG",
         "CFG",
         "CPG",
-        "CONFDB",
-        "",
+        "CMAN",
         "PCMK",
+        "CONFDB",
         "QUORUM",
         "PLOAD",
         "TMR",
         "VOTEQUORUM",
+        "NTF",
+        "AMF_V2",
+        "TST_SV1",
+        "TST_SV2",
     ];
-    NAMES
-        .get(usize::from(service))
-        .copied()
-        .filter(|n| !n.is_empty())
+    NAMES.get(usize::from(service)).copied()
 }
 
 /// `PROCESSOR_COUNT_MAX` of 1.x/2.x (`include/corosync/totem/totem.h`, v1.4.10 and v2.4.6;

@@ -1004,3 +1004,14 @@ proptest! {
         let _ = LegacyFraming::parse(&bytes);
     }
 }
+
+#[test]
+fn service_names_follow_the_1_4_table() {
+    assert_eq!(service_name_1x(0), Some("EVS"));
+    assert_eq!(service_name_1x(8), Some("CPG"));
+    assert_eq!(service_name_1x(9), Some("CMAN"));
+    assert_eq!(service_name_1x(10), Some("PCMK"));
+    assert_eq!(service_name_1x(11), Some("CONFDB"));
+    assert_eq!(service_name_1x(17), Some("AMF_V2"));
+    assert_eq!(service_name_1x(20), None);
+}
