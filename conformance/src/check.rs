@@ -2,7 +2,8 @@
 //! mapped into `totem-check`'s neutral trace, and the shared checkers run over it under the
 //! conformance rules (configurations are the CPG views a client sees). They run on every
 //! scenario and every backend (corosync, sim, native, mixed) alike, and are the same
-//! functions the simulator's sweep runs.
+//! functions the simulator's sweep runs. EVS handles are mapped apart, with the
+//! simulator's EVS rules ([`evs`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -21,8 +22,15 @@ pub struct Violation {
     pub message: String,
 }
 
-/// Runs every checker not in `disabled`.
+/// Runs every checker not in `disabled`: over the CPG handles, then over the EVS handles
+/// (module [`evs`]).
 pub fn run_all(trace: &Trace, disabled: &BTreeSet<CheckName>) -> Vec<Violation> {
+    let mut out = run_cpg(trace, disabled);
+    out.extend(evs::run(trace, disabled));
+    out
+}
+
+fn run_cpg(trace: &Trace, disabled: &BTreeSet<CheckName>) -> Vec<Violation> {
     let neutral = neutral_trace(trace);
     let mut out = Vec::new();
     for c in CheckName::ALL {
@@ -78,6 +86,8 @@ pub fn neutral_trace(trace: &Trace) -> shared::Trace {
             EventKind::ClientStarted { node, .. } => {
                 nodes.insert(&e.client, *node);
             }
+            // EVS handles are another API's (checked by `evs`).
+            EventKind::Result { .. } if e.kind.is_evs() => {}
             EventKind::Confchg { handle, .. }
             | EventKind::Deliver { handle, .. }
             | EventKind::Result { handle, .. }
@@ -287,6 +297,8 @@ pub fn node_stopped(step_text: &str) -> Option<u32> {
         _ => None,
     }
 }
+
+pub mod evs;
 
 #[cfg(test)]
 mod tests;

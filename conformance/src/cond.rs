@@ -3,10 +3,15 @@
 use std::collections::BTreeMap;
 
 use crate::scenario::raw::Condition;
-use crate::trace::{same_group, Event, EventKind};
+use crate::trace::{evs_confchg_regular, same_group, Event, EventKind};
 
 fn handle_or_default(h: Option<&String>) -> &str {
     h.map_or("h1", String::as_str)
+}
+
+/// EVS handles are named apart; a scenario's default is `e1`.
+fn evs_handle_or_default(h: Option<&String>) -> &str {
+    h.map_or("e1", String::as_str)
 }
 
 /// Number of events matching the condition's filters, and the count rule it asks for.
@@ -94,6 +99,58 @@ fn count(
                 .filter(|e| matches!(&e.kind, EventKind::Result { cmd, rc, .. } if *cmd == c.cmd && rc.as_deref() == Some(c.rc.as_str())))
                 .count();
             (n, c.exactly, 1)
+        }
+        Condition::EvsConfchg(c) => {
+            let h = evs_handle_or_default(c.handle.as_ref());
+            // The kind as given or, from libevs's C callback, as the rings tell.
+            let regular = evs_confchg_regular(events);
+            let n = events
+                .iter()
+                .zip(regular)
+                .filter(|(e, _)| e.client == c.client)
+                .filter(|(e, regular)| match &e.kind {
+                    EventKind::EvsConfchg {
+                        handle,
+                        ring,
+                        members,
+                        left,
+                        joined,
+                        ..
+                    } => {
+                        let kind = regular.map(|r| if r { "REGULAR" } else { "TRANSITIONAL" });
+                        handle == h
+                            && c.kind.as_deref().is_none_or(|k| kind == Some(k))
+                            && c.members.as_ref().is_none_or(|m| m.matches(members))
+                            && c.left.as_ref().is_none_or(|m| m.matches(left))
+                            && c.joined.as_ref().is_none_or(|m| m.matches(joined))
+                            && c.ring.is_none_or(|r| r == ring.is_some())
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, 1)
+        }
+        Condition::EvsDelivered(c) => {
+            let h = evs_handle_or_default(c.handle.as_ref());
+            // Payload tags are `client.handle`: the sender is the tag's client part.
+            let from = c.from.as_ref().map(|f| format!("{f}."));
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::EvsDeliver {
+                        handle, len, tag, ..
+                    } => {
+                        handle == h
+                            && from.as_ref().is_none_or(|f| {
+                                tag.as_ref().is_some_and(|t| t.starts_with(f.as_str()))
+                            })
+                            && c.len.is_none_or(|l| l == *len)
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, c.at_least.unwrap_or(1))
         }
     }
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use totem_agent_protocol::command::Target;
 use totem_agent_protocol::{Command, Request};
 
-use crate::backend::{Action, Backend, BackendKind};
+use crate::backend::{Action, Backend, BackendKind, EvsNodes};
 use crate::check::{self, CheckName, Violation};
 use crate::cond;
 use crate::expectations::Deviations;
@@ -117,6 +117,17 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
     if s.topology.link_mtu.is_some() && !c.link_mtu {
         return Some("cannot set the link MTU".into());
     }
+    // EVS runs only where the daemon is totemd: corosync 3 has no EVS service.
+    for (client, node) in &s.evs_clients {
+        if !c.evs_nodes.has(*node) {
+            return Some(match c.evs_nodes {
+                EvsNodes::None => "EVS: corosync 3 has no EVS service (dropped after 1.4, docs/evs.md)".into(),
+                _ => format!(
+                    "EVS client {client} is on node {node}, which runs corosync (no EVS service); EVS clients go on totemd nodes"
+                ),
+            });
+        }
+    }
     for st in &s.steps {
         match st {
             Step::KillNode(_) | Step::PauseNode(_) | Step::ResumeNode(_) if !c.signals => {
@@ -147,6 +158,11 @@ pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) 
     }
     if let Err(why) = backend.availability() {
         return skipped(s, kind, why);
+    }
+    if !s.evs_clients.is_empty() {
+        if let Err(why) = backend.evs_availability() {
+            return skipped(s, kind, why);
+        }
     }
     let t0 = Instant::now();
     let sink = TraceSink::default();
@@ -245,6 +261,18 @@ fn h(handle: Option<&String>) -> String {
 fn target(handle: Option<&String>, handle_value: Option<u64>) -> Target {
     Target {
         handle: h(handle),
+        handle_value,
+    }
+}
+
+/// An EVS handle's name: scenarios default to `e1`.
+fn eh(handle: Option<&String>) -> String {
+    handle.cloned().unwrap_or_else(|| "e1".into())
+}
+
+fn evs_target(handle: Option<&String>, handle_value: Option<u64>) -> Target {
+    Target {
+        handle: eh(handle),
         handle_value,
     }
 }
@@ -387,6 +415,104 @@ fn command(step: &Step) -> Option<(String, Command, Option<RcExpect>, Fields)> {
                 group: x.group.clone(),
                 name_length: None,
                 after_finalize: x.after_finalize,
+            }),
+            x.expect.clone(),
+            x.expect_fields.clone(),
+        ),
+        Step::EvsInitialize(x) => (
+            x.client.clone(),
+            Command::EvsInitialize(c::EvsInitialize {
+                handle: eh(x.handle.as_ref()),
+                auto_dispatch: x.auto_dispatch,
+            }),
+            x.expect.clone(),
+            none(),
+        ),
+        Step::EvsFinalize(x) | Step::EvsFdGet(x) | Step::EvsContextGet(x) => {
+            let t = evs_target(x.handle.as_ref(), x.handle_value);
+            let cmd = match step {
+                Step::EvsFinalize(_) => Command::EvsFinalize(t),
+                Step::EvsFdGet(_) => Command::EvsFdGet(t),
+                _ => Command::EvsContextGet(t),
+            };
+            (
+                x.client.clone(),
+                cmd,
+                x.expect.clone(),
+                x.expect_fields.clone(),
+            )
+        }
+        Step::EvsContextSet(x) => (
+            x.client.clone(),
+            Command::EvsContextSet(c::ContextSet {
+                target: evs_target(x.handle.as_ref(), x.handle_value),
+                context: x.context,
+            }),
+            x.expect.clone(),
+            none(),
+        ),
+        Step::EvsDispatch(x) => (
+            x.client.clone(),
+            Command::EvsDispatch(c::Dispatch {
+                target: evs_target(x.handle.as_ref(), x.handle_value),
+                mode: x.mode,
+                guard: x.guard,
+                timeout_ms: x.timeout_ms,
+                finalize_after: x.finalize_after,
+            }),
+            x.expect.clone(),
+            x.expect_fields.clone(),
+        ),
+        Step::EvsJoin(x) | Step::EvsLeave(x) => {
+            let n = x.repeat.unwrap_or(1) as usize;
+            let groups: Vec<c::EvsKey> = std::iter::repeat_n(x.groups.iter(), n)
+                .flatten()
+                .cloned()
+                .collect();
+            let g = c::EvsGroups {
+                target: evs_target(x.handle.as_ref(), x.handle_value),
+                groups,
+            };
+            let cmd = if matches!(step, Step::EvsJoin(_)) {
+                Command::EvsJoin(g)
+            } else {
+                Command::EvsLeave(g)
+            };
+            (
+                x.client.clone(),
+                cmd,
+                x.expect.clone(),
+                x.expect_fields.clone(),
+            )
+        }
+        Step::EvsMcastJoined(x) | Step::EvsMcastGroups(x) => {
+            let m = c::EvsMcast {
+                target: evs_target(x.handle.as_ref(), x.handle_value),
+                guarantee: x.guarantee,
+                groups: x.groups.clone(),
+                size: x.size,
+                count: x.count,
+                iovs: x.iovs,
+                tag: Some(format!("{}.{}", x.client, eh(x.handle.as_ref()))),
+                retry_ms: None,
+            };
+            let cmd = if matches!(step, Step::EvsMcastJoined(_)) {
+                Command::EvsMcastJoined(m)
+            } else {
+                Command::EvsMcastGroups(m)
+            };
+            (
+                x.client.clone(),
+                cmd,
+                x.expect.clone(),
+                x.expect_fields.clone(),
+            )
+        }
+        Step::EvsMembershipGet(x) => (
+            x.client.clone(),
+            Command::EvsMembershipGet(c::EvsMembershipGet {
+                target: evs_target(x.handle.as_ref(), x.handle_value),
+                entries: x.entries,
             }),
             x.expect.clone(),
             x.expect_fields.clone(),
@@ -729,20 +855,41 @@ impl Run<'_> {
 
     fn burst(&mut self, b: &crate::scenario::raw::Burst) -> bool {
         let mut ids = Vec::new();
-        for s in &b.senders {
-            let (client, handle) = s.split_once('.').unwrap_or((s.as_str(), "h1"));
+        let senders = b
+            .senders
+            .iter()
+            .map(|s| (s, false))
+            .chain(b.evs_senders.iter().map(|s| (s, true)));
+        for (s, evs) in senders {
+            let default = if evs { "e1" } else { "h1" };
+            let (client, handle) = s.split_once('.').unwrap_or((s.as_str(), default));
             let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-            let request = Request {
-                id: Some(id),
-                command: Command::Mcast(totem_agent_protocol::command::Mcast {
+            let tag = Some(format!("{client}.{handle}"));
+            let command = if evs {
+                Command::EvsMcastJoined(totem_agent_protocol::command::EvsMcast {
+                    target: Target::named(handle),
+                    guarantee: b.guarantee,
+                    groups: Vec::new(),
+                    size: b.size,
+                    count: b.count,
+                    iovs: None,
+                    tag,
+                    retry_ms: None,
+                })
+            } else {
+                Command::Mcast(totem_agent_protocol::command::Mcast {
                     target: Target::named(handle),
                     guarantee: b.guarantee,
                     size: b.size,
                     count: b.count,
                     iovs: None,
-                    tag: Some(format!("{client}.{handle}")),
+                    tag,
                     retry_ms: None,
-                }),
+                })
+            };
+            let request = Request {
+                id: Some(id),
+                command,
             };
             if !self.act(&Action::Command {
                 client: client.to_owned(),
@@ -850,9 +997,13 @@ pub fn step_text(step: &Step, n: u32) -> String {
         Step::Client(c) => format!("client {} on node {}", c.name, c.node),
         Step::KillClient(k) => format!("kill_client {} {:?}", k.name, k.signal),
         Step::QuitClient(c) => format!("quit_client {c}"),
-        Step::Burst(b) => format!(
+        Step::Burst(b) if b.evs_senders.is_empty() => format!(
             "burst {:?} x{} of {} B {}",
             b.senders, b.count, b.size, b.guarantee
+        ),
+        Step::Burst(b) => format!(
+            "burst {:?} evs {:?} x{} of {} B {}",
+            b.senders, b.evs_senders, b.count, b.size, b.guarantee
         ),
         Step::WaitUntil(w) => format!(
             "wait_until {}",
@@ -885,6 +1036,7 @@ mod tests {
     struct Scripted {
         sink: TraceSink,
         joined: BTreeSet<String>,
+        evs_nodes: EvsNodes,
     }
 
     impl Backend for Scripted {
@@ -901,6 +1053,7 @@ mod tests {
                 pcap: false,
                 ipc: vec![Ipc::Shm],
                 link_mtu: false,
+                evs_nodes: self.evs_nodes,
             }
         }
         fn availability(&self) -> Result<(), String> {
@@ -989,6 +1142,7 @@ mod tests {
         let mut b = Scripted {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
+            evs_nodes: EvsNodes::All,
         };
         run_case(
             &s,
@@ -1033,6 +1187,7 @@ mod tests {
             let mut b = Scripted {
                 sink: TraceSink::default(),
                 joined: BTreeSet::new(),
+                evs_nodes: EvsNodes::All,
             };
             run_case(
                 &sc,
@@ -1068,12 +1223,51 @@ mod tests {
     }
 
     #[test]
+    fn evs_runs_only_where_the_daemon_serves_it() {
+        let text = BASE.replace("  nodes: 1\n", "  nodes: 2\n").replace(
+            "  - join: {client: a, group: g}\n",
+            "  - evs_initialize: {client: a}\n",
+        );
+        let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
+        let verdict = |evs_nodes| {
+            let mut b = Scripted {
+                sink: TraceSink::default(),
+                joined: BTreeSet::new(),
+                evs_nodes,
+            };
+            run_case(
+                &s,
+                &mut b,
+                &RunOptions {
+                    artifacts: None,
+                    deviations: &Deviations::default(),
+                    cmd_timeout: Duration::from_secs(2),
+                },
+            )
+            .verdict
+        };
+        assert!(
+            matches!(verdict(EvsNodes::None), Verdict::Skipped(ref r) if r.contains("no EVS")),
+            "{:?}",
+            verdict(EvsNodes::None)
+        );
+        // Client a is on node 1: a mixed ring runs corosync there.
+        assert!(
+            matches!(verdict(EvsNodes::Even), Verdict::Skipped(ref r) if r.contains("node 1")),
+            "{:?}",
+            verdict(EvsNodes::Even)
+        );
+        assert_eq!(verdict(EvsNodes::All), Verdict::Pass);
+    }
+
+    #[test]
     fn unsupported_ipc_type_skips() {
         let text = BASE.replace("  nodes: 1\n", "  nodes: 1\n  ipc: socket\n");
         let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
         let mut b = Scripted {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
+            evs_nodes: EvsNodes::All,
         };
         let o = run_case(
             &s,

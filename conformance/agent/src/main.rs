@@ -9,19 +9,24 @@
 //! so this binary builds without corosync and prints one `fatal` line and exits 2 when the
 //! library is missing. `--client rust` calls our pure-Rust `totem-client` over libqb IPC
 //! instead: the same protocol, another implementation of the CPG client API.
+//!
+//! EVS (`evs_*` commands, docs/evs.md) follows the same choice: `--client rust` uses
+//! `totem_client::evs` over libqb IPC to the `evs` service, the default loads libevs at the
+//! first EVS command (`TOTEM_CONFORM_LIBEVS` names a soname or path; see `libevs`).
 
 mod ffi;
 mod libcpg;
+mod libevs;
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use totem_agent_protocol::client::{IpcConnector, RustCpg};
+use totem_agent_protocol::client::{IpcConnector, RustCpg, RustEvs};
 use totem_agent_protocol::{
-    CallResult, CpgApi, Event, Executor, Flow, Host, Line, Request, EXIT_NO_LIBCPG, EXIT_WATCHDOG,
-    PROTOCOL_VERSION,
+    CallResult, CpgApi, Event, EvsApi, Executor, Flow, Host, Line, Request, EXIT_NO_LIBCPG,
+    EXIT_WATCHDOG, PROTOCOL_VERSION,
 };
 
 /// Callbacks, results and the watchdog thread share stdout through this lock.
@@ -135,6 +140,13 @@ fn open(client: Client) -> Result<Box<dyn CpgApi>, String> {
     }
 }
 
+fn open_evs(client: Client) -> Box<dyn EvsApi> {
+    match client {
+        Client::Libcpg => Box::new(libevs::LibEvs),
+        Client::Rust => Box::new(RustEvs::new(IpcConnector, 0x7275_5345_0000_0001)),
+    }
+}
+
 fn main() {
     let client = match client_from_args() {
         Ok(c) => c,
@@ -157,7 +169,16 @@ fn main() {
     if std::env::args().any(|a| a == "--probe") {
         // Used by the runner to decide *skipped* before building any namespace.
         match open(client) {
-            Ok(api) => println!("ok: {}", api.library()),
+            Ok(api) => {
+                // EVS is told apart: a missing libevs fails only the EVS scenarios.
+                let evs = match client {
+                    Client::Libcpg => {
+                        libevs::LibEvs::probe().unwrap_or_else(|e| format!("none ({e})"))
+                    }
+                    Client::Rust => "totem-client".into(),
+                };
+                println!("ok: {}; evs: {evs}", api.library());
+            }
             Err(e) => {
                 println!("{e}");
                 std::process::exit(EXIT_NO_LIBCPG);
@@ -198,6 +219,7 @@ fn main() {
         start: Instant::now(),
         returned: None,
     };
+    let mut evs = open_evs(client);
     let mut exec = Executor::default();
     loop {
         // Handles with auto_dispatch are dispatched whenever their descriptor is readable.
@@ -206,12 +228,23 @@ fn main() {
             .into_iter()
             .filter_map(|(n, fd)| Some((n, fd?)))
             .collect();
+        let evs_auto: Vec<(String, i32)> = exec
+            .evs_auto_handles()
+            .into_iter()
+            .filter_map(|(n, fd)| Some((n, fd?)))
+            .collect();
         let mut fds = vec![wake_rd];
         fds.extend(auto.iter().map(|(_, fd)| *fd));
+        fds.extend(evs_auto.iter().map(|(_, fd)| *fd));
         let rev = ffi::poll(&fds, 200);
         for (i, (h, _)) in auto.iter().enumerate() {
             if rev[i + 1] != 0 {
                 exec.auto_dispatch(api.as_mut(), &mut host, h);
+            }
+        }
+        for (i, (h, _)) in evs_auto.iter().enumerate() {
+            if rev[i + 1 + auto.len()] != 0 {
+                exec.evs_auto_dispatch(evs.as_mut(), &mut host, h);
             }
         }
         if rev[0] != 0 {
@@ -226,7 +259,7 @@ fn main() {
                 continue;
             }
             match serde_json::from_str::<Request>(&line) {
-                Ok(req) => match exec.execute(api.as_mut(), &mut host, &req) {
+                Ok(req) => match exec.execute_any(api.as_mut(), evs.as_mut(), &mut host, &req) {
                     Flow::Continue => {}
                     Flow::Exit(0) => return,
                     Flow::Exit(code) => ffi::hard_exit(code),

@@ -6,6 +6,9 @@
 //! Handles are `cpg_handle_t` values; a value the implementation never handed out (or one
 //! finalized) answers CS_ERR_BAD_HANDLE, as libcpg's handle database does. Return codes are
 //! libcpg's: `Err` carries anything but CS_OK.
+//!
+//! [`EvsApi`] is the same for libevs (docs/evs.md), implemented over `totem-client` and by
+//! the agent's libevs FFI.
 
 use std::time::Duration;
 
@@ -110,4 +113,63 @@ pub trait CpgApi {
     /// `cpg_flow_control_state_get`: enabled?
     fn flow_control_state_get(&mut self, h: Handle) -> Result<bool, CsError>;
     fn max_atomic_msgsize_get(&mut self, h: Handle) -> Result<u32, CsError>;
+}
+
+/// A callback `evs_dispatch` made (docs/evs.md §2.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EvsCallback {
+    /// `evs_deliver_fn`: the sender's nodeid (EVS-INIT-5) and the message.
+    Deliver { nodeid: u32, data: Vec<u8> },
+    /// `evs_confchg_fn`: node lists, and what the implementation tells besides them.
+    Confchg {
+        /// `TRANSITIONAL` / `REGULAR`; `None` where the API cannot tell (the C callback).
+        kind: Option<&'static str>,
+        /// The `ring_id` argument as (nodeid, seq); `None` when it was NULL (1.4's libevs
+        /// always passed NULL, EVS-CODE-3).
+        ring: Option<(u32, u64)>,
+        members: Vec<u32>,
+        left: Vec<u32>,
+        joined: Vec<u32>,
+    },
+}
+
+/// A 32-byte `struct evs_group` key.
+pub type EvsKeyBytes = [u8; 32];
+
+/// The libevs calls of evs.h (corosync 1.4, docs/evs.md §2.2). Handles are `evs_handle_t`
+/// values; one never handed out, or finalized, answers CS_ERR_BAD_HANDLE (EVS-INIT-3,
+/// EVS-FIN-2).
+pub trait EvsApi {
+    /// What implements the API (`libevs.so.4`, `totem-client`).
+    fn library(&self) -> String;
+    /// `evs_initialize` with both callbacks.
+    fn initialize(&mut self) -> Result<Handle, CsError>;
+    fn finalize(&mut self, h: Handle) -> CsError;
+    fn fd_get(&mut self, h: Handle) -> Result<EventFd, CsError>;
+    /// Whether an event is pending within `timeout` (polling `evs_fd_get`'s descriptor).
+    fn wait_event(&mut self, h: Handle, timeout: Duration) -> Result<bool, CsError>;
+    fn context_get(&mut self, h: Handle) -> Result<u64, CsError>;
+    fn context_set(&mut self, h: Handle, context: u64) -> CsError;
+    /// `evs_dispatch`, as [`CpgApi::dispatch`]: `on_callback` returning true finalizes the
+    /// handle from inside the callback.
+    fn dispatch(
+        &mut self,
+        h: Handle,
+        mode: DispatchMode,
+        limit: Option<Duration>,
+        on_callback: &mut dyn FnMut(&EvsCallback) -> bool,
+    ) -> Dispatched;
+    fn join(&mut self, h: Handle, groups: &[EvsKeyBytes]) -> CsError;
+    fn leave(&mut self, h: Handle, groups: &[EvsKeyBytes]) -> CsError;
+    /// `evs_mcast_joined` of the concatenation of `iovecs`.
+    fn mcast_joined(&mut self, h: Handle, guarantee: Guarantee, iovecs: &[&[u8]]) -> CsError;
+    fn mcast_groups(
+        &mut self,
+        h: Handle,
+        guarantee: Guarantee,
+        groups: &[EvsKeyBytes],
+        iovecs: &[&[u8]],
+    ) -> CsError;
+    /// `evs_membership_get` with an array of `entries` nodeids: (local nodeid, members).
+    fn membership_get(&mut self, h: Handle, entries: usize) -> Result<(u32, Vec<u32>), CsError>;
 }

@@ -6,14 +6,16 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use totem_client::cpg::{Cpg, DispatchMode as ClientDispatchMode};
+use totem_client::evs::{Evs, EvsCallback as ClientEvsCallback};
 use totem_client::{IpcTransport, Transport, TransportError};
 use totem_wire::exec::cpg::CpgName;
 use totem_wire::ipc::cpg::{
     CpgAddress, Guarantee as WireGuarantee, IterationType as WireIteration,
 };
+use totem_wire::ipc::evs::EvsConfchgKind;
 use totem_wire::ipc::{CsError, IPC_MAX_MSG_LEN};
 
-use crate::api::{Callback, CpgApi, Dispatched, EventFd, Handle};
+use crate::api::{Callback, CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, EvsKeyBytes, Handle};
 use crate::values::{DispatchMode, Guarantee, IterationType};
 
 /// How a new handle reaches its daemon (`qb_ipcc_connect` for libcpg).
@@ -43,6 +45,33 @@ impl Connect for IpcConnector {
 
     fn pid(&self) -> u32 {
         std::process::id()
+    }
+}
+
+/// How a new EVS handle reaches its daemon (libevs's connect to the `evs` service).
+pub trait ConnectEvs {
+    type Transport: Transport;
+    /// A new connection to the EVS service; the error is what `evs_initialize` returns.
+    fn connect_evs(&mut self) -> Result<Self::Transport, CsError>;
+}
+
+impl ConnectEvs for IpcConnector {
+    type Transport = IpcTransport;
+
+    fn connect_evs(&mut self) -> Result<IpcTransport, CsError> {
+        totem_client::connect(totem_client::evs::SERVICE, totem_client::evs::MAX_REQUEST).map_err(
+            |e| match e {
+                // EVS-INIT-9: no daemon (or no evs service) is CS_ERR_TRY_AGAIN, refused
+                // credentials CS_ERR_SECURITY, anything else CS_ERR_LIBRARY.
+                TransportError::Refused(errno) if -errno == libc::EACCES => CsError::Security,
+                TransportError::Refused(errno)
+                    if [libc::EAGAIN, libc::ENOENT, libc::ECONNREFUSED].contains(&-errno) =>
+                {
+                    CsError::TryAgain
+                }
+                _ => CsError::Library,
+            },
+        )
     }
 }
 
@@ -248,5 +277,170 @@ impl<C: Connect> CpgApi for RustCpg<C> {
 
     fn max_atomic_msgsize_get(&mut self, h: Handle) -> Result<u32, CsError> {
         self.cpg(h)?.max_atomic_msgsize().map(|v| v as u32)
+    }
+}
+
+/// `totem_client::evs` handles as libevs's handle database keeps them: by value, finalized
+/// ones kept so that later calls on them answer CS_ERR_BAD_HANDLE (EVS-FIN-2).
+pub struct RustEvs<C: ConnectEvs> {
+    connector: C,
+    handles: BTreeMap<Handle, Evs<C::Transport>>,
+    next_handle: Handle,
+}
+
+impl<C: ConnectEvs> RustEvs<C> {
+    /// Handle values start at `first_handle` (opaque, like libevs's).
+    pub fn new(connector: C, first_handle: Handle) -> Self {
+        RustEvs {
+            connector,
+            handles: BTreeMap::new(),
+            next_handle: first_handle,
+        }
+    }
+
+    fn evs(&mut self, h: Handle) -> Result<&mut Evs<C::Transport>, CsError> {
+        self.handles.get_mut(&h).ok_or(CsError::BadHandle)
+    }
+}
+
+/// `cs_dispatch_flags_t` as 1.4's `evs_dispatch` reads it: 1 ONE, 2 ALL, anything else
+/// BLOCKING (EVS-DISP-6: the value is not validated).
+fn evs_dispatch_mode(mode: DispatchMode) -> ClientDispatchMode {
+    match mode.raw() {
+        1 => ClientDispatchMode::One,
+        2 => ClientDispatchMode::All,
+        _ => ClientDispatchMode::Blocking,
+    }
+}
+
+fn evs_callback(cb: &ClientEvsCallback) -> EvsCallback {
+    match cb {
+        ClientEvsCallback::Deliver { nodeid, data } => EvsCallback::Deliver {
+            nodeid: *nodeid,
+            data: data.clone(),
+        },
+        ClientEvsCallback::Confchg {
+            kind,
+            ring_nodeid,
+            ring_seq,
+            members,
+            left,
+            joined,
+        } => EvsCallback::Confchg {
+            kind: Some(match kind {
+                EvsConfchgKind::Transitional => "TRANSITIONAL",
+                EvsConfchgKind::Regular => "REGULAR",
+            }),
+            ring: Some((*ring_nodeid, *ring_seq)),
+            members: members.clone(),
+            left: left.clone(),
+            joined: joined.clone(),
+        },
+    }
+}
+
+impl<C: ConnectEvs> EvsApi for RustEvs<C> {
+    fn library(&self) -> String {
+        "totem-client".into()
+    }
+
+    fn initialize(&mut self) -> Result<Handle, CsError> {
+        let t = self.connector.connect_evs()?;
+        let h = self.next_handle;
+        self.next_handle += 1;
+        self.handles.insert(h, Evs::initialize(t));
+        Ok(h)
+    }
+
+    fn finalize(&mut self, h: Handle) -> CsError {
+        status(self.evs(h).map(Evs::finalize))
+    }
+
+    fn fd_get(&mut self, h: Handle) -> Result<EventFd, CsError> {
+        let e = self.evs(h)?;
+        if e.is_finalized() {
+            return Err(CsError::BadHandle);
+        }
+        Ok(EventFd {
+            fd: e.transport().event_fd(),
+            open: true,
+        })
+    }
+
+    fn wait_event(&mut self, h: Handle, timeout: Duration) -> Result<bool, CsError> {
+        self.evs(h)?.wait_event(Some(timeout))
+    }
+
+    fn context_get(&mut self, h: Handle) -> Result<u64, CsError> {
+        self.evs(h)?.context()
+    }
+
+    fn context_set(&mut self, h: Handle, context: u64) -> CsError {
+        status(self.evs(h).map(|e| e.set_context(context)))
+    }
+
+    fn dispatch(
+        &mut self,
+        h: Handle,
+        mode: DispatchMode,
+        limit: Option<Duration>,
+        on_callback: &mut dyn FnMut(&EvsCallback) -> bool,
+    ) -> Dispatched {
+        let e = match self.evs(h) {
+            Ok(e) => e,
+            Err(rc) => {
+                return Dispatched::Returned {
+                    rc,
+                    finalized: None,
+                }
+            }
+        };
+        let mode = evs_dispatch_mode(mode);
+        let mut finalized = None;
+        let rc = e.dispatch(mode, limit, |cb| {
+            let fin = on_callback(&evs_callback(cb));
+            if fin {
+                finalized = Some(CsError::Ok);
+            }
+            fin
+        });
+        let waits = matches!(mode, ClientDispatchMode::One | ClientDispatchMode::Blocking);
+        if rc == CsError::Timeout && waits && limit.is_some() {
+            // libevs would still be waiting.
+            return Dispatched::Blocked;
+        }
+        Dispatched::Returned { rc, finalized }
+    }
+
+    fn join(&mut self, h: Handle, groups: &[EvsKeyBytes]) -> CsError {
+        status(self.evs(h).map(|e| e.join(groups)))
+    }
+
+    fn leave(&mut self, h: Handle, groups: &[EvsKeyBytes]) -> CsError {
+        status(self.evs(h).map(|e| e.leave(groups)))
+    }
+
+    fn mcast_joined(&mut self, h: Handle, guarantee: Guarantee, iovecs: &[&[u8]]) -> CsError {
+        status(self.evs(h).map(|e| e.mcast_joined(guarantee.raw(), iovecs)))
+    }
+
+    fn mcast_groups(
+        &mut self,
+        h: Handle,
+        guarantee: Guarantee,
+        groups: &[EvsKeyBytes],
+        iovecs: &[&[u8]],
+    ) -> CsError {
+        status(
+            self.evs(h)
+                .map(|e| e.mcast_groups(guarantee.raw(), groups, iovecs)),
+        )
+    }
+
+    fn membership_get(&mut self, h: Handle, entries: usize) -> Result<(u32, Vec<u32>), CsError> {
+        let (local, mut members) = self.evs(h)?.membership_get()?;
+        // The C library copies min(caller's size, count) entries (EVS-MEMB-5).
+        members.truncate(entries);
+        Ok((local, members))
     }
 }

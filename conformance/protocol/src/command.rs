@@ -59,6 +59,28 @@ pub enum Command {
     Iteration(Iteration),
     /// Answer, then exit without finalizing (like closing stdin).
     Quit,
+    /// `evs_initialize` (docs/evs.md EVS-INIT-*): an EVS handle, named apart from CPG's.
+    EvsInitialize(EvsInitialize),
+    /// `evs_finalize`.
+    EvsFinalize(Target),
+    /// `evs_fd_get`.
+    EvsFdGet(Target),
+    /// `evs_context_get`.
+    EvsContextGet(Target),
+    /// `evs_context_set`.
+    EvsContextSet(ContextSet),
+    /// `evs_dispatch` (ONE, ALL, BLOCKING or any number), guarded as `dispatch` is.
+    EvsDispatch(Dispatch),
+    /// `evs_join` of a list of 32-byte keys.
+    EvsJoin(EvsGroups),
+    /// `evs_leave` of a list of 32-byte keys.
+    EvsLeave(EvsGroups),
+    /// `evs_mcast_joined`, `count` times, retrying on CS_ERR_TRY_AGAIN as `mcast` does.
+    EvsMcastJoined(EvsMcast),
+    /// `evs_mcast_groups` to `groups`, joined or not.
+    EvsMcastGroups(EvsMcast),
+    /// `evs_membership_get` into an array of `entries` nodeids.
+    EvsMembershipGet(EvsMembershipGet),
 }
 
 impl Command {
@@ -83,7 +105,23 @@ impl Command {
             Self::Dispatch(_) => "dispatch",
             Self::Iteration(_) => "iteration",
             Self::Quit => "quit",
+            Self::EvsInitialize(_) => "evs_initialize",
+            Self::EvsFinalize(_) => "evs_finalize",
+            Self::EvsFdGet(_) => "evs_fd_get",
+            Self::EvsContextGet(_) => "evs_context_get",
+            Self::EvsContextSet(_) => "evs_context_set",
+            Self::EvsDispatch(_) => "evs_dispatch",
+            Self::EvsJoin(_) => "evs_join",
+            Self::EvsLeave(_) => "evs_leave",
+            Self::EvsMcastJoined(_) => "evs_mcast_joined",
+            Self::EvsMcastGroups(_) => "evs_mcast_groups",
+            Self::EvsMembershipGet(_) => "evs_membership_get",
         }
+    }
+
+    /// Whether the command is an EVS call (its `handle` names an EVS handle).
+    pub fn is_evs(&self) -> bool {
+        self.name().starts_with("evs_")
     }
 }
 
@@ -281,6 +319,115 @@ pub struct Iteration {
     pub after_finalize: bool,
 }
 
+/// `evs_initialize`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EvsInitialize {
+    /// The name later EVS commands use for the new handle.
+    #[serde(default = "h1")]
+    pub handle: String,
+    /// Dispatch (CS_DISPATCH_ALL) whenever the handle's descriptor is readable.
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+}
+
+/// An EVS group key (`struct evs_group`, 32 bytes compared whole: EVS-JOIN-6): a string in
+/// the escaped notation of group names (`\\`, `\xNN`), NUL-padded to 32 bytes, or
+/// `{"hex": "..."}` with up to 64 hex digits, NUL-padded (for keys with bytes after a NUL).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum EvsKey {
+    Text(String),
+    Hex {
+        /// Up to 64 hex digits (32 bytes), padded with zero bytes.
+        hex: String,
+    },
+}
+
+impl From<&str> for EvsKey {
+    fn from(s: &str) -> Self {
+        EvsKey::Text(s.to_owned())
+    }
+}
+
+impl EvsKey {
+    /// The 32 bytes of the key; an error for a bad escape, bad hex or more than 32 bytes.
+    pub fn bytes(&self) -> Result<[u8; 32], String> {
+        let raw = match self {
+            EvsKey::Text(t) => totem_wire::exec::cpg::unescape_name(t)?,
+            EvsKey::Hex { hex } => {
+                if hex.len() % 2 != 0 {
+                    return Err(format!("hex key {hex:?} has an odd number of digits"));
+                }
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| {
+                        hex.get(i..i + 2)
+                            .and_then(|d| u8::from_str_radix(d, 16).ok())
+                            .ok_or_else(|| format!("bad hex key {hex:?}"))
+                    })
+                    .collect::<Result<Vec<u8>, String>>()?
+            }
+        };
+        if raw.len() > 32 {
+            return Err(format!("an EVS key has 32 bytes, this one {}", raw.len()));
+        }
+        let mut key = [0u8; 32];
+        key[..raw.len()].copy_from_slice(&raw);
+        Ok(key)
+    }
+}
+
+/// The canonical text of a key in results and events: the escaped notation of its bytes
+/// without the trailing zero bytes (`"g1"` for `g1` and 30 NULs).
+pub fn evs_key_text(key: &[u8; 32]) -> String {
+    let end = key.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    totem_wire::exec::cpg::escape_name(&key[..end])
+}
+
+/// `evs_join`, `evs_leave`: keys, in order (duplicates kept).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EvsGroups {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default)]
+    pub groups: Vec<EvsKey>,
+}
+
+/// `evs_mcast_joined` / `evs_mcast_groups`: payloads as `mcast` builds them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EvsMcast {
+    #[serde(flatten)]
+    pub target: Target,
+    /// `evs_guarantee_t` (EVS_TYPE_*): carried, and ignored by the daemon (EVS-MJ-4).
+    #[serde(default)]
+    pub guarantee: Guarantee,
+    /// `evs_mcast_groups` only: the destination keys.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<EvsKey>,
+    #[serde(default = "sixty_four")]
+    pub size: u64,
+    #[serde(default = "one")]
+    pub count: u64,
+    /// iovec entries the payload is cut into (0: an empty iovec array); default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iovs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_ms: Option<u64>,
+}
+
+/// `evs_membership_get`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EvsMembershipGet {
+    #[serde(flatten)]
+    pub target: Target,
+    /// The caller's `*member_list_entries`: the size of its array (default 384,
+    /// `PROCESSOR_COUNT_MAX`); the answer is truncated to it (EVS-MEMB-5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<u64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +472,28 @@ mod tests {
         let line = serde_json::to_string(&r).unwrap();
         assert!(line.contains(r#""mode":"99""#), "{line}");
         assert_eq!(serde_json::from_str::<Request>(&line).unwrap(), r);
+    }
+
+    #[test]
+    fn evs_keys_are_padded_text_or_hex() {
+        let r: Request = serde_json::from_str(
+            r#"{"cmd":"evs_join","handle":"e1","groups":["g1",{"hex":"6b00ff"}]}"#,
+        )
+        .unwrap();
+        let Command::EvsJoin(j) = &r.command else {
+            panic!("{r:?}")
+        };
+        let a = j.groups[0].bytes().unwrap();
+        assert_eq!(
+            (&a[..2], a[2..].iter().all(|b| *b == 0)),
+            (&b"g1"[..], true)
+        );
+        let b = j.groups[1].bytes().unwrap();
+        assert_eq!(&b[..4], b"k\0\xff\0");
+        assert_eq!(evs_key_text(&b), "k\\x00\\xff");
+        assert!(EvsKey::from("x".repeat(33).as_str()).bytes().is_err());
+        assert!(EvsKey::Hex { hex: "6".into() }.bytes().is_err());
+        assert!(r.command.is_evs());
     }
 
     #[test]

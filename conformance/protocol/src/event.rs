@@ -66,6 +66,35 @@ pub enum Event {
         ring: RingId,
         members: Vec<u32>,
     },
+    /// An `evs_deliver_fn` callback: the sender's nodeid (EVS-INIT-5) and the payload,
+    /// described as for `deliver`.
+    EvsDeliver {
+        handle: String,
+        nodeid: u32,
+        len: u64,
+        /// First 8 bytes of the payload's SHA-256, hex.
+        digest: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tag: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        intact: Option<bool>,
+    },
+    /// An `evs_confchg_fn` callback: node lists (EVS-OVW-13).
+    EvsConfchg {
+        handle: String,
+        /// `TRANSITIONAL` or `REGULAR` when the implementation tells (libevs's C callback
+        /// cannot: absent).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        /// The `ring_id` argument; absent when it was NULL (1.4, EVS-CODE-3).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ring: Option<RingId>,
+        members: Vec<u32>,
+        left: Vec<u32>,
+        joined: Vec<u32>,
+    },
     /// A guarded call did not return in time; the agent exits with
     /// [`crate::EXIT_WATCHDOG`] right after this line.
     Watchdog {
@@ -129,7 +158,7 @@ pub struct Outputs {
     /// membership_get.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub members: Option<Vec<Address>>,
-    /// local_get.
+    /// local_get; evs_membership_get: the local nodeid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodeid: Option<u32>,
     /// context_get.
@@ -185,6 +214,13 @@ pub struct Outputs {
     #[serde(default, skip_serializing_if = "Option::is_none", with = "nullable")]
     #[schemars(with = "Option<String>")]
     pub digest: Option<Option<String>>,
+    /// evs_join, evs_leave, evs_mcast_groups: the keys passed, canonical (escaped, trailing
+    /// zero bytes dropped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// evs_membership_get: the member nodeids returned (at most `entries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nodes: Option<Vec<u32>>,
     /// iteration: every description `_next` returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<IterationItem>>,

@@ -20,11 +20,11 @@ const DELIVER_INITIAL_TOTEM_CONF: u32 = 0x01;
 /// An iteration that never ends is cut here (a daemon bug must not hang the agent).
 const ITERATION_ITEMS_MAX: usize = 10_000;
 /// A dispatch guard's default limit.
-const DISPATCH_TIMEOUT_DEFAULT: Duration = Duration::from_millis(3000);
+pub(crate) const DISPATCH_TIMEOUT_DEFAULT: Duration = Duration::from_millis(3000);
 /// A burst (`count` > 1) retries TRY_AGAIN this long without progress by default.
-const MCAST_RETRY_DEFAULT: Duration = Duration::from_millis(10_000);
+pub(crate) const MCAST_RETRY_DEFAULT: Duration = Duration::from_millis(10_000);
 /// The pause between TRY_AGAIN retries.
-const MCAST_RETRY_PAUSE: Duration = Duration::from_millis(1);
+pub(crate) const MCAST_RETRY_PAUSE: Duration = Duration::from_millis(1);
 
 /// Where the executor runs: an agent process (wall clock, stdout, a watchdog thread) or
 /// the runner's simulator (virtual time, the trace).
@@ -52,16 +52,16 @@ pub enum Flow {
     Exit(i32),
 }
 
-/// A handle made by `initialize`.
+/// A handle made by `initialize` (or `evs_initialize`).
 #[derive(Debug, Clone)]
-struct HandleState {
-    value: Handle,
-    auto_dispatch: bool,
-    finalized: bool,
+pub(crate) struct HandleState {
+    pub(crate) value: Handle,
+    pub(crate) auto_dispatch: bool,
+    pub(crate) finalized: bool,
     /// The descriptor to poll for auto dispatch (`None`: in memory, always dispatched).
-    fd: Option<i32>,
+    pub(crate) fd: Option<i32>,
     /// Next payload sequence number; advanced only on CS_OK.
-    seq: u64,
+    pub(crate) seq: u64,
 }
 
 /// A zcb buffer by scenario name.
@@ -72,7 +72,7 @@ struct Buffer {
 }
 
 /// Why a command has no return code.
-enum NoCall {
+pub(crate) enum NoCall {
     /// The agent did not call: a refusal (`refused: ...`) or a bad command.
     Error(String),
     /// The call was still blocked at its watchdog's limit.
@@ -94,9 +94,11 @@ impl From<String> for NoCall {
 pub struct Executor {
     handles: BTreeMap<String, HandleState>,
     buffers: BTreeMap<String, Buffer>,
+    /// EVS handles, by scenario name (a namespace of their own: `evs_*` commands).
+    pub(crate) evs_handles: BTreeMap<String, HandleState>,
 }
 
-fn rc(e: CsError) -> Option<Rc> {
+pub(crate) fn rc(e: CsError) -> Option<Rc> {
     Some(Rc(e))
 }
 
@@ -173,7 +175,7 @@ fn c_name(group: &str, name_length: Option<u32>) -> Result<CpgName, String> {
 }
 
 /// A payload cut into `n` iovec entries (0: none at all).
-fn iovecs(body: &[u8], n: usize) -> Vec<&[u8]> {
+pub(crate) fn iovecs(body: &[u8], n: usize) -> Vec<&[u8]> {
     match n {
         0 => Vec::new(),
         1 => vec![body],
@@ -251,19 +253,28 @@ impl Executor {
         }
     }
 
-    /// Runs one command: its `result` (and the callbacks of any dispatch it made) go to
-    /// `host`.
-    pub fn execute(&mut self, api: &mut dyn CpgApi, host: &mut dyn Host, req: &Request) -> Flow {
-        let mut result = CallResult {
-            id: req.id,
-            cmd: req.command.name().to_owned(),
-            ..CallResult::default()
-        };
-        if req.command == Command::Quit {
-            host.emit(Event::Result(Box::new(result)));
-            return Flow::Exit(0);
+    /// Runs one command of either API: CPG commands on `cpg`, `evs_*` commands on `evs`.
+    pub fn execute_any(
+        &mut self,
+        cpg: &mut dyn CpgApi,
+        evs: &mut dyn crate::api::EvsApi,
+        host: &mut dyn Host,
+        req: &Request,
+    ) -> Flow {
+        if req.command.is_evs() {
+            self.execute_evs(evs, host, req)
+        } else {
+            self.execute(cpg, host, req)
         }
-        match self.run(api, host, &req.command, &mut result) {
+    }
+
+    /// Reports a command's outcome as `execute` does: its result, or the watchdog's event.
+    pub(crate) fn finish(
+        host: &mut dyn Host,
+        mut result: CallResult,
+        outcome: Result<(), NoCall>,
+    ) -> Flow {
+        match outcome {
             Ok(()) => {
                 host.emit(Event::Result(Box::new(result)));
                 Flow::Continue
@@ -286,6 +297,22 @@ impl Executor {
                 Flow::Exit(EXIT_WATCHDOG)
             }
         }
+    }
+
+    /// Runs one command: its `result` (and the callbacks of any dispatch it made) go to
+    /// `host`.
+    pub fn execute(&mut self, api: &mut dyn CpgApi, host: &mut dyn Host, req: &Request) -> Flow {
+        let mut result = CallResult {
+            id: req.id,
+            cmd: req.command.name().to_owned(),
+            ..CallResult::default()
+        };
+        if req.command == Command::Quit {
+            host.emit(Event::Result(Box::new(result)));
+            return Flow::Exit(0);
+        }
+        let outcome = self.run(api, host, &req.command, &mut result);
+        Self::finish(host, result, outcome)
     }
 
     /// The handle a command names: `handle_value` passes a raw (possibly invalid) value.
@@ -329,6 +356,12 @@ impl Executor {
             Command::Dispatch(c) => &c.target,
             Command::Iteration(c) => &c.target,
             Command::Initialize(_) | Command::Quit => return Ok(()),
+            c if c.is_evs() => {
+                return Err("an EVS command needs the agent's EVS implementation"
+                    .to_owned()
+                    .into())
+            }
+            _ => return Ok(()),
         };
         let (name, h) = self.target(target)?;
         r.handle = Some(name.clone());
@@ -467,7 +500,7 @@ impl Executor {
             },
             Command::Dispatch(c) => self.dispatch(api, host, &name, h, c, r)?,
             Command::Iteration(c) => Self::iteration(api, h, c, r)?,
-            Command::Initialize(_) | Command::Quit => {}
+            _ => {}
         }
         Ok(())
     }

@@ -12,16 +12,20 @@
 //!   (the agent's libcpg FFI is the other implementation).
 //! * [`exec`]: the [`Executor`], the protocol's one implementation over any `CpgApi`; the
 //!   agent and the runner's `sim` backend both run it.
+//! * EVS (docs/evs.md): the `evs_*` commands and events, [`EvsApi`] (libevs's calls;
+//!   [`client::RustEvs`] over `totem-client`, the agent's libevs FFI), run by the same
+//!   executor ([`evs_exec`]).
 
 pub mod api;
 pub mod client;
 pub mod command;
 pub mod event;
+pub mod evs_exec;
 pub mod exec;
 pub mod payload;
 pub mod values;
 
-pub use api::{CpgApi, Dispatched, EventFd, Handle};
+pub use api::{CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, Handle};
 pub use command::{Command, Request};
 pub use event::{CallResult, Event, Line, Outputs};
 pub use exec::{Executor, Flow, Host};

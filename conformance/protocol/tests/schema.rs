@@ -56,6 +56,17 @@ fn schema_names_every_command_and_event() {
         "dispatch",
         "iteration",
         "quit",
+        "evs_initialize",
+        "evs_finalize",
+        "evs_fd_get",
+        "evs_context_get",
+        "evs_context_set",
+        "evs_dispatch",
+        "evs_join",
+        "evs_leave",
+        "evs_mcast_joined",
+        "evs_mcast_groups",
+        "evs_membership_get",
     ] {
         assert!(commands.contains(&format!("\"{cmd}\"")), "{cmd}");
         let line = format!(r#"{{"cmd":"{cmd}"}}"#);
@@ -68,6 +79,8 @@ fn schema_names_every_command_and_event() {
         "result",
         "confchg",
         "deliver",
+        "evs_deliver",
+        "evs_confchg",
         "totem_confchg",
         "watchdog",
     ] {

@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::agent::{self, AgentProc};
 use super::netns::{self, Net};
-use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
+use super::{
+    Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities, EvsNodes,
+};
 use crate::scenario::model::{Topology, MAX_NODES};
 use crate::scenario::raw::{Ipc, Signal, Transport};
 use crate::trace::{Trace, TraceSink};
@@ -384,7 +386,30 @@ fn flavor_availability(flavor: Flavor) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the agent can make EVS calls: its `--probe` line ends `evs: none (why)` when
+/// its EVS library does not load (an agent that says nothing is taken at its word).
+fn agent_evs_availability() -> Result<(), String> {
+    let (agent, args) = agent::agent_command()?;
+    let out = Command::new(&agent)
+        .args(&args)
+        .arg("--probe")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", agent.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    match text.split("evs: ").nth(1) {
+        Some(evs) if evs.starts_with("none") => Err(format!(
+            "the agent has no EVS library {}",
+            evs.trim().trim_start_matches("none").trim()
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl Backend for Corosync {
+    fn evs_availability(&self) -> Result<(), String> {
+        agent_evs_availability()
+    }
+
     fn kind(&self) -> BackendKind {
         match self.flavor {
             Flavor::Corosync => BackendKind::Corosync,
@@ -405,6 +430,12 @@ impl Backend for Corosync {
             // corosync and totemd both serve system.qb_ipc_type.
             ipc: vec![Ipc::Shm, Ipc::Socket],
             link_mtu: true,
+            // EVS is totemd's alone (Flavor::runs_totemd).
+            evs_nodes: match self.flavor {
+                Flavor::Corosync => EvsNodes::None,
+                Flavor::Native => EvsNodes::All,
+                Flavor::Mixed => EvsNodes::Even,
+            },
         }
     }
 

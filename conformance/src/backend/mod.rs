@@ -65,6 +65,30 @@ pub struct Capabilities {
     pub ipc: Vec<Ipc>,
     /// Sets the MTU of the nodes' interfaces (`topology.link_mtu`).
     pub link_mtu: bool,
+    /// The nodes whose daemon serves EVS (docs/evs.md): totemd's, not corosync 3's.
+    pub evs_nodes: EvsNodes,
+}
+
+/// Where EVS clients can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EvsNodes {
+    /// Nowhere: every daemon is corosync 3, which has no EVS service.
+    None,
+    /// Every node (totemd or the simulator everywhere).
+    All,
+    /// The even-numbered nodes (a mixed ring: totemd there, corosync on the odd ones).
+    Even,
+}
+
+impl EvsNodes {
+    /// Whether an EVS client can run on `node`.
+    pub fn has(self, node: u32) -> bool {
+        match self {
+            EvsNodes::None => false,
+            EvsNodes::All => true,
+            EvsNodes::Even => node % 2 == 0,
+        }
+    }
 }
 
 /// A step in the terms a backend understands (the driver turns scenario steps into these).
@@ -124,6 +148,11 @@ pub trait Backend {
     fn capabilities(&self) -> Capabilities;
     /// `Err(reason)` when this backend cannot run here: the case is then *skipped*.
     fn availability(&self) -> Result<(), String>;
+    /// `Err(reason)` when EVS clients cannot run here (the agent has no EVS library): a
+    /// scenario with EVS clients is then *skipped*.
+    fn evs_availability(&self) -> Result<(), String> {
+        Ok(())
+    }
     /// Builds the topology and starts recording into `sink`. `artifacts` is where logs and
     /// captures go (a report directory), when the run keeps them.
     fn start(

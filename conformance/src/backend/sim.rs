@@ -6,7 +6,9 @@
 //! drives the pure-Rust libcpg of `totem-client` over an in-memory transport that hands libqb request bytes to the simulated node's CPG service
 //! (`Node::ipc_request`, the same code `totemd` serves over libqb IPC). Time is virtual: the
 //! driver's waits run the simulation ([`Backend::pass_time`]), so a 20 s timeout costs
-//! milliseconds, and a run is reproducible from its seed.
+//! milliseconds, and a run is reproducible from its seed. EVS clients (docs/evs.md) run the
+//! same way: `totem_client::evs` over the simulated node's EVS connections
+//! (`Sim::evs_ipc_*`, the request handler totemd serves on `evs`).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -14,7 +16,7 @@ use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration;
 
-use totem_agent_protocol::client::{Connect, RustCpg};
+use totem_agent_protocol::client::{Connect, ConnectEvs, RustCpg, RustEvs};
 use totem_agent_protocol::{Event as AgentEvent, Executor, Flow, Host, Request};
 use totem_client::{FlowControl, SharedBuffer, Transport, TransportError};
 use totem_cpg::LibReply;
@@ -23,7 +25,9 @@ use totem_sim::{IpcError, NetworkOptions, SharedFile, Sim, Timings};
 use totem_srp::MembState;
 use totem_wire::ipc::CsError;
 
-use super::{Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities};
+use super::{
+    Action, Artifacts, BResult, Backend, BackendError, BackendKind, Capabilities, EvsNodes,
+};
 use crate::scenario::model::Topology;
 use crate::scenario::raw::{Ipc, Signal, Transport as ScenarioTransport};
 use crate::trace::{from_agent, EventKind, TraceSink};
@@ -48,12 +52,22 @@ fn sim_time(d: Duration) -> totem_srp::Duration {
     totem_srp::Duration::from_micros(d.as_micros() as u64)
 }
 
+/// Which service a simulated libqb connection reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Service {
+    /// `cpg` (libcpg).
+    Cpg,
+    /// `evs` (libevs, docs/evs.md): `Sim::evs_ipc_*`.
+    Evs,
+}
+
 /// libqb's connection as the simulator offers it.
 struct SimTransport {
     sim: Shared,
     node: u32,
     conn: u64,
     closed: bool,
+    service: Service,
 }
 
 impl Drop for SimTransport {
@@ -70,10 +84,16 @@ impl SimTransport {
         }
         let mut waited = Duration::ZERO;
         loop {
-            let r = self
-                .sim
-                .borrow_mut()
-                .ipc_request(self.node, self.conn, bytes);
+            let r = match self.service {
+                Service::Cpg => self
+                    .sim
+                    .borrow_mut()
+                    .ipc_request(self.node, self.conn, bytes),
+                Service::Evs => self
+                    .sim
+                    .borrow_mut()
+                    .evs_ipc_request(self.node, self.conn, bytes),
+            };
             match r {
                 Ok(reply) => return Ok(reply),
                 Err(IpcError::Disconnected) => {
@@ -129,10 +149,12 @@ impl Transport for SimTransport {
         if !self.event_ready(timeout)? {
             return Ok(None);
         }
-        self.sim
-            .borrow_mut()
-            .ipc_next_event(self.node, self.conn)
-            .map_err(|_| TransportError::Disconnected("daemon gone".into()))
+        let mut sim = self.sim.borrow_mut();
+        match self.service {
+            Service::Cpg => sim.ipc_next_event(self.node, self.conn),
+            Service::Evs => sim.evs_ipc_next_event(self.node, self.conn),
+        }
+        .map_err(|_| TransportError::Disconnected("daemon gone".into()))
     }
 
     fn flow_control(&self) -> FlowControl {
@@ -151,7 +173,10 @@ impl Transport for SimTransport {
         if !self.closed {
             self.closed = true;
             if let Ok(mut sim) = self.sim.try_borrow_mut() {
-                sim.ipc_disconnect(self.node, self.conn);
+                match self.service {
+                    Service::Cpg => sim.ipc_disconnect(self.node, self.conn),
+                    Service::Evs => sim.evs_ipc_disconnect(self.node, self.conn),
+                }
             }
         }
     }
@@ -166,7 +191,13 @@ impl Transport for SimTransport {
         let limit = timeout.unwrap_or(STOPPED_CALL_LIMIT);
         let mut waited = Duration::ZERO;
         loop {
-            let pending = self.sim.borrow().ipc_event_pending(self.node, self.conn);
+            let pending = match self.service {
+                Service::Cpg => self.sim.borrow().ipc_event_pending(self.node, self.conn),
+                Service::Evs => self
+                    .sim
+                    .borrow()
+                    .evs_ipc_event_pending(self.node, self.conn),
+            };
             match pending {
                 Ok(true) => return Ok(true),
                 Err(_) => return Err(TransportError::Disconnected("daemon gone".into())),
@@ -244,6 +275,7 @@ impl Connect for SimConnector {
                 node: self.node,
                 conn,
                 closed: false,
+                service: Service::Cpg,
             }),
             // qb_ipcc_connect fails with ECONNREFUSED: CS_ERR_LIBRARY.
             None => Err(CsError::Library),
@@ -255,10 +287,31 @@ impl Connect for SimConnector {
     }
 }
 
+impl ConnectEvs for SimConnector {
+    type Transport = SimTransport;
+
+    fn connect_evs(&mut self) -> Result<SimTransport, CsError> {
+        let conn = self.sim.borrow_mut().evs_ipc_connect(self.node);
+        match conn {
+            Some(conn) => Ok(SimTransport {
+                sim: self.sim.clone(),
+                node: self.node,
+                conn,
+                closed: false,
+                service: Service::Evs,
+            }),
+            // No daemon to connect to: evs_initialize's CS_ERR_TRY_AGAIN (EVS-INIT-9).
+            None => Err(CsError::TryAgain),
+        }
+    }
+}
+
 /// One emulated agent process: the agent protocol's executor (the agent's own code) over
 /// `totem-client` on the simulated node.
 struct Client {
     api: RustCpg<SimConnector>,
+    /// The client's libevs: `totem_client::evs` on the node's EVS service.
+    evs: RustEvs<SimConnector>,
     exec: Executor,
     /// SIGSTOP: commands wait until SIGCONT.
     stopped: bool,
@@ -358,6 +411,7 @@ impl SimBackend {
                 client: name,
             };
             c.exec.auto_dispatch_all(&mut c.api, &mut host);
+            c.exec.evs_auto_dispatch_all(&mut c.evs, &mut host);
         }
     }
 
@@ -396,7 +450,10 @@ impl SimBackend {
             sink: &self.sink,
             client,
         };
-        match c.exec.execute(&mut c.api, &mut host, request) {
+        match c
+            .exec
+            .execute_any(&mut c.api, &mut c.evs, &mut host, request)
+        {
             Flow::Continue => {}
             Flow::Exit(code) => self.client_exits(client, None, Some(code)),
         }
@@ -424,6 +481,8 @@ impl Backend for SimBackend {
             // The simulated network carries a datagram of any size whole: there is no
             // interface, so nothing to fragment.
             link_mtu: false,
+            // Every simulated node runs totem-cpg's EVS service.
+            evs_nodes: EvsNodes::All,
         }
     }
 
@@ -486,7 +545,7 @@ impl Backend for SimBackend {
                 }
                 let pid = self.next_pid;
                 self.next_pid += 1;
-                let connector = SimConnector {
+                let connector = || SimConnector {
                     sim: sim.clone(),
                     node: *node,
                     pid,
@@ -496,7 +555,8 @@ impl Backend for SimBackend {
                 self.clients.insert(
                     name.clone(),
                     Client {
-                        api: RustCpg::new(connector, first_handle),
+                        api: RustCpg::new(connector(), first_handle),
+                        evs: RustEvs::new(connector(), first_handle + 0x8000),
                         exec: Executor::default(),
                         stopped: false,
                         pending: Vec::new(),

@@ -174,6 +174,40 @@ fn rows(trace: &Trace) -> (Vec<String>, Vec<Row>) {
                 format!("{}.{handle} watchdog in dispatch {mode}", e.client),
                 "exit",
             ),
+            EventKind::EvsConfchg {
+                handle,
+                kind,
+                ring,
+                members,
+                left,
+                joined,
+            } => (
+                Some(lane(format!("{}.evs.{handle}", e.client), &mut lanes)),
+                format!(
+                    "evs confchg {} ring {} {members:?} +{joined:?} -{left:?}",
+                    kind.as_deref().unwrap_or("?"),
+                    ring.as_deref().unwrap_or("NULL")
+                ),
+                "confchg",
+            ),
+            EventKind::EvsDeliver {
+                handle,
+                nodeid,
+                tag,
+                seq,
+                len,
+                ..
+            } => {
+                let what = match (tag, seq) {
+                    (Some(t), Some(q)) => format!("{t}#{q}"),
+                    _ => format!("{len} B"),
+                };
+                (
+                    Some(lane(format!("{}.evs.{handle}", e.client), &mut lanes)),
+                    format!("evs deliver from {nodeid} {what}"),
+                    "deliver",
+                )
+            }
             EventKind::ClientStarted { .. } | EventKind::ClientFatal { .. } => continue,
         };
         rows.push((l, label, kind));

@@ -254,6 +254,45 @@ mod tests {
     }
 
     #[test]
+    fn evs_steps_name_line_and_key_of_a_bad_key_or_kind() {
+        let ok = OK.replace(
+            "initialize: {client: a}",
+            "evs_initialize: {client: a}\n  - evs_join: {client: a, groups: [g, {hex: \"6b00ff\"}]}",
+        );
+        let s = parse_str(&ok, Path::new("x.yaml")).expect("valid");
+        assert_eq!(s.evs_clients.get("a"), Some(&1));
+        for (bad, key, word) in [
+            (
+                "evs_join: {client: a, groups: [g, {hex: \"6g\"}]}",
+                "steps[3].groups[1]",
+                "hex",
+            ),
+            (
+                "evs_leave: {client: a, groups: [aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]}",
+                "steps[3].groups[0]",
+                "33",
+            ),
+            (
+                "evs_mcast_groups: {client: a, groups: ['\\xZZ']}",
+                "steps[3].groups[0]",
+                "xZZ",
+            ),
+            (
+                "wait_until: {evs_confchg: {client: a, kind: REGULARISH}}",
+                "steps[3].wait_until.evs_confchg.kind",
+                "REGULARISH",
+            ),
+            ("evs_join: {client: a, grups: [g]}", "steps[3]", "grups"),
+        ] {
+            let text = ok.replace("evs_join: {client: a, groups: [g, {hex: \"6b00ff\"}]}", bad);
+            let e = parse_str(&text, Path::new("bad.yaml")).expect_err(bad);
+            assert_eq!(e.line, Some(11), "{bad}: {e}");
+            assert!(e.key.starts_with(key), "{bad}: {e}");
+            assert!(e.message.contains(word), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn node_out_of_range_is_rejected() {
         let text = OK.replace("{name: a, node: 1}", "{name: a, node: 4}");
         assert!(parse_str(&text, Path::new("bad.yaml")).is_err());

@@ -42,6 +42,9 @@ pub struct Scenario {
     pub disabled_checks: BTreeMap<CheckName, String>,
     pub steps: Vec<Step>,
     pub expect: Vec<Condition>,
+    /// Clients that make EVS calls, with their node: EVS runs only where the daemon is
+    /// totemd (corosync 3 has no EVS service).
+    pub evs_clients: BTreeMap<String, u32>,
 }
 
 /// An error in a scenario file: file, line (when known), key path and message.
@@ -107,8 +110,24 @@ pub fn step_client(step: &Step) -> Option<&str> {
         Step::ContextSet(c) => &c.client,
         Step::Dispatch(c) => &c.client,
         Step::Iteration(c) => &c.client,
+        Step::EvsInitialize(c) => &c.client,
+        Step::EvsFinalize(c) | Step::EvsFdGet(c) | Step::EvsContextGet(c) => &c.client,
+        Step::EvsContextSet(c) => &c.client,
+        Step::EvsDispatch(c) => &c.client,
+        Step::EvsJoin(c) | Step::EvsLeave(c) => &c.client,
+        Step::EvsMcastJoined(c) | Step::EvsMcastGroups(c) => &c.client,
+        Step::EvsMembershipGet(c) => &c.client,
         _ => return None,
     })
+}
+
+/// The EVS keys a step passes.
+fn step_keys(step: &Step) -> &[totem_agent_protocol::command::EvsKey] {
+    match step {
+        Step::EvsJoin(c) | Step::EvsLeave(c) => &c.groups,
+        Step::EvsMcastJoined(c) | Step::EvsMcastGroups(c) => &c.groups,
+        _ => &[],
+    }
 }
 
 fn cond_clients(c: &Condition) -> Vec<&str> {
@@ -122,6 +141,22 @@ fn cond_clients(c: &Condition) -> Vec<&str> {
         Condition::TotemConfchg(x) => vec![x.client.as_str()],
         Condition::Exited(x) => vec![x.client.as_str()],
         Condition::Call(x) => vec![x.client.as_str()],
+        Condition::EvsConfchg(x) => vec![x.client.as_str()],
+        Condition::EvsDelivered(x) => {
+            let mut v = vec![x.client.as_str()];
+            v.extend(x.from.as_deref());
+            v
+        }
+    }
+}
+
+/// EVS confchg kinds a condition may name.
+const EVS_KINDS: &[&str] = &["TRANSITIONAL", "REGULAR"];
+
+fn cond_evs_kind(c: &Condition) -> Option<&str> {
+    match c {
+        Condition::EvsConfchg(x) => x.kind.as_deref(),
+        _ => None,
     }
 }
 
@@ -208,6 +243,8 @@ impl Scenario {
             disabled.insert(c, reason.clone());
         }
         let mut clients = BTreeSet::new();
+        let mut client_nodes: BTreeMap<String, u32> = BTreeMap::new();
+        let mut evs_clients: BTreeMap<String, u32> = BTreeMap::new();
         let node_ok = |x: u32| (1..=n).contains(&x);
         for (i, step) in raw.steps.iter().map(|s| &s.0).enumerate() {
             let line = line_of_step(i);
@@ -261,6 +298,7 @@ impl Scenario {
                         return Err(bad_node("client.node", c.node));
                     }
                     clients.insert(c.name.clone());
+                    client_nodes.insert(c.name.clone(), c.node);
                 }
                 Step::KillClient(k) if !clients.contains(&k.name) => {
                     return Err(err(
@@ -277,14 +315,28 @@ impl Scenario {
                     ));
                 }
                 Step::Burst(b) => {
-                    for s in &b.senders {
+                    if b.senders.is_empty() && b.evs_senders.is_empty() {
+                        return Err(err(
+                            key("burst"),
+                            line,
+                            "needs senders or evs_senders".into(),
+                        ));
+                    }
+                    for (k, list) in [
+                        ("burst.senders", &b.senders),
+                        ("burst.evs_senders", &b.evs_senders),
+                    ] {
+                        for s in list {
+                            let c = s.split('.').next().unwrap_or(s);
+                            if !clients.contains(c) {
+                                return Err(err(key(k), line, format!("unknown client {c:?}")));
+                            }
+                        }
+                    }
+                    for s in &b.evs_senders {
                         let c = s.split('.').next().unwrap_or(s);
-                        if !clients.contains(c) {
-                            return Err(err(
-                                key("burst.senders"),
-                                line,
-                                format!("unknown client {c:?}"),
-                            ));
+                        if let Some(node) = client_nodes.get(c) {
+                            evs_clients.insert(c.to_owned(), *node);
                         }
                     }
                 }
@@ -317,6 +369,28 @@ impl Scenario {
             for g in step_groups(step) {
                 check_group(g).map_err(|e| err(key("group"), line, e))?;
             }
+            for (j, k) in step_keys(step).iter().enumerate() {
+                k.bytes()
+                    .map_err(|e| err(key(&format!("groups[{j}]")), line, e))?;
+            }
+            if let Step::WaitUntil(w) = step {
+                if let Some(kind) = w.condition().ok().as_ref().and_then(cond_evs_kind) {
+                    if !EVS_KINDS.contains(&kind) {
+                        return Err(err(
+                            key("wait_until.evs_confchg.kind"),
+                            line,
+                            format!("unknown kind {kind:?}; one of {EVS_KINDS:?}"),
+                        ));
+                    }
+                }
+            }
+            if step.is_evs() {
+                if let Some(c) = step_client(step) {
+                    if let Some(node) = client_nodes.get(c) {
+                        evs_clients.insert(c.to_owned(), *node);
+                    }
+                }
+            }
             if let Some(client) = step_client(step) {
                 if !clients.contains(client) {
                     return Err(err(
@@ -337,6 +411,15 @@ impl Scenario {
                         format!("expect[{i}]"),
                         None,
                         format!("unknown client {name:?}"),
+                    ));
+                }
+            }
+            if let Some(kind) = cond_evs_kind(c) {
+                if !EVS_KINDS.contains(&kind) {
+                    return Err(err(
+                        format!("expect[{i}].evs_confchg.kind"),
+                        None,
+                        format!("unknown kind {kind:?}; one of {EVS_KINDS:?}"),
                     ));
                 }
             }
@@ -380,6 +463,7 @@ impl Scenario {
             disabled_checks: disabled,
             steps: raw.steps.into_iter().map(|s| s.0).collect(),
             expect: raw.expect.into_iter().map(|s| s.0).collect(),
+            evs_clients,
         })
     }
 }

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use totem_agent_protocol::command::EvsKey;
 use totem_agent_protocol::values::{DispatchMode, Guarantee, Guard, IterationType, Model};
 use totem_agent_protocol::Rc;
 
@@ -327,6 +328,102 @@ pub enum Step {
     /// N messages from each of M senders, sent at once; waits for every sender's result.
     Burst(Burst),
     WaitUntil(Box<WaitUntil>),
+    /// `evs_initialize` (docs/evs.md); EVS handles are named apart from CPG's (default
+    /// `e1`). A scenario with EVS steps runs only where the daemon is totemd.
+    EvsInitialize(EvsInitialize),
+    EvsFinalize(Call),
+    EvsFdGet(Call),
+    EvsContextGet(Call),
+    EvsContextSet(ContextSet),
+    EvsDispatch(Dispatch),
+    EvsJoin(EvsGroupsCall),
+    EvsLeave(EvsGroupsCall),
+    EvsMcastJoined(EvsMcast),
+    EvsMcastGroups(EvsMcast),
+    EvsMembershipGet(EvsMembershipGet),
+}
+
+impl Step {
+    /// Whether the step is an EVS call (`evs_*`, or a burst with EVS senders).
+    pub fn is_evs(&self) -> bool {
+        matches!(
+            self,
+            Step::EvsInitialize(_)
+                | Step::EvsFinalize(_)
+                | Step::EvsFdGet(_)
+                | Step::EvsContextGet(_)
+                | Step::EvsContextSet(_)
+                | Step::EvsDispatch(_)
+                | Step::EvsJoin(_)
+                | Step::EvsLeave(_)
+                | Step::EvsMcastJoined(_)
+                | Step::EvsMcastGroups(_)
+                | Step::EvsMembershipGet(_)
+        ) || matches!(self, Step::Burst(b) if !b.evs_senders.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvsInitialize {
+    pub client: String,
+    /// Default `e1`.
+    pub handle: Option<String>,
+    /// Dispatch (CS_DISPATCH_ALL) whenever the fd is readable; off for dispatch-mode cases.
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+    pub expect: Option<RcExpect>,
+}
+
+/// `evs_join` / `evs_leave`: keys as strings (escaped notation, NUL-padded to 32 bytes) or
+/// `{hex: ...}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvsGroupsCall {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    pub groups: Vec<EvsKey>,
+    /// Repeat the list this many times (51 keys without writing 51): default 1.
+    pub repeat: Option<u32>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvsMcast {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    /// `evs_mcast_groups` only: the destination keys.
+    #[serde(default)]
+    pub groups: Vec<EvsKey>,
+    /// UNORDERED, FIFO, AGREED, SAFE or a number (EVS_TYPE_*; ignored by EVS, EVS-MJ-4).
+    #[serde(default)]
+    pub guarantee: Guarantee,
+    #[serde(default = "default_size")]
+    pub size: u64,
+    #[serde(default = "one")]
+    pub count: u64,
+    pub iovs: Option<u64>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvsMembershipGet {
+    pub client: String,
+    pub handle: Option<String>,
+    pub handle_value: Option<u64>,
+    /// The caller's array size (default 384); the answer is truncated to it.
+    pub entries: Option<u64>,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -545,7 +642,12 @@ pub struct Iteration {
 #[serde(deny_unknown_fields)]
 pub struct Burst {
     /// `client` or `client.handle`.
+    #[serde(default)]
     pub senders: Vec<String>,
+    /// EVS senders (`client` or `client.handle`, default handle `e1`), sending
+    /// `evs_mcast_joined` at the same time as `senders`.
+    #[serde(default)]
+    pub evs_senders: Vec<String>,
     pub count: u64,
     #[serde(default = "default_size")]
     pub size: u64,
@@ -570,6 +672,8 @@ pub struct WaitUntil {
     pub totem_confchg: Option<TotemCond>,
     pub exited: Option<ExitedCond>,
     pub call: Option<CallCond>,
+    pub evs_confchg: Option<EvsConfchgCond>,
+    pub evs_delivered: Option<EvsDeliveredCond>,
 }
 
 impl WaitUntil {
@@ -591,10 +695,16 @@ impl WaitUntil {
         if let Some(c) = &self.call {
             v.push(Condition::Call(c.clone()));
         }
+        if let Some(c) = &self.evs_confchg {
+            v.push(Condition::EvsConfchg(c.clone()));
+        }
+        if let Some(c) = &self.evs_delivered {
+            v.push(Condition::EvsDelivered(c.clone()));
+        }
         match v.len() {
             1 => Ok(v.remove(0)),
             0 => Err(
-                "wait_until needs one of confchg, delivered, totem_confchg, exited, call"
+                "wait_until needs one of confchg, delivered, totem_confchg, exited, call, evs_confchg, evs_delivered"
                     .to_owned(),
             ),
             _ => Err("wait_until takes exactly one condition".to_owned()),
@@ -617,6 +727,77 @@ pub enum Condition {
     /// A call result with this return code was reported (also the agent's own automatic
     /// dispatch, e.g. CS_ERR_LIBRARY when the daemon dies).
     Call(CallCond),
+    /// An EVS confchg on the handle matching every given filter.
+    EvsConfchg(EvsConfchgCond),
+    /// EVS deliveries on the handle matching the filters.
+    EvsDelivered(EvsDeliveredCond),
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvsConfchgCond {
+    pub client: String,
+    /// Default `e1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// TRANSITIONAL or REGULAR (from an implementation that cannot tell, as its rings tell:
+    /// `trace::evs_confchg_regular`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Members: a count, or the nodeids (compared as a set: totem's order is not sorted).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<NodeList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub left: Option<NodeList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub joined: Option<NodeList>,
+    /// Whether the callback got a ring id (not NULL).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+/// An EVS confchg list in a condition: its length, or its nodeids as a set.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(untagged)]
+pub enum NodeList {
+    Count(usize),
+    Nodes(Vec<u32>),
+}
+
+impl NodeList {
+    /// Whether `list` is what this says.
+    pub fn matches(&self, list: &[u32]) -> bool {
+        match self {
+            NodeList::Count(n) => *n == list.len(),
+            NodeList::Nodes(want) => {
+                let mut a = want.clone();
+                let mut b = list.to_vec();
+                a.sort_unstable();
+                b.sort_unstable();
+                a == b
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvsDeliveredCond {
+    pub client: String,
+    /// Default `e1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// Only messages this client sent (by the payload's sender tag, any of its handles).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

@@ -89,6 +89,66 @@ pub enum EventKind {
         ring_seq: u64,
         members: Vec<u32>,
     },
+    /// An EVS deliver callback (docs/evs.md): the sender's nodeid, the payload described.
+    EvsDeliver {
+        handle: String,
+        nodeid: u32,
+        len: u64,
+        digest: String,
+        tag: Option<String>,
+        seq: Option<u64>,
+        intact: Option<bool>,
+    },
+    /// An EVS confchg callback: node lists; `kind` and the ring when the implementation
+    /// passed them.
+    EvsConfchg {
+        handle: String,
+        kind: Option<String>,
+        ring: Option<String>,
+        members: Vec<u32>,
+        left: Vec<u32>,
+        joined: Vec<u32>,
+    },
+}
+
+/// For each event, whether it is a regular EVS confchg (`Some(true)`), a transitional one
+/// (`Some(false)`) or no EVS confchg (`None`). The implementation says so when it can;
+/// libevs's C callback cannot, and then the ring tells: totemsrp gives the transitional and
+/// the regular configuration of one change the new ring's id, and a connection gets both
+/// (EVS-CODE-2), so a confchg naming the ring of the handle's previous one is the regular
+/// of a pair, one naming another ring is a transitional (its regular follows), and a
+/// handle's first confchg is the copy of its node's last configuration, which is regular
+/// (EVS-CODE-1). Without a ring (1.4's NULL) nothing tells: counted regular.
+pub fn evs_confchg_regular(events: &[Event]) -> Vec<Option<bool>> {
+    let mut last_ring: std::collections::BTreeMap<(&str, &str), Option<&str>> =
+        std::collections::BTreeMap::new();
+    events
+        .iter()
+        .map(|e| match &e.kind {
+            EventKind::EvsConfchg {
+                handle, kind, ring, ..
+            } => {
+                let prev = last_ring.insert((&e.client, handle), ring.as_deref());
+                Some(match (kind.as_deref(), prev) {
+                    (Some(k), _) => k == "REGULAR",
+                    (None, None) => true,
+                    (None, Some(prev)) => ring.is_none() || prev == ring.as_deref(),
+                })
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+impl EventKind {
+    /// Whether the event belongs to an EVS handle (EVS callbacks, `evs_*` results).
+    pub fn is_evs(&self) -> bool {
+        match self {
+            EventKind::EvsDeliver { .. } | EventKind::EvsConfchg { .. } => true,
+            EventKind::Result { cmd, .. } => cmd.starts_with("evs_"),
+            _ => false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -270,6 +330,38 @@ pub fn from_agent(event: agent::Event) -> Result<EventKind, String> {
             ring_nodeid: ring.nodeid,
             ring_seq: ring.seq,
             members,
+        },
+        agent::Event::EvsDeliver {
+            handle,
+            nodeid,
+            len,
+            digest,
+            tag,
+            seq,
+            intact,
+        } => EventKind::EvsDeliver {
+            handle,
+            nodeid,
+            len,
+            digest,
+            tag,
+            seq,
+            intact,
+        },
+        agent::Event::EvsConfchg {
+            handle,
+            kind,
+            ring,
+            members,
+            left,
+            joined,
+        } => EventKind::EvsConfchg {
+            handle,
+            kind,
+            ring: ring.map(|r| format!("{}.{}", r.nodeid, r.seq)),
+            members,
+            left,
+            joined,
         },
     })
 }

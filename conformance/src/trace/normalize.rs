@@ -346,6 +346,55 @@ pub fn normalize(trace: &Trace) -> NormTrace {
                         len: *len,
                     });
             }
+            EventKind::EvsConfchg {
+                handle,
+                kind,
+                ring,
+                members,
+                left,
+                joined,
+            } => {
+                let mut nodes = |v: &[u32]| {
+                    let mut l: Vec<String> = v.iter().map(|n| ids.node(*n)).collect();
+                    l.sort();
+                    format!("[{}]", l.join(" "))
+                };
+                let (m, l, j) = (nodes(members), nodes(left), nodes(joined));
+                let r = ring
+                    .as_deref()
+                    .and_then(|r| r.split_once('.'))
+                    .and_then(|(n, q)| Some((n.parse::<u32>().ok()?, q.parse::<u64>().ok()?)))
+                    .map_or_else(|| "NULL".to_owned(), |(n, q)| ids.ring((n, q)));
+                let s = format!(
+                    "evs_confchg {} ring={r} members={m} left={l} joined={j}",
+                    kind.as_deref().unwrap_or("?")
+                );
+                pending
+                    .entry(stream(&format!("evs.{handle}")))
+                    .or_default()
+                    .push(Item::Membership(s));
+            }
+            EventKind::EvsDeliver {
+                handle,
+                nodeid,
+                len,
+                digest,
+                tag,
+                seq,
+                ..
+            } => {
+                let t = tag.clone().unwrap_or_else(|| format!("digest:{digest}"));
+                pending
+                    .entry(stream(&format!("evs.{handle}")))
+                    .or_default()
+                    .push(Item::Deliver {
+                        group: String::new(),
+                        sender: ids.node(*nodeid),
+                        tag: t,
+                        seq: *seq,
+                        len: *len,
+                    });
+            }
         }
     }
     for (k, mut items) in pending {
