@@ -30,8 +30,11 @@ if [ "$(id -u)" = 0 ]; then
 fi
 echo "conformance: backends $backends" >&2
 
-cargo build -q -p totem-conformance -p totem-conform-agent -p totemd
+cargo build -q -p totem-conformance -p totem-conform-agent -p totemd -p totem-libevs
 BIN="$TARGET/debug/totem-conform"
+# EVS scenarios drive our C libevs (corosync 1.4's API) through the agent, as CPG ones
+# drive the system's libcpg.
+export TOTEM_CONFORM_LIBEVS="${TOTEM_CONFORM_LIBEVS:-$(realpath "$TARGET/debug/libevs.so")}"
 case "$backends" in *corosync*) "$BIN" cleanup >/dev/null ;; esac
 
 status=0
