@@ -303,7 +303,7 @@ fn mixed_ring_with(model: &str, tag: &str) {
             .unwrap_or_else(|e| panic!("{e}"));
         let log = lab.log(n);
         assert!(
-            log.contains(&format!("Configuring crypto {model}/aes256/sha256")),
+            log.contains(&format!("crypto_{model}.so has been loaded")),
             "node {n}:\n{log}"
         );
         assert!(!log.contains("Unable to decrypt"), "node {n}:\n{log}");
