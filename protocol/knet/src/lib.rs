@@ -934,7 +934,24 @@ mod tests {
         // The smallest path with the largest overhead still leaves room for 255 fragments.
         let big = c(CryptoCipher::Aes128, CryptoHash::Sha512);
         assert_eq!(mtu(&small, &big), 437);
-        assert!(437 * 255 >= KNET_MAX_PACKET_SIZE);
+        let peers = (1..=2).map(|n| (n, addr(n))).collect();
+        let mut k = Knet::new(
+            KnetConfig::corosync(1, peers, 1000, &small).with_crypto(&big, &small),
+            at(0),
+        );
+        k.links[0].up = true;
+        let mut out = Vec::new();
+        k.send(
+            at(1),
+            Destination::All,
+            &vec![0u8; KNET_MAX_PACKET_SIZE],
+            &mut out,
+        );
+        assert_eq!(
+            out.len(),
+            KNET_MAX_PACKET_SIZE.div_ceil(437),
+            "within 255 fragments"
+        );
         // A message above the data MTU goes as fragments of exactly that size.
         let peers = (1..=2).map(|n| (n, addr(n))).collect();
         let mut k = Knet::new(
