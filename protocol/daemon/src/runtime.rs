@@ -94,6 +94,9 @@ pub trait EventSource {
     }
     /// Its deadline passed.
     fn handle_timeout(&mut self, _now: Instant, _node: &mut Node) {}
+    /// With knet crypto on: how many received datagrams it dropped so far (told after
+    /// every turn of the loop).
+    fn knet_crypto_dropped(&mut self, _now: Instant, _dropped: u64) {}
     /// Does it ask the daemon to leave the ring and stop (as `corosync-cfgtool -H` asks
     /// corosync through the cfg service)? Checked after each of its calls.
     fn shutdown_requested(&self) -> bool {
@@ -394,7 +397,11 @@ impl Runtime {
         }
         self.knet_timers(now);
         self.reporter.handle_timeout(now);
+        let dropped = self.crypto.as_ref().map(|c| c.stats.dropped());
         for s in sources.iter_mut() {
+            if let Some(d) = dropped {
+                s.knet_crypto_dropped(now, d);
+            }
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut self.node);
             }

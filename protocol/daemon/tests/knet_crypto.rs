@@ -253,8 +253,10 @@ fn three_totemd_with_aes256_sha256_form_a_ring_and_carry_cpg_encrypted() {
         spawn_totemd(&mut lab, n);
     }
     for n in 1..=3 {
-        lab.wait_status(n, FORM, synced_with(&[1, 2, 3]))
+        let s = lab
+            .wait_status(n, FORM, synced_with(&[1, 2, 3]))
             .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s["knet_crypto_dropped"], 0, "{s}");
         let log = lab.log(n);
         assert!(
             log.contains("pmtud: Global data MTU changed to: 1397"),
@@ -398,6 +400,8 @@ fn a_totemd_with_the_wrong_key_does_not_join_and_counts_what_it_drops() {
     .unwrap_or_else(|e| panic!("{e}"));
     let status = lab.status(3).expect("status");
     assert_eq!(status["members"], json!([3]), "alone: {status}");
+    lab.wait_status(3, EVENT, |s| s["knet_crypto_dropped"].as_u64() > Some(10))
+        .unwrap_or_else(|e| panic!("{e}"));
     for n in 1..=2 {
         let since = marks.since(&lab.log(n), n);
         assert!(
