@@ -426,3 +426,39 @@ fn a_totemd_with_the_wrong_key_does_not_join_and_counts_what_it_drops() {
     );
     assert!(!log.contains("[QUORUM] Members[2]") && !log.contains("[QUORUM] Members[3]"));
 }
+
+// Reference: totemconfig.c::totem_config_keyread: `totem.key` is taken from cmap with its
+// length, which for a string counts the terminating NUL; `secauth: on` is aes256/sha256.
+// If totemd keyed its HMAC with the characters alone, corosync would refuse every packet.
+#[test]
+fn a_key_in_corosync_conf_and_secauth_on_make_the_same_ring_with_corosync() {
+    if skip(
+        "a_key_in_corosync_conf_and_secauth_on_make_the_same_ring_with_corosync",
+        true,
+    ) {
+        return;
+    }
+    let mut lab = Lab::new("kk", 3).expect("lab");
+    lab.transport = "knet";
+    // 127 characters: with the NUL, the 128 bytes corosync requires at least.
+    let key: String = (0..127)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
+    lab.crypto = Some(format!("\tsecauth: on\n\tkey: {key}\n"));
+    lab.spawn_corosync(1, 3);
+    lab.spawn_corosync(2, 3);
+    for n in 1..=2 {
+        lab.wait_log(n, FORM, |l| corosync_synced(l, 2, "1 2"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    spawn_totemd(&mut lab, 3);
+    lab.wait_status(3, FORM, synced_with(&[1, 2, 3]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    for n in 1..=2 {
+        lab.wait_log(n, FORM, |l| corosync_synced(l, 3, "1 2 3"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let (enc, dec, dropped, _) = stop_and_count(&mut lab, 3);
+    assert!(enc > 0 && dec > 0);
+    assert_eq!(dropped, 0);
+}
