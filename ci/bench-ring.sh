@@ -35,7 +35,10 @@ OUT/results.json. Namespaces and processes are removed on every exit.
                    itself (corosync.conf sched_rr default), for a totemd that does not
                    (the policy each daemon ran with is in OUT/*.cpu.txt and results.json)
   --only D         run one daemon only: corosync or totemd
-  --transport T    udpu (default) or knet (corosync 3's default; crypto off), for both rings
+  --transport T    udpu (default) or knet (corosync 3's default; crypto off unless --crypto), for both rings
+  --crypto M/C/H   knet crypto for both rings (with --transport knet): crypto_model M,
+                   crypto_cipher C, crypto_hash H (e.g. nss/aes256/sha256), one 256-byte
+                   random authkey for every node
   --ipc TYPE       libqb IPC type of both daemons' clients: shm (corosync's default) or
                    socket (system.qb_ipc_type; default shm)
   --pcap[=SIZE]    after the ladder, capture 1 s of SIZE-byte traffic (default 1600) on
@@ -53,7 +56,7 @@ EOF
 }
 
 duration=4 warmup=0.5 sizes=64,320,1600,8000,40000,200000 window=0 rounds=1 load=0 pingpong=0 only="" pcap=0 perf=0 totemd_rr=0 pcap_size=1600
-out=target/bench-ring build=1 ipc=shm transport=udpu
+out=target/bench-ring build=1 ipc=shm transport=udpu crypto=""
 while [ $# -gt 0 ]; do
   case "$1" in
     -h|--help) usage; exit 0 ;;
@@ -66,6 +69,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=${2:?}; shift ;;
     --transport) transport=${2:?}; shift
       case "$transport" in udpu|knet) ;; *) echo "--transport: udpu or knet, not $transport" >&2; exit 2 ;; esac ;;
+    --crypto) crypto=${2:?}; shift
+      case "$crypto" in */*/*) ;; *) echo "--crypto: MODEL/CIPHER/HASH, not $crypto" >&2; exit 2 ;; esac ;;
     --load) load=1 ;;
     --pingpong) pingpong=1 ;;
     --only) only=${2:?}; shift
@@ -81,6 +86,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 
+if [ -n "$crypto" ] && [ "$transport" != knet ]; then echo "--crypto needs --transport knet" >&2; exit 2; fi
 case "$rounds" in ''|*[!0-9]*|0) echo "--rounds: a positive integer" >&2; exit 2 ;; esac
 case "$window" in ''|*[!0-9]*) echo "--window: a number of messages" >&2; exit 2 ;; esac
 [ "$(id -u)" = 0 ] || { echo "needs root (network namespaces, bind mounts)" >&2; exit 2; }
@@ -177,6 +183,10 @@ render_conf() { # dir
     nodelist+=$'\tnode {\n\t\tring0_addr: 10.200.0.1'"$n"$'\n\t\tnodeid: '"$n"$'\n\t}\n'
   done
   tmpl=${tmpl//'{{transport}}'/$transport}
+  if [ -n "$crypto" ]; then
+    [ -f "$work/authkey" ] || head -c 256 /dev/urandom >"$work/authkey"
+    tmpl=${tmpl//$'\tcrypto_cipher: none\n\tcrypto_hash: none'/$'\tcrypto_model: '"${crypto%%/*}"$'\n\tcrypto_cipher: '"$(echo "$crypto" | cut -d/ -f2)"$'\n\tcrypto_hash: '"${crypto##*/}"$'\n\tkeyfile: '"$work/authkey"}
+  fi
   tmpl=${tmpl//'{{totem_timings}}'/}
   tmpl=${tmpl//'{{nodelist}}'/$nodelist}
   tmpl=${tmpl//'{{logfile}}'/$1/log/corosync.log}
@@ -350,7 +360,7 @@ meta=(
   --meta "corosync=$(/usr/sbin/corosync -v 2>/dev/null | head -n 1 || echo none)"
   --meta "git=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo +dirty)"
   --meta "duration_s=$duration" --meta "warmup_s=$warmup" --meta "load=$load" --meta "window=$window" --meta "rounds=$rounds"
-  --meta "transport=$transport" --meta "nodes=3" --meta "ipc=$ipc"
+  --meta "transport=$transport" --meta "crypto=${crypto:-none}" --meta "nodes=3" --meta "ipc=$ipc"
 )
 echo
 mapfile -t cargs < <(files --base corosync; files --candidate totemd)

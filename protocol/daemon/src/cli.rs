@@ -11,6 +11,7 @@ use crate::config::{self, ConfigError, CorosyncConf, LocalHost, NodeEntry};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
+use crate::link_crypto::LinkCrypto;
 use crate::log::{self, Logger};
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
 use crate::report::{ReportConfig, Reporter};
@@ -202,7 +203,11 @@ pub fn plan(
                 )
             })
             .collect();
-        KnetConfig::corosync(me.nodeid as u16, peers, node.srp.token_ms, &conf.totem.knet)
+        let k = KnetConfig::corosync(me.nodeid as u16, peers, node.srp.token_ms, &conf.totem.knet);
+        match &conf.totem.crypto {
+            Some(crypto) => k.with_crypto(crypto, &conf.totem.knet),
+            None => k,
+        }
     });
     // cs_ipcs_service_init with corosync's IPC type (`cs_get_ipc_type`: native, the
     // default, is shm). Clients follow (ipc.md §1.3).
@@ -378,6 +383,13 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
                 k.pong_count,
                 k.data_mtu
             );
+            // libknet's line once its PMTUD settles; totemd's data MTU is fixed from the start.
+            logf!(
+                Knet,
+                Info,
+                "pmtud: Global data MTU changed to: {}",
+                k.data_mtu
+            );
         }
         None => {
             for n in &conf.nodes {
@@ -479,6 +491,13 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
     );
     if let Some(knet) = knet {
         runtime.use_knet(knet);
+        if let Some(crypto) = conf.totem.crypto.clone() {
+            let crypto = LinkCrypto::new(crypto).map_err(|e| StartError {
+                message: format!("knet crypto: cannot open /dev/urandom: {e}"),
+                code: EXIT_FATAL,
+            })?;
+            runtime.use_knet_crypto(crypto);
+        }
     }
     Ok(Daemon {
         config: conf,
@@ -611,6 +630,19 @@ impl Daemon {
                         k.replies_sent,
                         k.messages_received,
                         k.dropped
+                    );
+                }
+                if let Some(c) = self.runtime.knet_crypto() {
+                    let c = c.stats;
+                    logf!(
+                        Knet,
+                        Info,
+                        "knet crypto: {} datagrams encrypted, {} decrypted, {} dropped ({} bad HMAC, {} malformed)",
+                        c.encrypted,
+                        c.decrypted,
+                        c.dropped(),
+                        c.bad_hmac,
+                        c.malformed
                     );
                 }
                 if self.runtime.faults().active() {

@@ -4,7 +4,7 @@
 //!
 //! * [`config`] reads corosync.conf ([`conf_parse`] is its grammar);
 //! * [`udpu`] is the transport (and the socket of `totem_knet`'s link layer when the
-//!   transport is knet), [`runtime`] the poll(2) loop around the node, with
+//!   transport is knet, with [`link_crypto`] when knet crypto is on), [`runtime`] the poll(2) loop around the node, with
 //!   [`runtime::EventSource`] for other inputs such as the IPC server;
 //! * [`persist`] keeps the ring seq as corosync does, [`report`] and [`log`] write corosync's
 //!   log lines, [`fault`] drops received messages on request;
@@ -23,6 +23,7 @@ pub mod config;
 pub mod cpg_service;
 pub mod evs_service;
 pub mod ipc;
+pub mod link_crypto;
 pub mod log;
 pub mod persist;
 pub mod quorum;

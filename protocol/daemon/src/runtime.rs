@@ -19,6 +19,7 @@ use totem_srp::Instant;
 use totem_wire::srp::{Header, Message, MessageType};
 
 use crate::fault::Faults;
+use crate::link_crypto::LinkCrypto;
 use crate::report::Reporter;
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
@@ -93,6 +94,9 @@ pub trait EventSource {
     }
     /// Its deadline passed.
     fn handle_timeout(&mut self, _now: Instant, _node: &mut Node) {}
+    /// With knet crypto on: how many received datagrams it dropped so far (told after
+    /// every turn of the loop).
+    fn knet_crypto_dropped(&mut self, _now: Instant, _dropped: u64) {}
     /// Does it ask the daemon to leave the ring and stop (as `corosync-cfgtool -H` asks
     /// corosync through the cfg service)? Checked after each of its calls.
     fn shutdown_requested(&self) -> bool {
@@ -155,6 +159,9 @@ pub struct Runtime {
     loopback: VecDeque<Vec<u8>>,
     /// knet datagrams to send.
     knet_out: Vec<Outgoing>,
+    /// knet's crypto, when on: what `knet` builds is encrypted before it is sent, what
+    /// arrives is decrypted before `knet` sees it.
+    crypto: Option<LinkCrypto>,
     /// Counters.
     pub stats: RuntimeStats,
     /// Send errors already reported in the log, and when the last report was.
@@ -195,6 +202,7 @@ impl Runtime {
             knet: None,
             loopback: VecDeque::new(),
             knet_out: Vec::new(),
+            crypto: None,
             stats: RuntimeStats::default(),
             send_errors_reported: 0,
             send_errors_reported_at: None,
@@ -206,6 +214,16 @@ impl Runtime {
     /// `knet`, and our own messages go over the loopback link.
     pub fn use_knet(&mut self, config: KnetConfig) {
         self.knet = Some(Knet::new(config, self.clock.now()));
+    }
+
+    /// Encrypts and authenticates every knet datagram with `crypto` (after [`Runtime::use_knet`]).
+    pub fn use_knet_crypto(&mut self, crypto: LinkCrypto) {
+        self.crypto = Some(crypto);
+    }
+
+    /// knet's crypto, when on (for its counters).
+    pub fn knet_crypto(&self) -> Option<&LinkCrypto> {
+        self.crypto.as_ref()
     }
 
     /// The knet link layer, when the transport is knet (for its counters).
@@ -228,6 +246,15 @@ impl Runtime {
     /// the destination of the last datagram (the token, after a token visit's multicasts)
     /// goes last, so that it never overtakes what was sent before it to the others.
     fn flush_knet(&mut self) {
+        if let Some(crypto) = self.crypto.as_mut() {
+            // libknet encrypts every packet it sends, heartbeat and PMTUD replies included.
+            let clear = std::mem::take(&mut self.knet_out);
+            self.knet_out.extend(
+                clear
+                    .into_iter()
+                    .filter_map(|(addr, packet)| crypto.seal(&packet).map(|w| (addr, w))),
+            );
+        }
         if !self.knet_out.is_empty() {
             let mut order: Vec<std::net::SocketAddr> = Vec::new();
             for (addr, _) in self.knet_out.iter().rev() {
@@ -370,7 +397,11 @@ impl Runtime {
         }
         self.knet_timers(now);
         self.reporter.handle_timeout(now);
+        let dropped = self.crypto.as_ref().map(|c| c.stats.dropped());
         for s in sources.iter_mut() {
+            if let Some(d) = dropped {
+                s.knet_crypto_dropped(now, d);
+            }
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut self.node);
             }
@@ -417,7 +448,17 @@ impl Runtime {
                     continue;
                 }
             };
-            let bytes = &buf[..len];
+            let mut bytes = &buf[..len];
+            let plain;
+            if let Some(crypto) = self.crypto.as_mut() {
+                match crypto.open(now, from, bytes) {
+                    Some(p) => {
+                        plain = p;
+                        bytes = &plain;
+                    }
+                    None => continue,
+                }
+            }
             match self.knet.as_mut() {
                 None => self.deliver(now, from, bytes),
                 Some(knet) => {

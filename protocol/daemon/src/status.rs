@@ -10,7 +10,9 @@
 //! `state` is the Totem membership state (`gather`, `commit`, `recovery`, `operational`);
 //! `ring` and `members` are the installed ring's; `synced` is true once every sync round of
 //! that ring completed ("Completed service synchronization") and the node is operational
-//! on it. The file is removed when the daemon stops cleanly.
+//! on it. With knet crypto on, `knet_crypto_dropped` counts the received datagrams that did
+//! not verify (updated at most once a second). The file is removed when the daemon stops
+//! cleanly.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,6 +65,7 @@ pub struct StatusFile {
     due: Option<Instant>,
     written: String,
     failing: bool,
+    crypto_dropped: Option<u64>,
 }
 
 impl StatusFile {
@@ -74,6 +77,7 @@ impl StatusFile {
             due: Some(Instant::ZERO),
             written: String::new(),
             failing: false,
+            crypto_dropped: None,
         }
     }
 
@@ -83,7 +87,12 @@ impl StatusFile {
     }
 
     fn write(&mut self, now: Instant, node: &Node) {
-        let line = status_line(node, self.synced_ring);
+        let mut line = status_line(node, self.synced_ring);
+        if let Some(d) = self.crypto_dropped {
+            // status_line ends with "}\n".
+            line.truncate(line.len() - 2);
+            line.push_str(&format!(",\"knet_crypto_dropped\":{d}}}\n"));
+        }
         if line == self.written {
             return;
         }
@@ -125,6 +134,23 @@ impl EventSource for StatusFile {
                 self.due = Some(now);
             }
             NodeEvent::Client(_) | NodeEvent::StoreRingId(_) => {}
+        }
+    }
+
+    fn knet_crypto_dropped(&mut self, now: Instant, dropped: u64) {
+        if self.crypto_dropped == Some(dropped) {
+            return;
+        }
+        // The first value at once, later ones at most once a second: a node with the wrong
+        // key drops datagrams all the time.
+        let wait = if self.crypto_dropped.is_none() {
+            totem_srp::Duration::from_millis(0)
+        } else {
+            totem_srp::Duration::from_millis(1000)
+        };
+        self.crypto_dropped = Some(dropped);
+        if self.due.is_none() {
+            self.due = Some(now + wait);
         }
     }
 

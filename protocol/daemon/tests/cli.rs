@@ -80,6 +80,38 @@ fn version_and_config_test_exit_as_corosync_does() {
             && err.contains("not supported by totemd"),
         "{err}"
     );
+    // knet crypto: a key file corosync accepts passes, a short one stops the start with
+    // read_keyfile's words, naming the file and the keyfile line.
+    let kdir = dir.path().join("c");
+    let crypto = write_conf(&kdir, "knet", 5405);
+    for (len, ok) in [(256, true), (64, false)] {
+        let key = kdir.join(format!("authkey{len}"));
+        std::fs::write(&key, vec![5u8; len]).unwrap();
+        let text = std::fs::read_to_string(&crypto).unwrap().replacen(
+            "\ttoken: 1000\n",
+            &format!(
+                "\ttoken: 1000\n\tsecauth: on\n\tkeyfile: {}\n",
+                key.display()
+            ),
+            1,
+        );
+        let conf = kdir.join(format!("crypto{len}.conf"));
+        std::fs::write(&conf, text).unwrap();
+        let (code, _, err) = totemd(&["-t", "-c", conf.to_str().unwrap(), "-n", "1"]);
+        if ok {
+            assert_eq!(code, 0, "{err}");
+        } else {
+            assert_eq!(code, 8, "{err}");
+            assert!(
+                err.contains(&format!(
+                    "{}:6: totem.keyfile: Could only read 512 bits of minimum 1024 bits from {}.",
+                    conf.display(),
+                    key.display()
+                )),
+                "{err}"
+            );
+        }
+    }
     let (code, _, err) = totemd(&["-t", "-c", "/nonexistent/corosync.conf"]);
     assert_eq!(code, 8, "{err}");
     let (code, _, err) = totemd(&["-t", "-c", path, "--drop-mcast", "101"]);

@@ -74,7 +74,7 @@ fn debians_default_file_is_knet_with_knets_netmtu() {
 }
 
 // Reference: totemconfig.c (knet needs explicit nodeids below KNET_MAX_HOST), spec §1.2;
-// what totemd's knet cannot do (crypto, compression, a second link, sctp) is an error.
+// what totemd's knet cannot do (compression, a second link, sctp) is an error.
 #[test]
 fn knet_keys_are_read_and_what_totemds_knet_cannot_do_is_refused() {
     let base = rendered_template(2, "").replacen("transport: udpu", "transport: knet", 1);
@@ -95,12 +95,6 @@ fn knet_keys_are_read_and_what_totemds_knet_cannot_do_is_refused() {
         }
     );
     let cases = [
-        (
-            "crypto_cipher: none",
-            "crypto_cipher: aes256",
-            "totem.crypto_cipher",
-            "knet crypto",
-        ),
         (
             "cluster_name: totem-conform",
             "cluster_name: x\n\tknet_compression_model: zlib",
@@ -322,9 +316,10 @@ fn keys_totemd_cannot_honour_are_errors_with_their_line() {
     }
     // corosync's own words where it has them.
     let text = base.replacen("crypto_cipher: none", "crypto_cipher: aes256", 1);
-    assert!(key_error(parse_str(&text, "c"))
-        .2
-        .contains("crypto_cipher & crypto_hash are only valid for the Knet transport."));
+    assert_eq!(
+        key_error(parse_str(&text, "c")).2,
+        "crypto_cipher requires crypto_hash with value other than none"
+    );
     let text = base.replacen("cluster_name: totem-conform", "token: fast", 1);
     assert_eq!(
         key_error(parse_str(&text, "c")).2,
@@ -458,4 +453,180 @@ fn qb_ipc_type_selects_the_servers_transport() {
     let loaded = parse_str(base, "c").unwrap();
     assert!(loaded.config.system.sched_rr, "corosync's default");
     assert!(parse_str(&format!("{base}system {{\n\tqb_ipc_type: pipe\n}}\n"), "c").is_err());
+}
+
+/// A key file of `len` bytes in `dir`.
+fn key_file(dir: &std::path::Path, name: &str, len: usize) -> String {
+    let path = dir.join(name);
+    std::fs::write(
+        &path,
+        (0..len).map(|i| (i * 31 + 7) as u8).collect::<Vec<u8>>(),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+/// The conformance template on knet with these lines in place of its crypto lines.
+fn knet_with(crypto: &str) -> String {
+    rendered_template(2, "")
+        .replacen("transport: udpu", "transport: knet", 1)
+        .replacen("\tcrypto_cipher: none\n\tcrypto_hash: none\n", crypto, 1)
+}
+
+// Reference: totemconfig.c::totem_get_crypto (secauth, cipher and hash, the nss default,
+// "cipher requires hash"), totem_config_keyread and read_keyfile (keyfile, key, the
+// default file, 128..=4096 bytes, their messages), coroparse.c's value checks, and
+// totem_config_validate's "only knet". Every message was checked against corosync 3.1.7's
+// `corosync -t` on Debian 12.
+#[test]
+fn knet_crypto_is_read_as_corosync_reads_it_and_refused_in_its_words() {
+    use totem_knet::crypto::{CryptoCipher, CryptoHash, CryptoModel};
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "authkey", 256);
+    let long = key_file(dir.path(), "long", 5000);
+    let short = key_file(dir.path(), "short", 100);
+    let read = |crypto: &str| {
+        parse_str(&knet_with(crypto), "c")
+            .map(|l| l.config.totem.crypto)
+            .map(|c| c.map(|c| (c.model(), c.cipher(), c.hash())))
+    };
+    let on = |m, c, h| Some((m, c, h));
+    use CryptoCipher::{Aes128, Aes192, Aes256};
+    use CryptoHash::{Md5, Sha1, Sha256, Sha512};
+    use CryptoModel::{Nss, Openssl};
+    let cases = [
+        (
+            format!("\tcrypto_cipher: aes256\n\tcrypto_hash: sha256\n\tkeyfile: {key}\n"),
+            on(Nss, Aes256, Sha256),
+        ),
+        (
+            format!("\tcrypto_model: openssl\n\tcrypto_cipher: aes192\n\tcrypto_hash: sha512\n\tkeyfile: {key}\n"),
+            on(Openssl, Aes192, Sha512),
+        ),
+        (format!("\tsecauth: on\n\tkeyfile: {key}\n"), on(Nss, Aes256, Sha256)),
+        // crypto_* override secauth wherever they stand.
+        (
+            format!("\tcrypto_hash: sha1\n\tsecauth: on\n\tkeyfile: {key}\n"),
+            on(Nss, Aes256, Sha1),
+        ),
+        (
+            format!("\tcrypto_cipher: none\n\tcrypto_hash: md5\n\tkeyfile: {key}\n"),
+            on(Nss, CryptoCipher::None, Md5),
+        ),
+        // Only the first 4096 bytes are read.
+        (
+            format!("\tcrypto_cipher: aes128\n\tcrypto_hash: sha1\n\tkeyfile: {long}\n"),
+            on(Nss, Aes128, Sha1),
+        ),
+        // cmap's string: 127 characters and the NUL make the minimum.
+        (
+            format!("\tsecauth: on\n\tkey: {}\n", "k".repeat(127)),
+            on(Nss, Aes256, Sha256),
+        ),
+        ("\tsecauth: off\n\tcrypto_model: openssl\n".to_owned(), Option::None),
+    ];
+    for (crypto, want) in cases {
+        assert_eq!(read(&crypto).unwrap(), want, "{crypto}");
+    }
+    // The key as libknet gets it: the file's first 4096 bytes, or the string with its NUL.
+    let c = parse_str(
+        &knet_with(&format!("\tsecauth: on\n\tkey: {}\n", "k".repeat(127))),
+        "c",
+    )
+    .unwrap()
+    .config
+    .totem
+    .crypto
+    .unwrap();
+    let mut want = b"k".repeat(127);
+    want.push(0);
+    let expected = totem_knet::crypto::KnetCrypto::new(Nss, Aes256, Sha256, &want).unwrap();
+    assert_eq!(c, expected);
+
+    // Errors: file, line (of the key that set it), key and corosync's message.
+    let missing = dir.path().join("missing").display().to_string();
+    let errors = [
+        (
+            "\tcrypto_cipher: aes256\n".to_owned(),
+            "totem.crypto_cipher",
+            "crypto_cipher requires crypto_hash with value other than none".to_owned(),
+        ),
+        (
+            "\tsecauth: on\n\tcrypto_hash: none\n".to_owned(),
+            "totem.secauth",
+            "crypto_cipher requires crypto_hash with value other than none".to_owned(),
+        ),
+        (
+            "\tcrypto_cipher: aes257\n".to_owned(),
+            "totem.crypto_cipher",
+            "Invalid cipher type. Should be none, aes256, aes192 or aes128".to_owned(),
+        ),
+        (
+            "\tcrypto_hash: sha3\n".to_owned(),
+            "totem.crypto_hash",
+            "Invalid hash type. Should be none, md5, sha1, sha256, sha384 or sha512".to_owned(),
+        ),
+        (
+            "\tcrypto_model: gcrypt\n".to_owned(),
+            "totem.crypto_model",
+            "Invalid crypto model. Should be nss or openssl".to_owned(),
+        ),
+        (
+            format!("\tcrypto_cipher: aes256\n\tcrypto_hash: sha1\n\tkeyfile: {short}\n"),
+            "totem.keyfile",
+            format!("Could only read 800 bits of minimum 1024 bits from {short}."),
+        ),
+        (
+            format!("\tsecauth: on\n\tkeyfile: {missing}\n"),
+            "totem.keyfile",
+            format!("Could not open {missing}: No such file or directory"),
+        ),
+        (
+            format!("\tsecauth: on\n\tkeyfile: {}\n", dir.path().display()),
+            "totem.keyfile",
+            format!("Could not read {}: Is a directory", dir.path().display()),
+        ),
+        (
+            format!("\tsecauth: on\n\tkey: {}\n", "k".repeat(126)),
+            "totem.key",
+            "key is too short".to_owned(),
+        ),
+    ];
+    for (crypto, key, message) in errors {
+        let text = knet_with(&crypto);
+        let (line, got_key, got) = key_error(parse_str(&text, "/etc/c.conf"));
+        assert_eq!(
+            (got_key.as_str(), got.as_str()),
+            (key, message.as_str()),
+            "{crypto}"
+        );
+        let want_line = text
+            .lines()
+            .position(|l| l.trim_start().starts_with(key.trim_start_matches("totem.")))
+            .unwrap() as u32
+            + 1;
+        assert_eq!(line, want_line, "{crypto}");
+    }
+    // Crypto on udpu: the key is read first (a missing one is that error), then refused.
+    let udpu = rendered_template(2, "").replacen(
+        "\tcrypto_cipher: none\n\tcrypto_hash: none\n",
+        &format!("\tcrypto_cipher: aes256\n\tcrypto_hash: sha256\n\tkeyfile: {key}\n"),
+        1,
+    );
+    let err = parse_str(&udpu, "/etc/c.conf").unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "/etc/c.conf:7: totem.crypto_cipher: crypto_cipher & crypto_hash are only valid for the Knet transport."
+    );
+    // A key with crypto off is not read; totemd says so.
+    let loaded = parse_str(&knet_with(&format!("\tkeyfile: {missing}\n")), "c").unwrap();
+    assert!(loaded.config.totem.crypto.is_none());
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.key == "totem.keyfile" && w.message.contains("are none")),
+        "{:?}",
+        loaded.warnings
+    );
 }

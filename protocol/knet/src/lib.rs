@@ -1,5 +1,5 @@
-//! `totem-knet`: the knet transport as libknet 1.25 runs it under corosync 3.1.7 with crypto
-//! and compression off (spec §1.2; the crypto framing itself is in [`crypto`]), sans-IO: datagrams and `now` in, datagrams and link
+//! `totem-knet`: the knet transport as libknet 1.25 runs it under corosync 3.1.7 with
+//! compression off (spec §1.2), sans-IO: datagrams and `now` in, datagrams and link
 //! events out. No sockets, no OS clock, no global RNG: the caller owns the socket (totemd's
 //! token socket) or the network (the simulator's), and passes time in as
 //! [`totem_srp::Instant`], as for `totem_srp::Srp`. Nothing is logged here: link changes
@@ -28,6 +28,11 @@
 //! * **Receive** (`threads_rx.c::_parse_recv_from_links`): data only from a listed host,
 //!   from its link address (port not compared), only once its link is up; fragments are
 //!   reassembled per sender (`pckt_defrag`); unicast data for another host is dropped.
+//!
+//! * **Crypto** ([`crypto`]): this link layer builds and reads clear knet packets; with
+//!   crypto on, the caller encrypts every datagram it sends (with a random salt of its own)
+//!   and verifies and decrypts every one it receives before [`Knet::receive`] sees it, and
+//!   gives the data MTU the crypto overhead ([`KnetConfig::with_crypto`]).
 //!
 //! Left out, and why: libknet's per-host dedup of seq_nums (`_seq_num_lookup`): with one
 //! link knet sends each packet once, and totemsrp discards repeats itself (MCASTs by seq,
@@ -61,9 +66,12 @@ const PONG_TIMEOUT_LAT_MUL: u64 = 2;
 const DATA_MTU_OVERHEAD: usize = 20 + 8 + 26;
 /// The path MTU assumed when `totem.knet_mtu` is not set.
 pub const DEFAULT_PATH_MTU: usize = 1500;
-/// `KNET_PMTUD_MIN_MTU_V4`: no path is assumed smaller. It also keeps the largest message
-/// (`KNET_MAX_PACKET_SIZE`) within the 255 fragments `frag_num` can count.
+/// `KNET_PMTUD_MIN_MTU_V4`: no path is assumed smaller.
 const MIN_PATH_MTU: usize = 576;
+/// The smallest data MTU that keeps the largest message (`KNET_MAX_PACKET_SIZE`) within
+/// the 255 fragments `frag_num` can count. Every path MTU from [`MIN_PATH_MTU`] on gives
+/// more, with or without crypto (437 with aes and sha512).
+const MIN_DATA_MTU: usize = KNET_MAX_PACKET_SIZE.div_ceil(u8::MAX as usize);
 
 /// The knet keys of corosync.conf that totemd honours (`totem.knet_mtu`, link 0's
 /// `interface` keys); `None` means corosync's default ([`KnetConfig::corosync`]).
@@ -116,11 +124,27 @@ impl KnetConfig {
             ping_interval: ms(set(settings.ping_interval_ms).unwrap_or(token_ms / (2 * pong_count))),
             ping_timeout: ms(set(settings.ping_timeout_ms).unwrap_or(token_ms / pong_count)),
             pong_count,
-            data_mtu: set(settings.mtu)
-                .map_or(DEFAULT_PATH_MTU, |m| m as usize)
-                .max(MIN_PATH_MTU)
-                - DATA_MTU_OVERHEAD,
+            data_mtu: KnetConfig::path_mtu(settings) - DATA_MTU_OVERHEAD,
         }
+    }
+
+    /// The path MTU the data MTU is computed from: `knet_mtu` when set (not below
+    /// `KNET_PMTUD_MIN_MTU_V4`), else a 1500-byte path.
+    pub fn path_mtu(settings: &KnetSettings) -> usize {
+        settings
+            .mtu
+            .filter(|v| *v > 0)
+            .map_or(DEFAULT_PATH_MTU, |m| m as usize)
+            .max(MIN_PATH_MTU)
+    }
+
+    /// The data MTU libknet computes with this crypto on the same path
+    /// (`calc_max_data_outlen`): 1397 with aes256/sha256 on a 1500-byte path, the size of
+    /// the knet fragments corosync sends then.
+    pub fn with_crypto(mut self, crypto: &crypto::KnetCrypto, settings: &KnetSettings) -> Self {
+        let path = KnetConfig::path_mtu(settings);
+        self.data_mtu = crypto.data_mtu(path).unwrap_or(MIN_DATA_MTU);
+        self
     }
 }
 
@@ -218,7 +242,7 @@ impl Knet {
     /// pings a link the moment it is enabled (its heartbeat thread finds `ping_last`
     /// unset), not one interval later.
     pub fn new(mut config: KnetConfig, now: Instant) -> Knet {
-        config.data_mtu = config.data_mtu.max(MIN_PATH_MTU - DATA_MTU_OVERHEAD);
+        config.data_mtu = config.data_mtu.max(MIN_DATA_MTU);
         let links = config
             .peers
             .iter()
@@ -317,7 +341,7 @@ impl Knet {
         }
         let mtu = self.config.data_mtu;
         let pieces: Vec<&[u8]> = message.chunks(mtu).collect();
-        // At most 65536 / 522 pieces: `new` keeps the data MTU at 522 or more.
+        // At most 255 pieces: `new` keeps the data MTU at MIN_DATA_MTU or more.
         let frag_num = u8::try_from(pieces.len()).unwrap_or(u8::MAX);
         let bcast = u8::from(matches!(destination, Destination::All));
         for (i, piece) in pieces.iter().enumerate() {
@@ -887,5 +911,64 @@ mod tests {
         );
         assert!(out.is_empty());
         assert_eq!(k.stats.dropped, 3);
+    }
+
+    // Reference: fixtures/pcap/corosync-3.1.7/knet-crypto/README.md (libknet 1.25 logs
+    // "Global data MTU changed to: 1397" with aes256/sha256 on a 1500-byte path).
+    #[test]
+    fn crypto_lowers_the_data_mtu_as_libknet_does_and_fragments_follow_it() {
+        use crypto::{CryptoCipher, CryptoHash, CryptoModel, KnetCrypto};
+        let key = vec![7u8; 256];
+        let c = |cipher, hash| KnetCrypto::new(CryptoModel::Nss, cipher, hash, &key).unwrap();
+        let aes = c(CryptoCipher::Aes256, CryptoHash::Sha256);
+        let mtu = |settings: &KnetSettings, k: &KnetCrypto| {
+            KnetConfig::corosync(1, Vec::new(), 1000, settings)
+                .with_crypto(k, settings)
+                .data_mtu
+        };
+        assert_eq!(mtu(&KnetSettings::default(), &aes), 1397);
+        let small = KnetSettings {
+            mtu: Some(100),
+            ..KnetSettings::default()
+        };
+        // The smallest path with the largest overhead still leaves room for 255 fragments.
+        let big = c(CryptoCipher::Aes128, CryptoHash::Sha512);
+        assert_eq!(mtu(&small, &big), 437);
+        let peers = (1..=2).map(|n| (n, addr(n))).collect();
+        let mut k = Knet::new(
+            KnetConfig::corosync(1, peers, 1000, &small).with_crypto(&big, &small),
+            at(0),
+        );
+        k.links[0].up = true;
+        let mut out = Vec::new();
+        k.send(
+            at(1),
+            Destination::All,
+            &vec![0u8; KNET_MAX_PACKET_SIZE],
+            &mut out,
+        );
+        assert_eq!(
+            out.len(),
+            KNET_MAX_PACKET_SIZE.div_ceil(437),
+            "within 255 fragments"
+        );
+        // A message above the data MTU goes as fragments of exactly that size.
+        let peers = (1..=2).map(|n| (n, addr(n))).collect();
+        let mut k = Knet::new(
+            KnetConfig::corosync(1, peers, 1000, &KnetSettings::default())
+                .with_crypto(&aes, &KnetSettings::default()),
+            at(0),
+        );
+        k.links[0].up = true;
+        let mut out = Vec::new();
+        k.send(at(1), Destination::All, &[0u8; 3000], &mut out);
+        let sizes: Vec<usize> = out
+            .iter()
+            .map(|(_, b)| b.len() - KNET_DATA_HEADER_LEN)
+            .collect();
+        assert_eq!(sizes, [1397, 1397, 206]);
+        // Each encrypted fragment fits the 1500-byte path with its IPv4 and UDP headers.
+        let wire = aes.encrypt(&out[0].1, &[1; 16]).unwrap();
+        assert!(wire.len() + 28 <= 1500, "{}", wire.len());
     }
 }

@@ -5,6 +5,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
+use totem_knet::crypto::KnetCrypto;
 use totem_knet::{Knet, KnetConfig, KnetSettings};
 use totem_srp::Instant;
 use totem_votequorum::VoteConfig;
@@ -38,12 +39,14 @@ pub(crate) fn node_of(ids: &[u32], addr: SocketAddr) -> Option<u32> {
 
 /// Node `id`'s knet as totemd starts it (`cli.rs`): every other node of the nodelist a
 /// host on link 0, the timers derived from the ring's `token` (after the coefficient, as
-/// `calc_knet_ping_timers` reads `totem_config->token_timeout`) and the file's knet keys.
+/// `calc_knet_ping_timers` reads `totem_config->token_timeout`) and the file's knet keys;
+/// with crypto, the data MTU lowered by its overhead.
 pub(crate) fn knet(
     id: u32,
     ids: &[u32],
     token_ms: u32,
     settings: &KnetSettings,
+    crypto: Option<&KnetCrypto>,
     now: Instant,
 ) -> Knet {
     let peers = ids
@@ -51,10 +54,12 @@ pub(crate) fn knet(
         .filter(|n| **n != id)
         .map(|n| (*n as u16, node_addr(*n)))
         .collect();
-    Knet::new(
-        KnetConfig::corosync(id as u16, peers, token_ms, settings),
-        now,
-    )
+    let config = KnetConfig::corosync(id as u16, peers, token_ms, settings);
+    let config = match crypto {
+        Some(c) => config.with_crypto(c, settings),
+        None => config,
+    };
+    Knet::new(config, now)
 }
 
 /// votequorum's configuration for a nodelist of `ids` with corosync's defaults

@@ -13,6 +13,7 @@ use totem_cpg::{
     ClientEvent, ConnId, CpgAddress, CpgError, EvsConnId, EvsError, EvsEvent, EvsGroup, LibReply,
     Node, NodeConfig, NodeEvent, NodeOutput, TotempgNote, ZeroCopyMemory,
 };
+use totem_knet::crypto::{KnetCrypto, SALT_SIZE};
 use totem_knet::{Knet, KnetEvent, KnetSettings, KnetStats, Received};
 use totem_srp::fault::{FaultConfig, FaultStats, Faults};
 use totem_srp::{ConfigurationKind, Destination, Duration, Instant, SrpConfig, SrpConfigBuilder};
@@ -464,6 +465,11 @@ pub struct Sim {
     seqno_start: u32,
     /// The transport is knet with these settings ([`Sim::use_knet`]); udpu without.
     knet: Option<KnetSettings>,
+    /// knet crypto of every node ([`Sim::use_knet_crypto`]), and nodes with another one.
+    knet_crypto: Option<KnetCrypto>,
+    knet_crypto_for: Vec<(u32, KnetCrypto)>,
+    /// Datagrams a node's knet crypto refused (wrong key, or not encrypted).
+    crypto_dropped: u64,
     /// votequorum's configuration of every node started from now on.
     vote: VoteConfig,
 }
@@ -514,6 +520,9 @@ impl Sim {
             delivery_ring: BTreeMap::new(),
             seqno_start: 0,
             knet: None,
+            knet_crypto: None,
+            knet_crypto_for: Vec::new(),
+            crypto_dropped: 0,
             vote: daemon::vote_config(ids),
         }
     }
@@ -525,6 +534,27 @@ impl Sim {
     /// and receive buffers are libknet's.
     pub fn use_knet(&mut self, settings: KnetSettings) {
         self.knet = Some(settings);
+    }
+
+    /// Encrypts the knet traffic of the nodes started from now on with `crypto`, as totemd
+    /// does with `crypto_cipher`/`crypto_hash` on (`protocol/daemon/src/link_crypto.rs`):
+    /// every datagram sealed with a salt from the run's seeded generator, every one received
+    /// verified and decrypted before knet reads it, the data MTU lowered by the overhead.
+    /// Needs [`Sim::use_knet`].
+    pub fn use_knet_crypto(&mut self, crypto: KnetCrypto) {
+        self.knet_crypto = Some(crypto);
+    }
+
+    /// Node `id` runs `crypto` instead of [`Sim::use_knet_crypto`]'s (another key: it cannot
+    /// read the others, nor they it).
+    pub fn use_knet_crypto_for(&mut self, id: u32, crypto: KnetCrypto) {
+        self.knet_crypto_for.retain(|(n, _)| *n != id);
+        self.knet_crypto_for.push((id, crypto));
+    }
+
+    /// Datagrams the nodes' knet crypto refused so far.
+    pub fn crypto_dropped(&self) -> u64 {
+        self.crypto_dropped
     }
 
     /// votequorum's configuration of the nodes started from now on (default: a vote each,
@@ -599,9 +629,10 @@ impl Sim {
     pub fn start(&mut self, id: u32) {
         let votequorum = Votequorum::new(self.vote.clone(), id);
         let srp = self.srp_config();
+        let crypto = crypto_of(&self.knet_crypto, &self.knet_crypto_for, id);
         let knet = self
             .knet
-            .map(|s| daemon::knet(id, &self.ids, srp.token_ms, &s, self.now));
+            .map(|s| daemon::knet(id, &self.ids, srp.token_ms, &s, crypto, self.now));
         let config = NodeConfig {
             nodeid: id,
             srp,
@@ -1435,6 +1466,21 @@ impl Sim {
     /// replies) are sent, and a whole totem message for the engine comes back.
     fn knet_receive(&mut self, id: u32, from: u32, bytes: &[u8]) -> Option<Vec<u8>> {
         let now = self.now;
+        let decrypted;
+        let mut bytes = bytes;
+        if let Some(crypto) = crypto_of(&self.knet_crypto, &self.knet_crypto_for, id) {
+            match crypto.decrypt(bytes) {
+                Ok(plain) => {
+                    decrypted = plain;
+                    bytes = &decrypted;
+                }
+                Err(_) => {
+                    // totemd drops it before knet reads it, and counts it.
+                    self.crypto_dropped += 1;
+                    return None;
+                }
+            }
+        }
         let knet = self.nodes.get_mut(&id)?.knet.as_mut()?;
         let mut out = Vec::new();
         let received = knet.receive(now, daemon::node_addr(from), bytes, &mut out);
@@ -1490,7 +1536,19 @@ impl Sim {
 
     /// Puts what node `id`'s knet built on the network (from its one link socket) and
     /// traces its link changes.
-    fn knet_flush(&mut self, id: u32, out: Vec<(std::net::SocketAddr, Vec<u8>)>) {
+    fn knet_flush(&mut self, id: u32, mut out: Vec<(std::net::SocketAddr, Vec<u8>)>) {
+        if let Some(crypto) = crypto_of(&self.knet_crypto, &self.knet_crypto_for, id) {
+            out = out
+                .into_iter()
+                .filter_map(|(addr, packet)| {
+                    let mut salt = [0u8; SALT_SIZE];
+                    for chunk in salt.chunks_mut(8) {
+                        chunk.copy_from_slice(&self.rng.next_u64().to_le_bytes());
+                    }
+                    crypto.encrypt(&packet, &salt).ok().map(|w| (addr, w))
+                })
+                .collect();
+        }
         for (addr, bytes) in out {
             if let Some(to) = daemon::node_of(&self.ids, addr) {
                 self.send(id, to, Socket::Token, &bytes);
@@ -1794,4 +1852,17 @@ impl Sim {
 enum Output {
     Node(NodeEvent),
     Evs(EvsEvent),
+}
+
+/// Node `id`'s knet crypto: its own, else every node's.
+fn crypto_of<'a>(
+    all: &'a Option<KnetCrypto>,
+    per_node: &'a [(u32, KnetCrypto)],
+    id: u32,
+) -> Option<&'a KnetCrypto> {
+    per_node
+        .iter()
+        .find(|(n, _)| *n == id)
+        .map(|(_, c)| c)
+        .or(all.as_ref())
 }

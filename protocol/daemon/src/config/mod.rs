@@ -5,8 +5,9 @@
 //!
 //! Every key corosync 3.1.7 does not know is a warning naming file, line and key. A key
 //! totemd cannot honour without behaving differently from what the file asks of the ring
-//! (knet, crypto, a second link, qdevice, the heartbeat) is an error naming file, line and
-//! key. Keys that only change what corosync itself does locally and that totemd does not do
+//! (knet compression, a second link, qdevice, the heartbeat) is an error naming file, line
+//! and key. knet crypto is honoured: the key file is read here, as `totem_config_read`
+//! reads it (`totem_config_keyread`). Keys that only change what corosync itself does locally and that totemd does not do
 //! (syslog, cgroups, the blackbox) are warnings saying they are ignored.
 
 mod local_node;
@@ -22,10 +23,15 @@ use totem_cpg::NodeConfig;
 use totem_srp::SrpConfigBuilder;
 
 pub use local_node::{find_local_node, generate_nodeid, LocalHost};
+/// knet's crypto configuration, as `totem.crypto_*` and the key give it.
+pub use totem_knet::crypto::KnetCrypto;
 /// The knet keys totemd honours: the link layer's own settings, so that the simulator
 /// derives a knet ring's timers as totemd does.
 pub use totem_knet::KnetSettings;
 
+/// `COROSYSCONFDIR "/authkey"`: the key file read when neither `totem.keyfile` nor
+/// `totem.key` is set.
+pub const DEFAULT_KEYFILE: &str = "/etc/corosync/authkey";
 /// `DEFAULT_PORT`.
 pub const DEFAULT_MCASTPORT: u16 = 5405;
 /// `UDP_NETMTU`: udpu's netmtu when the file sets none.
@@ -138,6 +144,9 @@ pub struct Totem {
     /// Where an `interface` with a linknumber other than 0 is (refused once the transport
     /// is known).
     pub second_link_line: Option<u32>,
+    /// knet's crypto (`crypto_model`, `crypto_cipher`, `crypto_hash`, `secauth`, the key):
+    /// `None` when cipher and hash are both none, as corosync runs knet without crypto.
+    pub crypto: Option<KnetCrypto>,
 }
 
 /// `totem.transport`.
@@ -145,7 +154,7 @@ pub struct Totem {
 pub enum Transport {
     /// `udpu`.
     Udpu,
-    /// `knet` (crypto and compression off, one link).
+    /// `knet` (compression off, one link; crypto as `totem.crypto_*` say).
     Knet,
 }
 

@@ -4,14 +4,17 @@
 use std::net::{IpAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
+use totem_knet::crypto::{
+    CryptoCipher, CryptoHash, CryptoModel, KnetCrypto, MAX_KEY_LEN, MIN_KEY_LEN,
+};
 use totem_srp::SrpConfigBuilder;
 
 use super::reader::{join, Reader, Result};
 use super::sections;
 use super::{
     generate_nodeid, ConfigError, CorosyncConf, IpVersion, KnetSettings, Loaded, Logging,
-    NodeEntry, Priority, Quorum, System, Timestamp, Totem, Transport, UidGid, DEFAULT_MCASTPORT,
-    DEFAULT_STATE_DIR, KNET_NETMTU, UDP_NETMTU,
+    NodeEntry, Priority, Quorum, System, Timestamp, Totem, Transport, UidGid, DEFAULT_KEYFILE,
+    DEFAULT_MCASTPORT, DEFAULT_STATE_DIR, KNET_NETMTU, UDP_NETMTU,
 };
 
 /// `KNET_MAX_HOST`: knet host ids are 16 bits.
@@ -48,9 +51,6 @@ const TOTEM_KNET_ONLY: &[&str] = &[
     "knet_compression_threshold",
     "knet_compression_level",
     "link_mode",
-    "crypto_model",
-    "keyfile",
-    "key",
     "threads",
     "rrp_token_expired_timeout",
     "rrp_problem_count_timeout",
@@ -150,6 +150,7 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
         transport: Transport::Knet,
         knet: KnetSettings::default(),
         second_link_line: None,
+        crypto: None,
     };
     let mut netmtu_set = false;
     let mut knet_only: Vec<&Item> = Vec::new();
@@ -199,7 +200,12 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
                         }
                     }
                 }
-                "crypto_cipher" | "crypto_hash" | "secauth" => crypto.push(item),
+                "crypto_model" | "crypto_cipher" | "crypto_hash" => {
+                    // coroparse.c::main_config_parser_cb checks these values as it reads them.
+                    check_crypto_value(r, item)?;
+                    crypto.push(item);
+                }
+                "secauth" | "keyfile" | "key" => crypto.push(item),
                 "block_unlisted_ips" | "cancel_token_hold_on_retransmit" => {
                     // totem_volatile_config_set_boolean_value: only "yes" and "no" count.
                     let v = match item.value.as_str() {
@@ -235,7 +241,7 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
         }
     }
     totem.transport = check_transport(r, transport)?;
-    check_crypto(r, &crypto, totem.transport)?;
+    totem.crypto = read_crypto(r, &crypto, section_line, totem.transport)?;
     for item in knet_only {
         match (totem.transport, item.key.as_str()) {
             // totem_config_read: any model but "none" turns compression on, which totemd
@@ -339,38 +345,167 @@ fn check_transport(r: &Reader<'_>, transport: Option<&Item>) -> Result<Transport
     }
 }
 
-/// coroparse's value checks, then `totem_config_validate`'s "only knet has crypto".
-fn check_crypto(r: &Reader<'_>, items: &[&Item], transport: Transport) -> Result<()> {
-    for item in items {
-        let path = join("totem", &item.key);
-        let (valid, message): (&[&str], &str) = match item.key.as_str() {
-            "crypto_cipher" => (
-                &["none", "aes256", "aes192", "aes128"],
-                "Invalid cipher type. Should be none, aes256, aes192 or aes128",
-            ),
-            "crypto_hash" => (
-                &["none", "md5", "sha1", "sha256", "sha384", "sha512"],
-                "Invalid hash type. Should be none, md5, sha1, sha256, sha384 or sha512",
-            ),
-            _ => (&["on", "off"], "secauth must be on or off"),
-        };
-        if !valid.contains(&item.value.as_str()) {
-            return Err(r.error(&path, item.line, message));
-        }
-        if item.value != "none" && item.value != "off" {
-            return Err(r.error(
-                &path,
+/// coroparse's checks of the crypto values (`handle_crypto_model` lists the models libknet
+/// 1.25 on Debian 12 has: nss and openssl).
+fn check_crypto_value(r: &Reader<'_>, item: &Item) -> Result<()> {
+    let v = item.value.as_str();
+    let (ok, message) = match item.key.as_str() {
+        "crypto_model" => (
+            CryptoModel::from_name(v).is_some(),
+            "Invalid crypto model. Should be nss or openssl",
+        ),
+        "crypto_cipher" => (
+            CryptoCipher::from_name(v).is_some(),
+            "Invalid cipher type. Should be none, aes256, aes192 or aes128",
+        ),
+        _ => (
+            CryptoHash::from_name(v).is_some(),
+            "Invalid hash type. Should be none, md5, sha1, sha256, sha384 or sha512",
+        ),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(r.error(&join("totem", &item.key), item.line, message))
+    }
+}
+
+/// `totemconfig.c::totem_get_crypto`, `totem_config_keyread` and `totem_config_validate`'s
+/// "only knet has crypto", in corosync's order and words. `secauth: on` means
+/// aes256/sha256 (any other value changes nothing); `crypto_cipher` and `crypto_hash`
+/// override it wherever they stand; the model defaults to nss. With crypto on, the key is
+/// `keyfile`'s first 4096 bytes, else `key` (its bytes and the terminating NUL, as cmap
+/// stores a string), else /etc/corosync/authkey.
+fn read_crypto(
+    r: &mut Reader<'_>,
+    items: &[&Item],
+    section_line: u32,
+    transport: Transport,
+) -> Result<Option<KnetCrypto>> {
+    let last = |key: &str| items.iter().rev().find(|i| i.key == key).copied();
+    let model = last("crypto_model")
+        .and_then(|i| CryptoModel::from_name(&i.value))
+        .unwrap_or_default();
+    let mut cipher = (CryptoCipher::None, None::<&Item>);
+    let mut hash = (CryptoHash::None, None::<&Item>);
+    if let Some(item) = last("secauth") {
+        match item.value.as_str() {
+            "on" => {
+                cipher = (CryptoCipher::Aes256, Some(item));
+                hash = (CryptoHash::Sha256, Some(item));
+            }
+            "off" => {}
+            _ => r.warn(
+                "totem.secauth",
                 item.line,
-                match transport {
-                    Transport::Udpu => {
-                        "crypto_cipher & crypto_hash are only valid for the Knet transport."
-                    }
-                    Transport::Knet => "knet crypto is not supported by totemd: use none",
-                },
-            ));
+                "neither on nor off: crypto is not turned on by it",
+            ),
         }
     }
-    Ok(())
+    if let Some(item) = last("crypto_cipher") {
+        cipher = (
+            CryptoCipher::from_name(&item.value).unwrap_or_default(),
+            Some(item),
+        );
+    }
+    if let Some(item) = last("crypto_hash") {
+        hash = (
+            CryptoHash::from_name(&item.value).unwrap_or_default(),
+            Some(item),
+        );
+    }
+    // Where a message about the whole setting points: what turned crypto on.
+    let (path, line) = cipher
+        .1
+        .filter(|_| cipher.0 != CryptoCipher::None)
+        .or(hash.1.filter(|_| hash.0 != CryptoHash::None))
+        .map_or(("totem".to_owned(), section_line), |i| {
+            (join("totem", &i.key), i.line)
+        });
+    if cipher.0 != CryptoCipher::None && hash.0 == CryptoHash::None {
+        return Err(r.error(
+            &path,
+            line,
+            "crypto_cipher requires crypto_hash with value other than none",
+        ));
+    }
+    if cipher.0 == CryptoCipher::None && hash.0 == CryptoHash::None {
+        // totem_config_keyread returns before reading any key.
+        for item in items
+            .iter()
+            .filter(|i| i.key == "keyfile" || i.key == "key")
+        {
+            r.ignored("totem", item, "crypto_cipher and crypto_hash are none");
+        }
+        return Ok(None);
+    }
+    let key = if let Some(item) = last("keyfile") {
+        read_keyfile(r, &item.value, "totem.keyfile", item.line)?
+    } else if let Some(item) = last("key") {
+        let mut key = item.value.as_bytes().to_vec();
+        key.push(0);
+        if key.len() > MAX_KEY_LEN {
+            return Err(r.error("totem.key", item.line, "key is too long"));
+        }
+        if key.len() < MIN_KEY_LEN {
+            return Err(r.error("totem.key", item.line, "key is too short"));
+        }
+        key
+    } else {
+        read_keyfile(r, DEFAULT_KEYFILE, &path, line)?
+    };
+    if transport != Transport::Knet {
+        return Err(r.error(
+            &path,
+            line,
+            "crypto_cipher & crypto_hash are only valid for the Knet transport.",
+        ));
+    }
+    KnetCrypto::new(model, cipher.0, hash.0, &key)
+        .map(Some)
+        .map_err(|e| r.error(&path, line, e.to_string()))
+}
+
+/// `totemconfig.c::read_keyfile`: one read(2) of at most 4096 bytes, at least 128 of them.
+fn read_keyfile(r: &Reader<'_>, location: &str, path: &str, line: u32) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(location).map_err(|e| {
+        r.error(
+            path,
+            line,
+            format!("Could not open {location}: {}", strerror(&e)),
+        )
+    })?;
+    let mut key = vec![0; MAX_KEY_LEN];
+    let n = file.read(&mut key).map_err(|e| {
+        r.error(
+            path,
+            line,
+            format!("Could not read {location}: {}", strerror(&e)),
+        )
+    })?;
+    if n < MIN_KEY_LEN {
+        return Err(r.error(
+            path,
+            line,
+            format!(
+                "Could only read {} bits of minimum {} bits from {location}.",
+                n * 8,
+                MIN_KEY_LEN * 8
+            ),
+        ));
+    }
+    key.truncate(n);
+    Ok(key)
+}
+
+/// The C library's text for an error (`qb_strerror_r`), without Rust's " (os error N)".
+fn strerror(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (os error ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
 }
 
 fn read_interface(

@@ -97,6 +97,11 @@ pub struct Lab {
     nodes: u32,
     /// `totem.transport` of every corosync.conf written from now on.
     pub transport: &'static str,
+    /// The crypto lines of `totem` in every corosync.conf written from now on (`None`:
+    /// cipher and hash none).
+    pub crypto: Option<String>,
+    /// Nodes whose corosync.conf has other crypto lines than [`Lab::crypto`].
+    pub crypto_for: Vec<(u32, String)>,
 }
 
 impl Lab {
@@ -119,6 +124,8 @@ impl Lab {
             quorum_votes: Vec::new(),
             nodes,
             transport: "udpu",
+            crypto: None,
+            crypto_for: Vec::new(),
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -195,9 +202,16 @@ impl Lab {
                 addr(i)
             ));
         }
+        let crypto = self
+            .crypto_for
+            .iter()
+            .find(|(m, _)| *m == n)
+            .map(|(_, c)| c.clone())
+            .or_else(|| self.crypto.clone())
+            .unwrap_or_else(|| "\tcrypto_cipher: none\n\tcrypto_hash: none\n".into());
         let text = format!(
             "totem {{\n\tversion: 2\n\tcluster_name: totemd-test\n\ttransport: {}\n\
-             \tcrypto_cipher: none\n\tcrypto_hash: none\n}}\n\
+             {crypto}}}\n\
              nodelist {{\n{nodelist}}}\n\
              quorum {{\n\tprovider: corosync_votequorum\n}}\n\
              logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\tto_syslog: no\n\
