@@ -42,6 +42,7 @@ use totem_wire::ipc::evs::{EvsRequest, EvsResponse};
 use totem_wire::ipc::CsError;
 
 use crate::ipc::{ConnId, Creds, DisconnectReason, IpcError, IpcServer};
+use crate::log::LogLimit;
 use crate::logf;
 
 /// The service name libevs connects to.
@@ -101,45 +102,6 @@ struct Client {
     creds: Creds,
 }
 
-/// Rate limit of the bad-request log lines.
-#[derive(Default)]
-struct LogLimit {
-    window: Option<Instant>,
-    logged: u32,
-    suppressed: u64,
-}
-
-impl LogLimit {
-    /// May a line be written now? Reports the lines held back in the window that ended.
-    fn allow(&mut self, now: Instant) -> bool {
-        if self
-            .window
-            .is_none_or(|w| now >= w + BAD_REQUEST_LOG_WINDOW)
-        {
-            if self.suppressed > 0 {
-                logf!(
-                    Main,
-                    Warning,
-                    "{} more EVS clients were disconnected for bad requests (not logged)",
-                    self.suppressed
-                );
-            }
-            *self = LogLimit {
-                window: Some(now),
-                logged: 0,
-                suppressed: 0,
-            };
-        }
-        if self.logged < BAD_REQUEST_LOGS {
-            self.logged += 1;
-            true
-        } else {
-            self.suppressed += 1;
-            false
-        }
-    }
-}
-
 /// The EVS connections of a server (see the module doc).
 pub struct EvsClients {
     clients: BTreeMap<ConnId, Client>,
@@ -162,7 +124,7 @@ impl EvsClients {
             clients: BTreeMap::new(),
             by_node: HashMap::new(),
             quorate,
-            log_limit: LogLimit::default(),
+            log_limit: LogLimit::new(BAD_REQUEST_LOGS, BAD_REQUEST_LOG_WINDOW),
             stats: EvsStats::default(),
         }
     }
@@ -262,7 +224,16 @@ impl EvsClients {
                 // corosync 1.4 read whatever the counts said (EVS-CODE-9); a request whose
                 // counts do not match its bytes cannot be answered, so the client goes.
                 self.stats.bad_requests += 1;
-                if self.log_limit.allow(now) {
+                let allowed = self.log_limit.allow(now);
+                if allowed.held_back > 0 {
+                    logf!(
+                        Main,
+                        Warning,
+                        "{} more EVS clients were disconnected for bad requests (not logged)",
+                        allowed.held_back
+                    );
+                }
+                if allowed.log {
                     logf!(
                         Main,
                         Warning,
@@ -328,19 +299,6 @@ impl EvsClients {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bad_request_lines_are_limited_per_window_and_the_rest_counted() {
-        let mut l = LogLimit::default();
-        let t0 = Instant::from_millis(0);
-        let allowed = (0..25).filter(|_| l.allow(t0)).count();
-        assert_eq!(allowed, BAD_REQUEST_LOGS as usize);
-        assert_eq!(l.suppressed, 15);
-        assert!(!l.allow(t0 + Duration::from_millis(9_999)));
-        // A new window: lines again, the count starts over.
-        assert!(l.allow(t0 + BAD_REQUEST_LOG_WINDOW));
-        assert_eq!((l.logged, l.suppressed), (1, 0));
-    }
 
     #[test]
     fn the_quorum_answer_is_shared_and_defaults_to_quorate() {

@@ -231,3 +231,89 @@ mod tests {
         assert_eq!(format_timestamp(Timestamp::Off, t), "");
     }
 }
+
+/// At most `lines` log lines per `window` for one kind of repeated event; what is held back
+/// is counted and handed to the caller when the next window opens, for one summary line. A
+/// flood of bad input must not turn the log itself into the attack (one warning per
+/// malformed datagram wrote 120,000 lines a minute under a flood).
+#[derive(Debug, Clone)]
+pub struct LogLimit {
+    lines: u32,
+    window: totem_srp::Duration,
+    start: Option<totem_srp::Instant>,
+    logged: u32,
+    held_back: u64,
+}
+
+/// What [`LogLimit::allow`] decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowed {
+    /// Whether this line may be written.
+    pub log: bool,
+    /// Lines held back in the window that just ended (0 unless a window ended now): to be
+    /// reported in one line.
+    pub held_back: u64,
+}
+
+impl LogLimit {
+    /// `lines` per `window`.
+    pub const fn new(lines: u32, window: totem_srp::Duration) -> LogLimit {
+        LogLimit {
+            lines,
+            window,
+            start: None,
+            logged: 0,
+            held_back: 0,
+        }
+    }
+
+    /// May a line be written at `now`?
+    pub fn allow(&mut self, now: totem_srp::Instant) -> Allowed {
+        let mut ended = 0;
+        if self.start.is_none_or(|w| now >= w + self.window) {
+            ended = self.held_back;
+            self.start = Some(now);
+            self.logged = 0;
+            self.held_back = 0;
+        }
+        let log = self.logged < self.lines;
+        if log {
+            self.logged += 1;
+        } else {
+            self.held_back += 1;
+        }
+        Allowed {
+            log,
+            held_back: ended,
+        }
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+    use totem_srp::{Duration, Instant};
+
+    #[test]
+    fn lines_are_limited_per_window_and_the_rest_reported_when_the_next_opens() {
+        let mut l = LogLimit::new(10, Duration::from_millis(10_000));
+        let t0 = Instant::from_millis(0);
+        let allowed = (0..25).filter(|_| l.allow(t0).log).count();
+        assert_eq!(allowed, 10);
+        assert_eq!(
+            l.allow(t0 + Duration::from_millis(9_999)),
+            Allowed {
+                log: false,
+                held_back: 0
+            }
+        );
+        // A new window: a line again, and the 16 held back in the last one to report.
+        assert_eq!(
+            l.allow(t0 + Duration::from_millis(10_000)),
+            Allowed {
+                log: true,
+                held_back: 16
+            }
+        );
+    }
+}

@@ -15,17 +15,22 @@ use std::path::PathBuf;
 
 use totem_cpg::{EvsEvent, Node, NodeConfig, NodeEvent, NodeOutput, VotequorumMessage};
 use totem_srp::Destination;
-use totem_srp::Instant;
+use totem_srp::{Duration, Instant};
 use totem_wire::srp::{Header, Message, MessageType};
 
 use crate::fault::Faults;
 use crate::link_crypto::LinkCrypto;
+use crate::log::LogLimit;
 use crate::report::Reporter;
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
 use crate::{logf, persist};
 use totem_knet::{Knet, KnetConfig, KnetEvent, Outgoing, Received};
 
+/// Malformed-datagram lines per window (see `Runtime::deliver`).
+pub const MALFORMED_LOGS: u32 = 10;
+/// The window of [`MALFORMED_LOGS`].
+pub const MALFORMED_LOG_WINDOW: Duration = Duration::from_millis(10_000);
 /// The monotonic clock mapped to the engine's time: microseconds since the daemon started.
 #[derive(Debug, Clone, Copy)]
 pub struct Clock {
@@ -167,6 +172,9 @@ pub struct Runtime {
     /// Send errors already reported in the log, and when the last report was.
     send_errors_reported: u64,
     send_errors_reported_at: Option<Instant>,
+    /// Malformed datagrams are logged at most [`MALFORMED_LOGS`] per [`MALFORMED_LOG_WINDOW`];
+    /// the rest are counted in one line (a flood of garbage must not flood the log).
+    malformed_log: LogLimit,
     /// Members whose route refused UDP GSO, already reported.
     gso_refused_reported: Vec<u32>,
 }
@@ -206,6 +214,7 @@ impl Runtime {
             stats: RuntimeStats::default(),
             send_errors_reported: 0,
             send_errors_reported_at: None,
+            malformed_log: LogLimit::new(MALFORMED_LOGS, MALFORMED_LOG_WINDOW),
             gso_refused_reported: Vec::new(),
         }
     }
@@ -537,13 +546,25 @@ impl Runtime {
         self.observe(now, bytes);
         if let Err(e) = self.node.handle_datagram(now, bytes) {
             self.stats.malformed += 1;
-            logf!(
-                Totem,
-                Warning,
-                "Malformed datagram from {from} ({} bytes, {} so far) dropped: {e}",
-                bytes.len(),
-                self.stats.malformed
-            );
+            let allowed = self.malformed_log.allow(now);
+            if allowed.held_back > 0 {
+                logf!(
+                    Totem,
+                    Warning,
+                    "{} more malformed datagrams dropped (not logged; {} in all)",
+                    allowed.held_back,
+                    self.stats.malformed
+                );
+            }
+            if allowed.log {
+                logf!(
+                    Totem,
+                    Warning,
+                    "Malformed datagram from {from} ({} bytes, {} so far) dropped: {e}",
+                    bytes.len(),
+                    self.stats.malformed
+                );
+            }
         }
     }
 

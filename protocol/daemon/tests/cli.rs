@@ -220,7 +220,20 @@ fn a_lone_node_forms_its_ring_survives_garbage_and_restarts_from_its_seq() {
             "{line}"
         );
     }
+    // A burst: every datagram counted, at most 10 lines per 10 s written (a flood of
+    // garbage must not flood the log), and the ring goes on.
+    for _ in 0..40 {
+        peer.send_to(&[0x70, 0xC0, 3], ("127.0.0.1", port)).unwrap();
+    }
+    wait_for(&log, Duration::from_secs(5), |l| l.contains("10 so far"));
     assert_eq!(terminate(child), Some(0), "SIGTERM: clean exit");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let bad = text
+        .lines()
+        .filter(|l| l.contains("Malformed datagram"))
+        .count();
+    assert_eq!(bad, 10, "{text}");
+    assert!(text.contains(", 42 malformed"), "every one counted: {text}");
     assert!(!status.exists(), "the status file goes with a clean exit");
     let stored = std::fs::read(dir.path().join("state/ringid_1")).unwrap();
     assert_eq!(stored, 5u64.to_ne_bytes());
