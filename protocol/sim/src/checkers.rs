@@ -270,6 +270,10 @@ fn classified_virtual_synchrony(trace: &[TraceEntry], neutral: &check::Trace) ->
     // (node, sender) -> when the node freed the sender's unfinished message because the
     // sender left its configuration (app_confchg_fn).
     let mut freed: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
+    // (node, sender) -> when a configuration change of the node listed the sender as left:
+    // app_confchg_fn frees the sender's assembly then whether or not it held a piece, so
+    // afterwards the node has no start for a message the sender began before.
+    let mut left_conf: BTreeMap<(u32, u32), Vec<i64>> = BTreeMap::new();
     // (sender, first ring, last ring) of every message some node assembled across rings.
     let mut across: BTreeSet<(u32, &str, &str)> = BTreeSet::new();
     // (node, ring) -> when the node installed the regular ring.
@@ -283,6 +287,14 @@ fn classified_virtual_synchrony(trace: &[TraceEntry], neutral: &check::Trace) ->
                 ..
             } => {
                 installed.entry((*node, ring)).or_insert(e.time_us);
+            }
+            TraceEvent::Totem { node, left, .. } => {
+                for sender in left {
+                    left_conf
+                        .entry((*node, *sender))
+                        .or_default()
+                        .push(e.time_us);
+                }
             }
             TraceEvent::TotempgAcrossRings {
                 from_node,
@@ -318,8 +330,10 @@ fn classified_virtual_synchrony(trace: &[TraceEntry], neutral: &check::Trace) ->
     // sender cut it across rings — its first piece came on a ring R0, the rest on R — and the
     // lacking node, without the first piece, threw the continuation away in R: it never
     // installed R0, it restarted after installing R0 (a new corosync process starts with
-    // empty assembly lists: totempg_initialize), or it freed the piece when a configuration
-    // change after R0 listed the sender as left.
+    // empty assembly lists: totempg_initialize), or a configuration change after R0 listed
+    // the sender as left (app_confchg_fn -> assembly_deref_from_normal_and_trans frees
+    // whatever the node held of the sender, which may be nothing: a node cut off before the
+    // first piece reached it never held it).
     let explained = |lacking: u32, messages: &[String], ring: &str| {
         messages.iter().all(|m| {
             sender_of(m).is_some_and(|((sender, _), _)| {
@@ -335,6 +349,9 @@ fn classified_virtual_synchrony(trace: &[TraceEntry], neutral: &check::Trace) ->
                                 freed
                                     .get(&(lacking, sender))
                                     .is_some_and(|t| t.iter().any(|t| since <= t && t <= thrown))
+                                    || left_conf
+                                        .get(&(lacking, sender))
+                                        .is_some_and(|t| t.iter().any(|t| since < t && t <= thrown))
                                     || starts
                                         .get(&lacking)
                                         .is_some_and(|t| t.iter().any(|t| since < t && t <= thrown))

@@ -193,3 +193,54 @@ fn seed_8538_a_node_caught_forming_a_ring_by_the_ping_pong_is_corosyncs_too() {
         .collect();
     assert!(open.is_empty(), "{open:#?}");
 }
+
+// Reference: totempg.c app_confchg_fn -> assembly_deref_from_normal_and_trans, which frees the
+// left nodes' assemblies whatever they held. Seed 24413 in small: node 2 was on the first
+// piece's ring but was cut off before the piece reached it; its next ring's transitional
+// configuration lists node 1 as left (with nothing of node 1's to free, so no totempg note),
+// and it lacks the message like a node that was never on 1.29.
+#[test]
+fn a_node_whose_configuration_listed_the_sender_as_left_lost_it_as_corosync_does() {
+    let mut t = cut_across_rings(true, true);
+    let cut_off = at(
+        17,
+        TraceEvent::Totem {
+            node: 2,
+            kind: "transitional",
+            ring: "2.2b".to_string(),
+            members: vec![2],
+            left: vec![1],
+            joined: Vec::new(),
+        },
+    );
+    let after_install = t.iter().position(|e| e.time_us > 15).unwrap();
+    t.insert(after_install, cut_off);
+    let v = virtual_synchrony(&t);
+    assert_eq!(v.len(), 1, "{v:#?}");
+    assert_eq!(
+        v[0].corosync_equivalent,
+        Some(TOTEMPG_CUT_ACROSS_RING_CHANGE)
+    );
+}
+
+// The same node 2, listed node 1 as left only after it had thrown the continuation away:
+// that configuration change freed nothing the continuation needed, so the loss stays ours.
+#[test]
+fn a_sender_listed_as_left_only_after_the_discard_does_not_explain_it() {
+    let mut t = cut_across_rings(true, true);
+    t.push(at(
+        35,
+        TraceEvent::Totem {
+            node: 2,
+            kind: "transitional",
+            ring: "2.30".to_string(),
+            members: vec![2],
+            left: vec![1],
+            joined: Vec::new(),
+        },
+    ));
+    t.sort_by_key(|e| e.time_us);
+    let v = virtual_synchrony(&t);
+    assert!(!v.is_empty());
+    assert!(v.iter().all(|v| v.corosync_equivalent.is_none()), "{v:#?}");
+}
