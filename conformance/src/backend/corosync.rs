@@ -737,6 +737,12 @@ fn collect_files(d: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+impl Drop for Corosync {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -828,11 +834,5 @@ mod tests {
         assert_eq!(drops.len(), 2, "{drops:?}");
         assert!(drops[0].contains("node 2 (totemd) dropped 4"), "{drops:?}");
         assert!(drops[1].contains("node 3 (corosync)"), "{drops:?}");
-    }
-}
-
-impl Drop for Corosync {
-    fn drop(&mut self) {
-        let _ = self.stop();
     }
 }
