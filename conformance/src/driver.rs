@@ -199,6 +199,9 @@ pub fn run_case(s: &Scenario, backend: &mut dyn Backend, opts: &RunOptions<'_>) 
             Vec::new()
         }
     };
+    for d in run.backend.crypto_drops() {
+        run.failures.push(format!("knet crypto: {d}"));
+    }
     // The checkers see the trace after teardown, with the exits of the agents in it.
     trace.events = sink.snapshot();
     let disabled: BTreeSet<CheckName> = s.disabled_checks.keys().copied().collect();

@@ -74,7 +74,15 @@ pub struct Corosync {
     sink: TraceSink,
     scenario: String,
     killed_pids: Vec<u32>,
+    /// Nodes whose daemon dropped knet packets it could not decrypt or verify.
+    crypto_drops: Vec<String>,
 }
+
+/// Length of the run's knet key: corosync-keygen's default (`DEFAULT_KEYFILE_LEN`).
+const AUTHKEY_LEN: usize = 256;
+/// The template's crypto-off lines, which a crypto topology replaces (ci/bench-ring.sh
+/// does the same).
+const CRYPTO_OFF: &str = "\tcrypto_cipher: none\n\tcrypto_hash: none\n";
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -98,6 +106,7 @@ impl Corosync {
             sink: TraceSink::default(),
             scenario: String::new(),
             killed_pids: Vec::new(),
+            crypto_drops: Vec::new(),
         }
     }
 
@@ -139,7 +148,18 @@ impl Corosync {
                 netns::addr(n)
             ));
         }
+        let crypto = match topo.crypto {
+            Some(c) => {
+                let (m, ci, h) = c.knet();
+                format!(
+                    "\tcrypto_model: {m}\n\tcrypto_cipher: {ci}\n\tcrypto_hash: {h}\n\tkeyfile: {}\n",
+                    dir.join("authkey").display()
+                )
+            }
+            None => CRYPTO_OFF.into(),
+        };
         TEMPLATE
+            .replace(CRYPTO_OFF, &crypto)
             .replace(
                 "{{transport}}",
                 match topo.transport {
@@ -181,6 +201,7 @@ impl Corosync {
         let totemd = self.flavor.runs_totemd(n);
         // A killed totemd leaves its last status behind; the new one must not be taken for
         // a member before it has formed a ring.
+        self.note_crypto_drops(n);
         let _ = std::fs::remove_file(nd.join("state/status.json"));
         let daemon = if totemd {
             // totemd reports its ring in a status file (it has no cmap for corosync-cmapctl).
@@ -321,6 +342,71 @@ impl Corosync {
 }
 
 impl Corosync {
+    /// One random key for the run, from the OS generator, in the case's directory (the
+    /// capture's decoder needs it) and readable by every node's daemon.
+    fn write_authkey(dir: &Path) -> BResult<()> {
+        use std::io::Read;
+        use std::os::unix::fs::PermissionsExt;
+        let mut key = vec![0u8; AUTHKEY_LEN];
+        std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+        let path = dir.join("authkey");
+        std::fs::write(&path, &key)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644))?;
+        Ok(())
+    }
+
+    /// Records the knet crypto drops a totemd node's status file reports
+    /// (`knet_crypto_dropped`): with one key on every node a healthy ring drops none.
+    fn note_crypto_drops(&mut self, node: u32) {
+        if self.topology.as_ref().is_none_or(|t| t.crypto.is_none()) {
+            return;
+        }
+        let Some(dir) = self.dir.as_ref() else { return };
+        let Ok(text) = std::fs::read_to_string(dir.join(format!("n{node}/state/status.json")))
+        else {
+            return;
+        };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return;
+        };
+        if let Some(d) = v["knet_crypto_dropped"].as_u64().filter(|d| *d > 0) {
+            self.crypto_drops.push(format!(
+                "node {node} (totemd) dropped {d} knet packet(s) it could not decrypt (status file knet_crypto_dropped)"
+            ));
+        }
+    }
+
+    /// Records the "Unable to decrypt" lines of every node's log: libknet's message for a
+    /// packet that fails its HMAC or decryption, which totemd writes too
+    /// (protocol/daemon/src/link_crypto.rs); its status file's count lags by up to a second.
+    fn note_log_crypto_drops(&mut self) {
+        if self.topology.as_ref().is_none_or(|t| t.crypto.is_none()) {
+            return;
+        }
+        let Some(dir) = self.dir.clone() else { return };
+        let n = self.topology.as_ref().map_or(0, |t| t.nodes);
+        for node in 1..=n {
+            let Ok(log) = std::fs::read_to_string(dir.join(format!("n{node}/log/corosync.log")))
+            else {
+                continue;
+            };
+            let c = log
+                .lines()
+                .filter(|l| l.contains("Unable to decrypt"))
+                .count();
+            if c > 0 {
+                let daemon = if self.flavor.runs_totemd(node) {
+                    "totemd"
+                } else {
+                    "corosync"
+                };
+                self.crypto_drops.push(format!(
+                    "node {node} ({daemon}) logged \"Unable to decrypt\" {c} time(s)"
+                ));
+            }
+        }
+    }
+
     /// The ring a totemd node reports in its status file once operational and synced
     /// (`--status-file`: one JSON object, replaced atomically).
     fn totemd_members(&self, node: u32) -> Option<Vec<u32>> {
@@ -406,6 +492,10 @@ fn agent_evs_availability() -> Result<(), String> {
 }
 
 impl Backend for Corosync {
+    fn crypto_drops(&self) -> Vec<String> {
+        self.crypto_drops.clone()
+    }
+
     fn evs_availability(&self) -> Result<(), String> {
         agent_evs_availability()
     }
@@ -420,7 +510,7 @@ impl Backend for Corosync {
 
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            // corosync and totemd both speak udpu and knet (crypto off).
+            // corosync and totemd both speak udpu and knet (with or without crypto).
             transports: vec![Transport::Udpu, Transport::Knet],
             max_nodes: MAX_NODES,
             min_nodes: if self.flavor == Flavor::Mixed { 2 } else { 1 },
@@ -462,6 +552,10 @@ impl Backend for Corosync {
         self.dir = Some(dir.clone());
         self.topology = Some(topology.clone());
         self.sink = sink;
+        self.crypto_drops.clear();
+        if topology.crypto.is_some() {
+            Self::write_authkey(&dir)?;
+        }
         let mut net = Net::new(prefix, topology.nodes);
         net.link_mtu = topology.link_mtu;
         let r = net.create();
@@ -597,9 +691,16 @@ impl Backend for Corosync {
             a.stop(Duration::from_secs(2));
         }
         let nodes: Vec<u32> = self.nodes.keys().copied().collect();
+        // totemd removes its status file when it stops: read the drop counts first.
+        for &n in &nodes {
+            if self.nodes.get(&n).is_some_and(|x| x.totemd) {
+                self.note_crypto_drops(n);
+            }
+        }
         for n in nodes {
             let _ = self.end_node(n, libc::SIGTERM, Duration::from_secs(10));
         }
+        self.note_log_crypto_drops();
         let mut pids = std::mem::take(&mut self.killed_pids);
         pids.extend(self.nodes.values().map(|n| n.child.id()));
         self.nodes.clear();
@@ -639,5 +740,99 @@ fn collect_files(d: &Path, out: &mut Vec<PathBuf>) {
 impl Drop for Corosync {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::raw::{Crypto, CryptoCipher, CryptoHash, CryptoModel, Totem};
+
+    fn topo(crypto: Option<Crypto>) -> Topology {
+        Topology {
+            nodes: 3,
+            transport: Transport::Knet,
+            ipc: Ipc::Shm,
+            totem: Totem::default(),
+            link_mtu: None,
+            crypto,
+        }
+    }
+
+    const AES: Crypto = Crypto {
+        model: CryptoModel::Openssl,
+        cipher: CryptoCipher::Aes256,
+        hash: CryptoHash::Sha256,
+    };
+
+    #[test]
+    fn crypto_topology_writes_the_crypto_lines_and_keyfile() {
+        let dir = Path::new("/tmp/case");
+        let on = Corosync::render_conf(&topo(Some(AES)), 1, dir);
+        assert!(on.contains("\tcrypto_model: openssl\n\tcrypto_cipher: aes256\n\tcrypto_hash: sha256\n\tkeyfile: /tmp/case/authkey\n"), "{on}");
+        assert!(!on.contains("crypto_cipher: none"), "{on}");
+        let off = Corosync::render_conf(&topo(None), 1, dir);
+        assert!(
+            off.contains(CRYPTO_OFF) && !off.contains("keyfile"),
+            "{off}"
+        );
+    }
+
+    #[test]
+    fn authkey_is_256_random_bytes_readable_by_all() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = std::env::temp_dir().join(format!("conform-authkey-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        Corosync::write_authkey(&d).unwrap();
+        let a = std::fs::read(d.join("authkey")).unwrap();
+        let mode = std::fs::metadata(d.join("authkey"))
+            .unwrap()
+            .permissions()
+            .mode();
+        Corosync::write_authkey(&d).unwrap();
+        let b = std::fs::read(d.join("authkey")).unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(a.len(), 256);
+        assert_ne!(a, b, "two runs, two keys");
+        assert_eq!(mode & 0o444, 0o444);
+    }
+
+    #[test]
+    fn drops_in_status_files_and_logs_are_reported() {
+        let d = std::env::temp_dir().join(format!("conform-drops-{}", std::process::id()));
+        for n in 1..=3 {
+            std::fs::create_dir_all(d.join(format!("n{n}/log"))).unwrap();
+            std::fs::create_dir_all(d.join(format!("n{n}/state"))).unwrap();
+            std::fs::write(d.join(format!("n{n}/log/corosync.log")), "ring formed\n").unwrap();
+        }
+        let mut b = Corosync::with_flavor(Config::default(), Flavor::Mixed);
+        b.topology = Some(topo(Some(AES)));
+        b.dir = Some(d.clone());
+        std::fs::write(
+            d.join("n2/state/status.json"),
+            "{\"state\":\"operational\",\"knet_crypto_dropped\":0}\n",
+        )
+        .unwrap();
+        b.note_crypto_drops(2);
+        b.note_log_crypto_drops();
+        assert!(b.crypto_drops().is_empty(), "{:?}", b.crypto_drops());
+        std::fs::write(
+            d.join("n2/state/status.json"),
+            "{\"state\":\"operational\",\"knet_crypto_dropped\":4}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.join("n3/log/corosync.log"),
+            "[KNET  ] rx: Unable to decrypt packet from 10.200.0.12:5405 (size 200)!\n",
+        )
+        .unwrap();
+        b.note_crypto_drops(2);
+        b.note_log_crypto_drops();
+        let drops = b.crypto_drops();
+        b.dir = None;
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(drops.len(), 2, "{drops:?}");
+        assert!(drops[0].contains("node 2 (totemd) dropped 4"), "{drops:?}");
+        assert!(drops[1].contains("node 3 (corosync)"), "{drops:?}");
     }
 }

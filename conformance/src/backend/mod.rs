@@ -168,6 +168,12 @@ pub trait Backend {
     fn observe(&self) -> crate::trace::Trace;
     /// Tears everything down; safe to call twice and after a failed start.
     fn stop(&mut self) -> BResult<Artifacts>;
+    /// After [`Backend::stop`]: the knet packets the nodes dropped because they failed
+    /// decryption or verification, one line per node. Every node of a run shares one key,
+    /// so any drop is a failure.
+    fn crypto_drops(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// The backend's virtual clock, for a simulator: time passes only through
     /// [`Backend::pass_time`], and every wait of the driver is measured on it. `None` (the
     /// default) means wall-clock time.

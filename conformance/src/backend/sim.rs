@@ -20,6 +20,7 @@ use totem_agent_protocol::client::{Connect, ConnectEvs, RustCpg, RustEvs};
 use totem_agent_protocol::{Event as AgentEvent, Executor, Flow, Host, Request};
 use totem_client::{FlowControl, SharedBuffer, Transport, TransportError};
 use totem_cpg::LibReply;
+use totem_knet::crypto::KnetCrypto;
 use totem_knet::KnetSettings;
 use totem_sim::{IpcError, NetworkOptions, SharedFile, Sim, Timings};
 use totem_srp::MembState;
@@ -358,6 +359,8 @@ pub struct SimBackend {
     nodes: u32,
     clients: BTreeMap<String, Client>,
     next_pid: u32,
+    /// Knet packets the run's nodes could not decrypt, read at stop.
+    crypto_dropped: u64,
 }
 
 impl SimBackend {
@@ -370,6 +373,7 @@ impl SimBackend {
             nodes: 0,
             clients: BTreeMap::new(),
             next_pid: FIRST_PID,
+            crypto_dropped: 0,
         }
     }
 
@@ -493,6 +497,7 @@ impl Backend for SimBackend {
     fn start(&mut self, topology: &Topology, sink: TraceSink, _: Option<&Path>) -> BResult<()> {
         self.sink = sink;
         self.nodes = topology.nodes;
+        self.crypto_dropped = 0;
         let ids: Vec<u32> = (1..=topology.nodes).collect();
         let timings = Timings {
             token_ms: topology.totem.token_ms.unwrap_or(DEFAULT_TOKEN_MS),
@@ -507,6 +512,23 @@ impl Backend for SimBackend {
         if topology.transport == ScenarioTransport::Knet {
             // The suite's corosync.conf sets no knet key: corosync's defaults.
             sim.use_knet(KnetSettings::default());
+            if let Some(c) = topology.crypto {
+                let (model, cipher, hash) = c.knet();
+                // The lab backends draw a key from the OS; the simulator's comes from its
+                // seed, so that a replay with the same seed is the same run.
+                let mut x = self.seed ^ 0x9e37_79b9_7f4a_7c15;
+                let key: Vec<u8> = (0..256)
+                    .map(|_| {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        x as u8
+                    })
+                    .collect();
+                let crypto = KnetCrypto::new(model, cipher, hash, &key)
+                    .map_err(|e| BackendError(format!("knet crypto: {e:?}")))?;
+                sim.use_knet_crypto(crypto);
+            }
         }
         self.sim = Some(Rc::new(RefCell::new(sim)));
         Ok(())
@@ -629,8 +651,19 @@ impl Backend for SimBackend {
         for n in names {
             self.client_exits(&n, Some(libc::SIGTERM), None);
         }
+        self.crypto_dropped = self.sim.as_ref().map_or(0, |s| s.borrow().crypto_dropped());
         self.sim = None;
         Ok(Artifacts::default())
+    }
+
+    fn crypto_drops(&self) -> Vec<String> {
+        if self.crypto_dropped == 0 {
+            return Vec::new();
+        }
+        vec![format!(
+            "the simulated nodes dropped {} knet packet(s) they could not decrypt",
+            self.crypto_dropped
+        )]
     }
 
     fn replay_hint(&self, scenario: &str) -> Option<String> {

@@ -330,7 +330,18 @@ pub fn case_page(o: &CaseOutcome, sc: &Scenario, dir: &Path) -> String {
     for f in files {
         let _ = write!(s, "<li><a href=\"{0}\">{0}</a></li>", esc(&f));
     }
-    s.push_str("</ul><h2>Sequence chart</h2>");
+    s.push_str("</ul>");
+    // The report does not decode the capture; with knet crypto on it needs the run's key.
+    if o.artifacts.iter().any(|p| p.ends_with("ring.pcap"))
+        && o.artifacts.iter().any(|p| p.ends_with("authkey"))
+    {
+        s.push_str(
+            "<p>The ring ran knet crypto with the key in <code>authkey</code>: decode the \
+             capture with <code>totem-inspect decode --keyfile n1/corosync.conf ring.pcap</code> \
+             (any node's corosync.conf names the key).</p>",
+        );
+    }
+    s.push_str("<h2>Sequence chart</h2>");
     if let Some(t) = &o.trace {
         s.push_str(&sequence_svg(t));
     }

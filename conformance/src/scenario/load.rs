@@ -29,7 +29,30 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Scenario, ScenarioError> {
         }
     })?;
     let lines = step_lines(text);
-    Scenario::from_raw(raw, path.to_owned(), &|i| lines.get(i).copied())
+    Scenario::from_raw(raw, path.to_owned(), &|i| lines.get(i).copied()).map_err(|mut e| {
+        if e.line.is_none() && e.key == "topology.crypto" {
+            e.line = key_line(text, "topology", "crypto");
+        }
+        e
+    })
+}
+
+/// Line (1-based) of `key:` inside the top-level `section:` map, for errors found after
+/// parsing (serde no longer knows where a value was).
+fn key_line(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut inside = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let ind = line.len() - trimmed.len();
+        if ind == 0 && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            inside = trimmed.starts_with(&format!("{section}:"));
+            continue;
+        }
+        if inside && trimmed.starts_with(&format!("{key}:")) {
+            return Some(i + 1);
+        }
+    }
+    None
 }
 
 /// Line numbers (1-based) of the items of the top-level `steps:` list, so that semantic
@@ -163,6 +186,60 @@ mod tests {
     fn parses_a_minimal_scenario() {
         let s = parse_str(OK, Path::new("x.yaml")).expect("valid");
         assert_eq!(s.steps.len(), 3);
+    }
+
+    fn with_crypto(transport: &str, crypto: &str) -> String {
+        OK.replace(
+            "  nodes: 1\n",
+            &format!("  nodes: 1\n  transport: {transport}\n  crypto: {crypto}\n"),
+        )
+    }
+
+    #[test]
+    fn crypto_on_knet_loads() {
+        let text = with_crypto("knet", "{model: openssl, cipher: none, hash: sha256}");
+        let s = parse_str(&text, Path::new("x.yaml")).expect("valid");
+        let c = s.topology.crypto.expect("crypto");
+        assert_eq!(c.knet().0, totem_knet::crypto::CryptoModel::Openssl);
+        assert_eq!(c.knet().2, totem_knet::crypto::CryptoHash::Sha256);
+    }
+
+    #[test]
+    fn crypto_refusals_name_file_line_and_key() {
+        for (transport, crypto, why) in [
+            (
+                "udpu",
+                "{model: nss, cipher: aes256, hash: sha256}",
+                "knet only",
+            ),
+            (
+                "knet",
+                "{model: nss, cipher: none, hash: none}",
+                "crypto off",
+            ),
+            (
+                "knet",
+                "{model: nss, cipher: aes128, hash: none}",
+                "needs a hash",
+            ),
+        ] {
+            let e =
+                parse_str(&with_crypto(transport, crypto), Path::new("c.yaml")).expect_err(crypto);
+            assert_eq!(e.file, Path::new("c.yaml"));
+            assert_eq!(e.line, Some(8), "{e}");
+            assert_eq!(e.key, "topology.crypto", "{e}");
+            assert!(e.message.contains(why), "{e}");
+        }
+        let e = parse_str(
+            &with_crypto("knet", "{model: nss, cipher: aes512, hash: sha256}"),
+            Path::new("c.yaml"),
+        )
+        .expect_err("bad cipher");
+        assert_eq!(
+            (e.line, e.key.as_str()),
+            (Some(8), "topology.crypto.cipher"),
+            "{e}"
+        );
     }
 
     #[test]

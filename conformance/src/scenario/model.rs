@@ -5,7 +5,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
-use super::raw::{Condition, Ipc, NodeSel, RawDeviation, RawScenario, Step, Totem, Transport};
+use super::raw::{
+    Condition, Crypto, CryptoCipher, CryptoHash, Ipc, NodeSel, RawDeviation, RawScenario, Step,
+    Totem, Transport,
+};
 use crate::check::CheckName;
 
 /// Highest node count a backend builds (N = 1..5).
@@ -20,6 +23,8 @@ pub struct Topology {
     pub totem: Totem,
     /// MTU of every node's interface; `None` leaves the default.
     pub link_mtu: Option<u32>,
+    /// knet crypto of every node; `None`: off.
+    pub crypto: Option<Crypto>,
 }
 
 /// The interface MTUs a scenario may ask for: IPv4's minimum reassembly size up to a
@@ -226,6 +231,22 @@ impl Scenario {
                         LINK_MTU_RANGE.end()
                     ),
                 ));
+            }
+        }
+        if let Some(c) = raw.topology.crypto {
+            // corosync.conf(5): crypto_* are knet's ("only valid for knet"); udpu has none.
+            let why = if raw.topology.transport != Transport::Knet {
+                Some("knet only: udpu has no crypto (set `transport: knet`)")
+            } else if c.cipher == CryptoCipher::None && c.hash == CryptoHash::None {
+                Some("cipher and hash both none is crypto off: leave `crypto` out")
+            } else if c.cipher != CryptoCipher::None && c.hash == CryptoHash::None {
+                // corosync's totem_config refuses crypto_cipher without crypto_hash.
+                Some("a cipher needs a hash (corosync refuses crypto_cipher without crypto_hash)")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                return Err(err("topology.crypto".into(), None, why.into()));
             }
         }
         let mut disabled = BTreeMap::new();
@@ -459,6 +480,7 @@ impl Scenario {
                 ipc: raw.topology.ipc,
                 totem: raw.topology.totem,
                 link_mtu: raw.topology.link_mtu,
+                crypto: raw.topology.crypto,
             },
             disabled_checks: disabled,
             steps: raw.steps.into_iter().map(|s| s.0).collect(),

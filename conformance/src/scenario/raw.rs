@@ -127,6 +127,78 @@ pub struct RawTopology {
     /// `netmtu` makes the kernel fragment full-size datagrams, as an overlay network does.
     #[serde(default)]
     pub link_mtu: Option<u32>,
+    /// knet crypto of every node (corosync.conf(5) `crypto_model`, `crypto_cipher`,
+    /// `crypto_hash`, `keyfile`); absent: crypto off. knet only.
+    #[serde(default)]
+    pub crypto: Option<Crypto>,
+}
+
+/// `topology.crypto`: the three corosync.conf(5) crypto settings, spelled as there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Crypto {
+    pub model: CryptoModel,
+    pub cipher: CryptoCipher,
+    pub hash: CryptoHash,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CryptoModel {
+    Nss,
+    Openssl,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CryptoCipher {
+    Aes256,
+    Aes192,
+    Aes128,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CryptoHash {
+    Sha1,
+    Sha256,
+    Sha384,
+    Sha512,
+    Md5,
+    None,
+}
+
+impl Crypto {
+    /// The same settings as totem_knet's types (the names are corosync.conf's on both sides).
+    pub fn knet(
+        self,
+    ) -> (
+        totem_knet::crypto::CryptoModel,
+        totem_knet::crypto::CryptoCipher,
+        totem_knet::crypto::CryptoHash,
+    ) {
+        use totem_knet::crypto as k;
+        let model = match self.model {
+            CryptoModel::Nss => k::CryptoModel::Nss,
+            CryptoModel::Openssl => k::CryptoModel::Openssl,
+        };
+        let cipher = match self.cipher {
+            CryptoCipher::Aes256 => k::CryptoCipher::Aes256,
+            CryptoCipher::Aes192 => k::CryptoCipher::Aes192,
+            CryptoCipher::Aes128 => k::CryptoCipher::Aes128,
+            CryptoCipher::None => k::CryptoCipher::None,
+        };
+        let hash = match self.hash {
+            CryptoHash::Sha1 => k::CryptoHash::Sha1,
+            CryptoHash::Sha256 => k::CryptoHash::Sha256,
+            CryptoHash::Sha384 => k::CryptoHash::Sha384,
+            CryptoHash::Sha512 => k::CryptoHash::Sha512,
+            CryptoHash::Md5 => k::CryptoHash::Md5,
+            CryptoHash::None => k::CryptoHash::None,
+        };
+        (model, cipher, hash)
+    }
 }
 
 fn default_transport() -> Transport {
