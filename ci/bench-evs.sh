@@ -172,6 +172,8 @@ status=0
 for r in $(seq "$rounds"); do
   f="$out/evsbench.r$r.txt"
   echo "round $r: evsbench, sizes ${sizes[*]} (10 s each)"
+  # Created first: the loop below reads it before the background job has opened it.
+  : >"$f"
   # Line-buffered, so that each size's line is in the file as soon as it is printed.
   ip netns exec "$(node_ns 1)" stdbuf -oL "$evsbench" </dev/null >"$f" 2>&1 &
   pid=$!; pids+=("$pid")
