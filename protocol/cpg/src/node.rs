@@ -159,6 +159,10 @@ pub struct Node {
     delivery_ring: RingId,
     waiting_trans_ack: bool,
     sync: Sync,
+    /// Has a sync completed since this node started? main.c's sync_in_process starts at 1
+    /// and only corosync_sync_completed clears it, so a node refuses flow-controlled CPG
+    /// requests (corosync_sending_allowed: -EINPROGRESS) until its first sync is done.
+    synced_once: bool,
     cpg: Cpg,
     evs: Evs,
     trans_list: Vec<u32>,
@@ -191,6 +195,7 @@ impl Node {
             trans_assembler: Assembler::corosync(limits),
             waiting_trans_ack: true,
             sync: Sync::new(),
+            synced_once: false,
             cpg: Cpg::new(config.nodeid),
             evs: Evs::default(),
             trans_list: Vec::new(),
@@ -433,7 +438,7 @@ impl Node {
         let room = self
             .sending_allowed(MCAST_FIXED_LEN + totem_wire::exec::cpg::MAX_ATOMIC_MSG_LEN as usize)
             .is_ok();
-        if self.sync.in_progress() || self.queue_critical || !room {
+        if self.sync.in_progress() || !self.synced_once || self.queue_critical || !room {
             2
         } else {
             0
@@ -567,7 +572,7 @@ impl Node {
     /// `corosync_sending_allowed` for flow-controlled CPG requests: nothing during sync, and
     /// only what the ring's queue can take.
     pub(crate) fn sending_allowed(&self, len: usize) -> Result<(), CpgError> {
-        if self.sync.in_progress() {
+        if self.sync.in_progress() || !self.synced_once {
             return Err(CpgError::TryAgain);
         }
         let packets = len / self.packer.packet_size().max(1) + 2;
@@ -829,6 +834,7 @@ impl Node {
                     }
                 }
                 SyncAction::Completed(ring) => {
+                    self.synced_once = true;
                     self.srp.trans_ack();
                     self.push_event(NodeEvent::SyncCompleted(ring));
                 }
@@ -1014,6 +1020,32 @@ pub(crate) mod tests {
             },
             Instant::from_millis(0),
         )
+    }
+
+    // Reference: main.c (sync_in_process starts at 1, corosync_sync_completed clears it),
+    // corosync_sending_allowed. Seeds 32364 and 80762 of the sweep: a restarted node that
+    // had no ring for seconds took its client's join and mcasts, which then went out during
+    // a later ring's sync and were delivered by some of its members only.
+    #[test]
+    fn a_node_refuses_cpg_requests_until_its_first_sync_completes() {
+        let mut node = alone(1);
+        let conn = node.cpg_connect(false);
+        assert!(!node.syncing(), "no ring yet, so no sync running either");
+        assert_eq!(node.cpg_join(conn, b"g", 100), Err(CpgError::TryAgain));
+        assert_eq!(node.ipc_flow_control(), 2);
+        let out = run_alone(
+            &mut node,
+            Instant::from_millis(0),
+            Instant::from_millis(5_000),
+        );
+        assert!(
+            out.iter()
+                .any(|o| matches!(o, NodeOutput::Event(NodeEvent::SyncCompleted(_)))),
+            "{out:?}"
+        );
+        assert_eq!(node.ipc_flow_control(), 0);
+        node.cpg_join(conn, b"g", 100).unwrap();
+        node.cpg_mcast(conn, b"x").unwrap();
     }
 
     #[test]

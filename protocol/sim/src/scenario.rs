@@ -2,6 +2,7 @@
 //! the faults; a safety phase with faults is followed by a liveness phase without them.
 
 use serde::Serialize;
+use totem_cpg::CpgError;
 use totem_srp::Duration;
 
 use crate::checkers::{check_safety, classify_join_ping_pong, liveness, Violation};
@@ -57,6 +58,69 @@ impl RunOptions {
     }
 }
 
+/// A CPG client of the scenario, behaving as a libcpg application does: a join or mcast
+/// answered CS_ERR_TRY_AGAIN (a node that is syncing, has not completed its first sync since
+/// it started — main.c sync_in_process starts at 1 — or whose queue is full:
+/// corosync_sending_allowed) is tried again at the next traffic step, not dropped. A client
+/// whose join has not succeeded yet sends nothing.
+#[derive(Debug, Clone)]
+struct Client {
+    node: u32,
+    conn: u64,
+    /// The group a join answered CS_ERR_TRY_AGAIN is still to join.
+    join: Option<&'static [u8]>,
+    /// An mcast answered CS_ERR_TRY_AGAIN is still to be sent.
+    mcast_pending: bool,
+}
+
+impl Client {
+    /// Connects to `node` as `conn` and joins `group` (or will, once the node lets it).
+    fn joining(sim: &mut Sim, node: u32, conn: u64, group: &'static [u8]) -> Client {
+        let mut client = Client {
+            node,
+            conn,
+            join: Some(group),
+            mcast_pending: false,
+        };
+        client.try_join(sim);
+        client
+    }
+
+    fn try_join(&mut self, sim: &mut Sim) {
+        if let Some(group) = self.join {
+            // Only CS_ERR_TRY_AGAIN is worth another try; any other error ends the join.
+            if sim.client_join(self.node, self.conn, group) != Err(CpgError::TryAgain) {
+                self.join = None;
+            }
+        }
+    }
+
+    /// Tries again what was answered CS_ERR_TRY_AGAIN; the messages sent (0 or 1).
+    fn retry(&mut self, sim: &mut Sim) -> u64 {
+        self.try_join(sim);
+        if self.mcast_pending {
+            self.mcast_pending = false;
+            return self.mcast(sim);
+        }
+        0
+    }
+
+    /// `cpg_mcast_joined` of the client's next message; the messages sent (0 or 1).
+    fn mcast(&mut self, sim: &mut Sim) -> u64 {
+        if self.join.is_some() || self.mcast_pending {
+            return 0;
+        }
+        match sim.client_mcast(self.node, self.conn) {
+            Ok(()) => 1,
+            Err(CpgError::TryAgain) => {
+                self.mcast_pending = true;
+                0
+            }
+            Err(_) => 0,
+        }
+    }
+}
+
 /// The result of one seed.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunReport {
@@ -89,15 +153,14 @@ pub fn run_seed(seed: u64, capture: bool) -> (RunReport, Option<Vec<u8>>) {
     }
     sim.run_for_ms(u64::from(options.timings.token_ms) * 4);
     // One client per node joins group "sim"; some nodes get a second one in group "other".
-    let mut clients: Vec<(u32, u64)> = Vec::new();
+    let mut clients: Vec<Client> = Vec::new();
     for id in &ids {
         for group in [&b"sim"[..], b"other"] {
             if group == b"other" && !rng.chance(0.3) {
                 continue;
             }
             if let Some(conn) = sim.client_connect(*id, rng.chance(0.5)) {
-                let _ = sim.client_join(*id, conn, group);
-                clients.push((*id, conn));
+                clients.push(Client::joining(&mut sim, *id, conn, group));
             }
         }
     }
@@ -107,15 +170,17 @@ pub fn run_seed(seed: u64, capture: bool) -> (RunReport, Option<Vec<u8>>) {
     let step_ms = 20;
     let steps = options.safety_ms / step_ms;
     for _ in 0..steps {
+        // Calls answered CS_ERR_TRY_AGAIN before are tried again, in client order.
+        for client in &mut clients {
+            messages_sent += client.retry(&mut sim);
+        }
         // Traffic: a few messages from random clients.
         for _ in 0..rng.below(3) {
             if clients.is_empty() {
                 break;
             }
-            let (node, conn) = clients[rng.below(clients.len() as u64) as usize];
-            if sim.client_mcast(node, conn).is_ok() {
-                messages_sent += 1;
-            }
+            let index = rng.below(clients.len() as u64) as usize;
+            messages_sent += clients[index].mcast(&mut sim);
         }
         // Faults, rarely.
         match rng.below(1000) {
@@ -124,7 +189,7 @@ pub fn run_seed(seed: u64, capture: bool) -> (RunReport, Option<Vec<u8>>) {
                 if !crashed.contains(&victim) {
                     sim.crash(victim);
                     crashed.push(victim);
-                    clients.retain(|(n, _)| *n != victim);
+                    clients.retain(|c| c.node != victim);
                     faults += 1;
                 }
             }
@@ -132,8 +197,7 @@ pub fn run_seed(seed: u64, capture: bool) -> (RunReport, Option<Vec<u8>>) {
                 let back = crashed.remove(rng.below(crashed.len() as u64) as usize);
                 sim.start(back);
                 if let Some(conn) = sim.client_connect(back, false) {
-                    let _ = sim.client_join(back, conn, b"sim");
-                    clients.push((back, conn));
+                    clients.push(Client::joining(&mut sim, back, conn, b"sim"));
                 }
                 faults += 1;
             }
@@ -171,28 +235,40 @@ pub fn run_seed(seed: u64, capture: bool) -> (RunReport, Option<Vec<u8>>) {
             // A client leaves or exits.
             19 if clients.len() > 1 => {
                 let index = rng.below(clients.len() as u64) as usize;
-                let (node, conn) = clients.remove(index);
-                if rng.chance(0.5) {
-                    let _ = sim.client_leave(node, conn);
+                let client = clients.remove(index);
+                if rng.chance(0.5) && client.join.is_none() {
+                    // A leave answered CS_ERR_TRY_AGAIN is not retried: the client is gone
+                    // from the scenario, as if it exited right after.
+                    if sim.client_leave(client.node, client.conn) == Err(CpgError::TryAgain) {
+                        sim.client_disconnect(client.node, client.conn);
+                    }
                 } else {
-                    sim.client_disconnect(node, conn);
+                    sim.client_disconnect(client.node, client.conn);
                 }
             }
             _ => {}
         }
         sim.run_for_ms(step_ms);
+        // A spent datagram budget stops the simulation (Sim::run_until runs nothing more):
+        // crashes, restarts and calls after it would change the state of nodes that no longer
+        // run, and the checkers must judge the cluster as the livelock left it.
+        if sim.stats().budget_exhausted {
+            break;
+        }
     }
-    // Liveness phase: no more faults; crashed nodes come back.
-    sim.heal();
-    sim.set_network(NetworkOptions {
-        packet_loss_probability: 0.0,
-        packet_replay_probability: 0.0,
-        ..options.network.clone()
-    });
-    for id in crashed {
-        sim.start(id);
+    if !sim.stats().budget_exhausted {
+        // Liveness phase: no more faults; crashed nodes come back.
+        sim.heal();
+        sim.set_network(NetworkOptions {
+            packet_loss_probability: 0.0,
+            packet_replay_probability: 0.0,
+            ..options.network.clone()
+        });
+        for id in crashed {
+            sim.start(id);
+        }
+        sim.run_for_ms(options.liveness_ms);
     }
-    sim.run_for_ms(options.liveness_ms);
     let mut violations = check_safety(sim.trace());
     violations.extend(liveness(&sim));
     if sim.stats().budget_exhausted {
