@@ -59,19 +59,8 @@ impl ConnectEvs for IpcConnector {
     type Transport = IpcTransport;
 
     fn connect_evs(&mut self) -> Result<IpcTransport, CsError> {
-        totem_client::connect(totem_client::evs::SERVICE, totem_client::evs::MAX_REQUEST).map_err(
-            |e| match e {
-                // EVS-INIT-9: no daemon (or no evs service) is CS_ERR_TRY_AGAIN, refused
-                // credentials CS_ERR_SECURITY, anything else CS_ERR_LIBRARY.
-                TransportError::Refused(errno) if -errno == libc::EACCES => CsError::Security,
-                TransportError::Refused(errno)
-                    if [libc::EAGAIN, libc::ENOENT, libc::ECONNREFUSED].contains(&-errno) =>
-                {
-                    CsError::TryAgain
-                }
-                _ => CsError::Library,
-            },
-        )
+        // libevs's own mapping (EVS-INIT-9: no daemon is CS_ERR_TRY_AGAIN).
+        totem_client::evs::connect()
     }
 }
 

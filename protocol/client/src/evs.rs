@@ -11,7 +11,7 @@ use totem_wire::ipc::evs::{EvsConfchgKind, EvsIpcEvent, EvsRequest, EvsResponse,
 use totem_wire::ipc::CsError;
 
 use crate::cpg::DispatchMode;
-use crate::{Transport, TransportError};
+use crate::{IpcTransport, Transport, TransportError};
 
 /// The service libevs connects to.
 pub const SERVICE: &str = EVS_IPC_SERVICE;
@@ -46,22 +46,36 @@ pub enum EvsCallback {
     },
 }
 
-/// libqb's errno, as a `cs_error_t` for libevs.
+/// libqb's errno, as a `cs_error_t` for libevs's calls on a connection.
 fn transport_error(e: &TransportError) -> CsError {
     match e {
         TransportError::WouldBlock => CsError::TryAgain,
         // 1.4: a request larger than the request buffer → CS_ERR_INVALID_PARAM.
         TransportError::TooLarge { .. } => CsError::InvalidParam,
-        TransportError::Refused(errno) => match -errno {
-            libc::EACCES => CsError::Security,
-            libc::EAGAIN => CsError::TryAgain,
-            libc::ENOENT | libc::ECONNREFUSED => CsError::TryAgain,
-            _ => CsError::Library,
-        },
+        TransportError::Refused(errno) => refusal(*errno),
         TransportError::Disconnected(_) | TransportError::Protocol(_) | TransportError::Io(_) => {
             CsError::Library
         }
     }
+}
+
+/// A setup the server refused with `-errno`.
+fn refusal(errno: i32) -> CsError {
+    match -errno {
+        libc::EACCES | libc::EPERM => CsError::Security,
+        libc::EAGAIN | libc::ENOENT | libc::ECONNREFUSED => CsError::TryAgain,
+        libc::ENOMEM => CsError::NoMemory,
+        _ => CsError::Library,
+    }
+}
+
+/// Connects to [`SERVICE`] as `evs_initialize` does: a daemon that is not there (nothing
+/// listens) is CS_ERR_TRY_AGAIN, as 1.4's failed `connect` was (EVS-INIT-9).
+pub fn connect() -> Result<IpcTransport, CsError> {
+    crate::connect(SERVICE, MAX_REQUEST).map_err(|e| match e {
+        TransportError::Disconnected(_) => CsError::TryAgain,
+        e => transport_error(&e),
+    })
 }
 
 /// One `evs_initialize` handle.

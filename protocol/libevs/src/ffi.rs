@@ -13,7 +13,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use totem_client::evs::{EvsCallback, MAX_REQUEST};
-use totem_client::{IpcTransport, TransportError};
+use totem_client::IpcTransport;
 use totem_wire::exec::evs::{EvsGroup, EVS_GROUP_LEN};
 use totem_wire::ipc::CsError;
 
@@ -101,20 +101,12 @@ fn lookup(handle: EvsHandle) -> Result<Arc<Handle>, CsError> {
     HANDLES.get(handle).ok_or(CsError::BadHandle)
 }
 
-/// Connecting as `evs_initialize` does; a daemon that is not there (nothing listens on the
-/// `evs` service) is CS_ERR_TRY_AGAIN, as 1.4's failed `connect` was (EVS-INIT-9).
-fn connect() -> Result<IpcTransport, CsError> {
-    totem_client::connect(totem_client::evs::SERVICE, MAX_REQUEST).map_err(|e| match e {
-        TransportError::Disconnected(_) => CsError::TryAgain,
-        TransportError::Refused(errno) => match -errno {
-            libc::EACCES | libc::EPERM => CsError::Security,
-            libc::EAGAIN | libc::ENOENT | libc::ECONNREFUSED => CsError::TryAgain,
-            libc::ENOMEM => CsError::NoMemory,
-            _ => CsError::Library,
-        },
-        TransportError::WouldBlock => CsError::TryAgain,
-        TransportError::TooLarge { .. } => CsError::InvalidParam,
-        TransportError::Protocol(_) | TransportError::Io(_) => CsError::Library,
+/// A call on a handle: CS_ERR_BAD_HANDLE for an unknown or finalized one, and no panic
+/// crosses the C boundary.
+fn with_handle(handle: EvsHandle, f: impl FnOnce(&Arc<Handle>) -> CsError) -> CsErrorT {
+    guard(|| match lookup(handle) {
+        Ok(h) => f(&h),
+        Err(e) => e,
     })
 }
 
@@ -190,7 +182,7 @@ pub unsafe extern "C" fn evs_initialize(
             // nullable function pointers, any bit pattern of which is valid.
             unsafe { std::ptr::read(callbacks) }
         };
-        let transport = match connect() {
+        let transport = match totem_client::evs::connect() {
             Ok(t) => t,
             Err(e) => return e,
         };
@@ -230,11 +222,7 @@ pub unsafe extern "C" fn evs_finalize(handle: EvsHandle) -> CsErrorT {
 /// `fd` must be writable.
 #[no_mangle]
 pub unsafe extern "C" fn evs_fd_get(handle: EvsHandle, fd: *mut c_int) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         if fd.is_null() {
             return CsError::InvalidParam;
         }
@@ -255,11 +243,7 @@ pub unsafe extern "C" fn evs_fd_get(handle: EvsHandle, fd: *mut c_int) -> CsErro
 /// `context` must be writable.
 #[no_mangle]
 pub unsafe extern "C" fn evs_context_get(handle: EvsHandle, context: *mut *mut c_void) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         if context.is_null() {
             return CsError::InvalidParam;
         }
@@ -336,11 +320,7 @@ fn call_back(handle: EvsHandle, callbacks: &EvsCallbacks, event: EvsCallback) {
 /// The callbacks given at initialize must still be callable.
 #[no_mangle]
 pub unsafe extern "C" fn evs_dispatch(handle: EvsHandle, dispatch_types: c_int) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         let mode = DispatchMode::from_raw(dispatch_types as u32);
         h.instance
             .dispatch(mode, |event| call_back(handle, &h.callbacks, event))
@@ -357,11 +337,7 @@ pub unsafe extern "C" fn evs_join(
     groups: *const EvsGroupC,
     group_cnt: usize,
 ) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         // SAFETY: the caller's promise, passed on.
         match unsafe { read_groups(groups, group_cnt) } {
             Ok(g) => h.instance.join(&g),
@@ -380,11 +356,7 @@ pub unsafe extern "C" fn evs_leave(
     groups: *const EvsGroupC,
     group_cnt: usize,
 ) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         // SAFETY: the caller's promise, passed on.
         match unsafe { read_groups(groups, group_cnt) } {
             Ok(g) => h.instance.leave(&g),
@@ -404,11 +376,7 @@ pub unsafe extern "C" fn evs_mcast_joined(
     iovec: *const libc::iovec,
     iov_len: c_uint,
 ) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         // SAFETY: the caller's promise, passed on.
         match unsafe { read_iovecs(iovec, iov_len) } {
             Ok(v) => h.instance.mcast_joined(guarantee as u32, &v),
@@ -431,11 +399,7 @@ pub unsafe extern "C" fn evs_mcast_groups(
     iovec: *const libc::iovec,
     iov_len: c_uint,
 ) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         // SAFETY: the caller's promises, passed on.
         let g = match unsafe { read_groups(groups, group_cnt) } {
             Ok(g) => g,
@@ -463,11 +427,7 @@ pub unsafe extern "C" fn evs_membership_get(
     member_list: *mut c_uint,
     member_list_entries: *mut usize,
 ) -> CsErrorT {
-    guard(|| {
-        let h = match lookup(handle) {
-            Ok(h) => h,
-            Err(e) => return e,
-        };
+    with_handle(handle, |h| {
         // 1.4 dereferenced it unchecked; we refuse it.
         if member_list_entries.is_null() {
             return CsError::InvalidParam;
