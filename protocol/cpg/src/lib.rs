@@ -28,7 +28,7 @@ mod sync;
 pub use cpg::{ClientEvent, ConnId, CpgAddress, CpgError};
 pub use evs::{EvsConfchg, EvsConnId, EvsError, EvsEvent, EVS_JOIN_GROUPS_MAX};
 pub use evs_service::{evs_cs_error, evs_event_bytes};
-pub use node::{Node, NodeConfig, NodeEvent, NodeOutput, OwnNodeInfo, TotempgNote};
+pub use node::{CfgExec, Node, NodeConfig, NodeEvent, NodeOutput, OwnNodeInfo, TotempgNote};
 pub use service::{event_bytes, LibReply, NoZeroCopy, ZeroCopyMemory};
 pub use totem_wire::exec::cpg::{ConfchgReason, CpgName};
 pub use totem_wire::exec::evs::EvsGroup;

@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 
 use totem_srp::{ConfigurationKind, Event, Instant, MembState, Srp, SrpConfig, Transmit};
+use totem_wire::exec::cfg::CfgFunction;
 use totem_wire::exec::cmap::{CmapItem, CmapMcast, CmapMcastReason, CmapValueType};
 use totem_wire::exec::cpg::{
     CpgMcast, CpgMessage, CpgName, CpgPartialMcast, Downlist, JoinList, JoinListEntry,
@@ -12,7 +13,7 @@ use totem_wire::exec::cpg::{
 use totem_wire::exec::evs::{EvsGroup, EvsMcast, EVS_GROUP_LEN, EVS_MCAST_FIXED_LEN};
 use totem_wire::exec::votequorum::NodeInfoFlags;
 use totem_wire::exec::{
-    EvsMessage, ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage,
+    CfgMessage, EvsMessage, ExecHeader, ExecMessage, ServiceId, SyncMessage, VotequorumMessage,
 };
 use totem_wire::pg::{Assembler, AssemblerLimits, Discarded, GroupPrefix, Packer, PgPacket};
 use totem_wire::srp::RingId;
@@ -114,6 +115,83 @@ pub enum NodeOutput {
     /// For a local EVS connection (delivery or confchg), in agreed order with everything
     /// else. [`Node::poll_event`] skips these, like votequorum's.
     Evs(EvsEvent),
+    /// A cfg exec message was delivered (`exec/cfg.c`'s exec handlers are the user's:
+    /// shutting down or killing this node is the daemon's business). Skipped by
+    /// [`Node::poll_event`].
+    Cfg {
+        /// The sending node.
+        from: u32,
+        /// The message.
+        message: CfgExec,
+    },
+}
+
+/// A cfg exec message (`exec/cfg.c`, `enum cfg_message_req_types`), owned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CfgExec {
+    /// `MESSAGE_REQ_EXEC_CFG_SHUTDOWN`: the sender is shutting down.
+    Shutdown,
+    /// `MESSAGE_REQ_EXEC_CFG_KILLNODE`: `nodeid` must exit.
+    KillNode {
+        /// The node to stop.
+        nodeid: u32,
+        /// Why (at most 256 bytes).
+        reason: Vec<u8>,
+    },
+    /// `MESSAGE_REQ_EXEC_CFG_RELOAD_CONFIG`: every node re-reads corosync.conf.
+    ReloadConfig {
+        /// The requesting node.
+        source_nodeid: u32,
+        /// Its connection (an opaque handle, answered by the requesting node only).
+        source_conn: u64,
+    },
+    /// Another cfg function (RINGREENABLE, CRYPTO_RECONFIG): corosync 3.1.7 ignores
+    /// the first; the second is knet crypto reconfiguration.
+    Other(u16),
+}
+
+impl CfgExec {
+    fn from_wire(m: &CfgMessage<'_>) -> CfgExec {
+        match m {
+            CfgMessage::Shutdown { .. } => CfgExec::Shutdown,
+            CfgMessage::KillNode { nodeid, reason, .. } => CfgExec::KillNode {
+                nodeid: *nodeid,
+                reason: reason.to_vec(),
+            },
+            CfgMessage::ReloadConfig {
+                source_nodeid,
+                source_conn,
+                ..
+            } => CfgExec::ReloadConfig {
+                source_nodeid: *source_nodeid,
+                source_conn: *source_conn,
+            },
+            other => CfgExec::Other(other.header().function()),
+        }
+    }
+
+    fn to_wire(&self) -> Option<CfgMessage<'_>> {
+        let header = |f: CfgFunction, size: usize| ExecHeader::new(ServiceId::Cfg, f.into(), size);
+        Some(match self {
+            CfgExec::Shutdown => CfgMessage::Shutdown {
+                header: header(CfgFunction::Shutdown, 16),
+            },
+            CfgExec::KillNode { nodeid, reason } => CfgMessage::KillNode {
+                header: header(CfgFunction::KillNode, 288),
+                nodeid: *nodeid,
+                reason,
+            },
+            CfgExec::ReloadConfig {
+                source_nodeid,
+                source_conn,
+            } => CfgMessage::ReloadConfig {
+                header: header(CfgFunction::ReloadConfig, 32),
+                source_nodeid: *source_nodeid,
+                source_conn: *source_conn,
+            },
+            CfgExec::Other(_) => return None,
+        })
+    }
 }
 
 /// What totempg did with a message beyond delivering it, for observers (a simulator's
@@ -297,7 +375,7 @@ impl Node {
         loop {
             match self.events.pop_front()? {
                 NodeOutput::Event(e) => return Some(e),
-                NodeOutput::Votequorum { .. } | NodeOutput::Evs(_) => {}
+                NodeOutput::Votequorum { .. } | NodeOutput::Evs(_) | NodeOutput::Cfg { .. } => {}
             }
         }
     }
@@ -493,6 +571,18 @@ impl Node {
     }
 
     // ---- EVS connections (docs/evs.md §3.3) ---------------------------------------------
+
+    /// Multicasts a cfg exec message (`exec/cfg.c` sends them with `api->totem_mcast`);
+    /// delivered to every member, this one included, in agreed order with everything else,
+    /// as [`NodeOutput::Cfg`]. [`CfgExec::Other`] is not sent.
+    pub fn cfg_mcast(&mut self, message: &CfgExec) {
+        let Some(wire) = message.to_wire() else {
+            return;
+        };
+        let mut bytes = Vec::new();
+        wire.emit(&mut bytes, ByteOrder::Little);
+        self.send(GroupPrefix::EXEC, &[&bytes]);
+    }
 
     /// `evs_initialize`: a connection, which at once gets the last configuration
     /// (EVS-CODE-1).
@@ -783,6 +873,13 @@ impl Node {
                 });
                 return;
             }
+            Ok(ExecMessage::Cfg(message)) => {
+                self.events.push_back(NodeOutput::Cfg {
+                    from: nodeid,
+                    message: CfgExec::from_wire(&message),
+                });
+                return;
+            }
             Ok(ExecMessage::Evs(EvsMessage::Mcast(m))) => {
                 self.evs.on_mcast(nodeid, &m.groups, m.data);
                 self.drain_evs_events();
@@ -944,6 +1041,47 @@ pub(crate) mod tests {
             }
         }
         out
+    }
+
+    /// cfg's exec messages go round the ring and come back to their sender as outputs
+    /// (exec/cfg.c acts on its own SHUTDOWN and on a KILLNODE naming it when delivered).
+    #[test]
+    fn cfg_messages_come_back_as_outputs() {
+        let start = Instant::from_millis(0);
+        let mut node = Node::new(
+            NodeConfig {
+                nodeid: 4,
+                srp: totem_srp::SrpConfig::defaults(3),
+                net_mtu: 1500,
+                stored_ring_seq: 0,
+                nodeinfo: OwnNodeInfo::new(1),
+            },
+            start,
+        );
+        let synced = run_alone(&mut node, start, Instant::from_millis(5_000));
+        assert!(synced
+            .iter()
+            .any(|o| matches!(o, NodeOutput::Event(NodeEvent::SyncCompleted(_)))));
+        let kill = CfgExec::KillNode {
+            nodeid: 4,
+            reason: b"by test".to_vec(),
+        };
+        node.cfg_mcast(&kill);
+        node.cfg_mcast(&CfgExec::Shutdown);
+        node.cfg_mcast(&CfgExec::Other(0));
+        let out = run_alone(
+            &mut node,
+            Instant::from_millis(5_000),
+            Instant::from_millis(6_000),
+        );
+        let cfg: Vec<&CfgExec> = out
+            .iter()
+            .filter_map(|o| match o {
+                NodeOutput::Cfg { from: 4, message } => Some(message),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(cfg, [&kill, &CfgExec::Shutdown]);
     }
 
     #[test]

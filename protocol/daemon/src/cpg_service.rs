@@ -36,20 +36,21 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::IpAddr;
 
-use totem_cpg::{EvsEvent, LibReply, Node, NodeEvent};
+use totem_cpg::{CfgExec, EvsEvent, LibReply, Node, NodeEvent};
 use totem_srp::{Duration, Instant};
 use totem_wire::exec::cpg::PartialType;
 use totem_wire::ipc::cpg::CpgRequestId;
 use totem_wire::ipc::{CpgRequest, RequestHeader};
 
+use crate::cfg::{self, CfgAction, CfgContext, CfgService};
 use crate::evs_service::{self, EvsClients, EvsStats, Quorate};
 use crate::ipc::{
     ConnId, Creds, DisconnectReason, FlowControl, IpcConfig, IpcError, IpcEvent, IpcServer,
     IpcStats,
 };
+use crate::logf;
 use crate::runtime::EventSource;
 use crate::zerocopy::{ShmZeroCopy, ZeroCopyLimits, ZeroCopyStats};
-use crate::{cfg, logf};
 
 /// The service name libcpg connects to (`cs_ipcs_serv_short_name(CPG_SERVICE)`).
 pub const SERVICE: &str = "cpg";
@@ -169,8 +170,8 @@ pub struct CpgService {
     zc: ShmZeroCopy,
     clients: BTreeMap<ConnId, Client>,
     by_node: HashMap<totem_cpg::ConnId, ConnId>,
-    /// Connections to `cfg`, with their client's pid.
-    cfg_clients: BTreeMap<ConnId, i32>,
+    /// Connections to `cfg`, and its shutdown tracking.
+    cfg: CfgService,
     /// Connections to `evs`.
     evs: EvsClients,
     node_addrs: BTreeMap<u32, Vec<IpAddr>>,
@@ -206,7 +207,7 @@ impl CpgService {
             zc: ShmZeroCopy::new(config.zero_copy),
             clients: BTreeMap::new(),
             by_node: HashMap::new(),
-            cfg_clients: BTreeMap::new(),
+            cfg: CfgService::new(),
             evs: EvsClients::default(),
             node_addrs: config.node_addrs,
             events: Vec::new(),
@@ -270,8 +271,8 @@ impl CpgService {
                     service,
                     creds,
                 } => self.connected(conn, &service, creds, node),
-                IpcEvent::Request { conn, bytes } if self.cfg_clients.contains_key(&conn) => {
-                    self.cfg_request(conn, &bytes, node);
+                IpcEvent::Request { conn, bytes } if self.cfg.contains(conn) => {
+                    self.cfg_request(now, conn, &bytes, node);
                 }
                 IpcEvent::Request { conn, bytes } if self.evs.contains(conn) => {
                     self.evs.request(now, &mut self.server, conn, &bytes, node);
@@ -290,8 +291,10 @@ impl CpgService {
                     }
                 }
                 IpcEvent::Refused { creds, errno, .. } => log_refusal(creds, errno),
-                IpcEvent::Disconnected { conn, .. } if self.cfg_clients.contains_key(&conn) => {
-                    self.cfg_clients.remove(&conn);
+                IpcEvent::Disconnected { conn, .. } if self.cfg.contains(conn) => {
+                    let mut actions = Vec::new();
+                    self.cfg.disconnected(conn, &mut actions);
+                    self.apply_cfg(actions, node);
                 }
                 IpcEvent::Disconnected { conn, reason } if self.evs.contains(conn) => {
                     self.evs.disconnected(conn, &reason, node);
@@ -318,7 +321,7 @@ impl CpgService {
 
     fn connected(&mut self, conn: ConnId, service: &str, creds: Creds, node: &mut Node) {
         if service == cfg::SERVICE {
-            self.cfg_clients.insert(conn, creds.pid);
+            self.cfg.connected(conn, creds.pid);
             return;
         }
         if service == evs_service::SERVICE {
@@ -357,19 +360,53 @@ impl CpgService {
         );
     }
 
-    /// One request of a `cfg` connection: answered at once, or the client goes.
-    fn cfg_request(&mut self, conn: ConnId, bytes: &[u8], node: &Node) {
-        match cfg::reply(bytes, node.nodeid(), &self.node_addrs) {
-            Ok(reply) => {
-                let _ = self.server.respond(conn, &reply);
-            }
-            Err(why) => {
-                self.stats.bad_requests += 1;
-                let pid = self.cfg_clients.remove(&conn).unwrap_or(0);
-                logf!(Main, Warning, "Disconnecting cfg client pid {pid}: {why}");
-                let _ = self.server.disconnect(conn);
+    /// One request of a `cfg` connection.
+    fn cfg_request(&mut self, now: Instant, conn: ConnId, bytes: &[u8], node: &mut Node) {
+        let ctx = CfgContext {
+            nodeid: node.nodeid(),
+            members: node.members(),
+            node_addrs: &self.node_addrs,
+        };
+        let mut actions = Vec::new();
+        self.cfg.request(now, conn, bytes, &ctx, &mut actions);
+        self.apply_cfg(actions, node);
+    }
+
+    /// What the cfg service asked for.
+    fn apply_cfg(&mut self, actions: Vec<CfgAction>, node: &mut Node) {
+        for action in actions {
+            match action {
+                CfgAction::Respond(conn, bytes) => {
+                    let _ = self.server.respond(conn, &bytes);
+                }
+                CfgAction::Event(conn, bytes) => {
+                    let _ = self.server.send_event(conn, &bytes);
+                }
+                CfgAction::Mcast(message) => node.cfg_mcast(&message),
+                CfgAction::Disconnect(conn, why) => {
+                    self.stats.bad_requests += 1;
+                    logf!(Main, Warning, "{why}");
+                    let _ = self.server.disconnect(conn);
+                    let mut more = Vec::new();
+                    self.cfg.disconnected(conn, &mut more);
+                    // A tracker going may decide a shutdown: its answers go out too.
+                    for a in more {
+                        match a {
+                            CfgAction::Respond(c, b) => {
+                                let _ = self.server.respond(c, &b);
+                            }
+                            CfgAction::Mcast(m) => node.cfg_mcast(&m),
+                            CfgAction::Event(..) | CfgAction::Disconnect(..) => {}
+                        }
+                    }
+                }
             }
         }
+    }
+
+    /// The cfg service's counters.
+    pub fn cfg_stats(&self) -> cfg::CfgStats {
+        self.cfg.stats()
     }
 
     /// Hands one request to the node. Returns false when the ring cannot take it yet: it
@@ -574,14 +611,29 @@ impl EventSource for CpgService {
         let held = self.clients.values().any(|c| !c.backlog.is_empty());
         let recheck =
             (held || self.flow != FlowControl::Open).then(|| self.last_work + FLOW_CONTROL_RECHECK);
-        [server, recheck, self.recheck_now]
+        [server, recheck, self.recheck_now, self.cfg.poll_timeout()]
             .into_iter()
             .flatten()
             .min()
     }
 
     fn handle_timeout(&mut self, now: Instant, node: &mut Node) {
+        let mut actions = Vec::new();
+        self.cfg.handle_timeout(now, &mut actions);
+        self.apply_cfg(actions, node);
         self.work(now, &[], node);
+    }
+
+    fn cfg_exec(&mut self, _now: Instant, from: u32, message: &CfgExec, my_nodeid: u32) {
+        self.cfg.delivered(from, message, my_nodeid);
+    }
+
+    fn shutdown_requested(&self) -> bool {
+        self.cfg.leave_requested()
+    }
+
+    fn fatal_requested(&self) -> Option<String> {
+        self.cfg.killed().map(str::to_owned)
     }
 
     /// Every client is disconnected (PROCLEAVE for the joined ones) and no new one is
@@ -589,8 +641,9 @@ impl EventSource for CpgService {
     fn shutdown(&mut self, node: &mut Node) {
         self.server.set_allow_connections(false);
         self.retry_backlogs(node);
-        for conn in std::mem::take(&mut self.cfg_clients).into_keys() {
+        for conn in self.cfg.conns() {
             let _ = self.server.disconnect(conn);
+            self.cfg.disconnected(conn, &mut Vec::new());
         }
         self.evs.disconnect_all(&mut self.server, node);
         let conns: Vec<ConnId> = self.clients.keys().copied().collect();

@@ -38,6 +38,8 @@ pub enum Subsys {
     Qb,
     /// `KNET` (libknet's lines).
     Knet,
+    /// `CFG`.
+    Cfg,
 }
 
 impl Subsys {
@@ -51,6 +53,7 @@ impl Subsys {
             Subsys::Sync => "SYNC",
             Subsys::Qb => "QB",
             Subsys::Knet => "KNET",
+            Subsys::Cfg => "CFG",
         }
     }
 }
@@ -99,6 +102,8 @@ pub fn format_body(subsys: Subsys, priority: Priority, message: &str) -> String 
 pub struct Logger {
     stderr: bool,
     file: Option<File>,
+    /// Where `file` was opened, for [`reopen`].
+    path: Option<std::path::PathBuf>,
     file_priority: Priority,
     debug: bool,
     debug_subsys: Vec<String>,
@@ -114,6 +119,7 @@ impl Logger {
         Logger {
             stderr: true,
             file: None,
+            path: None,
             file_priority: Priority::Info,
             debug: false,
             debug_subsys: Vec::new(),
@@ -131,6 +137,7 @@ impl Logger {
         };
         Ok(Logger {
             stderr: l.to_stderr,
+            path: file.as_ref().and(l.logfile.clone()),
             file,
             file_priority: l.logfile_priority,
             debug: l.debug,
@@ -175,6 +182,21 @@ pub fn install(logger: Logger) {
     if let Ok(mut g) = LOGGER.lock() {
         *g = Some(logger);
     }
+}
+
+/// Opens the log file again, for logrotate (`logsys_reopen_log_files`, asked through
+/// cfg's REOPEN_LOG_FILES by `corosync-cfgtool -L`). On failure the old file is kept.
+pub fn reopen() -> std::io::Result<()> {
+    let Ok(mut g) = LOGGER.lock() else {
+        return Ok(());
+    };
+    let Some(logger) = g.as_mut() else {
+        return Ok(());
+    };
+    if let Some(path) = &logger.path {
+        logger.file = Some(OpenOptions::new().create(true).append(true).open(path)?);
+    }
+    Ok(())
 }
 
 /// Logs through the installed logger, or the early one when none is installed yet.

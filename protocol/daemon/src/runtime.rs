@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 
-use totem_cpg::{EvsEvent, Node, NodeConfig, NodeEvent, NodeOutput, VotequorumMessage};
+use totem_cpg::{CfgExec, EvsEvent, Node, NodeConfig, NodeEvent, NodeOutput, VotequorumMessage};
 use totem_srp::Destination;
 use totem_srp::{Duration, Instant};
 use totem_wire::srp::{Header, Message, MessageType};
@@ -90,6 +90,8 @@ pub trait EventSource {
     fn evs_event(&mut self, _now: Instant, _event: &EvsEvent) {}
     /// A votequorum exec message the node delivered, in order with its events.
     fn votequorum(&mut self, _now: Instant, _from: u32, _message: &VotequorumMessage) {}
+    /// A cfg exec message the node delivered, in order with its events.
+    fn cfg_exec(&mut self, _now: Instant, _from: u32, _message: &CfgExec, _my_nodeid: u32) {}
     /// The node's outputs were all dispatched: a chance to update it (votequorum's view of
     /// this node, for its next NODEINFO).
     fn update_node(&mut self, _node: &mut Node) {}
@@ -106,6 +108,11 @@ pub trait EventSource {
     /// corosync through the cfg service)? Checked after each of its calls.
     fn shutdown_requested(&self) -> bool {
         false
+    }
+    /// Must the daemon exit at once, without leaving the ring (a cfg KILLNODE naming this
+    /// node: `corosync_fatal_error(COROSYNC_FATAL_ERROR_EXIT)`)? The line to log.
+    fn fatal_requested(&self) -> Option<String> {
+        None
     }
     /// The daemon is about to leave the ring (before the LEAVE is sent).
     fn shutdown(&mut self, _node: &mut Node) {}
@@ -131,6 +138,8 @@ pub enum Exit {
 pub const EXIT_STORE_RINGID: i32 = 21;
 /// `COROSYNC_DONE_FATAL_ERR`.
 pub const EXIT_FATAL: i32 = 15;
+/// `COROSYNC_FATAL_ERROR_EXIT` (-1): `exit(-1)`, status 255.
+pub const EXIT_KILLED: i32 = 255;
 
 /// How long a clean stop waits for the clients' PROCLEAVEs to be multicast before the LEAVE.
 pub const SETTLE_MAX: totem_srp::Duration = totem_srp::Duration::from_millis(1000);
@@ -390,6 +399,12 @@ impl Runtime {
                 }
             }
             self.timers(sources);
+            if let Some(why) = sources.iter().find_map(|s| s.fatal_requested()) {
+                return Exit::Fatal {
+                    message: format!("{why}: exiting with status -1, without leaving the ring"),
+                    code: EXIT_KILLED,
+                };
+            }
             if sources.iter().any(|s| s.shutdown_requested()) {
                 let now = self.clock.now();
                 self.leave(now, sources);
@@ -622,6 +637,12 @@ impl Runtime {
                 NodeOutput::Evs(event) => {
                     for s in sources.iter_mut() {
                         s.evs_event(now, &event);
+                    }
+                    continue;
+                }
+                NodeOutput::Cfg { from, message } => {
+                    for s in sources.iter_mut() {
+                        s.cfg_exec(now, from, &message, self.nodeid);
                     }
                     continue;
                 }

@@ -1589,6 +1589,8 @@ impl Sim {
                             events.push(Output::Node(e));
                         }
                         NodeOutput::Evs(e) => events.push(Output::Evs(e)),
+                        // No simulated client uses cfg.
+                        NodeOutput::Cfg { .. } => {}
                         NodeOutput::Votequorum { from, message } => {
                             if let Some(vq) = n.votequorum.as_mut() {
                                 vq.deliver(from, &message);

@@ -151,6 +151,12 @@ impl ConnId {
     pub fn get(self) -> u64 {
         self.0
     }
+
+    /// An id no server made (for services' unit tests).
+    #[cfg(test)]
+    pub(crate) fn for_test(n: u64) -> ConnId {
+        ConnId(n)
+    }
 }
 
 impl fmt::Display for ConnId {

@@ -650,6 +650,105 @@ fn cfg_requests_parse_and_replies_have_corosyncs_sizes() {
     assert_eq!(ring.to_bytes().len(), 10272);
 }
 
+/// The shutdown-tracking and status calls round-trip at libcfg's sizes (`sizeof` checked
+/// with gcc against Debian's `corosync/cfg.h`: node_status_v1 4176 bytes, its link_status at
+/// 16, each link 520), and wrong sizes are refused rather than read past.
+#[test]
+fn cfg_tracking_and_status_calls_have_libcfgs_layouts() {
+    use crate::ipc::cfg::{
+        CfgRequest, CfgResponse, LinkStatus, NodeStatus, NODESTATUS_V1_RESPONSE_LEN,
+        SHUTDOWN_FLAG_IMMEDIATE,
+    };
+    use crate::ipc::RequestHeader;
+    let h = RequestHeader { id: 0, size: 0 };
+    for (request, len) in [
+        (
+            CfgRequest::TryShutdown {
+                header: h,
+                flags: SHUTDOWN_FLAG_IMMEDIATE,
+            },
+            24,
+        ),
+        (
+            CfgRequest::ReplyToShutdown {
+                header: h,
+                response: 1,
+            },
+            24,
+        ),
+        (
+            CfgRequest::TrackStart {
+                header: h,
+                flags: 0,
+            },
+            24,
+        ),
+        (
+            CfgRequest::NodeStatusGet {
+                header: h,
+                nodeid: 7,
+                version: 1,
+            },
+            32,
+        ),
+        (
+            CfgRequest::KillNode {
+                header: h,
+                nodeid: 3,
+                reason: b"fenced by test".to_vec(),
+            },
+            288,
+        ),
+    ] {
+        let bytes = request.to_bytes();
+        assert_eq!(bytes.len(), len, "{request:?}");
+        let back = CfgRequest::parse(&bytes).expect("parses");
+        assert_eq!(back.to_bytes(), bytes);
+        // One byte short (size adjusted so only the struct check can refuse it).
+        let mut short = bytes[..len - 8].to_vec();
+        short[8..12].copy_from_slice(&((len - 8) as i32).to_le_bytes());
+        assert!(CfgRequest::parse(&short).is_err(), "{request:?}");
+    }
+    // A reason longer than cs_name_t's value is refused.
+    let mut kill = CfgRequest::KillNode {
+        header: h,
+        nodeid: 3,
+        reason: vec![],
+    }
+    .to_bytes();
+    kill[24..26].copy_from_slice(&257u16.to_le_bytes());
+    assert!(CfgRequest::parse(&kill).is_err());
+
+    let mut status = NodeStatus {
+        nodeid: 2,
+        reachable: true,
+        remote: true,
+        ..NodeStatus::default()
+    };
+    status.links[1] = LinkStatus {
+        enabled: true,
+        connected: true,
+        dynconnected: false,
+        mtu: 1397,
+        src_ipaddr: "10.0.0.1".into(),
+        dst_ipaddr: "10.0.0.2".into(),
+    };
+    let bytes = CfgResponse::NodeStatusV1(Box::new(status)).to_bytes();
+    assert_eq!(bytes.len(), NODESTATUS_V1_RESPONSE_LEN);
+    assert_eq!(bytes.len(), 4200);
+    let link1 = 24 + 16 + 520;
+    assert_eq!(&bytes[link1..link1 + 3], &[1, 1, 0]);
+    assert_eq!(&bytes[link1 + 4..link1 + 8], &1397u32.to_le_bytes());
+    assert_eq!(&bytes[link1 + 8..link1 + 17], b"10.0.0.1\0");
+    assert_eq!(&bytes[link1 + 264..link1 + 273], b"10.0.0.2\0");
+    let test = CfgResponse::TestShutdown {
+        error: CsError::Ok,
+        flags: 0,
+    }
+    .to_bytes();
+    assert_eq!((test.len(), &test[..4]), (32, &10i32.to_le_bytes()[..]));
+}
+
 // The inspector's `--type` on IPC recordings takes these names (any case, events with or
 // without `_CALLBACK`); every request and response id the codec knows has one.
 #[test]
