@@ -19,6 +19,9 @@
 //! multicast; the named node logs "Killed by node N : reason" and exits at once with
 //! status -1 (255), without a LEAVE (`corosync_fatal_error(COROSYNC_FATAL_ERROR_EXIT)`).
 //!
+//! NODESTATUSGET (`corosync-cfgtool -s`, `-n`) answers from the transport's view
+//! ([`crate::net_status`]).
+//!
 //! Not done: RELOAD_CONFIG (`corosync-cfgtool -R`) is answered CS_ERR_NOT_SUPPORTED by the
 //! asking node alone (totemd does not re-read corosync.conf at run time), and
 //! RINGSTATUSGET, which corosync 3's tools no longer call, says CS_ERR_NOT_SUPPORTED with
@@ -33,12 +36,13 @@ use std::net::IpAddr;
 use totem_cpg::CfgExec;
 use totem_srp::{Duration, Instant};
 use totem_wire::ipc::cfg::{
-    CfgRequest, CfgRequestId, CfgResponse, CFG_LIB_ENGINE_COUNT, SHUTDOWN_FLAG_IMMEDIATE,
-    SHUTDOWN_FLAG_REGARDLESS, TOTEMIP_ADDRLEN,
+    CfgRequest, CfgRequestId, CfgResponse, CFG_LIB_ENGINE_COUNT, NODE_STATUS_V1,
+    SHUTDOWN_FLAG_IMMEDIATE, SHUTDOWN_FLAG_REGARDLESS, TOTEMIP_ADDRLEN,
 };
 use totem_wire::ipc::CsError;
 
 use crate::ipc::ConnId;
+use crate::net_status::NetStatus;
 
 /// The service name (`cs_ipcs_serv_short_name(CFG_SERVICE)`).
 pub const SERVICE: &str = "cfg";
@@ -67,6 +71,8 @@ pub struct CfgContext<'a> {
     pub members: &'a [u32],
     /// Every node's configured addresses (`totem_ifaces_get`).
     pub node_addrs: &'a BTreeMap<u32, Vec<IpAddr>>,
+    /// The transport's view of each node (`totempg_nodestatus_get`), when known.
+    pub net: Option<&'a NetStatus>,
 }
 
 /// A tracker's answer to the shutdown question (`cfg_info.shutdown_reply`).
@@ -483,6 +489,19 @@ fn answer(request: &CfgRequest, ctx: &CfgContext<'_>) -> Vec<u8> {
             }
         }
         _ if id == CfgRequestId::LocalGet => CfgResponse::LocalGet { nodeid: ctx.nodeid },
+        // message_handler_req_lib_cfg_nodestatusget: the transport first, then the version.
+        CfgRequest::NodeStatusGet {
+            nodeid, version, ..
+        } => match ctx.net.map(|n| n.node_status(*nodeid, ctx.members)) {
+            None => CfgResponse::NodeStatusVersion {
+                error: CsError::NotSupported,
+            },
+            Some(Err(error)) => CfgResponse::NodeStatusVersion { error },
+            Some(Ok(_)) if *version != NODE_STATUS_V1 => CfgResponse::NodeStatusVersion {
+                error: CsError::NotSupported,
+            },
+            Some(Ok(status)) => CfgResponse::NodeStatusV1(Box::new(status)),
+        },
         // libcfg reads interface_count and the arrays whatever the error says
         // (corosync_cfg_ring_status_get): answer the whole struct, with no interface.
         _ if id == CfgRequestId::RingStatusGet => CfgResponse::RingStatusEmpty {
@@ -508,7 +527,7 @@ fn answer(request: &CfgRequest, ctx: &CfgContext<'_>) -> Vec<u8> {
             id: 0,
             error: CsError::InvalidParam,
         },
-        // RELOAD_CONFIG, NODESTATUSGET.
+        // RELOAD_CONFIG.
         _ => CfgResponse::Status {
             id: id.response_id(),
             error: CsError::NotSupported,

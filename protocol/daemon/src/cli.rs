@@ -2,6 +2,7 @@
 //! `main.c::main`'s order: configuration, logging, state directory, totem configuration,
 //! then the transport and the ring.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use clap::Parser;
@@ -13,6 +14,7 @@ use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
 use crate::link_crypto::LinkCrypto;
 use crate::log::{self, Logger};
+use crate::net_status::{NetKind, NetStatus, NetView};
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
 use crate::report::{ReportConfig, Reporter};
 use crate::runtime::{Clock, EventSource, Exit, Runtime};
@@ -489,6 +491,22 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         reporter,
         state_dir,
     );
+    // cfg's NODESTATUSGET: the nodelist's addresses and what the transport says.
+    let kind = match &knet {
+        Some(k) => NetKind::Knet {
+            data_mtu: k.data_mtu as u32,
+        },
+        None => NetKind::Udpu {
+            netmtu: conf.totem.netmtu,
+        },
+    };
+    let mut addrs: BTreeMap<u32, Vec<std::net::IpAddr>> = BTreeMap::new();
+    for n in &conf.nodes {
+        addrs.entry(n.nodeid).or_default().push(n.addr);
+    }
+    let net = NetStatus::new(NetView::new(kind, me.nodeid, addrs));
+    runtime.set_net_status(net.clone());
+    cpg.set_net_status(net);
     if let Some(knet) = knet {
         runtime.use_knet(knet);
         if let Some(crypto) = conf.totem.crypto.clone() {

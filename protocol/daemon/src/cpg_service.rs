@@ -49,6 +49,7 @@ use crate::ipc::{
     IpcStats,
 };
 use crate::logf;
+use crate::net_status::NetStatus;
 use crate::runtime::EventSource;
 use crate::zerocopy::{ShmZeroCopy, ZeroCopyLimits, ZeroCopyStats};
 
@@ -172,6 +173,8 @@ pub struct CpgService {
     by_node: HashMap<totem_cpg::ConnId, ConnId>,
     /// Connections to `cfg`, and its shutdown tracking.
     cfg: CfgService,
+    /// The transport's view of each node, for cfg's NODESTATUSGET.
+    net: Option<NetStatus>,
     /// Connections to `evs`.
     evs: EvsClients,
     node_addrs: BTreeMap<u32, Vec<IpAddr>>,
@@ -208,6 +211,7 @@ impl CpgService {
             clients: BTreeMap::new(),
             by_node: HashMap::new(),
             cfg: CfgService::new(),
+            net: None,
             evs: EvsClients::default(),
             node_addrs: config.node_addrs,
             events: Vec::new(),
@@ -366,6 +370,7 @@ impl CpgService {
             nodeid: node.nodeid(),
             members: node.members(),
             node_addrs: &self.node_addrs,
+            net: self.net.as_ref(),
         };
         let mut actions = Vec::new();
         self.cfg.request(now, conn, bytes, &ctx, &mut actions);
@@ -402,6 +407,11 @@ impl CpgService {
                 }
             }
         }
+    }
+
+    /// Where cfg's NODESTATUSGET reads the transport's view of each node.
+    pub fn set_net_status(&mut self, net: NetStatus) {
+        self.net = Some(net);
     }
 
     /// The cfg service's counters.

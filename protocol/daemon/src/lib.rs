@@ -25,6 +25,7 @@ pub mod evs_service;
 pub mod ipc;
 pub mod link_crypto;
 pub mod log;
+pub mod net_status;
 pub mod persist;
 pub mod quorum;
 pub mod quorum_service;

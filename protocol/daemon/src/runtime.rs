@@ -21,6 +21,7 @@ use totem_wire::srp::{Header, Message, MessageType};
 use crate::fault::Faults;
 use crate::link_crypto::LinkCrypto;
 use crate::log::LogLimit;
+use crate::net_status::NetStatus;
 use crate::report::Reporter;
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
@@ -186,6 +187,8 @@ pub struct Runtime {
     malformed_log: LogLimit,
     /// Members whose route refused UDP GSO, already reported.
     gso_refused_reported: Vec<u32>,
+    /// The transport's view of each node, kept current for cfg's NODESTATUSGET.
+    net_status: Option<NetStatus>,
 }
 
 /// Send errors are reported at most this often (ms): a kernel that refuses every send
@@ -225,6 +228,7 @@ impl Runtime {
             send_errors_reported_at: None,
             malformed_log: LogLimit::new(MALFORMED_LOGS, MALFORMED_LOG_WINDOW),
             gso_refused_reported: Vec::new(),
+            net_status: None,
         }
     }
 
@@ -232,6 +236,11 @@ impl Runtime {
     /// `knet`, and our own messages go over the loopback link.
     pub fn use_knet(&mut self, config: KnetConfig) {
         self.knet = Some(Knet::new(config, self.clock.now()));
+    }
+
+    /// Keeps `net` current as knet links go up and down.
+    pub fn set_net_status(&mut self, net: NetStatus) {
+        self.net_status = Some(net);
     }
 
     /// Encrypts and authenticates every knet datagram with `crypto` (after [`Runtime::use_knet`]).
@@ -295,6 +304,9 @@ impl Runtime {
             while let Some(event) = knet.poll_event() {
                 match event {
                     KnetEvent::LinkUp(host) => {
+                        if let Some(n) = &self.net_status {
+                            n.set_link(u32::from(host), 0, true);
+                        }
                         logf!(Knet, Info, "rx: host: {host} link: 0 is up");
                         logf!(
                             Knet,
@@ -303,6 +315,9 @@ impl Runtime {
                         );
                     }
                     KnetEvent::LinkDown(host) => {
+                        if let Some(n) = &self.net_status {
+                            n.set_link(u32::from(host), 0, false);
+                        }
                         logf!(Knet, Info, "link: host: {host} link: 0 is down");
                         logf!(Knet, Warning, "host: host: {host} has no active links");
                     }

@@ -42,6 +42,7 @@ impl World {
             nodeid: 1,
             members: &self.members,
             node_addrs: &self.nodes,
+            net: None,
         };
         let mut out = Vec::new();
         self.cfg.request(self.now, conn(c), bytes, &ctx, &mut out);

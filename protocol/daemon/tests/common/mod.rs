@@ -102,6 +102,12 @@ pub struct Lab {
     pub crypto: Option<String>,
     /// Nodes whose corosync.conf has other crypto lines than [`Lab::crypto`].
     pub crypto_for: Vec<(u32, String)>,
+    /// `name: PREFIX<N>` for every node in the nodelist (Pacemaker names its nodes so;
+    /// without it every namespace would be the host's uname).
+    pub node_names: Option<&'static str>,
+    /// Per-node directories bound over these paths for every daemon, program and tool
+    /// started on the node (`add_private_dir`): node N's subdirectory, the mount point.
+    private_dirs: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -126,6 +132,8 @@ impl Lab {
             transport: "udpu",
             crypto: None,
             crypto_for: Vec::new(),
+            node_names: None,
+            private_dirs: Vec::new(),
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -197,8 +205,12 @@ impl Lab {
                 .find(|(n, _)| *n == i)
                 .map(|(_, v)| format!("\t\tquorum_votes: {v}\n"))
                 .unwrap_or_default();
+            let name = self
+                .node_names
+                .map(|p| format!("\t\tname: {p}{i}\n"))
+                .unwrap_or_default();
             nodelist.push_str(&format!(
-                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {i}\n{votes}\t}}\n",
+                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {i}\n{name}{votes}\t}}\n",
                 addr(i)
             ));
         }
@@ -248,12 +260,47 @@ impl Lab {
         pid
     }
 
+    /// A directory of its own on every node, owned by `owner` (user:group), bound over
+    /// `target` for everything started on the node from now on (`ip netns exec` gives each
+    /// command its own mount namespace, so every command binds again).
+    pub fn add_private_dir(&mut self, sub: &str, target: &str, owner: Option<&str>) {
+        for n in 1..=self.nodes {
+            let dir = self.node_dir(n).join(sub);
+            std::fs::create_dir_all(&dir).expect("private dir");
+            if let Some(owner) = owner {
+                run(&["chown", "-R", owner, &dir.display().to_string()]).expect("chown");
+            }
+        }
+        self.private_dirs.push((sub.to_owned(), target.to_owned()));
+    }
+
+    /// The shell words that bind node `n`'s private /run and directories.
+    fn binds(&self, n: u32) -> String {
+        let mut s = format!(
+            "mount --bind '{}' /run && ",
+            self.node_dir(n).join("run").display()
+        );
+        for (sub, target) in &self.private_dirs {
+            s.push_str(&format!(
+                "mount --bind '{}' '{target}' && ",
+                self.node_dir(n).join(sub).display()
+            ));
+        }
+        s
+    }
+
+    /// Any program on node `n`, with the node's binds; killed with the lab.
+    pub fn spawn_program(&mut self, n: u32, command: &str) -> u32 {
+        let script = format!("{}exec {command}", self.binds(n));
+        self.spawn(n, script)
+    }
+
     /// Real corosync on node `n`, in a private /run; `exec` keeps its pid the child's.
     pub fn spawn_corosync(&mut self, n: u32, nodes: u32) -> u32 {
         let conf = self.write_conf(n, nodes);
         let script = format!(
-            "mount --bind '{}' /run && exec {COROSYNC} -f -c '{}'",
-            self.node_dir(n).join("run").display(),
+            "{}exec {COROSYNC} -f -c '{}'",
+            self.binds(n),
             conf.display()
         );
         self.spawn(n, script)
@@ -267,8 +314,14 @@ impl Lab {
     /// totemd on node `n` with extra arguments.
     pub fn spawn_totemd_with(&mut self, n: u32, nodes: u32, args: &[&str]) -> u32 {
         let conf = self.write_conf(n, nodes);
+        // Only where programs beside it need the same directories (Pacemaker's /dev/shm).
+        let binds = if self.private_dirs.is_empty() {
+            String::new()
+        } else {
+            self.binds(n)
+        };
         let script = format!(
-            "exec '{}' -f -c '{}' {}",
+            "{binds}exec '{}' -f -c '{}' {}",
             env!("CARGO_BIN_EXE_totemd"),
             conf.display(),
             args.join(" ")
@@ -320,6 +373,30 @@ impl Lab {
     /// returns its exit code.
     pub fn stop(&mut self, n: u32, signal: &str) -> Option<i32> {
         let i = self.children.iter().rposition(|(m, _)| *m == n)?;
+        self.stop_at(i, signal)
+    }
+
+    /// [`Lab::stop`] for the process `pid` started by the lab.
+    pub fn stop_pid(&mut self, pid: u32, signal: &str) -> Option<i32> {
+        let i = self.children.iter().position(|(_, c)| c.id() == pid)?;
+        self.stop_at(i, signal)
+    }
+
+    /// Waits up to `timeout` for the lab's process `pid` to exit by itself; its exit code.
+    pub fn wait_exit(&mut self, pid: u32, timeout: Duration) -> Option<i32> {
+        let i = self.children.iter().position(|(_, c)| c.id() == pid)?;
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.children[i].1.try_wait() {
+                self.children.remove(i);
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    fn stop_at(&mut self, i: usize, signal: &str) -> Option<i32> {
         let (_, mut child) = self.children.remove(i);
         let _ = run(&["kill", "-s", signal, &child.id().to_string()]);
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -346,11 +423,13 @@ impl Lab {
     /// A command inside node `n`'s namespace with its private /run (corosync's tools find
     /// the daemon's IPC through the namespace's abstract sockets).
     pub fn tool(&self, n: u32, cmd: &str) -> String {
-        let script = format!(
-            "mount --bind '{}' /run && {cmd}",
-            self.node_dir(n).join("run").display()
-        );
-        run(&["ip", "netns", "exec", &self.ns(n), "sh", "-c", &script]).unwrap_or_else(|e| e)
+        self.try_tool(n, cmd).unwrap_or_else(|e| e)
+    }
+
+    /// [`Lab::tool`], telling a failure (its exit status and stderr) from success.
+    pub fn try_tool(&self, n: u32, cmd: &str) -> Result<String, String> {
+        let script = format!("{}{cmd}", self.binds(n));
+        run(&["ip", "netns", "exec", &self.ns(n), "sh", "-c", &script])
     }
 
     /// Captures the bridge into `ring.pcap` (best effort: tcpdump may be missing).
@@ -489,6 +568,14 @@ impl Drop for Lab {
         if let Some(mut t) = self.tcpdump.take() {
             let _ = run(&["kill", "-s", "INT", &t.id().to_string()]);
             let _ = t.wait();
+        }
+        // What those started in turn (Pacemaker's daemons, resource agents).
+        for ns in &self.namespaces {
+            if let Ok(list) = run(&["ip", "netns", "pids", ns]) {
+                for pid in list.split_whitespace() {
+                    let _ = run(&["kill", "-9", pid]);
+                }
+            }
         }
         for ns in self.namespaces.drain(..).rev() {
             let _ = run(&["ip", "netns", "del", &ns]);
