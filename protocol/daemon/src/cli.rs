@@ -416,10 +416,15 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         );
     }
     let clock = Clock::new();
+    // One icmap for the daemon: cmap serves it, both IPC servers check run-time uidgid
+    // keys in it when accepting (ipc_glue.c::cs_ipcs_connection_accept).
+    let icmap = crate::cmap::Icmap::from_config(&conf, me.nodeid).shared();
     let mut quorum_service = QuorumServiceConfig::new(allowed_uids.clone(), allowed_gids.clone());
     quorum_service.ipc.ipc_type = ipc_type;
+    quorum_service.ipc.icmap = Some(icmap.clone());
     let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
     service.ipc.ipc_type = ipc_type;
+    service.ipc.icmap = Some(icmap.clone());
     for n in &conf.nodes {
         service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
     }
@@ -443,7 +448,7 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         ipc_type.name()
     );
     quorum_service.vote = vote.clone();
-    quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
+    quorum_service.icmap = icmap;
     let quorum =
         QuorumService::new(quorum_service, me.nodeid, clock.now()).map_err(|e| StartError {
             message: format!("Can't initialize IPC: {e}"),

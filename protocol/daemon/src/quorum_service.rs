@@ -2,7 +2,9 @@
 //! needs all three, with `cfg` from [`crate::cpg_service`]): one more socket-type IPC
 //! server ([`crate::ipc`]) as an [`EventSource`] of the daemon's loop. Every request is
 //! answered at once from the node's quorum view ([`totem_votequorum::Votequorum`]) or the
-//! configuration's keys ([`crate::cmap::Keys`]); nothing goes on the ring.
+//! daemon's icmap ([`crate::cmap::SharedIcmap`], shared with the CPG server's accept check);
+//! nothing goes on the ring. Totem configurations update `runtime.members.*` in the map,
+//! and cmap track notifications go out on their connections' dispatch channels.
 //!
 //! As in corosync (`cs_ipcs_connection_accept`): connections are refused with `-EAGAIN`
 //! until the first completed sync (`main.c::corosync_sync_completed`), then root and the
@@ -21,7 +23,7 @@ use std::io;
 use totem_cpg::{Node, NodeEvent, VotequorumMessage};
 use totem_srp::Instant;
 
-use crate::cmap::{self, CmapConn, Keys};
+use crate::cmap::{self, CmapConn, Icmap, SharedIcmap};
 use crate::evs_service::Quorate;
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
@@ -37,8 +39,8 @@ pub struct QuorumServiceConfig {
     pub ipc: IpcConfig,
     /// votequorum's settings.
     pub vote: VoteConfig,
-    /// cmap's keys.
-    pub keys: Keys,
+    /// The daemon's icmap (also in `ipc.icmap` for the accept check).
+    pub icmap: SharedIcmap,
 }
 
 impl QuorumServiceConfig {
@@ -50,7 +52,7 @@ impl QuorumServiceConfig {
         QuorumServiceConfig {
             ipc,
             vote: VoteConfig::default(),
-            keys: Keys::default(),
+            icmap: Icmap::new().shared(),
         }
     }
 }
@@ -84,7 +86,7 @@ pub struct QuorumServiceStats {
 pub struct QuorumService {
     server: IpcServer,
     vq: Votequorum,
-    keys: Keys,
+    icmap: SharedIcmap,
     clients: BTreeMap<ConnId, (Client, i32)>,
     events: Vec<IpcEvent>,
     connections_allowed: bool,
@@ -109,7 +111,7 @@ impl QuorumService {
             server,
             quorate: Quorate::new(is_quorate(&vq)),
             vq,
-            keys: config.keys,
+            icmap: config.icmap,
             clients: BTreeMap::new(),
             events: Vec::new(),
             connections_allowed: false,
@@ -151,7 +153,7 @@ impl QuorumService {
                     let client = match service.as_str() {
                         quorum::SERVICE => Client::Quorum(QuorumConn::default()),
                         votequorum::SERVICE => Client::Votequorum(VotequorumConn::default()),
-                        cmap::SERVICE => Client::Cmap(CmapConn::default()),
+                        cmap::SERVICE => Client::Cmap(CmapConn::new(conn.get())),
                         _ => {
                             let _ = self.server.disconnect(conn);
                             continue;
@@ -172,7 +174,10 @@ impl QuorumService {
                     crate::cpg_service::log_refusal(creds, errno)
                 }
                 IpcEvent::Disconnected { conn, .. } => {
-                    self.clients.remove(&conn);
+                    // cmap_lib_exit_fn: the connection's tracks end with it.
+                    if let Some((Client::Cmap(_), _)) = self.clients.remove(&conn) {
+                        cmap::lock(&self.icmap).drop_owner(conn.get());
+                    }
                 }
             }
         }
@@ -188,7 +193,10 @@ impl QuorumService {
         let (name, result) = match client {
             Client::Quorum(c) => (quorum::SERVICE, quorum::reply(bytes, &self.vq, c)),
             Client::Votequorum(c) => (votequorum::SERVICE, votequorum::reply(bytes, &self.vq, c)),
-            Client::Cmap(c) => (cmap::SERVICE, cmap::reply(bytes, &self.keys, c)),
+            Client::Cmap(c) => (
+                cmap::SERVICE,
+                cmap::reply(bytes, &mut cmap::lock(&self.icmap), c),
+            ),
         };
         match result {
             Ok(Reply { events, response }) => {
@@ -196,6 +204,9 @@ impl QuorumService {
                 for e in &events {
                     self.send_event(conn, e);
                 }
+                // icmap's track callbacks run inside icmap_set: their events go before the
+                // response.
+                self.flush_notifications();
                 match self.server.respond(conn, &response) {
                     Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}
                     Err(e) => logf!(Main, Error, "{name} response to {conn} not sent: {e}"),
@@ -210,6 +221,17 @@ impl QuorumService {
                 );
                 self.clients.remove(&conn);
                 let _ = self.server.disconnect(conn);
+            }
+        }
+    }
+
+    /// `cmap_notify_fn`: each queued notification on its connection's dispatch channel.
+    fn flush_notifications(&mut self) {
+        let notes = cmap::lock(&self.icmap).take_notifications();
+        for n in notes {
+            let conn = self.clients.keys().find(|c| c.get() == n.owner).copied();
+            if let Some(conn) = conn {
+                self.send_event(conn, &n.bytes);
             }
         }
     }
@@ -257,6 +279,11 @@ impl EventSource for QuorumService {
     }
 
     fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
+        if let NodeEvent::Configuration { left, joined, .. } = event {
+            // main.c::confchg_fn: runtime.members.<id>.*.
+            cmap::lock(&self.icmap).confchg(left, joined);
+            self.flush_notifications();
+        }
         if self.vq.node_event(event) {
             self.notify(matches!(event, NodeEvent::SyncCompleted(_)));
         }
@@ -276,6 +303,8 @@ impl EventSource for QuorumService {
     }
 
     fn update_node(&mut self, node: &mut Node) {
+        // Changes made through another server's handle of the map.
+        self.flush_notifications();
         let info = self.vq.own_nodeinfo();
         if node.nodeinfo() != info {
             node.set_nodeinfo(info);
