@@ -697,7 +697,66 @@ impl Icmap {
         for n in &conf.nodes {
             m.member_addrs.insert(n.nodeid, vec![n.addr]);
         }
+        // totemconfig.c::find_local_node caches our position in the nodelist.
+        if let Some(pos) = conf.nodes.iter().position(|n| n.nodeid == nodeid) {
+            m.set_value("nodelist.local_node_pos", Value::u32(pos as u32));
+            // config_convert_nodelist_to_interface: link 0 binds to our ring0_addr as
+            // written (totemd runs one link).
+            let ring0 = Value::string(&conf.nodes[pos].ring0_addr);
+            m.set_value("totem.interface.0.bindnetaddr", ring0);
+        }
         m
+    }
+
+    /// `totemconfig.c::totem_volatile_config_read`'s `runtime.config.totem.*`: the values
+    /// the engine runs with, defaults and derivations applied (`token` after the
+    /// coefficient). The knet-only keys are not written: totemd's udpu does not use them,
+    /// and its knet settings are the knet layer's.
+    pub fn set_totem_runtime(&mut self, srp: &totem_srp::SrpConfig) {
+        for (k, v) in [
+            ("token", srp.token_ms),
+            ("token_warning", srp.token_warning_percent),
+            (
+                "token_retransmits_before_loss_const",
+                srp.token_retransmits_before_loss,
+            ),
+            ("token_retransmit", srp.token_retransmit_ms),
+            ("hold", srp.hold_ms),
+            ("join", srp.join_ms),
+            ("consensus", srp.consensus_ms),
+            ("merge", srp.merge_ms),
+            ("downcheck", srp.downcheck_ms),
+            ("fail_recv_const", srp.fail_recv_const),
+            ("seqno_unchanged_const", srp.seqno_unchanged_const),
+            ("max_network_delay", srp.max_network_delay_ms),
+            ("window_size", srp.window_size),
+            ("max_messages", srp.max_messages),
+            ("miss_count_const", srp.miss_count_const),
+            ("send_join", srp.send_join_ms),
+            ("heartbeat_failures_allowed", srp.heartbeat_failures_allowed),
+            // totem_volatile_config_set_boolean_value stores booleans as u32 0/1.
+            ("block_unlisted_ips", u32::from(srp.block_unlisted_ips)),
+            (
+                "cancel_token_hold_on_retransmit",
+                u32::from(srp.cancel_token_hold_on_retransmit),
+            ),
+        ] {
+            self.set_value(&format!("runtime.config.totem.{k}"), Value::u32(v));
+        }
+    }
+
+    /// `service.c::corosync_service_link_and_init`: `runtime.services.<name>.service_id`
+    /// for each service totemd runs (corodefs.h ids).
+    pub fn set_services(&mut self, services: &[(&str, u16)]) {
+        for (name, id) in services {
+            self.set_value(
+                &format!("runtime.services.{name}.service_id"),
+                Value {
+                    kind: CmapType::Uint16,
+                    bytes: id.to_ne_bytes().to_vec(),
+                },
+            );
+        }
     }
 
     /// `totempg_ifaces_print`: `r(<link>) ip(<addr>) ` for each of the node's addresses.

@@ -23,14 +23,16 @@ use std::io;
 use totem_cpg::{Node, NodeEvent, VotequorumMessage};
 use totem_srp::Instant;
 
-use crate::cmap::{self, CmapConn, Icmap, SharedIcmap};
+use crate::cmap::{self, CmapConn, Icmap, SharedIcmap, Value};
 use crate::evs_service::Quorate;
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
 use crate::quorum::{self, QuorumConn, Reply};
 use crate::runtime::EventSource;
 use crate::votequorum::{self, VotequorumConn};
+use totem_votequorum::NODESTATE_MEMBER;
 use totem_votequorum::{VoteConfig, Votequorum};
+use totem_wire::exec::votequorum::ReconfigureParam;
 
 /// How the services are set up.
 #[derive(Debug, Clone)]
@@ -87,6 +89,9 @@ pub struct QuorumService {
     server: IpcServer,
     vq: Votequorum,
     icmap: SharedIcmap,
+    /// votequorum's `ev_barrier`: the expected votes read at start, then each
+    /// RECONFIGURE of them.
+    ev_barrier: u32,
     clients: BTreeMap<ConnId, (Client, i32)>,
     events: Vec<IpcEvent>,
     connections_allowed: bool,
@@ -107,16 +112,56 @@ impl QuorumService {
         let mut server = IpcServer::new(ipc, now)?;
         server.set_allow_connections(false);
         let vq = Votequorum::new(config.vote, nodeid);
-        Ok(QuorumService {
+        let ev_barrier = vq.expected_votes();
+        let mut service = QuorumService {
             server,
             quorate: Quorate::new(is_quorate(&vq)),
             vq,
+            ev_barrier,
             icmap: config.icmap,
             clients: BTreeMap::new(),
             events: Vec::new(),
             connections_allowed: false,
             stats: QuorumServiceStats::default(),
-        })
+        };
+        service.votequorum_keys();
+        Ok(service)
+    }
+
+    /// `runtime.votequorum.*` as `votequorum.c` keeps them: `two_node` and `ev_barrier`
+    /// (`update_two_node`, `update_ev_barrier`), `wait_for_all_status` when wait_for_all
+    /// is on, and `lowest_node_id` / `highest_node_id` among the members each time the
+    /// node is quorate (`are_we_quorate` → `get_lowest_node_id`, `get_highest_node_id`).
+    fn votequorum_keys(&mut self) {
+        let vq = &self.vq;
+        let config = vq.config();
+        if !config.provider {
+            return;
+        }
+        let mut m = cmap::lock(&self.icmap);
+        m.set_value("runtime.votequorum.ev_barrier", Value::u32(self.ev_barrier));
+        m.set_value(
+            "runtime.votequorum.two_node",
+            Value::u8(u8::from(config.two_node)),
+        );
+        if config.wait_for_all {
+            m.set_value(
+                "runtime.votequorum.wait_for_all_status",
+                Value::u8(u8::from(vq.waiting_for_all)),
+            );
+        }
+        if vq.quorate {
+            let me = vq.nodeid();
+            let members = vq
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.state == NODESTATE_MEMBER)
+                .map(|(id, _)| *id)
+                .chain([me]);
+            let (low, high) = members.fold((me, me), |(l, h), id| (l.min(id), h.max(id)));
+            m.set_value("runtime.votequorum.lowest_node_id", Value::u32(low));
+            m.set_value("runtime.votequorum.highest_node_id", Value::u32(high));
+        }
     }
 
     /// The IPC server's counters.
@@ -288,6 +333,8 @@ impl EventSource for QuorumService {
             self.notify(matches!(event, NodeEvent::SyncCompleted(_)));
         }
         self.quorate.set(is_quorate(&self.vq));
+        self.votequorum_keys();
+        self.flush_notifications();
         if matches!(event, NodeEvent::SyncCompleted(_)) && !self.connections_allowed {
             // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
             self.connections_allowed = true;
@@ -296,10 +343,20 @@ impl EventSource for QuorumService {
     }
 
     fn votequorum(&mut self, _now: Instant, from: u32, message: &VotequorumMessage) {
+        if let VotequorumMessage::Reconfigure {
+            param: ReconfigureParam::ExpectedVotes,
+            value,
+            ..
+        } = message
+        {
+            self.ev_barrier = *value;
+        }
         if self.vq.deliver(from, message) {
             self.notify(false);
         }
         self.quorate.set(is_quorate(&self.vq));
+        self.votequorum_keys();
+        self.flush_notifications();
     }
 
     fn update_node(&mut self, node: &mut Node) {

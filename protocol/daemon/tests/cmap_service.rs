@@ -245,13 +245,15 @@ fn cmapctl_listing_matches_corosync_on_a_mixed_ring() {
     let _ = std::fs::write(lab.dir.join("totemd.cmap"), &t_out);
     let c = listing(&c_out);
     let t = listing(&t_out);
-    // Per node: its log file, state directory, own id.
+    // Per node: its log file, state directory, own id, place in the nodelist and address.
     let node_specific = |k: &str| {
         let name = k.split(" (").next().unwrap_or(k);
         [
             "logging.logfile",
             "system.state_dir",
             "runtime.votequorum.this_node_id",
+            "nodelist.local_node_pos",
+            "totem.interface.0.bindnetaddr",
         ]
         .contains(&name)
     };
