@@ -30,8 +30,6 @@ use crate::quorum::Reply;
 /// The service name (`cs_ipcs_serv_short_name(CMAP_SERVICE)`).
 pub const SERVICE: &str = "cmap";
 
-/// Handlers in `cmap_lib_engine` (0..=9).
-const LIB_ENGINE_COUNT: i32 = 10;
 /// Open iterations per connection (corosync's hdb has no limit; ours is bounded).
 pub const MAX_ITERATIONS: usize = 64;
 /// Tracks per connection (bounded for the same reason).
@@ -1008,14 +1006,9 @@ pub fn reply(request: &[u8], map: &mut Icmap, conn: &mut CmapConn) -> Result<Rep
             };
             emit(CmapResponse::status(9, error))
         }
-        CmapRequest::Other { header: h, .. } => match h.id {
-            // Known ids whose struct had the wrong size never get here (parse refuses them).
-            id if (0..LIB_ENGINE_COUNT).contains(&id) => {
-                emit(CmapResponse::status(id, CsError::NotSupported))
-            }
-            // cs_ipcs_msg_process: -EINVAL for an id past the engine, id 0.
-            _ => emit(CmapResponse::status(0, CsError::InvalidParam)),
-        },
+        // Every id of the engine has its struct (a wrong size is malformed, above);
+        // cs_ipcs_msg_process answers an id past the engine with -EINVAL as id 0.
+        CmapRequest::Other { .. } => emit(CmapResponse::status(0, CsError::InvalidParam)),
     };
     Ok(Reply::of(response))
 }
@@ -1356,6 +1349,23 @@ mod tests {
         );
         let r = ask(CmapRequest::SetCurrentMap { map: 0 }, &mut k, &mut a);
         assert_eq!(error(&r), CsError::Ok);
+        // An empty key with CMAP_TRACK_PREFIX is libcmap's NULL: every key.
+        let r = ask(
+            CmapRequest::TrackAdd {
+                key: b"",
+                track_type: TRACK_ADD | TRACK_PREFIX,
+                track_inst_handle: 5,
+            },
+            &mut k,
+            &mut a,
+        );
+        assert_eq!(error(&r), CsError::Ok);
+        k.set_value("zz.new", Value::u8(1));
+        let n = notes(&mut k);
+        assert_eq!(n.len(), 1);
+        assert!(
+            matches!(&n[0].1, CmapResponse::Notify { track_inst_handle: 5, event, .. } if *event == TRACK_ADD)
+        );
         // b's connection ends: its track goes with it.
         k.drop_owner(2);
         k.set_value("runtime.members.2.status", Value::string("left"));
