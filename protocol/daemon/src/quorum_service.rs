@@ -7,8 +7,8 @@
 //! and cmap track notifications go out on their connections' dispatch channels.
 //!
 //! As in corosync (`cs_ipcs_connection_accept`): connections are refused with `-EAGAIN`
-//! until the first completed sync (`main.c::corosync_sync_completed`), then root and the
-//! `uidgid` ids are accepted; the three services allow inquorate clients. votequorum's state
+//! until the first completed sync (`main.c::corosync_sync_completed`), then root, the
+//! `uidgid` ids and the `uidgid.uid.N` / `uidgid.gid.N` keys set at run time are accepted; the three services allow inquorate clients. votequorum's state
 //! ([`totem_votequorum::Votequorum`]) follows the node's configurations, votequorum messages
 //! (the members' NODEINFO) and completed syncs; after each batch of them the node is given
 //! this node's record for its next NODEINFO. When a new ring's sync completes
