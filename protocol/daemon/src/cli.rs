@@ -418,10 +418,25 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         );
     }
     let clock = Clock::new();
+    // One icmap for the daemon: cmap serves it, both IPC servers check run-time uidgid
+    // keys in it when accepting (ipc_glue.c::cs_ipcs_connection_accept).
+    let mut map = crate::cmap::Icmap::from_config(&conf, me.nodeid);
+    map.set_totem_runtime(&node_config.srp);
+    // corodefs.h: CMAP 0, CFG 1, CPG 2, QUORUM 3, VOTEQUORUM 5 (no PLOAD, MON, WD here).
+    map.set_services(&[
+        ("cmap", 0),
+        ("cfg", 1),
+        ("cpg", 2),
+        ("quorum", 3),
+        ("votequorum", 5),
+    ]);
+    let icmap = map.shared();
     let mut quorum_service = QuorumServiceConfig::new(allowed_uids.clone(), allowed_gids.clone());
     quorum_service.ipc.ipc_type = ipc_type;
+    quorum_service.ipc.icmap = Some(icmap.clone());
     let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
     service.ipc.ipc_type = ipc_type;
+    service.ipc.icmap = Some(icmap.clone());
     for n in &conf.nodes {
         service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
     }
@@ -445,7 +460,7 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         ipc_type.name()
     );
     quorum_service.vote = vote.clone();
-    quorum_service.keys = crate::cmap::Keys::from_config(&conf, me.nodeid);
+    quorum_service.icmap = icmap;
     let quorum =
         QuorumService::new(quorum_service, me.nodeid, clock.now()).map_err(|e| StartError {
             message: format!("Can't initialize IPC: {e}"),
@@ -460,15 +475,16 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         ipc_type.name()
     );
     // service.c::corosync_service_link_and_init, in corosync's order of the three.
-    for name in [
-        "corosync configuration map access",
-        "corosync vote quorum service v1.0",
-        "corosync cluster quorum service v0.1",
+    // cmap is writable (the daemon's icmap); the other two answer from the quorum view.
+    for (name, access) in [
+        ("corosync configuration map access", ""),
+        ("corosync vote quorum service v1.0", ", read-only"),
+        ("corosync cluster quorum service v0.1", ", read-only"),
     ] {
         logf!(
             Main,
             Notice,
-            "Service engine loaded: {name} (IPC type socket, read-only)"
+            "Service engine loaded: {name} (IPC type socket{access})"
         );
     }
     let status = args.status_file.clone().map(StatusFile::new);

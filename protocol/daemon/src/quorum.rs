@@ -205,11 +205,11 @@ mod tests {
         }
         c.ring(&[1, 2]);
         let vq = c.node(1).clone();
-        let keys = crate::cmap::Keys::default();
+        let mut keys = crate::cmap::Icmap::new();
         let (mut q, mut v, mut c) = (
             QuorumConn::default(),
             crate::votequorum::VotequorumConn::default(),
-            crate::cmap::CmapConn::default(),
+            crate::cmap::CmapConn::new(1),
         );
         let mut x: u64 = 0x2545_f491_4f6c_dd1d;
         let mut next = || {
@@ -225,7 +225,7 @@ mod tests {
             b[8..12].copy_from_slice(&(len as i32).to_le_bytes());
             let _ = reply(&b, &vq, &mut q);
             let _ = crate::votequorum::reply(&b, &vq, &mut v);
-            let _ = crate::cmap::reply(&b, &keys, &mut c);
+            let _ = crate::cmap::reply(&b, &mut keys, &mut c);
         }
     }
 }

@@ -2,11 +2,13 @@
 //! needs all three, with `cfg` from [`crate::cpg_service`]): one more socket-type IPC
 //! server ([`crate::ipc`]) as an [`EventSource`] of the daemon's loop. Every request is
 //! answered at once from the node's quorum view ([`totem_votequorum::Votequorum`]) or the
-//! configuration's keys ([`crate::cmap::Keys`]); nothing goes on the ring.
+//! daemon's icmap ([`crate::cmap::SharedIcmap`], shared with the CPG server's accept check);
+//! nothing goes on the ring. Totem configurations update `runtime.members.*` in the map,
+//! and cmap track notifications go out on their connections' dispatch channels.
 //!
 //! As in corosync (`cs_ipcs_connection_accept`): connections are refused with `-EAGAIN`
-//! until the first completed sync (`main.c::corosync_sync_completed`), then root and the
-//! `uidgid` ids are accepted; the three services allow inquorate clients. votequorum's state
+//! until the first completed sync (`main.c::corosync_sync_completed`), then root, the
+//! `uidgid` ids and the `uidgid.uid.N` / `uidgid.gid.N` keys set at run time are accepted; the three services allow inquorate clients. votequorum's state
 //! ([`totem_votequorum::Votequorum`]) follows the node's configurations, votequorum messages
 //! (the members' NODEINFO) and completed syncs; after each batch of them the node is given
 //! this node's record for its next NODEINFO. When a new ring's sync completes
@@ -21,14 +23,16 @@ use std::io;
 use totem_cpg::{Node, NodeEvent, VotequorumMessage};
 use totem_srp::Instant;
 
-use crate::cmap::{self, CmapConn, Keys};
+use crate::cmap::{self, CmapConn, Icmap, SharedIcmap, Value};
 use crate::evs_service::Quorate;
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
 use crate::quorum::{self, QuorumConn, Reply};
 use crate::runtime::EventSource;
 use crate::votequorum::{self, VotequorumConn};
+use totem_votequorum::NODESTATE_MEMBER;
 use totem_votequorum::{VoteConfig, Votequorum};
+use totem_wire::exec::votequorum::ReconfigureParam;
 
 /// How the services are set up.
 #[derive(Debug, Clone)]
@@ -37,8 +41,8 @@ pub struct QuorumServiceConfig {
     pub ipc: IpcConfig,
     /// votequorum's settings.
     pub vote: VoteConfig,
-    /// cmap's keys.
-    pub keys: Keys,
+    /// The daemon's icmap (also in `ipc.icmap` for the accept check).
+    pub icmap: SharedIcmap,
 }
 
 impl QuorumServiceConfig {
@@ -50,7 +54,7 @@ impl QuorumServiceConfig {
         QuorumServiceConfig {
             ipc,
             vote: VoteConfig::default(),
-            keys: Keys::default(),
+            icmap: Icmap::new().shared(),
         }
     }
 }
@@ -84,7 +88,10 @@ pub struct QuorumServiceStats {
 pub struct QuorumService {
     server: IpcServer,
     vq: Votequorum,
-    keys: Keys,
+    icmap: SharedIcmap,
+    /// votequorum's `ev_barrier`: the expected votes read at start, then each
+    /// RECONFIGURE of them.
+    ev_barrier: u32,
     clients: BTreeMap<ConnId, (Client, i32)>,
     events: Vec<IpcEvent>,
     connections_allowed: bool,
@@ -105,16 +112,56 @@ impl QuorumService {
         let mut server = IpcServer::new(ipc, now)?;
         server.set_allow_connections(false);
         let vq = Votequorum::new(config.vote, nodeid);
-        Ok(QuorumService {
+        let ev_barrier = vq.expected_votes();
+        let mut service = QuorumService {
             server,
             quorate: Quorate::new(is_quorate(&vq)),
             vq,
-            keys: config.keys,
+            ev_barrier,
+            icmap: config.icmap,
             clients: BTreeMap::new(),
             events: Vec::new(),
             connections_allowed: false,
             stats: QuorumServiceStats::default(),
-        })
+        };
+        service.votequorum_keys();
+        Ok(service)
+    }
+
+    /// `runtime.votequorum.*` as `votequorum.c` keeps them: `two_node` and `ev_barrier`
+    /// (`update_two_node`, `update_ev_barrier`), `wait_for_all_status` when wait_for_all
+    /// is on, and `lowest_node_id` / `highest_node_id` among the members each time the
+    /// node is quorate (`are_we_quorate` → `get_lowest_node_id`, `get_highest_node_id`).
+    fn votequorum_keys(&mut self) {
+        let vq = &self.vq;
+        let config = vq.config();
+        if !config.provider {
+            return;
+        }
+        let mut m = cmap::lock(&self.icmap);
+        m.set_value("runtime.votequorum.ev_barrier", Value::u32(self.ev_barrier));
+        m.set_value(
+            "runtime.votequorum.two_node",
+            Value::u8(u8::from(config.two_node)),
+        );
+        if config.wait_for_all {
+            m.set_value(
+                "runtime.votequorum.wait_for_all_status",
+                Value::u8(u8::from(vq.waiting_for_all)),
+            );
+        }
+        if vq.quorate {
+            let me = vq.nodeid();
+            let members = vq
+                .nodes
+                .iter()
+                .filter(|(_, n)| n.state == NODESTATE_MEMBER)
+                .map(|(id, _)| *id)
+                .chain([me]);
+            let (low, high) = members.fold((me, me), |(l, h), id| (l.min(id), h.max(id)));
+            m.set_value("runtime.votequorum.lowest_node_id", Value::u32(low));
+            m.set_value("runtime.votequorum.highest_node_id", Value::u32(high));
+        }
     }
 
     /// The IPC server's counters.
@@ -151,7 +198,7 @@ impl QuorumService {
                     let client = match service.as_str() {
                         quorum::SERVICE => Client::Quorum(QuorumConn::default()),
                         votequorum::SERVICE => Client::Votequorum(VotequorumConn::default()),
-                        cmap::SERVICE => Client::Cmap(CmapConn::default()),
+                        cmap::SERVICE => Client::Cmap(CmapConn::new(conn.get())),
                         _ => {
                             let _ = self.server.disconnect(conn);
                             continue;
@@ -172,7 +219,10 @@ impl QuorumService {
                     crate::cpg_service::log_refusal(creds, errno)
                 }
                 IpcEvent::Disconnected { conn, .. } => {
-                    self.clients.remove(&conn);
+                    // cmap_lib_exit_fn: the connection's tracks end with it.
+                    if let Some((Client::Cmap(_), _)) = self.clients.remove(&conn) {
+                        cmap::lock(&self.icmap).drop_owner(conn.get());
+                    }
                 }
             }
         }
@@ -188,7 +238,10 @@ impl QuorumService {
         let (name, result) = match client {
             Client::Quorum(c) => (quorum::SERVICE, quorum::reply(bytes, &self.vq, c)),
             Client::Votequorum(c) => (votequorum::SERVICE, votequorum::reply(bytes, &self.vq, c)),
-            Client::Cmap(c) => (cmap::SERVICE, cmap::reply(bytes, &self.keys, c)),
+            Client::Cmap(c) => (
+                cmap::SERVICE,
+                cmap::reply(bytes, &mut cmap::lock(&self.icmap), c),
+            ),
         };
         match result {
             Ok(Reply { events, response }) => {
@@ -196,6 +249,9 @@ impl QuorumService {
                 for e in &events {
                     self.send_event(conn, e);
                 }
+                // icmap's track callbacks run inside icmap_set: their events go before the
+                // response.
+                self.flush_notifications();
                 match self.server.respond(conn, &response) {
                     Ok(()) | Err(IpcError::NotConnected(_) | IpcError::Disconnected(_)) => {}
                     Err(e) => logf!(Main, Error, "{name} response to {conn} not sent: {e}"),
@@ -210,6 +266,17 @@ impl QuorumService {
                 );
                 self.clients.remove(&conn);
                 let _ = self.server.disconnect(conn);
+            }
+        }
+    }
+
+    /// `cmap_notify_fn`: each queued notification on its connection's dispatch channel.
+    fn flush_notifications(&mut self) {
+        let notes = cmap::lock(&self.icmap).take_notifications();
+        for n in notes {
+            let conn = self.clients.keys().find(|c| c.get() == n.owner).copied();
+            if let Some(conn) = conn {
+                self.send_event(conn, &n.bytes);
             }
         }
     }
@@ -257,10 +324,17 @@ impl EventSource for QuorumService {
     }
 
     fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
+        if let NodeEvent::Configuration { left, joined, .. } = event {
+            // main.c::confchg_fn: runtime.members.<id>.*.
+            cmap::lock(&self.icmap).confchg(left, joined);
+            self.flush_notifications();
+        }
         if self.vq.node_event(event) {
             self.notify(matches!(event, NodeEvent::SyncCompleted(_)));
         }
         self.quorate.set(is_quorate(&self.vq));
+        self.votequorum_keys();
+        self.flush_notifications();
         if matches!(event, NodeEvent::SyncCompleted(_)) && !self.connections_allowed {
             // main.c::corosync_sync_completed → cs_ipc_allow_connections(1).
             self.connections_allowed = true;
@@ -269,13 +343,25 @@ impl EventSource for QuorumService {
     }
 
     fn votequorum(&mut self, _now: Instant, from: u32, message: &VotequorumMessage) {
+        if let VotequorumMessage::Reconfigure {
+            param: ReconfigureParam::ExpectedVotes,
+            value,
+            ..
+        } = message
+        {
+            self.ev_barrier = *value;
+        }
         if self.vq.deliver(from, message) {
             self.notify(false);
         }
         self.quorate.set(is_quorate(&self.vq));
+        self.votequorum_keys();
+        self.flush_notifications();
     }
 
     fn update_node(&mut self, node: &mut Node) {
+        // Changes made through another server's handle of the map.
+        self.flush_notifications();
         let info = self.vq.own_nodeinfo();
         if node.nodeinfo() != info {
             node.set_nodeinfo(info);

@@ -306,6 +306,8 @@ pub struct CorosyncConf {
     pub uidgid: UidGid,
     /// Where the `totem {` line is, and each totem timing key (for messages).
     pub(crate) totem_lines: Vec<(&'static str, u32)>,
+    /// The file as parsed (every key, for cmap: `coroparse.c` stores them all).
+    pub root: crate::conf_parse::Section,
 }
 
 /// A parsed file and what it warned about.

@@ -130,6 +130,7 @@ pub(super) fn read(root: &Section, file: &str) -> Result<Loaded> {
             system,
             uidgid,
             totem_lines,
+            root: root.clone(),
         },
         warnings: r.warnings,
     })

@@ -309,6 +309,9 @@ pub struct IpcConfig {
     pub allowed_uids: Vec<u32>,
     /// Further primary gids allowed (corosync `uidgid { gid: }`).
     pub allowed_gids: Vec<u32>,
+    /// The daemon's icmap: `uidgid.uid.<uid>` / `uidgid.gid.<gid>` set at run time (and
+    /// `uidgid.config.*`) allow a connection as `cs_ipcs_connection_accept` checks them.
+    pub icmap: Option<crate::cmap::SharedIcmap>,
     /// The smallest maximum message size answered: libqb takes
     /// `max(client's, service's)` (`handle_new_connection`), and libcpg needs 1 MiB
     /// (ipc.md §5.2 step 4).
@@ -357,6 +360,7 @@ impl IpcConfig {
             trust_root: true,
             allowed_uids: Vec::new(),
             allowed_gids: Vec::new(),
+            icmap: None,
             min_msg_size: IPC_MAX_MSG_LEN,
             max_msg_size: IPC_MAX_MSG_LEN,
             max_connections: 1024,
@@ -409,6 +413,10 @@ impl IpcConfig {
         (self.trust_root && (creds.uid == 0 || creds.gid == 0))
             || self.allowed_uids.contains(&creds.uid)
             || self.allowed_gids.contains(&creds.gid)
+            || self
+                .icmap
+                .as_ref()
+                .is_some_and(|m| crate::cmap::lock(m).uidgid_allows(creds.uid, creds.gid))
     }
 }
 
@@ -1792,6 +1800,29 @@ mod tests {
         assert!(!cfg.allows(Creds { uid: 0, ..stranger }));
         assert!(!cfg.allows(Creds { gid: 0, ..stranger }));
         assert!(cfg.allows(user));
+        // Keys set at run time count as the configuration's do (uidgid.uid.N = 1, u8).
+        let map = crate::cmap::Icmap::new().shared();
+        cfg.icmap = Some(map.clone());
+        assert!(!cfg.allows(stranger));
+        let key = format!("uidgid.uid.{}", stranger.uid);
+        crate::cmap::lock(&map)
+            .set(key.as_bytes(), &[2], 2)
+            .unwrap();
+        assert!(!cfg.allows(stranger), "only the value 1 allows");
+        crate::cmap::lock(&map)
+            .set(key.as_bytes(), &[1, 0, 0, 0], 6)
+            .unwrap();
+        assert!(!cfg.allows(stranger), "only a UINT8 allows");
+        crate::cmap::lock(&map)
+            .set(key.as_bytes(), &[1], 2)
+            .unwrap();
+        assert!(cfg.allows(stranger));
+        crate::cmap::lock(&map).delete(key.as_bytes()).unwrap();
+        let key = format!("uidgid.gid.{}", stranger.gid);
+        crate::cmap::lock(&map)
+            .set(key.as_bytes(), &[1], 2)
+            .unwrap();
+        assert!(cfg.allows(stranger));
     }
 
     #[test]

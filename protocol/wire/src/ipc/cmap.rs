@@ -1,15 +1,26 @@
-//! The `cmap` service's IPC between libcmap and corosync, the read side (corosync 3.1.7
+//! The `cmap` service's IPC between libcmap and corosync (corosync 3.1.7
 //! `include/corosync/ipc_cmap.h`, `lib/cmap.c`, `exec/cmap.c`):
 //!
 //! ```text
 //! mar_name_t        length u16 (+6), value[256]                                       264
+//! req  SET          header(16) key_name @16, value_len u64 @280, type u8 @288 (+7),
+//!                   value @296                                               296 + value_len
+//! req  DELETE       header(16) key_name @16                                           280
 //! req  GET          header(16) key_name @16, value_len u64 @280                       288
+//! req  ADJUST_INT   header(16) key_name @16, step i32 @280 (+4)                       288
 //! req  ITER_INIT    header(16) prefix @16                                             280
 //! req  ITER_NEXT / ITER_FINALIZE / TRACK_DELETE   header(16) handle u64               24
+//! req  TRACK_ADD    header(16) key_name @16, track_type i32 @280 (+4),
+//!                   track_inst_handle u64 @288                                        296
+//! req  SET_CURRENT_MAP  header(16) map i32 (+4)                                       24
 //! res  GET          header(24) value_len u64, type u8 (+7), value @40        40 + asked
 //! res  ITER_INIT / TRACK_ADD / TRACK_DELETE       header(24) handle u64               32
 //! res  ITER_NEXT    header(24) key_name @24, value_len u64 @288, type u8 @296 (+7)    304
 //! res  others       header(24)                                                        24
+//! ev   NOTIFY_CALLBACK (id 9, the dispatch channel) header(24) track_inst_handle u64,
+//!                   key_name @32, event i32 @296 (+4), new_value_type u8 @304 (+7),
+//!                   old_value_type u8 @312 (+7), new_value_len u64 @320,
+//!                   old_value_len u64 @328, new value then old value @336  336 + both
 //! ```
 //!
 //! A GET response is `sizeof + value_len` of the *request* long whatever the value's real
@@ -30,6 +41,24 @@ pub const NAME_LEN: usize = 264;
 pub const GET_RESPONSE_FIXED_LEN: usize = 40;
 /// `sizeof(struct res_lib_cmap_iter_next)`.
 pub const ITER_NEXT_RESPONSE_LEN: usize = 304;
+/// `sizeof(struct req_lib_cmap_set)`: where the value starts.
+pub const SET_REQUEST_FIXED_LEN: usize = 296;
+/// `sizeof(struct res_lib_cmap_notify_callback)`: where the new value starts.
+pub const NOTIFY_FIXED_LEN: usize = 336;
+/// `MESSAGE_RES_CMAP_NOTIFY_CALLBACK`.
+pub const NOTIFY_CALLBACK_ID: i32 = 9;
+/// `CMAP_TRACK_DELETE`.
+pub const TRACK_DELETE: i32 = 1;
+/// `CMAP_TRACK_MODIFY`.
+pub const TRACK_MODIFY: i32 = 2;
+/// `CMAP_TRACK_ADD`.
+pub const TRACK_ADD: i32 = 4;
+/// `CMAP_TRACK_PREFIX`.
+pub const TRACK_PREFIX: i32 = 8;
+/// `CMAP_SETMAP_DEFAULT`.
+pub const SETMAP_DEFAULT: i32 = 0;
+/// `CMAP_SETMAP_STATS`.
+pub const SETMAP_STATS: i32 = 1;
 
 open_enum! {
     /// Request ids (`enum req_cmap_types`).
@@ -127,15 +156,36 @@ fn emit_name(e: &mut Encoder<'_>, name: &[u8]) {
     e.zeros(NAME_MAX - n);
 }
 
-/// One request of libcmap, as far as totemd reads them.
+/// One request of libcmap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CmapRequest<'a> {
+    /// `cmap_set` and its typed forms.
+    Set {
+        /// The key.
+        key: &'a [u8],
+        /// `CMAP_VALUETYPE_*` as a byte (unchecked: icmap answers a bad one).
+        value_type: u8,
+        /// The value, `value_len` bytes (a string with its NUL as libcmap sends it).
+        value: &'a [u8],
+    },
+    /// `cmap_delete`.
+    Delete {
+        /// The key.
+        key: &'a [u8],
+    },
     /// `cmap_get`.
     Get {
         /// The key.
         key: &'a [u8],
         /// Room the client has for the value (0: only asks its length and type).
         value_len: u64,
+    },
+    /// `cmap_inc`, `cmap_dec` (step 1, -1).
+    AdjustInt {
+        /// The key.
+        key: &'a [u8],
+        /// Added to the value.
+        step: i32,
     },
     /// `cmap_iter_init`.
     IterInit {
@@ -152,7 +202,26 @@ pub enum CmapRequest<'a> {
         /// From ITER_INIT.
         handle: u64,
     },
-    /// Any other id, its body unread (set, delete, adjust, tracking, set_current_map).
+    /// `cmap_track_add`.
+    TrackAdd {
+        /// The key or prefix (empty: libcmap's NULL, the whole map).
+        key: &'a [u8],
+        /// `CMAP_TRACK_*` bits.
+        track_type: i32,
+        /// The client's own handle, echoed in every notification.
+        track_inst_handle: u64,
+    },
+    /// `cmap_track_delete`.
+    TrackDelete {
+        /// From TRACK_ADD.
+        handle: u64,
+    },
+    /// `cmap_initialize_map`'s request (`CMAP_SETMAP_*`).
+    SetCurrentMap {
+        /// The map.
+        map: i32,
+    },
+    /// Any other id, its body unread.
     Other {
         /// Header.
         header: RequestHeader,
@@ -162,15 +231,48 @@ pub enum CmapRequest<'a> {
 }
 
 impl<'a> CmapRequest<'a> {
-    /// Parses one request; the four read requests must have their struct's size.
+    /// Parses one request; each known id must have its struct's size (SET: plus its
+    /// `value_len`).
     pub fn parse(bytes: &'a [u8]) -> Result<CmapRequest<'a>> {
         let mut d = decoder(bytes);
         let header = request_header(&mut d, bytes.len())?;
         let request = match CmapRequestId::from(header.id) {
+            CmapRequestId::Set => {
+                let key = parse_name(&mut d, "key_name")?;
+                let at = d.offset();
+                let value_len = d.u64("value_len")?;
+                let value_type = d.u8("type")?;
+                d.pad(7)?;
+                // Bounded by what arrived: the message is exactly sizeof + value_len.
+                if value_len != d.remaining() as u64 {
+                    return Err(d.error_at(
+                        at,
+                        ErrorKind::LengthMismatch {
+                            field: "value_len",
+                            declared: value_len,
+                            actual: d.remaining() as u64,
+                        },
+                    ));
+                }
+                CmapRequest::Set {
+                    key,
+                    value_type,
+                    value: d.take_rest(),
+                }
+            }
+            CmapRequestId::Delete => CmapRequest::Delete {
+                key: parse_name(&mut d, "key_name")?,
+            },
             CmapRequestId::Get => CmapRequest::Get {
                 key: parse_name(&mut d, "key_name")?,
                 value_len: d.u64("value_len")?,
             },
+            CmapRequestId::AdjustInt => {
+                let key = parse_name(&mut d, "key_name")?;
+                let step = d.i32("step")?;
+                d.pad(4)?;
+                CmapRequest::AdjustInt { key, step }
+            }
             CmapRequestId::IterInit => CmapRequest::IterInit {
                 prefix: parse_name(&mut d, "prefix")?,
             },
@@ -180,6 +282,24 @@ impl<'a> CmapRequest<'a> {
             CmapRequestId::IterFinalize => CmapRequest::IterFinalize {
                 handle: d.u64("iter_handle")?,
             },
+            CmapRequestId::TrackAdd => {
+                let key = parse_name(&mut d, "key_name")?;
+                let track_type = d.i32("track_type")?;
+                d.pad(4)?;
+                CmapRequest::TrackAdd {
+                    key,
+                    track_type,
+                    track_inst_handle: d.u64("track_inst_handle")?,
+                }
+            }
+            CmapRequestId::TrackDelete => CmapRequest::TrackDelete {
+                handle: d.u64("track_handle")?,
+            },
+            CmapRequestId::SetCurrentMap => {
+                let map = d.i32("map")?;
+                d.pad(4)?;
+                CmapRequest::SetCurrentMap { map }
+            }
             _ => CmapRequest::Other {
                 header,
                 body: d.take_rest(),
@@ -192,31 +312,75 @@ impl<'a> CmapRequest<'a> {
     /// Appends the request as libcmap builds it.
     pub fn emit(&self, out: &mut Vec<u8>) {
         let mut e = Encoder::new(out, ByteOrder::Little);
+        let head = |e: &mut Encoder<'_>, id: i32, size: usize| {
+            RequestHeader {
+                id,
+                size: size as i32,
+            }
+            .emit(e)
+        };
         match self {
+            CmapRequest::Set {
+                key,
+                value_type,
+                value,
+            } => {
+                head(&mut e, 0, SET_REQUEST_FIXED_LEN + value.len());
+                emit_name(&mut e, key);
+                e.u64(value.len() as u64);
+                e.u8(*value_type);
+                e.zeros(7);
+                e.bytes(value);
+            }
+            CmapRequest::Delete { key } => {
+                head(&mut e, 1, 280);
+                emit_name(&mut e, key);
+            }
             CmapRequest::Get { key, value_len } => {
-                RequestHeader { id: 2, size: 288 }.emit(&mut e);
+                head(&mut e, 2, 288);
                 emit_name(&mut e, key);
                 e.u64(*value_len);
             }
+            CmapRequest::AdjustInt { key, step } => {
+                head(&mut e, 3, 288);
+                emit_name(&mut e, key);
+                e.i32(*step);
+                e.zeros(4);
+            }
             CmapRequest::IterInit { prefix } => {
-                RequestHeader { id: 4, size: 280 }.emit(&mut e);
+                head(&mut e, 4, 280);
                 emit_name(&mut e, prefix);
             }
-            CmapRequest::IterNext { handle } | CmapRequest::IterFinalize { handle } => {
-                let id = if matches!(self, CmapRequest::IterNext { .. }) {
-                    5
-                } else {
-                    6
-                };
-                RequestHeader { id, size: 24 }.emit(&mut e);
+            CmapRequest::IterNext { handle } => {
+                head(&mut e, 5, 24);
                 e.u64(*handle);
             }
+            CmapRequest::IterFinalize { handle } => {
+                head(&mut e, 6, 24);
+                e.u64(*handle);
+            }
+            CmapRequest::TrackAdd {
+                key,
+                track_type,
+                track_inst_handle,
+            } => {
+                head(&mut e, 7, 296);
+                emit_name(&mut e, key);
+                e.i32(*track_type);
+                e.zeros(4);
+                e.u64(*track_inst_handle);
+            }
+            CmapRequest::TrackDelete { handle } => {
+                head(&mut e, 8, 24);
+                e.u64(*handle);
+            }
+            CmapRequest::SetCurrentMap { map } => {
+                head(&mut e, 9, 24);
+                e.i32(*map);
+                e.zeros(4);
+            }
             CmapRequest::Other { header, body } => {
-                RequestHeader {
-                    id: header.id,
-                    size: (16 + body.len()) as i32,
-                }
-                .emit(&mut e);
+                head(&mut e, header.id, 16 + body.len());
                 e.bytes(body);
             }
         }
@@ -260,6 +424,25 @@ pub enum CmapResponse {
         /// Its type.
         value_type: u8,
     },
+    /// `res_lib_cmap_notify_callback`, an event on the dispatch channel.
+    Notify {
+        /// Header (id [`NOTIFY_CALLBACK_ID`]).
+        header: ResponseHeader,
+        /// The client's handle from TRACK_ADD.
+        track_inst_handle: u64,
+        /// The key that changed.
+        key: Vec<u8>,
+        /// `CMAP_TRACK_ADD`, `_DELETE` or `_MODIFY`.
+        event: i32,
+        /// The new value's type (0 after a delete).
+        new_value_type: u8,
+        /// The old value's type (0 after an add).
+        old_value_type: u8,
+        /// The new value.
+        new_value: Vec<u8>,
+        /// The old value.
+        old_value: Vec<u8>,
+    },
 }
 
 impl CmapResponse {
@@ -291,6 +474,41 @@ impl CmapResponse {
                     data: d.take_rest().to_vec(),
                 }
             }
+            (NOTIFY_CALLBACK_ID, n) if n >= NOTIFY_FIXED_LEN => {
+                let track_inst_handle = d.u64("track_inst_handle")?;
+                let key = parse_name(&mut d, "key_name")?.to_vec();
+                let event = d.i32("event")?;
+                d.pad(4)?;
+                let new_value_type = d.u8("new_value_type")?;
+                d.pad(7)?;
+                let old_value_type = d.u8("old_value_type")?;
+                d.pad(7)?;
+                let at = d.offset();
+                let new_len = d.u64("new_value_len")?;
+                let old_len = d.u64("old_value_len")?;
+                // Both values are bounded by the bytes that follow, together exactly.
+                let rest = d.remaining() as u64;
+                if new_len.checked_add(old_len) != Some(rest) {
+                    return Err(d.error_at(
+                        at,
+                        ErrorKind::LengthMismatch {
+                            field: "new_value_len + old_value_len",
+                            declared: new_len.saturating_add(old_len),
+                            actual: rest,
+                        },
+                    ));
+                }
+                CmapResponse::Notify {
+                    header,
+                    track_inst_handle,
+                    key,
+                    event,
+                    new_value_type,
+                    old_value_type,
+                    new_value: d.bytes("new_value", new_len as usize)?.to_vec(),
+                    old_value: d.bytes("old_value", old_len as usize)?.to_vec(),
+                }
+            }
             (4 | 7 | 8, 32) => CmapResponse::Handle {
                 header,
                 handle: d.u64("handle")?,
@@ -320,6 +538,11 @@ impl CmapResponse {
             CmapResponse::Get { data, .. } => GET_RESPONSE_FIXED_LEN + data.len(),
             CmapResponse::Handle { .. } => 32,
             CmapResponse::IterNext { .. } => ITER_NEXT_RESPONSE_LEN,
+            CmapResponse::Notify {
+                new_value,
+                old_value,
+                ..
+            } => NOTIFY_FIXED_LEN + new_value.len() + old_value.len(),
         }
     }
 
@@ -362,6 +585,30 @@ impl CmapResponse {
                 e.u8(*value_type);
                 e.zeros(7);
             }
+            CmapResponse::Notify {
+                header,
+                track_inst_handle,
+                key,
+                event,
+                new_value_type,
+                old_value_type,
+                new_value,
+                old_value,
+            } => {
+                ResponseHeader { size, ..*header }.emit(&mut e);
+                e.u64(*track_inst_handle);
+                emit_name(&mut e, key);
+                e.i32(*event);
+                e.zeros(4);
+                e.u8(*new_value_type);
+                e.zeros(7);
+                e.u8(*old_value_type);
+                e.zeros(7);
+                e.u64(new_value.len() as u64);
+                e.u64(old_value.len() as u64);
+                e.bytes(new_value);
+                e.bytes(old_value);
+            }
         }
     }
 }
@@ -388,6 +635,40 @@ mod tests {
             ),
             (CmapRequest::IterNext { handle: 5 }, 24),
             (CmapRequest::IterFinalize { handle: 5 }, 24),
+            (
+                CmapRequest::Set {
+                    key: b"uidgid.gid.189",
+                    value_type: CmapType::Uint8.into(),
+                    value: &[1],
+                },
+                297,
+            ),
+            (
+                CmapRequest::Set {
+                    key: b"a.b",
+                    value_type: CmapType::String.into(),
+                    value: b"x\0",
+                },
+                298,
+            ),
+            (CmapRequest::Delete { key: b"a.b" }, 280),
+            (
+                CmapRequest::AdjustInt {
+                    key: b"a.b",
+                    step: -1,
+                },
+                288,
+            ),
+            (
+                CmapRequest::TrackAdd {
+                    key: b"runtime.members.",
+                    track_type: TRACK_ADD | TRACK_DELETE | TRACK_MODIFY | TRACK_PREFIX,
+                    track_inst_handle: 0x1234_5678_9abc,
+                },
+                296,
+            ),
+            (CmapRequest::TrackDelete { handle: 7 }, 24),
+            (CmapRequest::SetCurrentMap { map: SETMAP_STATS }, 24),
         ] {
             let mut b = Vec::new();
             r.emit(&mut b);
@@ -406,6 +687,30 @@ mod tests {
         assert!(CmapRequest::parse(&b).is_err());
         b[8] = 200;
         assert!(CmapRequest::parse(&b[..200]).is_err());
+        // A SET whose value_len is not what follows, either way.
+        let mut b = Vec::new();
+        CmapRequest::Set {
+            key: b"a.b",
+            value_type: 2,
+            value: &[1],
+        }
+        .emit(&mut b);
+        assert_eq!(&b[280..288], &1u64.to_le_bytes());
+        b[280] = 2;
+        assert!(CmapRequest::parse(&b).is_err());
+        b[280] = 0;
+        assert!(CmapRequest::parse(&b).is_err());
+        b[280..288].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(CmapRequest::parse(&b).is_err());
+        // Field offsets as ipc_cmap.h aligns them.
+        let mut b = Vec::new();
+        CmapRequest::TrackAdd {
+            key: b"k.k",
+            track_type: 8,
+            track_inst_handle: 9,
+        }
+        .emit(&mut b);
+        assert_eq!((b[16], b[24], b[280], b[288]), (3, b'k', 8, 9));
     }
 
     #[test]
@@ -433,6 +738,30 @@ mod tests {
                 value_type: 6,
             },
             CmapResponse::status(9, CsError::NotSupported),
+            CmapResponse::Handle {
+                header: ok(7),
+                handle: 3,
+            },
+            CmapResponse::Notify {
+                header: ok(NOTIFY_CALLBACK_ID),
+                track_inst_handle: 0xdead_beef,
+                key: b"runtime.members.2.status".to_vec(),
+                event: TRACK_MODIFY,
+                new_value_type: CmapType::String.into(),
+                old_value_type: CmapType::String.into(),
+                new_value: b"left\0".to_vec(),
+                old_value: b"joined\0".to_vec(),
+            },
+            CmapResponse::Notify {
+                header: ok(NOTIFY_CALLBACK_ID),
+                track_inst_handle: 1,
+                key: b"a.b".to_vec(),
+                event: TRACK_DELETE,
+                new_value_type: 0,
+                old_value_type: CmapType::Uint8.into(),
+                new_value: Vec::new(),
+                old_value: vec![1],
+            },
         ] {
             let mut b = Vec::new();
             r.emit(&mut b);
@@ -445,5 +774,30 @@ mod tests {
         let mut b = Vec::new();
         CmapResponse::status(9, CsError::Ok).emit(&mut b);
         assert_eq!(b[0], 10, "SET_CURRENT_MAP is answered with id 10");
+        // A notification: offsets as cmap_notify_fn fills them, lengths bounded.
+        let mut b = Vec::new();
+        CmapResponse::Notify {
+            header: ok(NOTIFY_CALLBACK_ID),
+            track_inst_handle: 5,
+            key: b"abc".to_vec(),
+            event: TRACK_ADD,
+            new_value_type: 2,
+            old_value_type: 0,
+            new_value: vec![7],
+            old_value: Vec::new(),
+        }
+        .emit(&mut b);
+        assert_eq!(b.len(), 337);
+        assert_eq!(
+            (b[24], b[32], b[40], b[296], b[304], b[320], b[336]),
+            (5, 3, b'a', 4, 2, 1, 7)
+        );
+        let mut bad = b.clone();
+        bad[328] = 1;
+        assert!(CmapResponse::parse(&bad).is_err());
+        bad[328] = 0;
+        bad[320..328].copy_from_slice(&u64::MAX.to_le_bytes());
+        bad[328] = 2;
+        assert!(CmapResponse::parse(&bad).is_err());
     }
 }
