@@ -289,6 +289,15 @@ impl Icmap {
         self.map.get(key)
     }
 
+    /// A UINT32 value (`icmap_get_uint32`: only a key of that type).
+    pub fn get_u32(&self, key: &str) -> Option<u32> {
+        let v = self.get(key.as_bytes())?;
+        if v.kind != CmapType::Uint32 {
+            return None;
+        }
+        Some(u32::from_ne_bytes(v.bytes.as_slice().try_into().ok()?))
+    }
+
     /// `icmap_get_uint8`: the value if the key holds a UINT8.
     pub fn get_u8(&self, key: &str) -> Option<u8> {
         match self.map.get(key.as_bytes()) {

@@ -372,6 +372,12 @@ impl CpgService {
             node_addrs: &self.node_addrs,
             net: self.net.as_ref(),
         };
+        // message_handler_req_lib_cfg_tryshutdown reads cfg.shutdown_timeout each time.
+        if let Some(map) = &self.server.config().icmap {
+            let timeout = crate::cmap::lock(map).get_u32("cfg.shutdown_timeout");
+            self.cfg
+                .set_shutdown_timeout(timeout.map(|ms| Duration::from_millis(u64::from(ms))));
+        }
         let mut actions = Vec::new();
         self.cfg.request(now, conn, bytes, &ctx, &mut actions);
         self.apply_cfg(actions, node);
