@@ -1,12 +1,16 @@
-//! The `quorum` service (`exec/vsf_quorum.c`) that libquorum talks to: enough for
-//! `corosync-quorumtool`, which asks GETTYPE (in `quorum_initialize`), GETQUORATE, then
-//! TRACKSTART(CS_TRACK_CURRENT), reads one NOTIFICATION event, and TRACKSTOP. The answers
-//! come from votequorum's state ([`totem_votequorum::Votequorum`], the protocol crate that
-//! the simulator runs too); this module is only its IPC face.
+//! The `quorum` service (`exec/vsf_quorum.c`) that libquorum talks to: `corosync-quorumtool`
+//! (GETTYPE in `quorum_initialize`, GETQUORATE, TRACKSTART(CS_TRACK_CURRENT), one
+//! NOTIFICATION, TRACKSTOP), Pacemaker (model v0, tracking changes) and dlm_controld
+//! (`quorum_model_initialize(QUORUM_MODEL_V1)`: the v1 quorum notification carries the whole
+//! ring id, and a v1 NODELIST notification with the sync's members, joined and left comes
+//! at TRACKSTART and at the end of every sync). The answers come from votequorum's state
+//! ([`totem_votequorum::Votequorum`], the protocol crate that the simulator runs too); this
+//! module is only its IPC face.
 
 use totem_votequorum::Votequorum;
 use totem_wire::ipc::quorum::{
-    QuorumNotification, QuorumRequest, QuorumResponse, QuorumResponseId,
+    QuorumNotification, QuorumRequest, QuorumResponse, QuorumResponseId, QuorumRingId,
+    V1NodelistNotification, V1QuorumNotification,
 };
 use totem_wire::ipc::CsError;
 
@@ -36,6 +40,44 @@ pub fn notification(vq: &Votequorum) -> QuorumNotification {
 pub struct QuorumConn {
     /// TRACKSTART with CS_TRACK_CHANGES or CHANGES_ONLY, not stopped since.
     pub tracking: bool,
+    /// `LIB_QUORUM_MODEL_V1` (MODEL_GETTYPE asked for it); v0 otherwise.
+    pub v1: bool,
+}
+
+/// The last sync's ring and members (`last_sync_ring_id`, `my_member_list`) and who
+/// joined and left in it, for the v1 NODELIST notification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncView {
+    /// `last_sync_ring_id`.
+    pub ring_id: QuorumRingId,
+    /// `my_member_list`.
+    pub members: Vec<u32>,
+    /// `my_joined_list`.
+    pub joined: Vec<u32>,
+    /// `my_left_list`.
+    pub left: Vec<u32>,
+}
+
+/// The v1 NODELIST event (`send_nodelist_library_notification`): with the joined and left
+/// lists at the end of a sync, without them at TRACKSTART.
+pub fn nodelist_event(sync: &SyncView, with_changes: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    V1NodelistNotification {
+        ring_id: sync.ring_id,
+        members: sync.members.clone(),
+        joined: if with_changes {
+            sync.joined.clone()
+        } else {
+            Vec::new()
+        },
+        left: if with_changes {
+            sync.left.clone()
+        } else {
+            Vec::new()
+        },
+    }
+    .emit(&mut out);
+    out
 }
 
 /// A response and the events to send before it.
@@ -62,16 +104,34 @@ fn emit(r: QuorumResponse) -> Vec<u8> {
     out
 }
 
-/// The NOTIFICATION event for the current view (`send_library_notification`).
-pub fn notification_event(vq: &Votequorum) -> Vec<u8> {
+/// The quorum event for the current view in the connection's model
+/// (`send_library_notification`).
+pub fn notification_event(vq: &Votequorum, v1: bool) -> Vec<u8> {
     let mut out = Vec::new();
-    notification(vq).emit(&mut out);
+    if v1 {
+        V1QuorumNotification {
+            quorate: i32::from(vq.view.quorate),
+            ring_id: QuorumRingId {
+                nodeid: vq.view.ring.rep,
+                seq: vq.view.ring.seq,
+            },
+            view_list: vq.view.members.clone(),
+        }
+        .emit(&mut out);
+    } else {
+        notification(vq).emit(&mut out);
+    }
     out
 }
 
 /// The response to one quorum request; `Err` for a malformed one (the client is then
 /// disconnected).
-pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut QuorumConn) -> Result<Reply, String> {
+pub fn reply(
+    request: &[u8],
+    vq: &Votequorum,
+    sync: &SyncView,
+    conn: &mut QuorumConn,
+) -> Result<Reply, String> {
     let request = QuorumRequest::parse(request).map_err(|e| e.to_string())?;
     let quorum_type = u32::from(vq.config().provider);
     let header = |id: QuorumResponseId, error| totem_wire::ipc::ResponseHeader {
@@ -86,11 +146,14 @@ pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut QuorumConn) -> Result<R
             quorate: u32::from(vq.view.quorate),
         })),
         // message_handler_req_lib_quorum_trackstart: the current view first (the v1
-        // nodelist notification goes to v1 connections only, and totemd has none).
+        // nodelist notification, without joined and left, to v1 connections only).
         QuorumRequest::TrackStart { track_flags } => {
             let mut events = Vec::new();
             if track_flags & (TRACK_CURRENT | TRACK_CHANGES) != 0 {
-                events.push(notification_event(vq));
+                if conn.v1 {
+                    events.push(nodelist_event(sync, false));
+                }
+                events.push(notification_event(vq, conn.v1));
             }
             let error = if conn.tracking {
                 CsError::Exist
@@ -118,12 +181,14 @@ pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut QuorumConn) -> Result<R
             header: header(QuorumResponseId::GetType, CsError::Ok),
             quorum_type,
         })),
-        // message_handler_req_lib_quorum_model_gettype: model v1's notifications are not
-        // implemented, so only v0 is accepted.
+        // message_handler_req_lib_quorum_model_gettype: the model is the connection's
+        // from now on.
         QuorumRequest::ModelGetType { model } => {
             let error = match model {
-                0 => CsError::Ok,
-                1 => CsError::NotSupported,
+                0 | 1 => {
+                    conn.v1 = model == 1;
+                    CsError::Ok
+                }
                 _ => CsError::InvalidParam,
             };
             Reply::of(emit(QuorumResponse::GetType {
@@ -162,7 +227,7 @@ mod tests {
         let ask = |r: QuorumRequest<'_>, conn: &mut QuorumConn| {
             let mut b = Vec::new();
             r.emit(&mut b);
-            reply(&b, &vq, conn).unwrap()
+            reply(&b, &vq, &SyncView::default(), conn).unwrap()
         };
         let r = ask(QuorumRequest::GetType, &mut conn);
         assert_eq!(
@@ -187,12 +252,36 @@ mod tests {
         assert!(matches!(h, QuorumResponse::Status { header } if header.error == CsError::Exist));
         ask(QuorumRequest::TrackStop, &mut conn);
         assert!(!conn.tracking);
+        let r = ask(QuorumRequest::ModelGetType { model: 2 }, &mut conn);
+        assert!(matches!(
+            QuorumResponse::parse(&r.response).unwrap(),
+            QuorumResponse::GetType { header, .. } if header.error == CsError::InvalidParam
+        ));
+        // Model v1 (dlm_controld): the nodelist, then the v1 quorum event with the ring id.
         let r = ask(QuorumRequest::ModelGetType { model: 1 }, &mut conn);
         assert!(matches!(
             QuorumResponse::parse(&r.response).unwrap(),
-            QuorumResponse::GetType { header, .. } if header.error == CsError::NotSupported
+            QuorumResponse::GetType { header, quorum_type: 1 } if header.error == CsError::Ok
         ));
-        assert!(reply(&[0; 8], &vq, &mut conn).is_err());
+        assert!(conn.v1);
+        let sync = SyncView {
+            ring_id: QuorumRingId { nodeid: 1, seq: 12 },
+            members: vec![1, 2, 3],
+            joined: vec![3],
+            left: vec![],
+        };
+        let mut b = Vec::new();
+        QuorumRequest::TrackStart { track_flags: 1 }.emit(&mut b);
+        let r = reply(&b, &vq, &sync, &mut conn).unwrap();
+        assert_eq!(r.events.len(), 2);
+        let nl = V1NodelistNotification::parse(&r.events[0]).unwrap();
+        assert_eq!((nl.members, nl.joined), (vec![1, 2, 3], vec![]));
+        let q = V1QuorumNotification::parse(&r.events[1]).unwrap();
+        assert_eq!(
+            (q.quorate, q.ring_id.seq, q.view_list),
+            (1, 12, vec![1, 2, 3])
+        );
+        assert!(reply(&[0; 8], &vq, &sync, &mut conn).is_err());
     }
 
     /// Peer input never panics: random requests (valid headers, random bodies) to the
@@ -223,7 +312,7 @@ mod tests {
             let mut b: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             b[0..4].copy_from_slice(&((next() % 12) as i32 - 1).to_le_bytes());
             b[8..12].copy_from_slice(&(len as i32).to_le_bytes());
-            let _ = reply(&b, &vq, &mut q);
+            let _ = reply(&b, &vq, &SyncView::default(), &mut q);
             let _ = crate::votequorum::reply(&b, &vq, &mut v);
             let _ = crate::cmap::reply(&b, &mut keys, &mut c);
         }

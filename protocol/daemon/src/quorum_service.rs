@@ -27,12 +27,15 @@ use crate::cmap::{self, CmapConn, Icmap, SharedIcmap, Value};
 use crate::evs_service::Quorate;
 use crate::ipc::{ConnId, IpcConfig, IpcError, IpcEvent, IpcServer, IpcStats};
 use crate::logf;
-use crate::quorum::{self, QuorumConn, Reply};
+use crate::quorum::{self, QuorumConn, Reply, SyncView};
 use crate::runtime::EventSource;
 use crate::votequorum::{self, VotequorumConn};
+use totem_srp::ConfigurationKind;
 use totem_votequorum::NODESTATE_MEMBER;
 use totem_votequorum::{VoteConfig, Votequorum};
 use totem_wire::exec::votequorum::ReconfigureParam;
+use totem_wire::ipc::quorum::QuorumRingId;
+use totem_wire::srp::RingId;
 
 /// How the services are set up.
 #[derive(Debug, Clone)]
@@ -98,6 +101,10 @@ pub struct QuorumService {
     stats: QuorumServiceStats,
     /// `corosync_quorum_is_quorate`, for the services that are refused while inquorate.
     quorate: Quorate,
+    /// The last sync's ring and members (for model-v1 quorum clients).
+    sync: SyncView,
+    /// The ring being synced and its members (`quorum_sync_init`), until it completes.
+    syncing: Option<(RingId, Vec<u32>)>,
 }
 
 impl QuorumService {
@@ -123,6 +130,8 @@ impl QuorumService {
             events: Vec::new(),
             connections_allowed: false,
             stats: QuorumServiceStats::default(),
+            sync: SyncView::default(),
+            syncing: None,
         };
         service.votequorum_keys();
         Ok(service)
@@ -236,7 +245,10 @@ impl QuorumService {
             return;
         };
         let (name, result) = match client {
-            Client::Quorum(c) => (quorum::SERVICE, quorum::reply(bytes, &self.vq, c)),
+            Client::Quorum(c) => (
+                quorum::SERVICE,
+                quorum::reply(bytes, &self.vq, &self.sync, c),
+            ),
             Client::Votequorum(c) => (votequorum::SERVICE, votequorum::reply(bytes, &self.vq, c)),
             Client::Cmap(c) => (
                 cmap::SERVICE,
@@ -288,6 +300,48 @@ impl QuorumService {
         }
     }
 
+    /// `quorum_sync_activate`: the sync's members become the old list, and model-v1
+    /// trackers get the NODELIST with who joined and who left (before votequorum's
+    /// activation sets the quorum: services activate in id order).
+    fn sync_activated(&mut self, ring: RingId) {
+        let Some((syncing, members)) = self.syncing.take() else {
+            return;
+        };
+        if syncing != ring {
+            return;
+        }
+        let old = std::mem::take(&mut self.sync.members);
+        self.sync = SyncView {
+            ring_id: QuorumRingId {
+                nodeid: ring.rep,
+                seq: ring.seq,
+            },
+            joined: members
+                .iter()
+                .copied()
+                .filter(|m| !old.contains(m))
+                .collect(),
+            left: old
+                .iter()
+                .copied()
+                .filter(|m| !members.contains(m))
+                .collect(),
+            members,
+        };
+        let event = quorum::nodelist_event(&self.sync, true);
+        let trackers: Vec<ConnId> = self
+            .clients
+            .iter()
+            .filter_map(|(conn, (client, _))| match client {
+                Client::Quorum(c) if c.tracking && c.v1 => Some(*conn),
+                _ => None,
+            })
+            .collect();
+        for conn in trackers {
+            self.send_event(conn, &event);
+        }
+    }
+
     /// `quorum_api_set_quorum` was called: the trackers are told (with the NODELIST
     /// first at the end of a sync: corosync sends it from `sync_process`).
     fn notify(&mut self, nodelist: bool) {
@@ -295,7 +349,7 @@ impl QuorumService {
         for (&conn, (client, _)) in &self.clients {
             match client {
                 Client::Quorum(c) if c.tracking => {
-                    out.push((conn, quorum::notification_event(&self.vq)));
+                    out.push((conn, quorum::notification_event(&self.vq, c.v1)));
                 }
                 Client::Votequorum(VotequorumConn {
                     tracking: Some(context),
@@ -324,10 +378,24 @@ impl EventSource for QuorumService {
     }
 
     fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
-        if let NodeEvent::Configuration { left, joined, .. } = event {
+        if let NodeEvent::Configuration {
+            left,
+            joined,
+            kind,
+            members,
+            ring_id,
+        } = event
+        {
             // main.c::confchg_fn: runtime.members.<id>.*.
             cmap::lock(&self.icmap).confchg(left, joined);
             self.flush_notifications();
+            if *kind == ConfigurationKind::Regular {
+                // quorum_sync_init: the new ring and its members.
+                self.syncing = Some((*ring_id, members.clone()));
+            }
+        }
+        if let NodeEvent::SyncCompleted(ring) = event {
+            self.sync_activated(*ring);
         }
         if self.vq.node_event(event) {
             self.notify(matches!(event, NodeEvent::SyncCompleted(_)));

@@ -12,7 +12,17 @@
 //! evt  NOTIFICATION (model v0)           header(24) quorate i32 (+4) ring_seq u64
 //!                                        view_list_entries u32 @40, view_list @44,
 //!                                        4 trailing bytes (sizeof is 48)           48 + 4n
+//! evt  V1_QUORUM_NOTIFICATION            header(24) quorate i32 (+4)
+//!                                        ring_id {nodeid u32 (+4), seq u64} @32,
+//!                                        view_list_entries u32 @48, view_list @52,
+//!                                        4 trailing bytes (sizeof is 56)           56 + 4n
+//! evt  V1_NODELIST_NOTIFICATION          header(24) ring_id @24, member, joined and
+//!                                        left counts @40/@48/@56, then the three
+//!                                        lists from @60, 4 trailing bytes
+//!                                        (sizeof is 64)                  64 + 4(m+j+l)
 //! ```
+//!
+//! (The v1 offsets were checked with gcc against 3.1.7's `ipc_quorum.h`.)
 
 use crate::codec::Encoder;
 use crate::error::Result;
@@ -294,6 +304,195 @@ impl QuorumNotification {
     }
 }
 
+/// `sizeof(struct res_lib_quorum_v1_quorum_notification)`.
+pub const V1_NOTIFICATION_FIXED_LEN: usize = 56;
+/// `sizeof(struct res_lib_quorum_v1_nodelist_notification)`.
+pub const V1_NODELIST_FIXED_LEN: usize = 64;
+
+/// `mar_quorum_ring_id_t`: nodeid and seq, each in an 8-byte slot.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QuorumRingId {
+    /// The ring's representative.
+    pub nodeid: u32,
+    /// Its seq.
+    pub seq: u64,
+}
+
+fn emit_ring_id(e: &mut Encoder<'_>, r: QuorumRingId) {
+    e.u32(r.nodeid);
+    e.zeros(4);
+    e.u64(r.seq);
+}
+
+fn parse_ring_id(d: &mut crate::codec::Decoder<'_>) -> Result<QuorumRingId> {
+    let nodeid = d.u32("ring_id.nodeid")?;
+    d.pad(4)?;
+    let seq = d.u64("ring_id.seq")?;
+    Ok(QuorumRingId { nodeid, seq })
+}
+
+/// `res_lib_quorum_v1_quorum_notification`, the model-v1 quorum event
+/// (`prepare_library_notification_v1`): the ring id whole, not only its seq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1QuorumNotification {
+    /// `primary_designated`.
+    pub quorate: i32,
+    /// `quorum_ring_id`.
+    pub ring_id: QuorumRingId,
+    /// The quorum's members.
+    pub view_list: Vec<u32>,
+}
+
+impl V1QuorumNotification {
+    /// Parses one V1_QUORUM_NOTIFICATION event.
+    pub fn parse(bytes: &[u8]) -> Result<V1QuorumNotification> {
+        let mut d = decoder(bytes);
+        let header = response_header(&mut d, bytes.len())?;
+        if QuorumResponseId::from(header.id) != QuorumResponseId::V1QuorumNotification {
+            return Err(unexpected_id(&d, header.id));
+        }
+        let quorate = d.i32("quorate")?;
+        d.pad(4)?;
+        let ring_id = parse_ring_id(&mut d)?;
+        let at = d.offset();
+        let count = d.u32("view_list_entries")?;
+        let n = d.bounded_count(
+            "view_list_entries",
+            count.into(),
+            VIEW_LIST_MAX as u64,
+            4,
+            at,
+        )?;
+        let view_list = d.u32_list("view_list", n)?;
+        d.pad(4)?;
+        finish(&d, "v1 notification")?;
+        Ok(V1QuorumNotification {
+            quorate,
+            ring_id,
+            view_list,
+        })
+    }
+
+    /// Appends the event; at most [`VIEW_LIST_MAX`] entries.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let n = self.view_list.len().min(VIEW_LIST_MAX);
+        let mut e = Encoder::new(out, ByteOrder::Little);
+        ResponseHeader {
+            id: QuorumResponseId::V1QuorumNotification.into(),
+            size: (V1_NOTIFICATION_FIXED_LEN + 4 * n) as i32,
+            error: CsError::Ok,
+        }
+        .emit(&mut e);
+        e.i32(self.quorate);
+        e.zeros(4);
+        emit_ring_id(&mut e, self.ring_id);
+        e.u32(n as u32);
+        for v in &self.view_list[..n] {
+            e.u32(*v);
+        }
+        e.zeros(4);
+    }
+}
+
+/// `res_lib_quorum_v1_nodelist_notification` (`send_nodelist_library_notification`): the
+/// last sync's ring and members, and at the end of a sync who joined and who left (empty
+/// in the notification TRACKSTART sends).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct V1NodelistNotification {
+    /// `last_sync_ring_id`.
+    pub ring_id: QuorumRingId,
+    /// The sync's members.
+    pub members: Vec<u32>,
+    /// Joined since the previous sync.
+    pub joined: Vec<u32>,
+    /// Left since the previous sync.
+    pub left: Vec<u32>,
+}
+
+impl V1NodelistNotification {
+    /// Parses one V1_NODELIST_NOTIFICATION event; the three counts together are bounded
+    /// by the bytes present and each by [`VIEW_LIST_MAX`].
+    pub fn parse(bytes: &[u8]) -> Result<V1NodelistNotification> {
+        let mut d = decoder(bytes);
+        let header = response_header(&mut d, bytes.len())?;
+        if QuorumResponseId::from(header.id) != QuorumResponseId::V1NodelistNotification {
+            return Err(unexpected_id(&d, header.id));
+        }
+        let ring_id = parse_ring_id(&mut d)?;
+        let mut counts = [0usize; 3];
+        for (i, field) in [
+            "member_list_entries",
+            "joined_list_entries",
+            "left_list_entries",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let at = d.offset();
+            let c = d.u32(field)?;
+            if i < 2 {
+                d.pad(4)?;
+            }
+            if c as usize > VIEW_LIST_MAX {
+                return Err(d.error_at(
+                    at,
+                    crate::error::ErrorKind::CountTooLarge {
+                        field,
+                        count: c.into(),
+                        max: VIEW_LIST_MAX as u64,
+                    },
+                ));
+            }
+            counts[i] = c as usize;
+        }
+        let total = counts.iter().sum::<usize>();
+        let at = d.offset();
+        d.bounded_count(
+            "member_list_entries",
+            total as u64,
+            (3 * VIEW_LIST_MAX) as u64,
+            4,
+            at,
+        )?;
+        let members = d.u32_list("member_list", counts[0])?;
+        let joined = d.u32_list("joined_list", counts[1])?;
+        let left = d.u32_list("left_list", counts[2])?;
+        d.pad(4)?;
+        finish(&d, "v1 nodelist notification")?;
+        Ok(V1NodelistNotification {
+            ring_id,
+            members,
+            joined,
+            left,
+        })
+    }
+
+    /// Appends the event; each list at most [`VIEW_LIST_MAX`] entries.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let cut = |l: &Vec<u32>| l.len().min(VIEW_LIST_MAX);
+        let (m, j, l) = (cut(&self.members), cut(&self.joined), cut(&self.left));
+        let mut e = Encoder::new(out, ByteOrder::Little);
+        ResponseHeader {
+            id: QuorumResponseId::V1NodelistNotification.into(),
+            size: (V1_NODELIST_FIXED_LEN + 4 * (m + j + l)) as i32,
+            error: CsError::Ok,
+        }
+        .emit(&mut e);
+        emit_ring_id(&mut e, self.ring_id);
+        emit_u32_slot(&mut e, m as u32);
+        emit_u32_slot(&mut e, j as u32);
+        e.u32(l as u32);
+        for v in self.members[..m]
+            .iter()
+            .chain(&self.joined[..j])
+            .chain(&self.left[..l])
+        {
+            e.u32(*v);
+        }
+        e.zeros(4);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -363,5 +562,53 @@ mod tests {
         // A count beyond the bytes present.
         b[40] = 9;
         assert!(QuorumNotification::parse(&b).is_err());
+    }
+
+    /// The v1 events at the offsets gcc gives for 3.1.7's structs, and back.
+    #[test]
+    fn v1_notifications_round_trip_at_corosyncs_offsets() {
+        let q = V1QuorumNotification {
+            quorate: 1,
+            ring_id: QuorumRingId {
+                nodeid: 2,
+                seq: 0x11,
+            },
+            view_list: vec![1, 2, 3],
+        };
+        let mut b = Vec::new();
+        q.emit(&mut b);
+        assert_eq!(b.len(), 56 + 12);
+        assert_eq!(&b[32..36], &2u32.to_le_bytes());
+        assert_eq!(&b[40..48], &0x11u64.to_le_bytes());
+        assert_eq!(&b[48..52], &3u32.to_le_bytes());
+        assert_eq!(&b[52..56], &1u32.to_le_bytes());
+        assert_eq!(V1QuorumNotification::parse(&b).unwrap(), q);
+        let n = V1NodelistNotification {
+            ring_id: QuorumRingId { nodeid: 1, seq: 8 },
+            members: vec![1, 2],
+            joined: vec![2],
+            left: vec![3],
+        };
+        let mut b = Vec::new();
+        n.emit(&mut b);
+        assert_eq!(b.len(), 64 + 16);
+        assert_eq!(
+            (&b[40..44], &b[48..52], &b[56..60]),
+            (
+                &2u32.to_le_bytes()[..],
+                &1u32.to_le_bytes()[..],
+                &1u32.to_le_bytes()[..]
+            )
+        );
+        assert_eq!(&b[60..64], &1u32.to_le_bytes());
+        assert_eq!(&b[68..72], &2u32.to_le_bytes());
+        assert_eq!(&b[72..76], &3u32.to_le_bytes());
+        assert_eq!(V1NodelistNotification::parse(&b).unwrap(), n);
+        // Counts that promise more than is there are refused.
+        let mut bad = b.clone();
+        bad[56..60].copy_from_slice(&9u32.to_le_bytes());
+        assert!(V1NodelistNotification::parse(&bad).is_err());
+        bad[56..60].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(V1NodelistNotification::parse(&bad).is_err());
     }
 }
