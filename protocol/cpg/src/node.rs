@@ -572,6 +572,14 @@ impl Node {
 
     // ---- EVS connections (docs/evs.md §3.3) ---------------------------------------------
 
+    /// Multicasts a votequorum exec message (a RECONFIGURE asked through libvotequorum:
+    /// `votequorum_exec_send_reconfigure`); it comes back as [`NodeOutput::Votequorum`].
+    pub fn votequorum_mcast(&mut self, message: &VotequorumMessage) {
+        let mut bytes = Vec::new();
+        message.emit(&mut bytes, ByteOrder::Little);
+        self.send(GroupPrefix::EXEC, &[&bytes]);
+    }
+
     /// Multicasts a cfg exec message (`exec/cfg.c` sends them with `api->totem_mcast`);
     /// delivered to every member, this one included, in agreed order with everything else,
     /// as [`NodeOutput::Cfg`]. [`CfgExec::Other`] is not sent.

@@ -294,6 +294,7 @@ mod tests {
         }
         c.ring(&[1, 2]);
         let vq = c.node(1).clone();
+        let mut vq_w = vq.clone();
         let mut keys = crate::cmap::Icmap::new();
         let (mut q, mut v, mut c) = (
             QuorumConn::default(),
@@ -313,7 +314,7 @@ mod tests {
             b[0..4].copy_from_slice(&((next() % 12) as i32 - 1).to_le_bytes());
             b[8..12].copy_from_slice(&(len as i32).to_le_bytes());
             let _ = reply(&b, &vq, &SyncView::default(), &mut q);
-            let _ = crate::votequorum::reply(&b, &vq, &mut v);
+            let _ = crate::votequorum::reply(&b, &mut vq_w, &mut v, &mut Vec::new());
             let _ = crate::cmap::reply(&b, &mut keys, &mut c);
         }
     }

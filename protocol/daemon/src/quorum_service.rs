@@ -105,6 +105,8 @@ pub struct QuorumService {
     sync: SyncView,
     /// The ring being synced and its members (`quorum_sync_init`), until it completes.
     syncing: Option<(RingId, Vec<u32>)>,
+    /// RECONFIGUREs asked through libvotequorum, to multicast.
+    outgoing: Vec<VotequorumMessage>,
 }
 
 impl QuorumService {
@@ -132,6 +134,7 @@ impl QuorumService {
             stats: QuorumServiceStats::default(),
             sync: SyncView::default(),
             syncing: None,
+            outgoing: Vec::new(),
         };
         service.votequorum_keys();
         Ok(service)
@@ -249,7 +252,10 @@ impl QuorumService {
                 quorum::SERVICE,
                 quorum::reply(bytes, &self.vq, &self.sync, c),
             ),
-            Client::Votequorum(c) => (votequorum::SERVICE, votequorum::reply(bytes, &self.vq, c)),
+            Client::Votequorum(c) => (
+                votequorum::SERVICE,
+                votequorum::reply(bytes, &mut self.vq, c, &mut self.outgoing),
+            ),
             Client::Cmap(c) => (
                 cmap::SERVICE,
                 cmap::reply(bytes, &mut cmap::lock(&self.icmap), c),
@@ -373,8 +379,11 @@ impl EventSource for QuorumService {
         self.server.pollfds(fds);
     }
 
-    fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], _node: &mut Node) {
+    fn process_ready(&mut self, now: Instant, ready: &[libc::pollfd], node: &mut Node) {
         self.work(now, ready);
+        for m in self.outgoing.drain(..) {
+            node.votequorum_mcast(&m);
+        }
     }
 
     fn node_event(&mut self, _now: Instant, event: &NodeEvent) {
@@ -419,7 +428,30 @@ impl EventSource for QuorumService {
         {
             self.ev_barrier = *value;
         }
-        if self.vq.deliver(from, message) {
+        let changed = self.vq.deliver(from, message);
+        if let VotequorumMessage::Reconfigure {
+            param: ReconfigureParam::ExpectedVotes,
+            ..
+        } = message
+        {
+            // votequorum_exec_send_expectedvotes_notification, before the quorum is
+            // recalculated.
+            let trackers: Vec<(ConnId, u64)> = self
+                .clients
+                .iter()
+                .filter_map(|(conn, (client, _))| match client {
+                    Client::Votequorum(VotequorumConn {
+                        tracking: Some(context),
+                    }) => Some((*conn, *context)),
+                    _ => None,
+                })
+                .collect();
+            for (conn, context) in trackers {
+                let event = votequorum::expectedvotes_event(&self.vq, context);
+                self.send_event(conn, &event);
+            }
+        }
+        if changed {
             self.notify(false);
         }
         self.quorate.set(is_quorate(&self.vq));

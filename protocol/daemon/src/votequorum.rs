@@ -1,8 +1,10 @@
-//! The `votequorum` service (`exec/votequorum.c`'s library handlers) over IPC, read-only:
+//! The `votequorum` service (`exec/votequorum.c`'s library handlers) over IPC:
 //! `corosync-quorumtool` asks TRACKSTART(CS_TRACK_CURRENT) and waits for the
-//! NODELIST_NOTIFICATION (for the ring id), then GETINFO for this node and every member.
-//! SETEXPECTED, SETVOTES and the qdevice calls are answered CS_ERR_NOT_SUPPORTED: totemd
-//! cannot tell the other nodes (it sends no RECONFIGURE) and has no quorum device.
+//! NODELIST_NOTIFICATION (for the ring id), then GETINFO for this node and every member;
+//! `-e` and `-v` send SETEXPECTED and SETVOTES, checked as corosync checks them and then
+//! multicast as a RECONFIGURE that every node applies when it is delivered
+//! ([`totem_votequorum::Votequorum::set_expected`], `set_votes`). The qdevice calls are
+//! answered CS_ERR_NOT_SUPPORTED: totemd has no quorum device support.
 
 use totem_wire::ipc::votequorum::{
     NodelistNotification, VotequorumInfo, VotequorumRequest, VotequorumResponse,
@@ -11,7 +13,9 @@ use totem_wire::ipc::votequorum::{
 use totem_wire::ipc::CsError;
 
 use crate::quorum::{Reply, TRACK_CHANGES, TRACK_CHANGES_ONLY, TRACK_CURRENT};
-use totem_votequorum::Votequorum;
+use totem_votequorum::{Votequorum, WriteRefused};
+use totem_wire::exec::VotequorumMessage;
+use totem_wire::ipc::votequorum::ExpectedVotesNotification;
 
 /// The service name (`cs_ipcs_serv_short_name(VOTEQUORUM_SERVICE)`).
 pub const SERVICE: &str = "votequorum";
@@ -29,6 +33,33 @@ pub struct VotequorumConn {
 fn emit(r: VotequorumResponse) -> Vec<u8> {
     let mut out = Vec::new();
     r.emit(&mut out);
+    out
+}
+
+/// The status reply to a write, and its RECONFIGURE to multicast when it was accepted.
+fn write(
+    result: Result<VotequorumMessage, WriteRefused>,
+    mcast: &mut Vec<VotequorumMessage>,
+) -> Reply {
+    let error = match result {
+        Ok(m) => {
+            mcast.push(m);
+            CsError::Ok
+        }
+        Err(WriteRefused::InvalidParam) => CsError::InvalidParam,
+        Err(WriteRefused::NameNotFound) => CsError::NameNotFound,
+    };
+    Reply::of(emit(VotequorumResponse::status(error)))
+}
+
+/// `votequorum_exec_send_expectedvotes_notification`: this node's expected votes.
+pub fn expectedvotes_event(vq: &Votequorum, context: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    ExpectedVotesNotification {
+        context,
+        expected_votes: vq.us().expected_votes,
+    }
+    .emit(&mut out);
     out
 }
 
@@ -95,7 +126,12 @@ pub fn getinfo(vq: &Votequorum, nodeid: u32) -> (CsError, VotequorumInfo) {
 
 /// The response to one votequorum request; `Err` for a malformed one (the client is
 /// then disconnected).
-pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut VotequorumConn) -> Result<Reply, String> {
+pub fn reply(
+    request: &[u8],
+    vq: &mut Votequorum,
+    conn: &mut VotequorumConn,
+    mcast: &mut Vec<VotequorumMessage>,
+) -> Result<Reply, String> {
     let request = VotequorumRequest::parse(request).map_err(|e| e.to_string())?;
     Ok(match request {
         VotequorumRequest::GetInfo { nodeid } => {
@@ -134,6 +170,11 @@ pub fn reply(request: &[u8], vq: &Votequorum, conn: &mut VotequorumConn) -> Resu
             };
             Reply::of(emit(VotequorumResponse::status(error)))
         }
+        // message_handler_req_lib_votequorum_setexpected / _setvotes.
+        VotequorumRequest::SetExpected { expected_votes } => {
+            write(vq.set_expected(expected_votes), mcast)
+        }
+        VotequorumRequest::SetVotes { votes, nodeid } => write(vq.set_votes(nodeid, votes), mcast),
         VotequorumRequest::Other { header, .. } => {
             if (0..LIB_ENGINE_COUNT).contains(&header.id) {
                 Reply::of(emit(VotequorumResponse::status(CsError::NotSupported)))
@@ -163,7 +204,54 @@ mod tests {
     fn ask(vq: &Votequorum, r: VotequorumRequest<'_>, conn: &mut VotequorumConn) -> Reply {
         let mut b = Vec::new();
         r.emit(&mut b);
-        reply(&b, vq, conn).unwrap()
+        reply(&b, &mut vq.clone(), conn, &mut Vec::new()).unwrap()
+    }
+
+    /// `corosync-quorumtool -e` / `-v` on node 2 of a {1, 2} ring of three expected votes
+    /// (quorum 2, total 2): corosync's bounds, and the RECONFIGURE that goes out.
+    #[test]
+    fn writes_are_checked_then_multicast() {
+        let mut vq = vq();
+        let mut conn = VotequorumConn::default();
+        let mut try_write = |vq: &mut Votequorum, r: VotequorumRequest<'_>| {
+            let mut b = Vec::new();
+            r.emit(&mut b);
+            let mut mcast = Vec::new();
+            let r = reply(&b, vq, &mut conn, &mut mcast).unwrap();
+            let VotequorumResponse::Status { header } =
+                VotequorumResponse::parse(&r.response).unwrap()
+            else {
+                panic!("not a status");
+            };
+            let sent = mcast.iter().map(|m| match m {
+                VotequorumMessage::Reconfigure {
+                    nodeid,
+                    value,
+                    param,
+                    ..
+                } => format!("{param:?} {nodeid}={value}"),
+                other => format!("{other:?}"),
+            });
+            (header.error, sent.collect::<Vec<_>>())
+        };
+        let set = |expected_votes| VotequorumRequest::SetExpected { expected_votes };
+        // Below the votes present; or a quorum above them while quorate.
+        assert_eq!(try_write(&mut vq, set(1)).0, CsError::InvalidParam);
+        assert_eq!(try_write(&mut vq, set(5)).0, CsError::InvalidParam);
+        assert_eq!(
+            try_write(&mut vq, set(2)),
+            (CsError::Ok, vec!["ExpectedVotes 2=2".to_owned()])
+        );
+        assert_eq!(vq.nodes[&1].expected_votes, 2, "members updated at once");
+        let votes = |nodeid, votes| VotequorumRequest::SetVotes { votes, nodeid };
+        assert_eq!(try_write(&mut vq, votes(9, 1)).0, CsError::NameNotFound);
+        // 0 votes for node 2: quorum 2 above the 1 vote left.
+        assert_eq!(try_write(&mut vq, votes(2, 0)).0, CsError::InvalidParam);
+        assert_eq!(vq.nodes[&2].votes, 1, "restored");
+        assert_eq!(
+            try_write(&mut vq, votes(1, 3)),
+            (CsError::Ok, vec!["NodeVotes 1=3".to_owned()])
+        );
     }
 
     #[test]
@@ -224,17 +312,16 @@ mod tests {
             VotequorumResponse::parse(&r.response).unwrap(),
             VotequorumResponse::status(CsError::NotExist)
         );
-        // setexpected is refused, an id past the engine is invalid.
-        let set = [
-            1, 0, 0, 0, 0, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0,
-        ];
-        let r = reply(&set, &vq, &mut conn).unwrap();
+        // The qdevice calls are refused, an id past the engine is invalid.
+        let poll = [8, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0];
+        let mut vq = vq;
+        let r = reply(&poll, &mut vq, &mut conn, &mut Vec::new()).unwrap();
         assert_eq!(
             VotequorumResponse::parse(&r.response).unwrap(),
             VotequorumResponse::status(CsError::NotSupported)
         );
         let bad = [42, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 0];
-        let r = reply(&bad, &vq, &mut conn).unwrap();
+        let r = reply(&bad, &mut vq, &mut conn, &mut Vec::new()).unwrap();
         assert_eq!(
             VotequorumResponse::parse(&r.response).unwrap(),
             VotequorumResponse::status(CsError::InvalidParam)

@@ -469,3 +469,77 @@ fn totemd_counts_the_votes_a_corosync_node_announces() {
         "totemd logs the lost quorum:\n{log}"
     );
 }
+
+/// `corosync-quorumtool -e` and `-v` run on the totemd node of a mixed ring: refused where
+/// corosync refuses (expected votes below the votes present), otherwise multicast as a
+/// RECONFIGURE that the corosync nodes apply; the corosync node's own `-e` is applied by
+/// totemd. Every node's `-s` then agrees.
+#[test]
+fn corosync_quorumtool_writes_from_totemd_reach_corosync() {
+    if skip(
+        "corosync_quorumtool_writes_from_totemd_reach_corosync",
+        true,
+    ) {
+        return;
+    }
+    let mut lab = Lab::new("qw", 3).expect("lab");
+    lab.spawn_corosync(1, 3);
+    lab.spawn_totemd_status(2, 3);
+    let c3 = lab.spawn_corosync(3, 3);
+    wait_mixed_ring_of_three(&lab);
+    // Three votes present: 2 expected is below them.
+    let (out, _) = tool(&lab, 2, "corosync-quorumtool -e 2 2>&1");
+    assert!(out.contains("CS_ERR_INVALID_PARAM"), "{out}");
+    assert_eq!(lab.stop_pid(c3, "TERM"), Some(0));
+    lab.wait_status(2, FORM, synced_with(&[1, 2]))
+        .unwrap_or_else(|e| panic!("{e}"));
+    lab.wait_log(1, FORM, |l| {
+        l.rfind("[QUORUM] Members[2]: 1 2")
+            .is_some_and(|i| l[i..].contains(SYNCED))
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let agreed = |what: &str, want: &[(&str, &str)]| {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let views: Vec<Status> = [1, 2].iter().map(|&n| status(&lab, n, "-s").0).collect();
+            let ok = want.iter().all(|(k, v)| {
+                views
+                    .iter()
+                    .all(|s| s.fields.get(*k).map(String::as_str) == Some(*v))
+            }) && common_fields(&views[0]) == common_fields(&views[1]);
+            if ok {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {want:?} not on both nodes: {views:#?}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // -e 2 from totemd: corosync takes it.
+    let (out, _) = tool(&lab, 2, "corosync-quorumtool -e 2 2>&1");
+    assert!(!out.contains("Unable"), "{out}");
+    agreed(
+        "-e 2 from totemd",
+        &[("Expected votes", "2"), ("Quorum", "2")],
+    );
+    // -v 2 for node 1, from totemd.
+    let (out, _) = tool(&lab, 2, "corosync-quorumtool -v 2 -n 1 2>&1");
+    assert!(!out.contains("Unable"), "{out}");
+    agreed(
+        "-v 2 -n 1 from totemd",
+        &[
+            ("Total votes", "3"),
+            ("Expected votes", "3"),
+            ("Quorum", "2"),
+        ],
+    );
+    // -e 4 from corosync: totemd takes it.
+    let (out, _) = tool(&lab, 1, "corosync-quorumtool -e 4 2>&1");
+    assert!(!out.contains("Unable"), "{out}");
+    agreed(
+        "-e 4 from corosync",
+        &[("Expected votes", "4"), ("Quorum", "3")],
+    );
+}

@@ -116,6 +116,26 @@ pub struct QuorumView {
     pub ring: RingId,
 }
 
+/// Why a write through libvotequorum was refused (its `cs_error_t`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteRefused {
+    /// CS_ERR_INVALID_PARAM: the quorum would be out of bounds.
+    InvalidParam,
+    /// CS_ERR_NAME_NOT_FOUND: no such node.
+    NameNotFound,
+}
+
+/// `votequorum_exec_send_reconfigure`'s message (`struct req_exec_quorum_reconfigure`:
+/// header, nodeid, value, param; 32 bytes).
+fn reconfigure(nodeid: u32, value: u32, param: ReconfigureParam) -> VotequorumMessage {
+    VotequorumMessage::Reconfigure {
+        header: totem_wire::exec::ExecHeader::new(totem_wire::exec::ServiceId::Votequorum, 1, 32),
+        nodeid,
+        value,
+        param,
+    }
+}
+
 /// votequorum's state (`exec/votequorum.c`).
 #[derive(Debug, Clone)]
 pub struct Votequorum {
@@ -306,6 +326,48 @@ impl Votequorum {
                 }
             }
         }
+    }
+
+    /// `message_handler_req_lib_votequorum_setexpected` (`corosync-quorumtool -e`): the
+    /// check, the local update of the members' expected votes, and the RECONFIGURE to
+    /// multicast (the change itself happens when it is delivered, on every node).
+    pub fn set_expected(&mut self, expected: u32) -> Result<VotequorumMessage, WriteRefused> {
+        let (newquorum, total) = self.calculate_quorum(true, expected);
+        // "Setting expected_votes < total_votes doesn't make sense. For quorate cluster
+        // prevent cluster to become unquorate."
+        if expected < total || (self.quorate && newquorum > total) {
+            return Err(WriteRefused::InvalidParam);
+        }
+        self.update_node_expected_votes(expected);
+        Ok(reconfigure(
+            self.nodeid,
+            expected,
+            ReconfigureParam::ExpectedVotes,
+        ))
+    }
+
+    /// `message_handler_req_lib_votequorum_setvotes` (`corosync-quorumtool -v`): the node's
+    /// votes are set (and kept) if the quorum they give stays between half the total
+    /// votes and the total; the RECONFIGURE to multicast. The qdevice pseudo-node (id 0)
+    /// is not a node here.
+    pub fn set_votes(
+        &mut self,
+        nodeid: u32,
+        votes: u32,
+    ) -> Result<VotequorumMessage, WriteRefused> {
+        let Some(node) = self.nodes.get_mut(&nodeid) else {
+            return Err(WriteRefused::NameNotFound);
+        };
+        let saved = node.votes;
+        node.votes = votes;
+        let (newquorum, total) = self.calculate_quorum(true, 0);
+        if newquorum < total / 2 || newquorum > total {
+            if let Some(node) = self.nodes.get_mut(&nodeid) {
+                node.votes = saved;
+            }
+            return Err(WriteRefused::InvalidParam);
+        }
+        Ok(reconfigure(nodeid, votes, ReconfigureParam::NodeVotes))
     }
 
     /// `recalculate_quorum`; true when `quorum_api_set_quorum` is called (a change of

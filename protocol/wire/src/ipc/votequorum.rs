@@ -105,7 +105,19 @@ pub enum VotequorumRequest<'a> {
     },
     /// `votequorum_trackstop`.
     TrackStop,
-    /// Any other id, its body unread (setexpected, setvotes, the qdevice calls).
+    /// `votequorum_setexpected` (`corosync-quorumtool -e`): header, expected_votes u32 (+4).
+    SetExpected {
+        /// The new expected votes.
+        expected_votes: u32,
+    },
+    /// `votequorum_setvotes` (`corosync-quorumtool -v`): header, votes u32, nodeid i32.
+    SetVotes {
+        /// The node's new votes.
+        votes: u32,
+        /// The node.
+        nodeid: u32,
+    },
+    /// Any other id, its body unread (the qdevice calls).
     Other {
         /// Header.
         header: RequestHeader,
@@ -128,6 +140,13 @@ impl<'a> VotequorumRequest<'a> {
                 track_flags: u32_slot(&mut d, "track_flags")?,
             },
             VotequorumRequestId::TrackStop => VotequorumRequest::TrackStop,
+            VotequorumRequestId::SetExpected => VotequorumRequest::SetExpected {
+                expected_votes: u32_slot(&mut d, "expected_votes")?,
+            },
+            VotequorumRequestId::SetVotes => VotequorumRequest::SetVotes {
+                votes: d.u32("votes")?,
+                nodeid: d.u32("nodeid")?,
+            },
             _ => VotequorumRequest::Other {
                 header,
                 body: d.take_rest(),
@@ -154,6 +173,15 @@ impl<'a> VotequorumRequest<'a> {
                 emit_u32_slot(&mut e, *track_flags);
             }
             VotequorumRequest::TrackStop => RequestHeader { id: 4, size: 16 }.emit(&mut e),
+            VotequorumRequest::SetExpected { expected_votes } => {
+                RequestHeader { id: 1, size: 24 }.emit(&mut e);
+                emit_u32_slot(&mut e, *expected_votes);
+            }
+            VotequorumRequest::SetVotes { votes, nodeid } => {
+                RequestHeader { id: 2, size: 24 }.emit(&mut e);
+                e.u32(*votes);
+                e.u32(*nodeid);
+            }
             VotequorumRequest::Other { header, body } => {
                 RequestHeader {
                     id: header.id,
@@ -301,6 +329,49 @@ impl VotequorumResponse {
                 e.zeros(QDEVICE_NAME_LEN - n + 5);
             }
         }
+    }
+}
+
+/// `res_lib_votequorum_expectedvotes_notification`
+/// (`votequorum_exec_send_expectedvotes_notification`): header, context u64, expected_votes
+/// u32 (+4); 40 bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpectedVotesNotification {
+    /// The tracker's context.
+    pub context: u64,
+    /// This node's expected votes after the change.
+    pub expected_votes: u32,
+}
+
+impl ExpectedVotesNotification {
+    /// Appends the event.
+    pub fn emit(&self, out: &mut Vec<u8>) {
+        let mut e = Encoder::new(out, ByteOrder::Little);
+        ResponseHeader {
+            id: VotequorumResponseId::ExpectedVotesNotification.into(),
+            size: 40,
+            error: CsError::Ok,
+        }
+        .emit(&mut e);
+        e.u64(self.context);
+        emit_u32_slot(&mut e, self.expected_votes);
+    }
+
+    /// Parses one EXPECTEDVOTES_NOTIFICATION event.
+    pub fn parse(bytes: &[u8]) -> Result<ExpectedVotesNotification> {
+        let mut d = decoder(bytes);
+        let header = response_header(&mut d, bytes.len())?;
+        if VotequorumResponseId::from(header.id) != VotequorumResponseId::ExpectedVotesNotification
+        {
+            return Err(unexpected_id(&d, header.id));
+        }
+        let context = d.u64("context")?;
+        let expected_votes = u32_slot(&mut d, "expected_votes")?;
+        finish(&d, "expectedvotes notification")?;
+        Ok(ExpectedVotesNotification {
+            context,
+            expected_votes,
+        })
     }
 }
 
@@ -455,14 +526,24 @@ mod tests {
         VotequorumRequest::GetInfo { nodeid: 3 }.emit(&mut b);
         b[8] = 20;
         assert!(VotequorumRequest::parse(&b[..20]).is_err());
-        // setexpected: its body is not read.
+        // setexpected and setvotes as libvotequorum sends them, and back.
         let set = [
             1, 0, 0, 0, 0, 0, 0, 0, 24, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 0,
         ];
-        assert!(matches!(
-            VotequorumRequest::parse(&set).unwrap(),
-            VotequorumRequest::Other { .. }
-        ));
+        let parsed = VotequorumRequest::parse(&set).unwrap();
+        assert_eq!(parsed, VotequorumRequest::SetExpected { expected_votes: 5 });
+        let mut b = Vec::new();
+        parsed.emit(&mut b);
+        assert_eq!(b, set);
+        let votes = VotequorumRequest::SetVotes {
+            votes: 2,
+            nodeid: 3,
+        };
+        let mut b = Vec::new();
+        votes.emit(&mut b);
+        assert_eq!((b.len(), &b[16..24]), (24, &[2, 0, 0, 0, 3, 0, 0, 0][..]));
+        assert_eq!(VotequorumRequest::parse(&b).unwrap(), votes);
+        assert!(VotequorumRequest::parse(&set[..20]).is_err());
     }
 
     #[test]
