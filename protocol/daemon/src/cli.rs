@@ -11,6 +11,7 @@ use crate::config::{self, ConfigError, CorosyncConf, LocalHost, NodeEntry};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
+use crate::knet_link::LinkSocket;
 use crate::link_crypto::LinkCrypto;
 use crate::log::{self, Logger};
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
@@ -191,19 +192,32 @@ pub fn plan(
         code: EXIT_CONFIG,
     })?;
     let knet = (conf.totem.transport == Transport::Knet).then(|| {
-        let peers = conf
-            .nodes
-            .iter()
-            .filter(|n| n.nodeid != me.nodeid)
-            // The reader refused nodeids of 65536 and above for knet.
-            .map(|n| {
-                (
-                    n.nodeid as u16,
-                    std::net::SocketAddr::new(n.addr, conf.totem.mcastport),
-                )
+        // totemknet_member_add: every other node a host on each of our links where it has
+        // an address (the reader checked that every node has every link).
+        let links = me
+            .link_ids()
+            .into_iter()
+            .map(|link| {
+                let port = conf.totem.link_port(link);
+                let peers = conf
+                    .nodes
+                    .iter()
+                    .filter(|n| n.nodeid != me.nodeid)
+                    // The reader refused nodeids of 65536 and above for knet.
+                    .filter_map(|n| {
+                        n.link_addr(link)
+                            .map(|a| (n.nodeid as u16, std::net::SocketAddr::new(a, port)))
+                    })
+                    .collect();
+                (link, peers)
             })
             .collect();
-        let k = KnetConfig::corosync(me.nodeid as u16, peers, node.srp.token_ms, &conf.totem.knet);
+        let k = KnetConfig::corosync_links(
+            me.nodeid as u16,
+            links,
+            node.srp.token_ms,
+            &conf.totem.knet,
+        );
         match &conf.totem.crypto {
             Some(crypto) => k.with_crypto(crypto, &conf.totem.knet),
             None => k,
@@ -374,15 +388,19 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
     match &knet {
         Some(k) => {
             logf!(Totem, Info, "totemknet initialized");
-            logf!(
-                Knet,
-                Debug,
-                "link 0: ping interval {} ms, ping timeout {} ms, pong count {}, data MTU {}",
-                k.ping_interval.total_millis(),
-                k.ping_timeout.total_millis(),
-                k.pong_count,
-                k.data_mtu
-            );
+            for l in &k.links {
+                logf!(
+                    Knet,
+                    Debug,
+                    "link {}: ping interval {} ms, ping timeout {} ms, pong count {}, priority {}, data MTU {}",
+                    l.id,
+                    l.ping_interval.total_millis(),
+                    l.ping_timeout.total_millis(),
+                    l.pong_count,
+                    l.priority,
+                    k.data_mtu
+                );
+            }
             // libknet's line once its PMTUD settles; totemd's data MTU is fixed from the start.
             logf!(
                 Knet,
@@ -490,7 +508,28 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         state_dir,
     );
     if let Some(knet) = knet {
+        // Links other than 0 get a socket each at our address on them (link 0 is the
+        // token socket's).
+        let mut sockets = Vec::new();
+        for link in knet.links.iter().map(|l| l.id).filter(|l| *l != 0) {
+            let Some(ip) = me.link_addr(link) else {
+                continue;
+            };
+            let local = std::net::SocketAddr::new(ip, conf.totem.link_port(link));
+            let socket =
+                LinkSocket::bind(link, local, !args.no_udp_gso).map_err(|e| StartError {
+                    message: format!("cannot bind the socket of knet link {link}: {e}"),
+                    code: EXIT_FATAL,
+                })?;
+            logf!(
+                Totem,
+                Notice,
+                "knet link {link}: the network interface [{ip}] is now up."
+            );
+            sockets.push(socket);
+        }
         runtime.use_knet(knet);
+        runtime.use_knet_links(sockets);
         if let Some(crypto) = conf.totem.crypto.clone() {
             let crypto = LinkCrypto::new(crypto).map_err(|e| StartError {
                 message: format!("knet crypto: cannot open /dev/urandom: {e}"),
@@ -632,6 +671,29 @@ impl Daemon {
                         k.dropped
                     );
                 }
+                // Per host and link: what went over each (the failover's evidence).
+                for h in self
+                    .runtime
+                    .knet()
+                    .map(|k| k.hosts_status())
+                    .unwrap_or_default()
+                {
+                    for l in &h.links {
+                        logf!(
+                            Knet,
+                            Info,
+                            "knet: host {} link {}: {} data packets sent, {} received, {} pings sent, {} pongs received, up {} times, down {} times",
+                            h.host,
+                            l.link,
+                            l.stats.tx_data_packets,
+                            l.stats.rx_data_packets,
+                            l.stats.tx_ping_packets,
+                            l.stats.rx_pong_packets,
+                            l.stats.up_count,
+                            l.stats.down_count
+                        );
+                    }
+                }
                 if let Some(c) = self.runtime.knet_crypto() {
                     let c = c.stats;
                     logf!(
@@ -734,7 +796,10 @@ mod tests {
         let k = p.knet.expect("knet");
         // corosync's defaults on a three-node ring (token 1650): pong count 2, and
         // fragments of 1446 bytes on a 1500-byte path.
-        assert_eq!((k.pong_count, k.data_mtu), (2, 1446));
+        assert_eq!(
+            (k.links.len(), k.links[0].pong_count, k.data_mtu),
+            (1, 2, 1446)
+        );
         assert_eq!(p.ipc_type, ServerIpcType::Shm);
         assert_eq!(p.faults.drop_mcast_pct, 5);
         assert_eq!(p.node.srp.seqno_start, totem_srp::SEQNO_START_NEAR_ROLLOVER);
