@@ -115,7 +115,11 @@ fn burst(agents: &mut [Agent], round: &str, count: u64, so_far: usize) -> usize 
         // The agent numbers a handle's messages on from the previous burst.
         let seqs: Vec<u64> = first.iter().filter(|d| d.0 == tag).map(|d| d.1).collect();
         let start = seqs.first().copied().unwrap_or(0);
-        assert_eq!(seqs, (start..start + count).collect::<Vec<_>>(), "{tag}: FIFO, no gap");
+        assert_eq!(
+            seqs,
+            (start..start + count).collect::<Vec<_>>(),
+            "{tag}: FIFO, no gap"
+        );
     }
     total
 }
@@ -154,9 +158,55 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
     ) {
         return;
     }
-    let mut lab = Lab::new("lk", 3).expect("lab");
+    two_link_ring("lk", "passive", false);
+}
+
+// Reference: the same with `link_mode: active` (every up link carries every packet; the
+// receiver delivers each seq_num once, host.c::_seq_num_lookup) and knet crypto
+// (aes256/sha256, nss) on both links.
+#[test]
+fn an_active_mode_ring_with_crypto_on_two_links_delivers_once_and_survives_a_cut() {
+    if skip("an_active_mode_ring_with_crypto_on_two_links_delivers_once_and_survives_a_cut") {
+        return;
+    }
+    two_link_ring("la", "active", true);
+}
+
+/// A key file of 256 random bytes in the lab's directory (what `corosync-keygen` writes).
+fn write_key(lab: &Lab) -> String {
+    let mut key = vec![0u8; 256];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut key))
+        .expect("urandom");
+    let path = lab.dir.join("authkey");
+    std::fs::write(&path, &key).expect("key file");
+    path.display().to_string()
+}
+
+/// What libknet logs when host 2's data links were chosen again
+/// (`_host_dstcache_update_sync`): `link` the best (passive), or `count` links (active).
+fn data_links_line(mode: &str, link: u8, count: u8) -> String {
+    match mode {
+        "passive" => format!("host: 2 (passive) best link: {link}"),
+        _ => format!("host: 2 has {count} active links"),
+    }
+}
+
+/// corosync on nodes 1 and 3, totemd on node 2, two links in link mode `mode`: link 0 cut
+/// at node 2 under traffic, healed, then both cut.
+fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
+    let active = mode == "active";
+    let mut lab = Lab::new(tag, 3).expect("lab");
     lab.transport = "knet";
     lab.add_second_link().expect("second link");
+    lab.totem_extra = format!("\tlink_mode: {mode}\n");
+    if crypto {
+        let keyfile = write_key(&lab);
+        lab.crypto = Some(format!(
+            "\tcrypto_model: nss\n\tcrypto_cipher: aes256\n\tcrypto_hash: sha256\n\tkeyfile: {keyfile}\n"
+        ));
+    }
     lab.spawn_corosync(1, 3);
     lab.spawn_corosync(3, 3);
     let status = lab.status_path(2).display().to_string();
@@ -172,9 +222,10 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
-    // Both links up; passive mode, equal priorities: link 0 carries the data.
+    // Both links up; passive mode, equal priorities: link 0 carries the data; active:
+    // both do.
     let ring = lab
-        .wait_status(2, FORM, links_are([(true, true), (true, false)]))
+        .wait_status(2, FORM, links_are([(true, true), (true, active)]))
         .unwrap_or_else(|e| panic!("{e}"))["ring"]
         .clone();
     let mut agents: Vec<Agent> = (1..=3).map(|n| joined_agent(&lab, n, "links")).collect();
@@ -207,20 +258,29 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
             a.events.len()
         })
         .collect();
+    // Timed beside the traffic: when totemd's status first shows link 0 down.
+    let status_path = lab.status_path(2);
     let cut = Instant::now();
+    let watch = std::thread::spawn(move || {
+        wait_for(FORM, || {
+            std::fs::read_to_string(&status_path)
+                .ok()
+                .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+                .filter(links_are([(false, false), (true, true)]))
+                .map(|_| cut.elapsed())
+        })
+    });
     lab.set_link(2, "eth0", false).expect("cut link 0");
     delivered = burst(&mut agents, "cut", 100, delivered);
-    let failover = wait_for(FORM, || {
-        lab.status(2)
-            .filter(links_are([(false, false), (true, true)]))
-            .map(|_| cut.elapsed())
-    })
-    .unwrap_or_else(|| panic!("link 0 never went down on totemd: {:?}", lab.status(2)));
+    let burst_took = cut.elapsed();
+    let failover = watch
+        .join()
+        .expect("watcher")
+        .unwrap_or_else(|| panic!("link 0 never went down on totemd: {:?}", lab.status(2)));
     for n in [1, 3] {
         lab.wait_log(n, FORM, |l| {
             let new = marks.since(l, n);
-            new.contains("host: 2 link: 0 is down")
-                && new.contains("host: 2 (passive) best link: 1")
+            new.contains("host: 2 link: 0 is down") && new.contains(&data_links_line(mode, 1, 1))
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -239,20 +299,20 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
         assert!(!new.contains("has no active links"), "node {n}:\n{new}");
     }
     eprintln!(
-        "link 0 cut at totemd: down on totemd after {failover:?}, on both corosync by {cut_seen_by_corosync:?}; {delivered} deliveries, no membership change"
+        "{mode}: link 0 cut at totemd: down on totemd after {failover:?}, on both corosync by {cut_seen_by_corosync:?}; the burst across it delivered in {burst_took:?}; {delivered} deliveries, no membership change"
     );
 
     // Healed: link 0 comes back and carries the data again.
     let marks = lab.log_marks();
     let healed = Instant::now();
     lab.set_link(2, "eth0", true).expect("heal link 0");
-    lab.wait_status(2, FORM, links_are([(true, true), (true, false)]))
+    lab.wait_status(2, FORM, links_are([(true, true), (true, active)]))
         .unwrap_or_else(|e| panic!("{e}"));
     let back = healed.elapsed();
     for n in [1, 3] {
         lab.wait_log(n, FORM, |l| {
             let new = marks.since(l, n);
-            new.contains("host: 2 link: 0 is up") && new.contains("host: 2 (passive) best link: 0")
+            new.contains("host: 2 link: 0 is up") && new.contains(&data_links_line(mode, 0, 2))
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -269,7 +329,9 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
             "node {n}"
         );
     }
-    eprintln!("link 0 healed: up again on totemd after {back:?}; {delivered} deliveries in all");
+    eprintln!(
+        "{mode}: link 0 healed: up again on totemd after {back:?}; {delivered} deliveries in all"
+    );
 
     // Both links cut: node 2 is unreachable, the others go on without it.
     let marks = lab.log_marks();
@@ -286,7 +348,7 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
     lab.wait_status(2, FORM, synced_with(&[2]))
         .unwrap_or_else(|e| panic!("{e}"));
     eprintln!(
-        "both links cut: corosync's ring without node 2 after {:?}",
+        "{mode}: both links cut: corosync's ring without node 2 after {:?}",
         gone.elapsed()
     );
 
@@ -299,7 +361,14 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
         .collect();
     assert_eq!(per_link.len(), 4, "{log}");
     for line in &per_link {
-        eprintln!("{}", &line[line.find("knet: host").unwrap_or(0)..]);
+        eprintln!("{mode}: {}", &line[line.find("knet: host").unwrap_or(0)..]);
+    }
+    if crypto {
+        let counts: Vec<&str> = log.lines().filter(|l| l.contains("knet crypto:")).collect();
+        assert!(
+            counts.iter().any(|l| l.contains(" 0 dropped")),
+            "every datagram verified: {counts:?}"
+        );
     }
     drop(agents);
 }
