@@ -212,12 +212,17 @@ pub fn plan(
                 (link, peers)
             })
             .collect();
-        let k = KnetConfig::corosync_links(
+        let mut k = KnetConfig::corosync_links(
             me.nodeid as u16,
             links,
             node.srp.token_ms,
             &conf.totem.knet,
         );
+        for l in &mut k.links {
+            l.local = me
+                .link_addr(l.id)
+                .map(|a| std::net::SocketAddr::new(a, conf.totem.link_port(l.id)));
+        }
         match &conf.totem.crypto {
             Some(crypto) => k.with_crypto(crypto, &conf.totem.knet),
             None => k,
@@ -761,6 +766,60 @@ mod tests {
 
     fn args(extra: &[&str]) -> Args {
         Args::try_parse_from(["totemd", "-f"].iter().chain(extra)).unwrap()
+    }
+
+    // Reference: totemknet.c::totemknet_member_add (one knet host per other node, one
+    // knet link per ringN_addr), totemconfig.c (ip_port = DEFAULT_PORT + linknumber).
+    #[test]
+    fn a_two_link_knet_plan_has_each_link_with_its_peers_ports_and_keys() {
+        let mut text = String::new();
+        for n in 1..=3 {
+            text.push_str(&format!(
+                "\tnode {{\n\t\tring0_addr: 10.200.0.1{n}\n\t\tring1_addr: 10.201.0.1{n}\n\t\tname: n{n}\n\t\tnodeid: {n}\n\t}}\n"
+            ));
+        }
+        let file = include_str!("../../../fixtures/corosync/corosync.conf.tmpl")
+            .replace("{{transport}}", "knet")
+            .replace(
+                "{{totem_timings}}",
+                "\tlink_mode: rr\n\tinterface {\n\t\tlinknumber: 1\n\t\tknet_link_priority: 7\n\t}\n",
+            )
+            .replace("{{nodelist}}", &text)
+            .replace("{{logfile}}", "/tmp/x/corosync.log")
+            .replace("{{state_dir}}", "/tmp/x/state")
+            .replace("{{ipc}}", "shm");
+        let conf = config::parse_str(&file, "corosync.conf").unwrap().config;
+        let p = plan(&args(&[]), conf, &host("10.200.0.12"), |_| true).unwrap();
+        let k = p.knet.expect("knet");
+        assert_eq!(k.link_mode, totem_knet::LinkMode::Rr);
+        let sa = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        let links: Vec<(
+            u8,
+            u8,
+            Option<std::net::SocketAddr>,
+            Vec<(u16, std::net::SocketAddr)>,
+        )> = k
+            .links
+            .iter()
+            .map(|l| (l.id, l.priority, l.local, l.peers.clone()))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                (
+                    0,
+                    1,
+                    Some(sa("10.200.0.12:5405")),
+                    vec![(1, sa("10.200.0.11:5405")), (3, sa("10.200.0.13:5405"))]
+                ),
+                (
+                    1,
+                    7,
+                    Some(sa("10.201.0.12:5406")),
+                    vec![(1, sa("10.201.0.11:5406")), (3, sa("10.201.0.13:5406"))]
+                ),
+            ]
+        );
     }
 
     #[test]

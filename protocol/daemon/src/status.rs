@@ -208,3 +208,39 @@ pub fn knet_json(hosts: &[HostStatus]) -> String {
         .collect();
     format!("[{}]", hosts.join(","))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use totem_knet::{LinkStats, LinkStatus};
+
+    #[test]
+    fn the_knet_field_lists_each_hosts_links_as_json() {
+        let link = |link: u8, connected: bool, data: bool| LinkStatus {
+            link,
+            enabled: true,
+            connected,
+            carries_data: data,
+            priority: 1 + link,
+            src: None,
+            dst: format!("10.20{link}.0.11:540{}", 5 + link).parse().unwrap(),
+            mtu: 1446,
+            latency_us: 0,
+            stats: LinkStats::default(),
+        };
+        let hosts = [HostStatus {
+            host: 1,
+            reachable: true,
+            links: vec![link(0, false, false), link(1, true, true)],
+        }];
+        let text = knet_json(&hosts);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!([{"host": 1, "reachable": true, "links": [
+                {"link": 0, "connected": false, "data": false, "priority": 1},
+                {"link": 1, "connected": true, "data": true, "priority": 2},
+            ]}])
+        );
+    }
+}

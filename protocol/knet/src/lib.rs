@@ -171,6 +171,9 @@ pub struct KnetLinkConfig {
     pub pong_count: u32,
     /// `knet_link_priority`.
     pub priority: u8,
+    /// Our own address on this link (`ringN_addr:port`), for the status only: the caller
+    /// owns the socket.
+    pub local: Option<SocketAddr>,
 }
 
 impl KnetLinkConfig {
@@ -197,6 +200,7 @@ impl KnetLinkConfig {
                 .priority
                 .filter(|p| *p > 0)
                 .unwrap_or(DEFAULT_LINK_PRIORITY),
+            local: None,
         }
     }
 }
@@ -396,6 +400,8 @@ pub struct LinkStatus {
     pub carries_data: bool,
     /// `knet_link_priority`.
     pub priority: u8,
+    /// Our address on it (`src_ipaddr`, `src_port`), when the configuration gave it.
+    pub src: Option<SocketAddr>,
     /// The host's address on it (`dst_ipaddr`, `dst_port`).
     pub dst: SocketAddr,
     /// The data MTU (`mtu`: fixed here, libknet's PMTUD result).
@@ -659,6 +665,12 @@ impl Knet {
                     connected: l.up,
                     carries_data: host.active.contains(&i),
                     priority: l.priority,
+                    src: self
+                        .config
+                        .links
+                        .iter()
+                        .find(|c| c.id == l.id)
+                        .and_then(|c| c.local),
                     dst: l.addr,
                     mtu: self.config.data_mtu,
                     latency_us: l.latency_us,
