@@ -793,12 +793,13 @@ mod tests {
         let k = p.knet.expect("knet");
         assert_eq!(k.link_mode, totem_knet::LinkMode::Rr);
         let sa = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
-        let links: Vec<(
+        type Link = (
             u8,
             u8,
             Option<std::net::SocketAddr>,
             Vec<(u16, std::net::SocketAddr)>,
-        )> = k
+        );
+        let links: Vec<Link> = k
             .links
             .iter()
             .map(|l| (l.id, l.priority, l.local, l.peers.clone()))
