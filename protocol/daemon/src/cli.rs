@@ -676,6 +676,19 @@ impl Daemon {
                         k.dropped
                     );
                 }
+                for socket in self.runtime.knet_link_sockets() {
+                    let s = socket.stats;
+                    logf!(
+                        Main,
+                        Info,
+                        "datagrams on knet link {}'s socket: {} received, {} sent, {} send errors, {} truncated",
+                        socket.link(),
+                        s.received,
+                        s.sent,
+                        s.send_errors,
+                        s.truncated
+                    );
+                }
                 // Per host and link: what went over each (the failover's evidence).
                 for h in self
                     .runtime
