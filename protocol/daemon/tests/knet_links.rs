@@ -3,7 +3,8 @@
 //! node 2, link 0 on one bridge and link 1 on another. Link 0 is cut at totemd's node
 //! (`ip link set eth0 down` in its namespace): CPG traffic goes on over link 1 with no
 //! membership change on any node; healed, link 0 comes back up; with both links cut the
-//! node leaves the ring (libknet's host status: `_host_dstcache_update_sync`).
+//! node leaves the ring (libknet's host status: `_host_dstcache_update_sync`). The same in
+//! each `link_mode`: passive, active (with knet crypto) and rr. Each test takes about 28 s.
 
 mod common;
 
@@ -172,6 +173,16 @@ fn an_active_mode_ring_with_crypto_on_two_links_delivers_once_and_survives_a_cut
     two_link_ring("la", "active", true);
 }
 
+// Reference: the same with `link_mode: rr` (each packet on the next up link in turn,
+// threads_tx.c::_dispatch_to_links): corosync's packets reach totemd over both links.
+#[test]
+fn a_round_robin_ring_on_two_links_survives_a_cut() {
+    if skip("a_round_robin_ring_on_two_links_survives_a_cut") {
+        return;
+    }
+    two_link_ring("lr", "rr", false);
+}
+
 /// A key file of 256 random bytes in the lab's directory (what `corosync-keygen` writes).
 fn write_key(lab: &Lab) -> String {
     let mut key = vec![0u8; 256];
@@ -196,7 +207,8 @@ fn data_links_line(mode: &str, link: u8, count: u8) -> String {
 /// corosync on nodes 1 and 3, totemd on node 2, two links in link mode `mode`: link 0 cut
 /// at node 2 under traffic, healed, then both cut.
 fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
-    let active = mode == "active";
+    // Active and rr: every up link carries data (libknet's active_links).
+    let active = mode != "passive";
     let mut lab = Lab::new(tag, 3).expect("lab");
     lab.transport = "knet";
     lab.add_second_link().expect("second link");
