@@ -1,8 +1,8 @@
 //! The sockets of knet's further links (link 1 and up): libknet binds one UDP socket per
-//! link at the link's local address, `ring<N>_addr:port` (`transport_udp.c::udp_transport_link_set_config`,
-//! spec §1.2 "knet ports"), and sends that link's packets from it, so that a peer sees
-//! them come from our address on that link. Link 0 stays on `udpu`'s token socket, as
-//! before: a one-link ring is unchanged.
+//! link at the link's local address, `ring<N>_addr:port`
+//! (`transport_udp.c::udp_transport_link_set_config`, spec §1.2 "knet ports"), and sends
+//! that link's packets from it, so that a peer sees them come from our address on that
+//! link. Link 0 stays on `udpu`'s token socket, as before: a one-link ring is unchanged.
 
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
