@@ -4,7 +4,9 @@
 //! (`ip link set eth0 down` in its namespace): CPG traffic goes on over link 1 with no
 //! membership change on any node; healed, link 0 comes back up; with both links cut the
 //! node leaves the ring (libknet's host status: `_host_dstcache_update_sync`). The same in
-//! each `link_mode`: passive, active (with knet crypto) and rr. Each test takes about 28 s.
+//! each `link_mode`: passive, active (with knet crypto) and rr; and in passive mode with
+//! link 1 preferred by `knet_link_priority`, whose cut moves the data to link 0. Each test
+//! takes about 28 s.
 
 mod common;
 
@@ -159,7 +161,7 @@ fn a_mixed_ring_on_two_links_fails_over_to_link_1_and_back_and_loses_the_node_wi
     ) {
         return;
     }
-    two_link_ring("lk", "passive", false);
+    two_link_ring("lk", "passive", false, 0);
 }
 
 // Reference: the same with `link_mode: active` (every up link carries every packet; the
@@ -170,7 +172,7 @@ fn an_active_mode_ring_with_crypto_on_two_links_delivers_once_and_survives_a_cut
     if skip("an_active_mode_ring_with_crypto_on_two_links_delivers_once_and_survives_a_cut") {
         return;
     }
-    two_link_ring("la", "active", true);
+    two_link_ring("la", "active", true, 0);
 }
 
 // Reference: the same with `link_mode: rr` (each packet on the next up link in turn,
@@ -180,7 +182,18 @@ fn a_round_robin_ring_on_two_links_survives_a_cut() {
     if skip("a_round_robin_ring_on_two_links_survives_a_cut") {
         return;
     }
-    two_link_ring("lr", "rr", false);
+    two_link_ring("lr", "rr", false, 0);
+}
+
+// Reference: the same in passive mode with `knet_link_priority: 5` on link 1 (corosync
+// reads it per interface, totemconfig.c; libknet prefers the highest, host.c): link 1
+// carries the data, and its cut moves it to link 0.
+#[test]
+fn a_passive_ring_preferring_link_1_by_priority_fails_over_to_link_0() {
+    if skip("a_passive_ring_preferring_link_1_by_priority_fails_over_to_link_0") {
+        return;
+    }
+    two_link_ring("lp", "passive", false, 1);
 }
 
 /// A key file of 256 random bytes in the lab's directory (what `corosync-keygen` writes).
@@ -204,15 +217,31 @@ fn data_links_line(mode: &str, link: u8, count: u8) -> String {
     }
 }
 
-/// corosync on nodes 1 and 3, totemd on node 2, two links in link mode `mode`: link 0 cut
-/// at node 2 under traffic, healed, then both cut.
-fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
+/// corosync on nodes 1 and 3, totemd on node 2, two links in link mode `mode`, link
+/// `preferred` of higher priority when it is 1: that link cut at node 2 under traffic,
+/// healed, then both cut.
+fn two_link_ring(tag: &str, mode: &str, crypto: bool, preferred: u8) {
+    let p = preferred;
+    let o = 1 - p;
+    // (connected, carries data) of the preferred and the other link, in link id order.
+    let by_link = move |pref: (bool, bool), other: (bool, bool)| {
+        if p == 0 {
+            [pref, other]
+        } else {
+            [other, pref]
+        }
+    };
+    let cut_dev = format!("eth{p}");
     // Active and rr: every up link carries data (libknet's active_links).
     let active = mode != "passive";
     let mut lab = Lab::new(tag, 3).expect("lab");
     lab.transport = "knet";
     lab.add_second_link().expect("second link");
     lab.totem_extra = format!("\tlink_mode: {mode}\n");
+    if p == 1 {
+        lab.totem_extra
+            .push_str("\tinterface {\n\t\tlinknumber: 1\n\t\tknet_link_priority: 5\n\t}\n");
+    }
     if crypto {
         let keyfile = write_key(&lab);
         lab.crypto = Some(format!(
@@ -234,10 +263,10 @@ fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
-    // Both links up; passive mode, equal priorities: link 0 carries the data; active:
-    // both do.
+    // Both links up; passive mode: the preferred link carries the data (link 0 on equal
+    // priorities); active and rr: both do.
     let ring = lab
-        .wait_status(2, FORM, links_are([(true, true), (true, active)]))
+        .wait_status(2, FORM, links_are(by_link((true, true), (true, active))))
         .unwrap_or_else(|e| panic!("{e}"))["ring"]
         .clone();
     let mut agents: Vec<Agent> = (1..=3).map(|n| joined_agent(&lab, n, "links")).collect();
@@ -270,7 +299,7 @@ fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
             a.events.len()
         })
         .collect();
-    // Timed beside the traffic: when totemd's status first shows link 0 down.
+    // Timed beside the traffic: when totemd's status first shows the link down.
     let status_path = lab.status_path(2);
     let cut = Instant::now();
     let watch = std::thread::spawn(move || {
@@ -278,21 +307,22 @@ fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
             std::fs::read_to_string(&status_path)
                 .ok()
                 .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-                .filter(links_are([(false, false), (true, true)]))
+                .filter(links_are(by_link((false, false), (true, true))))
                 .map(|_| cut.elapsed())
         })
     });
-    lab.set_link(2, "eth0", false).expect("cut link 0");
+    lab.set_link(2, &cut_dev, false).expect("cut the link");
     delivered = burst(&mut agents, "cut", 100, delivered);
     let burst_took = cut.elapsed();
     let failover = watch
         .join()
         .expect("watcher")
-        .unwrap_or_else(|| panic!("link 0 never went down on totemd: {:?}", lab.status(2)));
+        .unwrap_or_else(|| panic!("link {p} never went down on totemd: {:?}", lab.status(2)));
     for n in [1, 3] {
         lab.wait_log(n, FORM, |l| {
             let new = marks.since(l, n);
-            new.contains("host: 2 link: 0 is down") && new.contains(&data_links_line(mode, 1, 1))
+            new.contains(&format!("host: 2 link: {p} is down"))
+                && new.contains(&data_links_line(mode, o, 1))
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -311,20 +341,21 @@ fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
         assert!(!new.contains("has no active links"), "node {n}:\n{new}");
     }
     eprintln!(
-        "{mode}: link 0 cut at totemd: down on totemd after {failover:?}, on both corosync by {cut_seen_by_corosync:?}; the burst across it delivered in {burst_took:?}; {delivered} deliveries, no membership change"
+        "{mode}: link {p} cut at totemd: down on totemd after {failover:?}, on both corosync by {cut_seen_by_corosync:?}; the burst across it delivered in {burst_took:?}; {delivered} deliveries, no membership change"
     );
 
-    // Healed: link 0 comes back and carries the data again.
+    // Healed: the link comes back and carries the data again.
     let marks = lab.log_marks();
     let healed = Instant::now();
-    lab.set_link(2, "eth0", true).expect("heal link 0");
-    lab.wait_status(2, FORM, links_are([(true, true), (true, active)]))
+    lab.set_link(2, &cut_dev, true).expect("heal the link");
+    lab.wait_status(2, FORM, links_are(by_link((true, true), (true, active))))
         .unwrap_or_else(|e| panic!("{e}"));
     let back = healed.elapsed();
     for n in [1, 3] {
         lab.wait_log(n, FORM, |l| {
             let new = marks.since(l, n);
-            new.contains("host: 2 link: 0 is up") && new.contains(&data_links_line(mode, 0, 2))
+            new.contains(&format!("host: 2 link: {p} is up"))
+                && new.contains(&data_links_line(mode, p, 2))
         })
         .unwrap_or_else(|e| panic!("{e}"));
     }
@@ -342,7 +373,7 @@ fn two_link_ring(tag: &str, mode: &str, crypto: bool) {
         );
     }
     eprintln!(
-        "{mode}: link 0 healed: up again on totemd after {back:?}; {delivered} deliveries in all"
+        "{mode}: link {p} healed: up again on totemd after {back:?}; {delivered} deliveries in all"
     );
 
     // Both links cut: node 2 is unreachable, the others go on without it.
