@@ -117,6 +117,12 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
     if s.topology.link_mtu.is_some() && !c.link_mtu {
         return Some("cannot set the link MTU".into());
     }
+    if s.topology.links > c.max_links {
+        return Some(format!(
+            "{} knet links: this backend builds {}",
+            s.topology.links, c.max_links
+        ));
+    }
     // EVS runs only where the daemon is totemd: corosync 3 has no EVS service.
     for (client, node) in &s.evs_clients {
         if !c.evs_nodes.has(*node) {
@@ -645,6 +651,11 @@ impl Run<'_> {
             Step::ResumeNode(x) => self.act(&Action::ResumeNode(*x)),
             Step::Partition(sets) => self.act(&Action::Partition(sets.clone())),
             Step::Heal => self.act(&Action::Heal),
+            Step::CutLink(at) | Step::HealLink(at) => self.act(&Action::SetLink {
+                node: at.node,
+                link: at.link,
+                up: matches!(step, Step::HealLink(_)),
+            }),
             Step::SleepMs(ms) => {
                 self.sleep(Duration::from_millis(*ms));
                 true
@@ -995,6 +1006,8 @@ pub fn step_text(step: &Step, n: u32) -> String {
         Step::ResumeNode(x) => format!("resume_node {x}"),
         Step::Partition(s) => format!("partition {s:?}"),
         Step::Heal => "heal".into(),
+        Step::CutLink(at) => format!("cut_link {} of node {}", at.link, at.node),
+        Step::HealLink(at) => format!("heal_link {} of node {}", at.link, at.node),
         Step::WaitRing(w) => format!("wait_ring {:?} members {:?}", w.nodes.resolve(n), w.members),
         Step::SleepMs(ms) => format!("sleep {ms} ms"),
         Step::Client(c) => format!("client {} on node {}", c.name, c.node),
@@ -1056,6 +1069,7 @@ mod tests {
                 pcap: false,
                 ipc: vec![Ipc::Shm],
                 link_mtu: false,
+                max_links: 1,
                 evs_nodes: self.evs_nodes,
             }
         }

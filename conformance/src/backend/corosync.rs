@@ -143,8 +143,17 @@ impl Corosync {
         }
         let mut nodelist = String::new();
         for n in 1..=topo.nodes {
+            // A multi-link configuration needs every node's name (totem_config_validate).
+            let link1 = if topo.links > 1 {
+                format!(
+                    "\t\tring1_addr: {}\n\t\tname: node{n}\n",
+                    netns::link_addr(1, n)
+                )
+            } else {
+                String::new()
+            };
             nodelist.push_str(&format!(
-                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {n}\n\t}}\n",
+                "\tnode {{\n\t\tring0_addr: {}\n{link1}\t\tnodeid: {n}\n\t}}\n",
                 netns::addr(n)
             ));
         }
@@ -520,6 +529,8 @@ impl Backend for Corosync {
             // corosync and totemd both serve system.qb_ipc_type.
             ipc: vec![Ipc::Shm, Ipc::Socket],
             link_mtu: true,
+            // A second bridge for knet's link 1 (corosync and totemd both run two links).
+            max_links: 2,
             // EVS is totemd's alone (Flavor::runs_totemd).
             evs_nodes: match self.flavor {
                 Flavor::Corosync => EvsNodes::None,
@@ -558,6 +569,7 @@ impl Backend for Corosync {
         }
         let mut net = Net::new(prefix, topology.nodes);
         net.link_mtu = topology.link_mtu;
+        net.links = topology.links;
         let r = net.create();
         self.net = Some(net);
         r?;
@@ -589,6 +601,7 @@ impl Backend for Corosync {
                 self.net()?.heal();
                 Ok(())
             }
+            Action::SetLink { node, link, up } => self.net()?.set_link(*node, *link, *up),
             Action::StartClient { name, node } => {
                 if self.agents.contains_key(name) {
                     return Err(BackendError(format!("client {name} already started")));
@@ -756,6 +769,7 @@ mod tests {
             totem: Totem::default(),
             link_mtu: None,
             crypto,
+            links: 1,
         }
     }
 

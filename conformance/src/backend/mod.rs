@@ -65,6 +65,8 @@ pub struct Capabilities {
     pub ipc: Vec<Ipc>,
     /// Sets the MTU of the nodes' interfaces (`topology.link_mtu`).
     pub link_mtu: bool,
+    /// The most knet links it builds (`topology.links`, `cut_link`).
+    pub max_links: u32,
     /// The nodes whose daemon serves EVS (docs/evs.md): totemd's, not corosync 3's.
     pub evs_nodes: EvsNodes,
 }
@@ -101,6 +103,12 @@ pub enum Action {
     ResumeNode(u32),
     Partition(Vec<Vec<u32>>),
     Heal,
+    /// Takes knet link `link` of node `node` down (`up` false) or up again.
+    SetLink {
+        node: u32,
+        link: u32,
+        up: bool,
+    },
     StartClient {
         name: String,
         node: u32,

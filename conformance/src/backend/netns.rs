@@ -1,7 +1,8 @@
 //! Network namespaces for an N-node ring on one machine.
 //!
 //! Layout (corosync-lab.md): one namespace per node with `eth0` = 10.200.0.1N/24, its veth
-//! peer in a hub namespace where a bridge joins them. Nothing is created in the host's
+//! peer in a hub namespace where a bridge joins them; with a second knet link, `eth1` =
+//! 10.201.0.1N/24 on a second bridge. Nothing is created in the host's
 //! namespace, so no traffic can leave the machine. Partitions are blackhole routes inside the
 //! node namespaces (iptables/nft are not part of the base image, tc qdiscs may be missing).
 
@@ -13,7 +14,12 @@ use super::{BResult, BackendError};
 pub const NS_PREFIX: &str = "tcf-";
 
 pub fn addr(node: u32) -> String {
-    format!("10.200.0.{}", 10 + node)
+    link_addr(0, node)
+}
+
+/// Node `node`'s address on knet link `link`'s network (link 0: [`addr`]).
+pub fn link_addr(link: u32, node: u32) -> String {
+    format!("10.{}.0.{}", 200 + link, 10 + node)
 }
 
 /// Runs a command to completion; a non-zero exit is an error carrying its stderr.
@@ -40,6 +46,8 @@ pub struct Net {
     pub nodes: u32,
     /// MTU of every node's eth0 and its bridge port (`None`: the veth default, 1500).
     pub link_mtu: Option<u32>,
+    /// Networks (knet links): `eth<L>` on bridge `br<L>` for each.
+    pub links: u32,
     created: Vec<String>,
 }
 
@@ -49,6 +57,7 @@ impl Net {
             prefix,
             nodes,
             link_mtu: None,
+            links: 1,
             created: Vec::new(),
         }
     }
@@ -71,14 +80,32 @@ impl Net {
     pub fn create(&mut self) -> BResult<()> {
         let hub = self.hub();
         self.add_ns(&hub)?;
-        run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
-        run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
         for n in 1..=self.nodes {
             let ns = self.node_ns(n);
             self.add_ns(&ns)?;
-            let peer = format!("v{n}");
+        }
+        for link in 0..self.links.max(1) {
+            self.create_link(link)?;
+        }
+        Ok(())
+    }
+
+    /// Link `link`'s network: bridge `br<link>` in the hub, `eth<link>` in every node.
+    fn create_link(&mut self, link: u32) -> BResult<()> {
+        let hub = self.hub();
+        let bridge = format!("br{link}");
+        let dev = format!("eth{link}");
+        run(&["ip", "-n", &hub, "link", "add", &bridge, "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", &bridge, "up"])?;
+        for n in 1..=self.nodes {
+            let ns = self.node_ns(n);
+            let peer = if link == 0 {
+                format!("v{n}")
+            } else {
+                format!("v{n}l{link}")
+            };
             run(&[
-                "ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &peer,
+                "ip", "-n", &ns, "link", "add", &dev, "type", "veth", "peer", "name", &peer,
                 "netns", &hub,
             ])?;
             run(&[
@@ -87,21 +114,22 @@ impl Net {
                 &ns,
                 "addr",
                 "add",
-                &format!("{}/24", addr(n)),
+                &format!("{}/24", link_addr(link, n)),
                 "dev",
-                "eth0",
+                &dev,
             ])?;
             if let Some(mtu) = self.link_mtu {
                 let mtu = mtu.to_string();
-                run(&["ip", "-n", &ns, "link", "set", "eth0", "mtu", &mtu])?;
+                run(&["ip", "-n", &ns, "link", "set", &dev, "mtu", &mtu])?;
                 run(&["ip", "-n", &hub, "link", "set", &peer, "mtu", &mtu])?;
             }
-            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
+            run(&["ip", "-n", &ns, "link", "set", &dev, "up"])?;
             // totemd hands runs of multicasts to the kernel as one UDP GSO send. A veth
             // passes such a send along uncut, so the capture on the bridge would show one
             // oversized frame per run; a NIC without UDP segmentation offload cuts it
-            // before the wire. Make eth0 such a NIC, so the pcap holds the datagrams as
-            // they are received (best effort: without ethtool the capture keeps them uncut).
+            // before the wire. Make the device such a NIC, so the pcap holds the datagrams
+            // as they are received (best effort: without ethtool the capture keeps them
+            // uncut).
             let _ = run(&[
                 "ip",
                 "netns",
@@ -109,14 +137,36 @@ impl Net {
                 &ns,
                 "ethtool",
                 "-K",
-                "eth0",
+                &dev,
                 "tx-udp-segmentation",
                 "off",
             ]);
-            run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br0"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "master", &bridge])?;
             run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
         }
         Ok(())
+    }
+
+    /// Takes node `node`'s interface on link `link` down (a cut at the node: neither
+    /// direction passes) or up again.
+    pub fn set_link(&self, node: u32, link: u32, up: bool) -> BResult<()> {
+        if link >= self.links.max(1) || !(1..=self.nodes).contains(&node) {
+            return Err(BackendError(format!(
+                "no link {link} on node {node} (links: {}, nodes: {})",
+                self.links, self.nodes
+            )));
+        }
+        let state = if up { "up" } else { "down" };
+        run(&[
+            "ip",
+            "-n",
+            &self.node_ns(node),
+            "link",
+            "set",
+            &format!("eth{link}"),
+            state,
+        ])
+        .map(|_| ())
     }
 
     /// Cuts traffic between nodes of different sets, in both directions, with blackhole
@@ -134,8 +184,11 @@ impl Net {
             for &a in set {
                 let ns = self.node_ns(a);
                 for &b in &others {
-                    let dst = format!("{}/32", addr(b));
-                    run(&["ip", "-n", &ns, "route", "add", "blackhole", &dst])?;
+                    // Every link's network is cut between them.
+                    for link in 0..self.links.max(1) {
+                        let dst = format!("{}/32", link_addr(link, b));
+                        run(&["ip", "-n", &ns, "route", "add", "blackhole", &dst])?;
+                    }
                 }
             }
         }

@@ -485,6 +485,10 @@ impl Backend for SimBackend {
             // The simulated network carries a datagram of any size whole: there is no
             // interface, so nothing to fragment.
             link_mtu: false,
+            // The simulator gives each node one knet link (totem_knet runs several, but the
+            // simulated network has one address per node): scenarios of a second link are
+            // skipped here.
+            max_links: 1,
             // Every simulated node runs totem-cpg's EVS service.
             evs_nodes: EvsNodes::All,
         }
@@ -560,6 +564,11 @@ impl Backend for SimBackend {
             }
             Action::Partition(sets) => sim.borrow_mut().partition(sets),
             Action::Heal => sim.borrow_mut().heal(),
+            Action::SetLink { .. } => {
+                return Err(BackendError(
+                    "the simulator models one knet link per node".into(),
+                ))
+            }
             Action::StartClient { name, node } => {
                 self.check_node(*node)?;
                 if self.clients.contains_key(name) {

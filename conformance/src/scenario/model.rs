@@ -25,7 +25,12 @@ pub struct Topology {
     pub link_mtu: Option<u32>,
     /// knet crypto of every node; `None`: off.
     pub crypto: Option<Crypto>,
+    /// knet links of every node (1 or 2).
+    pub links: u32,
 }
+
+/// The most knet links a backend builds.
+pub const MAX_LINKS: u32 = 2;
 
 /// The interface MTUs a scenario may ask for: IPv4's minimum reassembly size up to a
 /// jumbo frame.
@@ -249,6 +254,21 @@ impl Scenario {
                 return Err(err("topology.crypto".into(), None, why.into()));
             }
         }
+        let links = raw.topology.links;
+        if !(1..=MAX_LINKS).contains(&links) {
+            return Err(err(
+                "topology.links".into(),
+                None,
+                format!("must be 1..={MAX_LINKS}, got {links}"),
+            ));
+        }
+        if links > 1 && raw.topology.transport != Transport::Knet {
+            return Err(err(
+                "topology.links".into(),
+                None,
+                "knet only: udpu runs one link (set `transport: knet`)".into(),
+            ));
+        }
         let mut disabled = BTreeMap::new();
         for (k, reason) in &raw.checks.disable {
             let c: CheckName = k
@@ -287,6 +307,18 @@ impl Scenario {
                     if !node_ok(*x) =>
                 {
                     return Err(bad_node("node", *x));
+                }
+                Step::CutLink(at) | Step::HealLink(at) => {
+                    if !node_ok(at.node) {
+                        return Err(bad_node("node", at.node));
+                    }
+                    if at.link >= links {
+                        return Err(err(
+                            key("link"),
+                            line,
+                            format!("link {} is not one of the topology's {links}", at.link),
+                        ));
+                    }
                 }
                 Step::Partition(sets) => {
                     for x in sets.iter().flatten() {
@@ -481,6 +513,7 @@ impl Scenario {
                 totem: raw.topology.totem,
                 link_mtu: raw.topology.link_mtu,
                 crypto: raw.topology.crypto,
+                links,
             },
             disabled_checks: disabled,
             steps: raw.steps.into_iter().map(|s| s.0).collect(),

@@ -131,6 +131,14 @@ pub struct RawTopology {
     /// `crypto_hash`, `keyfile`); absent: crypto off. knet only.
     #[serde(default)]
     pub crypto: Option<Crypto>,
+    /// knet links (1 or 2, default 1): with 2, every node has `ring1_addr` on a second
+    /// network of its own (knet only).
+    #[serde(default = "one_link")]
+    pub links: u32,
+}
+
+fn one_link() -> u32 {
+    1
 }
 
 /// `topology.crypto`: the three corosync.conf(5) crypto settings, spelled as there.
@@ -374,6 +382,10 @@ pub enum Step {
     /// Cut the network between sets of nodes; nodes in one set still talk to each other.
     Partition(Vec<Vec<u32>>),
     Heal,
+    /// Takes one knet link of one node down (its interface on that link's network).
+    CutLink(LinkAt),
+    /// Brings it back up.
+    HealLink(LinkAt),
     WaitRing(WaitRing),
     SleepMs(u64),
     Client(ClientSpec),
@@ -496,6 +508,14 @@ pub struct EvsMembershipGet {
     pub expect: Option<RcExpect>,
     #[serde(default)]
     pub expect_fields: Fields,
+}
+
+/// One knet link of one node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkAt {
+    pub node: u32,
+    pub link: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

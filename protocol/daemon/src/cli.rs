@@ -12,6 +12,7 @@ use crate::config::{self, ConfigError, CorosyncConf, LocalHost, NodeEntry};
 use crate::cpg_service::{CpgService, CpgServiceConfig};
 use crate::fault::{FaultConfig, Faults};
 use crate::ipc::ServerIpcType;
+use crate::knet_link::LinkSocket;
 use crate::link_crypto::LinkCrypto;
 use crate::log::{self, Logger};
 use crate::net_status::{NetKind, NetStatus, NetView};
@@ -193,19 +194,37 @@ pub fn plan(
         code: EXIT_CONFIG,
     })?;
     let knet = (conf.totem.transport == Transport::Knet).then(|| {
-        let peers = conf
-            .nodes
-            .iter()
-            .filter(|n| n.nodeid != me.nodeid)
-            // The reader refused nodeids of 65536 and above for knet.
-            .map(|n| {
-                (
-                    n.nodeid as u16,
-                    std::net::SocketAddr::new(n.addr, conf.totem.mcastport),
-                )
+        // totemknet_member_add: every other node a host on each of our links where it has
+        // an address (the reader checked that every node has every link).
+        let links = me
+            .link_ids()
+            .into_iter()
+            .map(|link| {
+                let port = conf.totem.link_port(link);
+                let peers = conf
+                    .nodes
+                    .iter()
+                    .filter(|n| n.nodeid != me.nodeid)
+                    // The reader refused nodeids of 65536 and above for knet.
+                    .filter_map(|n| {
+                        n.link_addr(link)
+                            .map(|a| (n.nodeid as u16, std::net::SocketAddr::new(a, port)))
+                    })
+                    .collect();
+                (link, peers)
             })
             .collect();
-        let k = KnetConfig::corosync(me.nodeid as u16, peers, node.srp.token_ms, &conf.totem.knet);
+        let mut k = KnetConfig::corosync_links(
+            me.nodeid as u16,
+            links,
+            node.srp.token_ms,
+            &conf.totem.knet,
+        );
+        for l in &mut k.links {
+            l.local = me
+                .link_addr(l.id)
+                .map(|a| std::net::SocketAddr::new(a, conf.totem.link_port(l.id)));
+        }
         match &conf.totem.crypto {
             Some(crypto) => k.with_crypto(crypto, &conf.totem.knet),
             None => k,
@@ -376,15 +395,19 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
     match &knet {
         Some(k) => {
             logf!(Totem, Info, "totemknet initialized");
-            logf!(
-                Knet,
-                Debug,
-                "link 0: ping interval {} ms, ping timeout {} ms, pong count {}, data MTU {}",
-                k.ping_interval.total_millis(),
-                k.ping_timeout.total_millis(),
-                k.pong_count,
-                k.data_mtu
-            );
+            for l in &k.links {
+                logf!(
+                    Knet,
+                    Debug,
+                    "link {}: ping interval {} ms, ping timeout {} ms, pong count {}, priority {}, data MTU {}",
+                    l.id,
+                    l.ping_interval.total_millis(),
+                    l.ping_timeout.total_millis(),
+                    l.pong_count,
+                    l.priority,
+                    k.data_mtu
+                );
+            }
             // libknet's line once its PMTUD settles; totemd's data MTU is fixed from the start.
             logf!(
                 Knet,
@@ -437,8 +460,11 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
     let mut service = CpgServiceConfig::new(allowed_uids, allowed_gids);
     service.ipc.ipc_type = ipc_type;
     service.ipc.icmap = Some(icmap.clone());
+    // totem_ifaces_get: every link's address, in link order.
     for n in &conf.nodes {
-        service.node_addrs.entry(n.nodeid).or_default().push(n.addr);
+        let a = service.node_addrs.entry(n.nodeid).or_default();
+        a.push(n.addr);
+        a.extend(n.links.iter().map(|(_, ip)| *ip));
     }
     let mut cpg = CpgService::new(service, clock.now()).map_err(|e| StartError {
         message: format!("Can't initialize IPC: {e}"),
@@ -516,15 +542,38 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
             netmtu: conf.totem.netmtu,
         },
     };
-    let mut addrs: BTreeMap<u32, Vec<std::net::IpAddr>> = BTreeMap::new();
+    let mut addrs: BTreeMap<u32, Vec<(u8, std::net::IpAddr)>> = BTreeMap::new();
     for n in &conf.nodes {
-        addrs.entry(n.nodeid).or_default().push(n.addr);
+        let a = addrs.entry(n.nodeid).or_default();
+        a.push((0, n.addr));
+        a.extend(n.links.iter().copied());
     }
     let net = NetStatus::new(NetView::new(kind, me.nodeid, addrs));
     runtime.set_net_status(net.clone());
     cpg.set_net_status(net);
     if let Some(knet) = knet {
+        // Links other than 0 get a socket each at our address on them (link 0 is the
+        // token socket's).
+        let mut sockets = Vec::new();
+        for link in knet.links.iter().map(|l| l.id).filter(|l| *l != 0) {
+            let Some(ip) = me.link_addr(link) else {
+                continue;
+            };
+            let local = std::net::SocketAddr::new(ip, conf.totem.link_port(link));
+            let socket =
+                LinkSocket::bind(link, local, !args.no_udp_gso).map_err(|e| StartError {
+                    message: format!("cannot bind the socket of knet link {link}: {e}"),
+                    code: EXIT_FATAL,
+                })?;
+            logf!(
+                Totem,
+                Notice,
+                "knet link {link}: the network interface [{ip}] is now up."
+            );
+            sockets.push(socket);
+        }
         runtime.use_knet(knet);
+        runtime.use_knet_links(sockets);
         if let Some(crypto) = conf.totem.crypto.clone() {
             let crypto = LinkCrypto::new(crypto).map_err(|e| StartError {
                 message: format!("knet crypto: cannot open /dev/urandom: {e}"),
@@ -666,6 +715,42 @@ impl Daemon {
                         k.dropped
                     );
                 }
+                for socket in self.runtime.knet_link_sockets() {
+                    let s = socket.stats;
+                    logf!(
+                        Main,
+                        Info,
+                        "datagrams on knet link {}'s socket: {} received, {} sent, {} send errors, {} truncated",
+                        socket.link(),
+                        s.received,
+                        s.sent,
+                        s.send_errors,
+                        s.truncated
+                    );
+                }
+                // Per host and link: what went over each (the failover's evidence).
+                for h in self
+                    .runtime
+                    .knet()
+                    .map(|k| k.hosts_status())
+                    .unwrap_or_default()
+                {
+                    for l in &h.links {
+                        logf!(
+                            Knet,
+                            Info,
+                            "knet: host {} link {}: {} data packets sent, {} received, {} pings sent, {} pongs received, up {} times, down {} times",
+                            h.host,
+                            l.link,
+                            l.stats.tx_data_packets,
+                            l.stats.rx_data_packets,
+                            l.stats.tx_ping_packets,
+                            l.stats.rx_pong_packets,
+                            l.stats.up_count,
+                            l.stats.down_count
+                        );
+                    }
+                }
                 if let Some(c) = self.runtime.knet_crypto() {
                     let c = c.stats;
                     logf!(
@@ -735,6 +820,61 @@ mod tests {
         Args::try_parse_from(["totemd", "-f"].iter().chain(extra)).unwrap()
     }
 
+    // Reference: totemknet.c::totemknet_member_add (one knet host per other node, one
+    // knet link per ringN_addr), totemconfig.c (ip_port = DEFAULT_PORT + linknumber).
+    #[test]
+    fn a_two_link_knet_plan_has_each_link_with_its_peers_ports_and_keys() {
+        let mut text = String::new();
+        for n in 1..=3 {
+            text.push_str(&format!(
+                "\tnode {{\n\t\tring0_addr: 10.200.0.1{n}\n\t\tring1_addr: 10.201.0.1{n}\n\t\tname: n{n}\n\t\tnodeid: {n}\n\t}}\n"
+            ));
+        }
+        let file = include_str!("../../../fixtures/corosync/corosync.conf.tmpl")
+            .replace("{{transport}}", "knet")
+            .replace(
+                "{{totem_timings}}",
+                "\tlink_mode: rr\n\tinterface {\n\t\tlinknumber: 1\n\t\tknet_link_priority: 7\n\t}\n",
+            )
+            .replace("{{nodelist}}", &text)
+            .replace("{{logfile}}", "/tmp/x/corosync.log")
+            .replace("{{state_dir}}", "/tmp/x/state")
+            .replace("{{ipc}}", "shm");
+        let conf = config::parse_str(&file, "corosync.conf").unwrap().config;
+        let p = plan(&args(&[]), conf, &host("10.200.0.12"), |_| true).unwrap();
+        let k = p.knet.expect("knet");
+        assert_eq!(k.link_mode, totem_knet::LinkMode::Rr);
+        let sa = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+        type Link = (
+            u8,
+            u8,
+            Option<std::net::SocketAddr>,
+            Vec<(u16, std::net::SocketAddr)>,
+        );
+        let links: Vec<Link> = k
+            .links
+            .iter()
+            .map(|l| (l.id, l.priority, l.local, l.peers.clone()))
+            .collect();
+        assert_eq!(
+            links,
+            vec![
+                (
+                    0,
+                    1,
+                    Some(sa("10.200.0.12:5405")),
+                    vec![(1, sa("10.200.0.11:5405")), (3, sa("10.200.0.13:5405"))]
+                ),
+                (
+                    1,
+                    7,
+                    Some(sa("10.201.0.12:5406")),
+                    vec![(1, sa("10.201.0.11:5406")), (3, sa("10.201.0.13:5406"))]
+                ),
+            ]
+        );
+    }
+
     #[test]
     fn a_udpu_plan_is_this_nodes_ring_and_services_without_opening_anything() {
         let p = plan(
@@ -768,7 +908,10 @@ mod tests {
         let k = p.knet.expect("knet");
         // corosync's defaults on a three-node ring (token 1650): pong count 2, and
         // fragments of 1446 bytes on a 1500-byte path.
-        assert_eq!((k.pong_count, k.data_mtu), (2, 1446));
+        assert_eq!(
+            (k.links.len(), k.links[0].pong_count, k.data_mtu),
+            (1, 2, 1446)
+        );
         assert_eq!(p.ipc_type, ServerIpcType::Shm);
         assert_eq!(p.faults.drop_mcast_pct, 5);
         assert_eq!(p.node.srp.seqno_start, totem_srp::SEQNO_START_NEAR_ROLLOVER);

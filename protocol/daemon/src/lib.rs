@@ -23,6 +23,7 @@ pub mod config;
 pub mod cpg_service;
 pub mod evs_service;
 pub mod ipc;
+pub mod knet_link;
 pub mod link_crypto;
 pub mod log;
 pub mod net_status;

@@ -17,11 +17,12 @@
 //!   fields stay 0: Debian's corosync is built without `HAVE_KNET_ONWIRE_VER`.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::rc::Rc;
 
-use totem_wire::ipc::cfg::{LinkStatus, NodeStatus, CFG_MAX_LINKS};
+use totem_knet::HostStatus;
+use totem_wire::ipc::cfg::{LinkStatus, NodeStatus};
 use totem_wire::ipc::CsError;
 
 /// `totemsrp_net_mtu_adjust`: two MCAST headers' worth.
@@ -47,30 +48,29 @@ pub enum NetKind {
 pub struct NetView {
     kind: NetKind,
     local: u32,
-    /// Each node's link addresses, by link number.
-    addrs: BTreeMap<u32, Vec<IpAddr>>,
-    /// (host, link) pairs that are up (knet).
-    up: BTreeSet<(u32, u8)>,
+    /// Each node's link addresses: (link number, address), ring0 first.
+    addrs: BTreeMap<u32, Vec<(u8, IpAddr)>>,
+    /// What knet last said about each host (`knet_host_get_status`, `knet_link_get_status`).
+    knet_hosts: BTreeMap<u32, HostStatus>,
 }
 
 impl NetView {
     /// Every node of the nodelist with its link addresses; no knet link up yet.
-    pub fn new(kind: NetKind, local: u32, addrs: BTreeMap<u32, Vec<IpAddr>>) -> NetView {
+    pub fn new(kind: NetKind, local: u32, addrs: BTreeMap<u32, Vec<(u8, IpAddr)>>) -> NetView {
         NetView {
             kind,
             local,
             addrs,
-            up: BTreeSet::new(),
+            knet_hosts: BTreeMap::new(),
         }
     }
 
-    /// A knet link changed state.
-    pub fn set_link(&mut self, host: u32, link: u8, up: bool) {
-        if up {
-            self.up.insert((host, link));
-        } else {
-            self.up.remove(&(host, link));
-        }
+    /// knet's view of every other host, after a link changed state.
+    pub fn set_knet_hosts(&mut self, hosts: &[HostStatus]) {
+        self.knet_hosts = hosts
+            .iter()
+            .map(|h| (u32::from(h.host), h.clone()))
+            .collect();
     }
 
     /// NODESTATUSGET's answer for `nodeid`, given the current ring's members.
@@ -82,7 +82,7 @@ impl NetView {
         let addrs = self.addrs.get(&nodeid);
         match self.kind {
             NetKind::Udpu { netmtu } => {
-                let Some(addr) = addrs.and_then(|a| a.first()) else {
+                let Some((_, addr)) = addrs.and_then(|a| a.first()) else {
                     return Ok(status);
                 };
                 status.reachable = members.contains(&nodeid);
@@ -96,24 +96,68 @@ impl NetView {
                 };
             }
             NetKind::Knet { data_mtu } => {
-                let Some(addrs) = addrs else {
-                    return Err(CsError::FailedOperation);
-                };
-                let local = self.addrs.get(&self.local);
-                for (link, addr) in addrs.iter().enumerate().take(CFG_MAX_LINKS) {
-                    let connected = nodeid == self.local || self.up.contains(&(nodeid, link as u8));
-                    status.reachable |= connected;
-                    status.links[link] = LinkStatus {
-                        enabled: true,
-                        connected,
-                        dynconnected: false,
-                        mtu: data_mtu,
-                        src_ipaddr: local
-                            .and_then(|l| l.get(link))
-                            .map(ToString::to_string)
-                            .unwrap_or_default(),
-                        dst_ipaddr: addr.to_string(),
+                if nodeid == self.local {
+                    // Our own host: knet's loopback, every configured link connected, its
+                    // addresses ours (as the other hosts' links see them).
+                    let mut locals: BTreeMap<u8, String> = addrs
+                        .map(|a| a.iter().map(|(l, ip)| (*l, ip.to_string())).collect())
+                        .unwrap_or_default();
+                    for h in self.knet_hosts.values() {
+                        for l in &h.links {
+                            if let Some(src) = l.src {
+                                locals.insert(l.link, src.ip().to_string());
+                            }
+                        }
+                    }
+                    status.reachable = true;
+                    for (link, ip) in locals {
+                        if let Some(slot) = status.links.get_mut(usize::from(link)) {
+                            *slot = LinkStatus {
+                                enabled: true,
+                                connected: true,
+                                dynconnected: false,
+                                mtu: data_mtu,
+                                src_ipaddr: ip.clone(),
+                                dst_ipaddr: ip,
+                            };
+                        }
+                    }
+                } else if let Some(h) = self.knet_hosts.get(&nodeid) {
+                    status.reachable = h.reachable;
+                    for l in &h.links {
+                        if let Some(slot) = status.links.get_mut(usize::from(l.link)) {
+                            *slot = LinkStatus {
+                                enabled: l.enabled,
+                                connected: l.connected,
+                                dynconnected: false,
+                                mtu: l.mtu as u32,
+                                src_ipaddr: l.src.map(|a| a.ip().to_string()).unwrap_or_default(),
+                                dst_ipaddr: l.dst.ip().to_string(),
+                            };
+                        }
+                    }
+                } else {
+                    // Configured, and knet has said nothing yet: every link down.
+                    let Some(addrs) = addrs else {
+                        return Err(CsError::FailedOperation);
                     };
+                    let local = self.addrs.get(&self.local);
+                    for (link, addr) in addrs {
+                        let Some(slot) = status.links.get_mut(usize::from(*link)) else {
+                            continue;
+                        };
+                        *slot = LinkStatus {
+                            enabled: true,
+                            connected: false,
+                            dynconnected: false,
+                            mtu: data_mtu,
+                            src_ipaddr: local
+                                .and_then(|l| l.iter().find(|(m, _)| m == link))
+                                .map(|(_, ip)| ip.to_string())
+                                .unwrap_or_default(),
+                            dst_ipaddr: addr.to_string(),
+                        };
+                    }
                 }
             }
         }
@@ -131,9 +175,9 @@ impl NetStatus {
         NetStatus(Rc::new(RefCell::new(view)))
     }
 
-    /// A knet link changed state.
-    pub fn set_link(&self, host: u32, link: u8, up: bool) {
-        self.0.borrow_mut().set_link(host, link, up);
+    /// See [`NetView::set_knet_hosts`].
+    pub fn set_knet_hosts(&self, hosts: &[HostStatus]) {
+        self.0.borrow_mut().set_knet_hosts(hosts);
     }
 
     /// See [`NetView::node_status`].
@@ -146,9 +190,9 @@ impl NetStatus {
 mod tests {
     use super::*;
 
-    fn addrs() -> BTreeMap<u32, Vec<IpAddr>> {
+    fn addrs() -> BTreeMap<u32, Vec<(u8, IpAddr)>> {
         (1..=3)
-            .map(|n| (n, vec![format!("10.0.0.{n}").parse().unwrap()]))
+            .map(|n| (n, vec![(0, format!("10.0.0.{n}").parse().unwrap())]))
             .collect()
     }
 
@@ -184,28 +228,44 @@ mod tests {
     }
 
     /// What corosync 3.1.7 answered on a 2-node knet ring ("LINK: 0 udp
-    /// (10.201.0.11->10.201.0.12) enabled connected mtu: 1446").
+    /// (10.201.0.11->10.201.0.12) enabled connected mtu: 1446"); the states come from the
+    /// knet engine's own host status.
     #[test]
     fn knet_reports_each_links_state() {
         let mut v = NetView::new(NetKind::Knet { data_mtu: 1446 }, 1, addrs());
         let s = v.node_status(2, &[1]).unwrap();
         assert!(!s.reachable && !s.remote && s.links[0].enabled && !s.links[0].connected);
-        v.set_link(2, 0, true);
+        let link = |link: u8, connected: bool, n: u32| totem_knet::LinkStatus {
+            link,
+            enabled: true,
+            connected,
+            carries_data: connected,
+            priority: 1,
+            src: Some(format!("10.{link}.0.1:5405").parse().unwrap()),
+            dst: format!("10.{link}.0.{n}:5405").parse().unwrap(),
+            mtu: 1446,
+            latency_us: 0,
+            stats: Default::default(),
+        };
+        v.set_knet_hosts(&[HostStatus {
+            host: 2,
+            reachable: true,
+            links: vec![link(0, false, 2), link(1, true, 2)],
+        }]);
         let s = v.node_status(2, &[1]).unwrap();
-        assert!(s.reachable && s.links[0].connected);
+        assert!(s.reachable && !s.links[0].connected && s.links[1].connected);
         assert_eq!(
             (
-                s.links[0].src_ipaddr.as_str(),
-                s.links[0].dst_ipaddr.as_str(),
-                s.links[0].mtu
+                s.links[1].src_ipaddr.as_str(),
+                s.links[1].dst_ipaddr.as_str(),
+                s.links[1].mtu
             ),
-            ("10.0.0.1", "10.0.0.2", 1446)
+            ("10.1.0.1", "10.1.0.2", 1446)
         );
-        assert!(!s.links[1].enabled);
+        assert!(!s.links[2].enabled);
         let me = v.node_status(1, &[1]).unwrap();
-        assert!(me.reachable && me.links[0].connected);
-        v.set_link(2, 0, false);
-        assert!(!v.node_status(2, &[1]).unwrap().reachable);
+        assert!(me.reachable && me.links[0].connected && me.links[1].connected);
+        assert_eq!(me.links[1].src_ipaddr, "10.1.0.1");
         assert_eq!(v.node_status(9, &[1]), Err(CsError::FailedOperation));
     }
 }

@@ -19,6 +19,7 @@ use totem_srp::{Duration, Instant};
 use totem_wire::srp::{Header, Message, MessageType};
 
 use crate::fault::Faults;
+use crate::knet_link::LinkSocket;
 use crate::link_crypto::LinkCrypto;
 use crate::log::LogLimit;
 use crate::net_status::NetStatus;
@@ -26,7 +27,7 @@ use crate::report::Reporter;
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
 use crate::{logf, persist};
-use totem_knet::{Knet, KnetConfig, KnetEvent, Outgoing, Received};
+use totem_knet::{HostStatus, Knet, KnetConfig, KnetEvent, LinkMode, Outgoing, Received};
 
 /// Malformed-datagram lines per window (see `Runtime::deliver`).
 pub const MALFORMED_LOGS: u32 = 10;
@@ -105,6 +106,10 @@ pub trait EventSource {
     /// With knet crypto on: how many received datagrams it dropped so far (told after
     /// every turn of the loop).
     fn knet_crypto_dropped(&mut self, _now: Instant, _dropped: u64) {}
+    /// With knet: every host's links as libknet reports them (`knet_host_get_status`,
+    /// `knet_link_get_status`), told at the first turn of the loop and after every link
+    /// change (for the status file and CFG's NODESTATUSGET).
+    fn knet_links(&mut self, _now: Instant, _hosts: &[HostStatus]) {}
     /// Does it ask the daemon to leave the ring and stop (as `corosync-cfgtool -H` asks
     /// corosync through the cfg service)? Checked after each of its calls.
     fn shutdown_requested(&self) -> bool {
@@ -174,6 +179,10 @@ pub struct Runtime {
     loopback: VecDeque<Vec<u8>>,
     /// knet datagrams to send.
     knet_out: Vec<Outgoing>,
+    /// The sockets of knet's links other than 0 (link 0's is `udpu`'s token socket).
+    link_sockets: Vec<LinkSocket>,
+    /// A link changed since the sources were last told ([`EventSource::knet_links`]).
+    knet_links_changed: bool,
     /// knet's crypto, when on: what `knet` builds is encrypted before it is sent, what
     /// arrives is decrypted before `knet` sees it.
     crypto: Option<LinkCrypto>,
@@ -222,6 +231,8 @@ impl Runtime {
             knet: None,
             loopback: VecDeque::new(),
             knet_out: Vec::new(),
+            link_sockets: Vec::new(),
+            knet_links_changed: false,
             crypto: None,
             stats: RuntimeStats::default(),
             send_errors_reported: 0,
@@ -236,6 +247,17 @@ impl Runtime {
     /// `knet`, and our own messages go over the loopback link.
     pub fn use_knet(&mut self, config: KnetConfig) {
         self.knet = Some(Knet::new(config, self.clock.now()));
+        self.knet_links_changed = true;
+    }
+
+    /// The sockets of knet's links other than 0, one per link (after [`Runtime::use_knet`]).
+    pub fn use_knet_links(&mut self, sockets: Vec<LinkSocket>) {
+        self.link_sockets = sockets;
+    }
+
+    /// The sockets of knet's links other than 0 (for their counters).
+    pub fn knet_link_sockets(&self) -> &[LinkSocket] {
+        &self.link_sockets
     }
 
     /// Keeps `net` current as knet links go up and down.
@@ -296,32 +318,23 @@ impl Runtime {
                     .filter(|(a, _)| *a == addr)
                     .map(|(_, b)| b.as_slice())
                     .collect();
-                self.udpu.send_batch_to(addr, &packets);
+                // Each link's packets leave from that link's socket.
+                let link = self
+                    .knet
+                    .as_ref()
+                    .and_then(|k| k.link_of(addr))
+                    .unwrap_or(0);
+                match self.link_sockets.iter_mut().find(|s| s.link() == link) {
+                    Some(socket) => socket.send_batch_to(addr, &packets),
+                    None => self.udpu.send_batch_to(addr, &packets),
+                }
             }
             self.knet_out.clear();
         }
         if let Some(knet) = self.knet.as_mut() {
             while let Some(event) = knet.poll_event() {
-                match event {
-                    KnetEvent::LinkUp(host) => {
-                        if let Some(n) = &self.net_status {
-                            n.set_link(u32::from(host), 0, true);
-                        }
-                        logf!(Knet, Info, "rx: host: {host} link: 0 is up");
-                        logf!(
-                            Knet,
-                            Info,
-                            "host: host: {host} (passive) best link: 0 (pri: 1)"
-                        );
-                    }
-                    KnetEvent::LinkDown(host) => {
-                        if let Some(n) = &self.net_status {
-                            n.set_link(u32::from(host), 0, false);
-                        }
-                        logf!(Knet, Info, "link: host: {host} link: 0 is down");
-                        logf!(Knet, Warning, "host: host: {host} has no active links");
-                    }
-                }
+                self.knet_links_changed = true;
+                log_knet_event(event);
             }
         }
     }
@@ -374,6 +387,9 @@ impl Runtime {
             fds.clear();
             fds.push(sys::pollin(self.udpu.as_raw_fd()));
             fds.push(sys::pollin(self.signals.as_raw_fd()));
+            for socket in &self.link_sockets {
+                fds.push(sys::pollin(socket.as_raw_fd()));
+            }
             spans.clear();
             for s in sources.iter() {
                 let start = fds.len();
@@ -400,8 +416,15 @@ impl Runtime {
                 }
             }
             if fds[0].revents != 0 {
-                if let Err(exit) = self.receive(now, sources) {
+                if let Err(exit) = self.receive(now, None, sources) {
                     return exit;
+                }
+            }
+            for link in 0..self.link_sockets.len() {
+                if fds[2 + link].revents != 0 {
+                    if let Err(exit) = self.receive(now, Some(link), sources) {
+                        return exit;
+                    }
                 }
             }
             for (i, (start, end)) in spans.iter().enumerate() {
@@ -437,9 +460,21 @@ impl Runtime {
         self.knet_timers(now);
         self.reporter.handle_timeout(now);
         let dropped = self.crypto.as_ref().map(|c| c.stats.dropped());
+        let links = match self.knet.as_ref() {
+            Some(knet) if std::mem::take(&mut self.knet_links_changed) => knet.hosts_status(),
+            _ => Vec::new(),
+        };
+        if !links.is_empty() {
+            if let Some(n) = &self.net_status {
+                n.set_knet_hosts(&links);
+            }
+        }
         for s in sources.iter_mut() {
             if let Some(d) = dropped {
                 s.knet_crypto_dropped(now, d);
+            }
+            if !links.is_empty() {
+                s.knet_links(now, &links);
             }
             if s.poll_timeout().is_some_and(|t| t <= now) {
                 s.handle_timeout(now, &mut self.node);
@@ -456,10 +491,16 @@ impl Runtime {
         self.flush_knet();
     }
 
-    /// Up to a batch of datagrams, each given to the engine and drained at once.
-    fn receive(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) -> Result<(), Exit> {
+    /// Up to a batch of datagrams from the token socket (`None`) or knet link socket
+    /// `link`, each given to the engine and drained at once.
+    fn receive(
+        &mut self,
+        now: Instant,
+        link: Option<usize>,
+        sources: &mut [&mut dyn EventSource],
+    ) -> Result<(), Exit> {
         let mut buf = std::mem::take(&mut self.rx);
-        let result = self.receive_into(now, &mut buf, sources);
+        let result = self.receive_into(now, link, &mut buf, sources);
         self.rx = buf;
         result
     }
@@ -467,11 +508,16 @@ impl Runtime {
     fn receive_into(
         &mut self,
         now: Instant,
+        link: Option<usize>,
         buf: &mut [u8],
         sources: &mut [&mut dyn EventSource],
     ) -> Result<(), Exit> {
         for _ in 0..RECV_BATCH {
-            let (from, len) = match self.udpu.recv(buf) {
+            let received = match link {
+                None => self.udpu.recv(buf),
+                Some(i) => self.link_sockets[i].recv(buf),
+            };
+            let (from, len) = match received {
                 None => return Ok(()),
                 Some(Recv::Datagram(from, len)) => (from, len),
                 Some(Recv::Rejected(from)) => {
@@ -736,19 +782,59 @@ impl Runtime {
             } else {
                 0
             };
-            let mut fds = [sys::pollin(self.udpu.as_raw_fd())];
+            let mut fds = vec![sys::pollin(self.udpu.as_raw_fd())];
+            for socket in &self.link_sockets {
+                fds.push(sys::pollin(socket.as_raw_fd()));
+            }
             if sys::poll(&mut fds, timeout).is_err() {
                 return;
             }
             let now = self.clock.now();
-            if fds[0].revents != 0 && self.receive(now, sources).is_err() {
+            if fds[0].revents != 0 && self.receive(now, None, sources).is_err() {
                 return;
+            }
+            for link in 0..self.link_sockets.len() {
+                if fds[1 + link].revents != 0 && self.receive(now, Some(link), sources).is_err() {
+                    return;
+                }
             }
             if self.node.poll_timeout().is_some_and(|t| t <= now) {
                 self.node.handle_timeout(now);
             }
             self.knet_timers(now);
             self.reporter.handle_timeout(now);
+        }
+    }
+}
+
+/// libknet's lines for a link change: `threads_rx.c` ("is up"), `threads_heartbeat.c`
+/// ("is down"), `host.c::_host_dstcache_update_sync` (the host's data links).
+fn log_knet_event(event: KnetEvent) {
+    match event {
+        KnetEvent::LinkUp { host, link } => {
+            logf!(Knet, Info, "rx: host: {host} link: {link} is up");
+        }
+        KnetEvent::LinkDown { host, link } => {
+            logf!(Knet, Info, "link: host: {host} link: {link} is down");
+        }
+        KnetEvent::Links {
+            host,
+            mode,
+            best,
+            active,
+        } => {
+            match (mode, best) {
+                (LinkMode::Passive, Some((link, pri))) => logf!(
+                    Knet,
+                    Info,
+                    "host: host: {host} (passive) best link: {link} (pri: {pri})"
+                ),
+                (LinkMode::Passive, None) => {}
+                _ => logf!(Knet, Info, "host: host: {host} has {active} active links"),
+            }
+            if active == 0 {
+                logf!(Knet, Warning, "host: host: {host} has no active links");
+            }
         }
     }
 }

@@ -11,13 +11,17 @@
 //! `ring` and `members` are the installed ring's; `synced` is true once every sync round of
 //! that ring completed ("Completed service synchronization") and the node is operational
 //! on it. With knet crypto on, `knet_crypto_dropped` counts the received datagrams that did
-//! not verify (updated at most once a second). The file is removed when the daemon stops
-//! cleanly.
+//! not verify (updated at most once a second). With knet, `knet` lists every host's links
+//! as libknet reports them (updated on every link change):
+//! `"knet":[{"host":2,"reachable":true,"links":[{"link":0,"connected":true,"data":true,"priority":1}]}]`
+//! (`data`: the link carries data to the host under the link mode). The file is removed
+//! when the daemon stops cleanly.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use totem_cpg::{Node, NodeEvent};
+use totem_knet::HostStatus;
 use totem_srp::{Instant, MembState};
 use totem_wire::srp::RingId;
 
@@ -66,6 +70,7 @@ pub struct StatusFile {
     written: String,
     failing: bool,
     crypto_dropped: Option<u64>,
+    knet: Option<String>,
 }
 
 impl StatusFile {
@@ -78,6 +83,7 @@ impl StatusFile {
             written: String::new(),
             failing: false,
             crypto_dropped: None,
+            knet: None,
         }
     }
 
@@ -92,6 +98,10 @@ impl StatusFile {
             // status_line ends with "}\n".
             line.truncate(line.len() - 2);
             line.push_str(&format!(",\"knet_crypto_dropped\":{d}}}\n"));
+        }
+        if let Some(knet) = &self.knet {
+            line.truncate(line.len() - 2);
+            line.push_str(&format!(",\"knet\":{knet}}}\n"));
         }
         if line == self.written {
             return;
@@ -154,6 +164,11 @@ impl EventSource for StatusFile {
         }
     }
 
+    fn knet_links(&mut self, now: Instant, hosts: &[HostStatus]) {
+        self.knet = Some(knet_json(hosts));
+        self.due = Some(now);
+    }
+
     fn poll_timeout(&self) -> Option<Instant> {
         self.due
     }
@@ -165,5 +180,67 @@ impl EventSource for StatusFile {
 
     fn shutdown(&mut self, _node: &mut Node) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// The `knet` field: each host's reachability and links.
+pub fn knet_json(hosts: &[HostStatus]) -> String {
+    let hosts: Vec<String> = hosts
+        .iter()
+        .map(|h| {
+            let links: Vec<String> = h
+                .links
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{{\"link\":{},\"connected\":{},\"data\":{},\"priority\":{}}}",
+                        l.link, l.connected, l.carries_data, l.priority
+                    )
+                })
+                .collect();
+            format!(
+                "{{\"host\":{},\"reachable\":{},\"links\":[{}]}}",
+                h.host,
+                h.reachable,
+                links.join(",")
+            )
+        })
+        .collect();
+    format!("[{}]", hosts.join(","))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use totem_knet::{LinkStats, LinkStatus};
+
+    #[test]
+    fn the_knet_field_lists_each_hosts_links_as_json() {
+        let link = |link: u8, connected: bool, data: bool| LinkStatus {
+            link,
+            enabled: true,
+            connected,
+            carries_data: data,
+            priority: 1 + link,
+            src: None,
+            dst: format!("10.20{link}.0.11:540{}", 5 + link).parse().unwrap(),
+            mtu: 1446,
+            latency_us: 0,
+            stats: LinkStats::default(),
+        };
+        let hosts = [HostStatus {
+            host: 1,
+            reachable: true,
+            links: vec![link(0, false, false), link(1, true, true)],
+        }];
+        let text = knet_json(&hosts);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+        assert_eq!(
+            v,
+            serde_json::json!([{"host": 1, "reachable": true, "links": [
+                {"link": 0, "connected": false, "data": false, "priority": 1},
+                {"link": 1, "connected": true, "data": true, "priority": 2},
+            ]}])
+        );
     }
 }

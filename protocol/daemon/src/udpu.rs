@@ -30,7 +30,7 @@ const BIND_MAX_RETRIES: u32 = 10;
 const BIND_RETRIES_INTERVAL_MS: u64 = 100;
 /// `TC_PRIO_INTERACTIVE`, set as SO_PRIORITY on the token socket
 /// (`totemudpu_traffic_control_set`).
-const TC_PRIO_INTERACTIVE: i32 = 6;
+pub(crate) const TC_PRIO_INTERACTIVE: i32 = 6;
 
 /// Counters of the transport.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub struct Udpu {
 
 /// `bind` with corosync's retries: a port still held by a previous instance is usually
 /// released within a second.
-fn bind_with_retries(addr: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) fn bind_with_retries(addr: SocketAddr) -> io::Result<UdpSocket> {
     let mut attempt = 0;
     loop {
         match UdpSocket::bind(addr) {
@@ -204,16 +204,7 @@ impl Udpu {
     /// (`transport_common.c::_configure_common_socket`). A 64 KiB totem message is 46
     /// knet fragments; the default 208 KiB buffer holds only a few such bursts.
     pub fn use_knet_buffers(&mut self) {
-        const KNET_RING_RCVBUFF: i32 = 8 * 1024 * 1024;
-        let fd = self.token.as_raw_fd();
-        for (force, plain) in [
-            (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
-            (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
-        ] {
-            if sys::set_socket_int(fd, force, KNET_RING_RCVBUFF).is_err() {
-                let _ = sys::set_socket_int(fd, plain, KNET_RING_RCVBUFF);
-            }
-        }
+        knet_buffers(self.token.as_raw_fd());
     }
 
     /// Sends `packets` in order to one address from the token socket (knet's one link
@@ -290,6 +281,19 @@ impl Udpu {
     }
 }
 
+/// libknet's link socket buffers on `fd` (see [`Udpu::use_knet_buffers`]).
+pub(crate) fn knet_buffers(fd: RawFd) {
+    const KNET_RING_RCVBUFF: i32 = 8 * 1024 * 1024;
+    for (force, plain) in [
+        (libc::SO_RCVBUFFORCE, libc::SO_RCVBUF),
+        (libc::SO_SNDBUFFORCE, libc::SO_SNDBUF),
+    ] {
+        if sys::set_socket_int(fd, force, KNET_RING_RCVBUFF).is_err() {
+            let _ = sys::set_socket_int(fd, plain, KNET_RING_RCVBUFF);
+        }
+    }
+}
+
 /// How many packets from the front of `packets` one GSO send can carry: equal sizes, then
 /// at most one shorter packet (the kernel cuts at `segment` bytes), within the kernel's
 /// segment and size limits. Below 2 GSO gains nothing.
@@ -334,7 +338,7 @@ fn gso_unsupported(e: &io::Error) -> bool {
 /// and sends them in order from `fd` to `to`. When the kernel refuses a GSO send itself
 /// (see [`gso_unsupported`]) nothing of that run was sent: it goes plain, and `gso` is
 /// cleared for the rest.
-fn send_in_batches(
+pub(crate) fn send_in_batches(
     stats: &mut UdpuStats,
     fd: RawFd,
     to: &SocketAddr,

@@ -4,7 +4,7 @@
 //! * the same questions asked on a corosync node and on a totemd node of one ring get the
 //!   same answers: the ring is corosync 1, totemd 2, corosync 3, so node 2's output with
 //!   nodes 1 and 2 swapped must be node 1's, byte for byte (`-s`, `-s -b`, `-n`, `-a`),
-//!   over knet and over udpu;
+//!   over knet (one link and two) and over udpu;
 //! * `-k` and `-H` across the two daemons: a corosync node kills a totemd node (it exits
 //!   255 without a LEAVE), a totemd node kills a corosync node, and `-H` on a node whose cfg
 //!   has no tracker stops either daemon cleanly (exit 0), the others logging "Node N was
@@ -14,7 +14,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{addr, skip_reason, Lab};
+use common::{addr, addr1, skip_reason, Lab};
 
 const SYNCED: &str = "Completed service synchronization, ready to provide service.";
 
@@ -33,11 +33,13 @@ fn skip(test: &str) -> bool {
 /// Swaps nodes 1 and 2 in a tool's output: their ids where they stand alone and their
 /// addresses.
 fn swap_1_2(s: &str) -> String {
-    let (a1, a2) = (addr(1), addr(2));
-    let mut out = s
-        .replace(&a1, "\u{1}")
-        .replace(&a2, &a1)
-        .replace('\u{1}', &a2);
+    let mut out = s.to_owned();
+    for (a1, a2) in [(addr(1), addr(2)), (addr1(1), addr1(2))] {
+        out = out
+            .replace(&a1, "\u{1}")
+            .replace(&a2, &a1)
+            .replace('\u{1}', &a2);
+    }
     for (from, to) in [("1", "\u{2}"), ("2", "1"), ("\u{2}", "2")] {
         for (pre, post) in [
             ("Local node ID ", ","),
@@ -90,9 +92,12 @@ fn canonical(s: &str, swap: bool) -> String {
     out.join("\n")
 }
 
-fn mixed_ring(tag: &str, transport: &'static str) -> Lab {
+fn mixed_ring(tag: &str, transport: &'static str, two_links: bool) -> Lab {
     let mut lab = Lab::new(tag, 3).expect("lab");
     lab.transport = transport;
+    if two_links {
+        lab.add_second_link().expect("second link");
+    }
     lab.spawn_corosync(1, 3);
     lab.spawn_totemd(2, 3);
     lab.spawn_corosync(3, 3);
@@ -107,8 +112,8 @@ fn mixed_ring(tag: &str, transport: &'static str) -> Lab {
     lab
 }
 
-fn agree(transport: &'static str, tag: &str) {
-    let lab = mixed_ring(tag, transport);
+fn agree(transport: &'static str, tag: &str, two_links: bool) {
+    let lab = mixed_ring(tag, transport, two_links);
     for cmd in [
         "corosync-cfgtool -s",
         "corosync-cfgtool -s -b",
@@ -127,8 +132,7 @@ fn agree(transport: &'static str, tag: &str) {
     // -a for the other one of the pair.
     assert_eq!(
         lab.tool(2, "corosync-cfgtool -a 1"),
-        lab.tool(1, "corosync-cfgtool -a 2")
-            .replace(&addr(2), &addr(1))
+        swap_1_2(&lab.tool(1, "corosync-cfgtool -a 2"))
     );
 }
 
@@ -137,7 +141,7 @@ fn cfgtool_status_on_totemd_agrees_with_corosync_over_knet() {
     if skip("cfgtool_status_on_totemd_agrees_with_corosync_over_knet") {
         return;
     }
-    agree("knet", "cfk");
+    agree("knet", "cfk", false);
 }
 
 #[test]
@@ -145,7 +149,15 @@ fn cfgtool_status_on_totemd_agrees_with_corosync_over_udpu() {
     if skip("cfgtool_status_on_totemd_agrees_with_corosync_over_udpu") {
         return;
     }
-    agree("udpu", "cfu");
+    agree("udpu", "cfu", false);
+}
+
+#[test]
+fn cfgtool_status_on_totemd_agrees_with_corosync_on_two_knet_links() {
+    if skip("cfgtool_status_on_totemd_agrees_with_corosync_on_two_knet_links") {
+        return;
+    }
+    agree("knet", "cf2", true);
 }
 
 #[test]

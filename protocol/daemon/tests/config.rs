@@ -5,7 +5,8 @@
 use std::net::IpAddr;
 
 use totemd::config::{
-    parse_str, ConfigError, KnetSettings, LocalHost, Priority, Timestamp, Transport,
+    parse_str, ConfigError, KnetInterface, KnetSettings, LinkMode, LocalHost, Priority, Timestamp,
+    Transport,
 };
 
 /// `/etc/corosync/corosync.conf` of Debian 12's corosync 3.1.7-1+deb12u2, comments and all.
@@ -74,7 +75,7 @@ fn debians_default_file_is_knet_with_knets_netmtu() {
 }
 
 // Reference: totemconfig.c (knet needs explicit nodeids below KNET_MAX_HOST), spec §1.2;
-// what totemd's knet cannot do (compression, a second link, sctp) is an error.
+// what totemd's knet cannot do (compression, sctp) is an error.
 #[test]
 fn knet_keys_are_read_and_what_totemds_knet_cannot_do_is_refused() {
     let base = rendered_template(2, "").replacen("transport: udpu", "transport: knet", 1);
@@ -85,15 +86,17 @@ fn knet_keys_are_read_and_what_totemds_knet_cannot_do_is_refused() {
     );
     let c = parse_str(&text, "c").unwrap().config;
     assert_eq!(c.totem.transport, Transport::Knet);
-    assert_eq!(
-        c.totem.knet,
-        KnetSettings {
-            mtu: Some(1400),
-            ping_interval_ms: Some(200),
-            ping_timeout_ms: Some(900),
-            pong_count: Some(3),
-        }
-    );
+    let mut expected = KnetSettings {
+        mtu: Some(1400),
+        ..KnetSettings::default()
+    };
+    expected.interfaces[0] = KnetInterface {
+        ping_interval_ms: Some(200),
+        ping_timeout_ms: Some(900),
+        pong_count: Some(3),
+        priority: None,
+    };
+    assert_eq!(c.totem.knet, expected);
     let cases = [
         (
             "cluster_name: totem-conform",
@@ -115,15 +118,21 @@ fn knet_keys_are_read_and_what_totemds_knet_cannot_do_is_refused() {
         ),
         (
             "ring0_addr: 10.200.0.12",
-            "ring0_addr: 10.200.0.12\n\t\tring1_addr: 10.1.0.12",
-            "nodelist.node.ring1_addr",
-            "one link",
+            "ring0_addr: 10.200.0.12\n\t\tring8_addr: 10.1.0.12",
+            "nodelist.node.ring8_addr",
+            "bigger than allowed maximum 7",
         ),
         (
             "cluster_name: totem-conform",
-            "cluster_name: x\n\tinterface {\n\t\tlinknumber: 1\n\t}",
+            "cluster_name: x\n\tinterface {\n\t\tlinknumber: 8\n\t}",
             "totem.interface.linknumber",
-            "one link",
+            "bigger than allowed maximum 7",
+        ),
+        (
+            "cluster_name: totem-conform",
+            "cluster_name: x\n\tlink_mode: fastest",
+            "totem.link_mode",
+            "It must be active, passive or rr",
         ),
         (
             "cluster_name: totem-conform",
@@ -628,5 +637,85 @@ fn knet_crypto_is_read_as_corosync_reads_it_and_refused_in_its_words() {
             .any(|w| w.key == "totem.keyfile" && w.message.contains("are none")),
         "{:?}",
         loaded.warnings
+    );
+}
+
+/// The two-node knet template with a `ring1_addr` on 10.201.0.0/24 for every node and
+/// names, as a two-link corosync.conf has them.
+fn two_link_template(totem_extra: &str) -> String {
+    let base = rendered_template(2, "").replacen("transport: udpu", "transport: knet", 1);
+    let mut text = base.replacen(
+        "cluster_name: totem-conform",
+        &format!("cluster_name: x{totem_extra}"),
+        1,
+    );
+    for n in 1..=2 {
+        text = text.replacen(
+            &format!("ring0_addr: 10.200.0.1{n}\n"),
+            &format!(
+                "ring0_addr: 10.200.0.1{n}\n\t\tring1_addr: 10.201.0.1{n}\n\t\tname: node{n}\n"
+            ),
+            1,
+        );
+    }
+    text
+}
+
+// Reference: totemconfig.c::totem_config_read (interface keys per linknumber, link_mode,
+// ip_port = DEFAULT_PORT + linknumber, knet_link_priority a u8 defaulting to 1) and
+// totem_config_validate (names and the same links on every node).
+#[test]
+fn knet_reads_ring1_addr_and_each_links_interface_keys() {
+    let text = two_link_template(
+        "\n\tlink_mode: active\n\tinterface {\n\t\tknet_link_priority: 3\n\t\tlinknumber: 1\n\t\tknet_ping_interval: 100\n\t\tknet_pong_count: 4\n\t}",
+    );
+    let loaded = parse_str(&text, "c").unwrap();
+    let c = loaded.config;
+    assert_eq!(c.totem.knet.link_mode, LinkMode::Active);
+    assert_eq!(
+        c.totem.knet.interfaces[1],
+        KnetInterface {
+            ping_interval_ms: Some(100),
+            ping_timeout_ms: None,
+            pong_count: Some(4),
+            priority: Some(3),
+        }
+    );
+    assert_eq!(c.totem.knet.interfaces[0], KnetInterface::default());
+    assert_eq!((c.totem.link_port(0), c.totem.link_port(1)), (5405, 5406));
+    let n2 = &c.nodes[1];
+    assert_eq!(n2.link_ids(), vec![0, 1]);
+    assert_eq!(n2.link_addr(1), Some("10.201.0.12".parse().unwrap()));
+    // A link's own mcastport.
+    let text = two_link_template("\n\tinterface {\n\t\tlinknumber: 1\n\t\tmcastport: 6000\n\t}");
+    let c = parse_str(&text, "c").unwrap().config;
+    assert_eq!((c.totem.link_port(0), c.totem.link_port(1)), (5405, 6000));
+    // What corosync refuses on two links.
+    let no_name = two_link_template("").replacen("\t\tname: node2\n", "", 1);
+    let (_, key, message) = key_error(parse_str(&no_name, "c"));
+    assert_eq!(key, "nodelist.node.name");
+    assert!(
+        message.contains("all nodes must have a 'name'"),
+        "{message}"
+    );
+    let missing = two_link_template("").replacen("\t\tring1_addr: 10.201.0.12\n", "", 1);
+    let (_, _, message) = key_error(parse_str(&missing, "c"));
+    assert!(
+        message.contains("Not all nodes have the same number of links"),
+        "{message}"
+    );
+    let family =
+        two_link_template("").replacen("ring1_addr: 10.201.0.12", "ring1_addr: fd00::12", 1);
+    let (_, _, message) = key_error(parse_str(&family, "c"));
+    assert!(
+        message.contains("Nodes for link 1 have different IP families"),
+        "{message}"
+    );
+    // An interface section for a link no node has.
+    let stray = two_link_template("\n\tinterface {\n\t\tlinknumber: 2\n\t}");
+    let (_, _, message) = key_error(parse_str(&stray, "c"));
+    assert!(
+        message.contains("Not all nodes have the same number of links"),
+        "{message}"
     );
 }

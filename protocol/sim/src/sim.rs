@@ -1557,9 +1557,11 @@ impl Sim {
         let mut changes = Vec::new();
         if let Some(knet) = self.nodes.get_mut(&id).and_then(|n| n.knet.as_mut()) {
             while let Some(event) = knet.poll_event() {
+                // The simulator runs link 0 alone: the host's reachability is its link's.
                 changes.push(match event {
-                    KnetEvent::LinkUp(peer) => (u32::from(peer), true),
-                    KnetEvent::LinkDown(peer) => (u32::from(peer), false),
+                    KnetEvent::LinkUp { host, .. } => (u32::from(host), true),
+                    KnetEvent::LinkDown { host, .. } => (u32::from(host), false),
+                    KnetEvent::Links { .. } => continue,
                 });
             }
         }

@@ -119,6 +119,7 @@ mod tests {
             nodeid,
             name: name.map(str::to_owned),
             quorum_votes: 1,
+            links: Vec::new(),
         }
     }
 

@@ -27,7 +27,7 @@ pub use local_node::{find_local_node, generate_nodeid, LocalHost};
 pub use totem_knet::crypto::KnetCrypto;
 /// The knet keys totemd honours: the link layer's own settings, so that the simulator
 /// derives a knet ring's timers as totemd does.
-pub use totem_knet::KnetSettings;
+pub use totem_knet::{KnetInterface, KnetSettings, LinkMode};
 
 /// `COROSYSCONFDIR "/authkey"`: the key file read when neither `totem.keyfile` nor
 /// `totem.key` is set.
@@ -141,9 +141,14 @@ pub struct Totem {
     pub transport: Transport,
     /// knet's settings (used with `transport: knet`).
     pub knet: KnetSettings,
-    /// Where an `interface` with a linknumber other than 0 is (refused once the transport
-    /// is known).
+    /// Where an `interface` with a linknumber other than 0 is (refused for udpu once the
+    /// transport is known).
     pub second_link_line: Option<u32>,
+    /// Each link's `interface.mcastport`, when its section sets one (link 0's is also
+    /// `mcastport`); else corosync's `DEFAULT_PORT + linknumber`.
+    pub link_mcastport: [Option<u16>; totem_knet::KNET_MAX_LINK],
+    /// The link numbers that have an `interface` section.
+    pub interface_links: Vec<u8>,
     /// knet's crypto (`crypto_model`, `crypto_cipher`, `crypto_hash`, `secauth`, the key):
     /// `None` when cipher and hash are both none, as corosync runs knet without crypto.
     pub crypto: Option<KnetCrypto>,
@@ -154,7 +159,8 @@ pub struct Totem {
 pub enum Transport {
     /// `udpu`.
     Udpu,
-    /// `knet` (compression off, one link; crypto as `totem.crypto_*` say).
+    /// `knet` (compression off, up to `KNET_MAX_LINK` links; crypto as `totem.crypto_*`
+    /// say).
     Knet,
 }
 
@@ -173,6 +179,41 @@ pub struct NodeEntry {
     pub name: Option<String>,
     /// `quorum_votes` (default 1).
     pub quorum_votes: u32,
+    /// `ring1_addr` … `ring7_addr` (knet's further links): (link number, resolved
+    /// address), by link number.
+    pub links: Vec<(u8, IpAddr)>,
+}
+
+impl NodeEntry {
+    /// The node's address on link `link` (`ring<link>_addr`).
+    pub fn link_addr(&self, link: u8) -> Option<IpAddr> {
+        if link == 0 {
+            return Some(self.addr);
+        }
+        self.links.iter().find(|(l, _)| *l == link).map(|(_, a)| *a)
+    }
+
+    /// Its link numbers, link 0 first.
+    pub fn link_ids(&self) -> Vec<u8> {
+        std::iter::once(0)
+            .chain(self.links.iter().map(|(l, _)| *l))
+            .collect()
+    }
+}
+
+impl Totem {
+    /// Link `link`'s port: its `interface.mcastport`, else `DEFAULT_PORT + link`
+    /// (`totemconfig.c::totem_config_read`'s `ip_port`).
+    pub fn link_port(&self, link: u8) -> u16 {
+        if link == 0 {
+            return self.mcastport;
+        }
+        self.link_mcastport
+            .get(usize::from(link))
+            .copied()
+            .flatten()
+            .unwrap_or(DEFAULT_MCASTPORT.wrapping_add(u16::from(link)))
+    }
 }
 
 /// A priority of `logging` (libqb's names).

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use totem_knet::crypto::{
     CryptoCipher, CryptoHash, CryptoModel, KnetCrypto, MAX_KEY_LEN, MIN_KEY_LEN,
 };
+use totem_knet::{LinkMode, KNET_MAX_LINK};
 use totem_srp::SrpConfigBuilder;
 
 use super::reader::{join, Reader, Result};
@@ -50,7 +51,6 @@ const TOTEM_KNET_ONLY: &[&str] = &[
     "knet_pmtud_interval",
     "knet_compression_threshold",
     "knet_compression_level",
-    "link_mode",
     "threads",
     "rrp_token_expired_timeout",
     "rrp_problem_count_timeout",
@@ -151,6 +151,8 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
         transport: Transport::Knet,
         knet: KnetSettings::default(),
         second_link_line: None,
+        link_mcastport: [None; KNET_MAX_LINK],
+        interface_links: Vec::new(),
         crypto: None,
     };
     let mut netmtu_set = false;
@@ -160,6 +162,7 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
     let mut transport: Option<&Item> = None;
     let mut bindnetaddr = None;
     let mut crypto: Vec<&Item> = Vec::new();
+    let mut link_mode: Option<&Item> = None;
     for s in sections {
         for item in &s.items {
             let key = item.key.as_str();
@@ -190,6 +193,7 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
                 }
                 "knet_mtu" => totem.knet.mtu = Some(r.u32("totem", item)?),
                 "knet_compression_model" => knet_only.push(item),
+                "link_mode" => link_mode = Some(item),
                 "ip_version" => {
                     totem.ip_version = match item.value.as_str() {
                         "ipv4" => IpVersion::V4,
@@ -262,12 +266,34 @@ fn read_totem(r: &mut Reader<'_>, sections: &[&Section]) -> Result<TotemRead> {
             (Transport::Udpu, _) => r.ignored("totem", item, "not used by udpu"),
         }
     }
-    if let Some(line) = totem.second_link_line {
-        return Err(r.error(
-            "totem.interface.linknumber",
-            line,
-            one_link_only(totem.transport),
-        ));
+    match (totem.transport, totem.second_link_line) {
+        (Transport::Udpu, Some(line)) => {
+            return Err(r.error(
+                "totem.interface.linknumber",
+                line,
+                one_link_only(totem.transport),
+            ))
+        }
+        (Transport::Udpu, None) => {
+            if let Some(item) = link_mode {
+                r.ignored("totem", item, "not used by udpu");
+            }
+        }
+        (Transport::Knet, _) => {
+            if let Some(item) = link_mode {
+                // totem_config_validate.
+                totem.knet.link_mode = LinkMode::from_name(&item.value).ok_or_else(|| {
+                    r.error(
+                        "totem.link_mode",
+                        item.line,
+                        format!(
+                            "The Knet link mode \"{}\" specified is invalid.  It must be active, passive or rr.",
+                            item.value
+                        ),
+                    )
+                })?;
+            }
+        }
     }
     if !netmtu_set && totem.transport == Transport::Knet {
         // totem_config_validate: knet's net_mtu is KNET_MAX_PACKET_SIZE; knet fragments.
@@ -509,6 +535,9 @@ fn strerror(e: &std::io::Error) -> String {
     }
 }
 
+/// `totemconfig.c::totem_config_read`'s reading of one `interface` section: its keys
+/// belong to the link its `linknumber` names (0 when absent, wherever in the section it
+/// stands).
 fn read_interface(
     r: &mut Reader<'_>,
     s: &Section,
@@ -516,14 +545,38 @@ fn read_interface(
     bindnetaddr: &mut Option<u32>,
 ) -> Result<()> {
     const P: &str = "totem.interface";
+    let mut link = 0u8;
+    if let Some(item) = s.items.iter().rev().find(|i| i.key == "linknumber") {
+        let n = r.uint(P, item, u64::from(u8::MAX))?;
+        if n >= KNET_MAX_LINK as u64 {
+            return Err(r.error(
+                "totem.interface.linknumber",
+                item.line,
+                format!(
+                    "parse error in config: interface ring number {n} is bigger than allowed maximum {}",
+                    KNET_MAX_LINK - 1
+                ),
+            ));
+        }
+        link = n as u8;
+        if link != 0 {
+            totem.second_link_line.get_or_insert(item.line);
+        }
+    }
+    if !totem.interface_links.contains(&link) {
+        totem.interface_links.push(link);
+    }
+    let keys = &mut totem.knet.interfaces[usize::from(link)];
     for item in &s.items {
         match item.key.as_str() {
-            "linknumber" => {
-                if r.uint(P, item, u64::from(u8::MAX))? != 0 {
-                    totem.second_link_line.get_or_insert(item.line);
+            "linknumber" => {}
+            "mcastport" => {
+                let port = r.uint(P, item, u64::from(u16::MAX))? as u16;
+                totem.link_mcastport[usize::from(link)] = Some(port);
+                if link == 0 {
+                    totem.mcastport = port;
                 }
             }
-            "mcastport" => totem.mcastport = r.uint(P, item, u64::from(u16::MAX))? as u16,
             "bindnetaddr" => *bindnetaddr = Some(item.line),
             "ttl" => {
                 if r.uint(P, item, u64::from(u8::MAX))? != 1 {
@@ -535,9 +588,13 @@ fn read_interface(
                 }
             }
             "mcastaddr" | "broadcast" => r.ignored(P, item, "udp (multicast) only"),
-            "knet_ping_interval" => totem.knet.ping_interval_ms = Some(r.u32(P, item)?),
-            "knet_ping_timeout" => totem.knet.ping_timeout_ms = Some(r.u32(P, item)?),
-            "knet_pong_count" => totem.knet.pong_count = Some(r.u32(P, item)?),
+            "knet_ping_interval" => keys.ping_interval_ms = Some(r.u32(P, item)?),
+            "knet_ping_timeout" => keys.ping_timeout_ms = Some(r.u32(P, item)?),
+            "knet_pong_count" => keys.pong_count = Some(r.u32(P, item)?),
+            // icmap_get_uint8: the priority is a u8.
+            "knet_link_priority" => {
+                keys.priority = Some(r.uint(P, item, u64::from(u8::MAX))? as u8);
+            }
             "knet_transport" if item.value != "udp" => {
                 return Err(r.error(
                     "totem.interface.knet_transport",
@@ -548,6 +605,7 @@ fn read_interface(
                     ),
                 ))
             }
+            "knet_transport" => {}
             k if k.starts_with("knet_") => r.ignored(P, item, "not used by totemd's knet"),
             _ => r.unknown_key(P, item),
         }
@@ -571,6 +629,7 @@ fn read_nodes(r: &mut Reader<'_>, sections: &[&Section], totem: &Totem) -> Resul
     let mut nodes: Vec<NodeEntry> = Vec::new();
     for s in sections {
         let mut ring0: Option<&Item> = None;
+        let mut rings: Vec<(u8, &Item)> = Vec::new();
         let mut nodeid = None;
         let mut name = None;
         let mut votes = 1;
@@ -580,8 +639,27 @@ fn read_nodes(r: &mut Reader<'_>, sections: &[&Section], totem: &Totem) -> Resul
                 "nodeid" => nodeid = Some(r.u32(P, item)?),
                 "name" => name = Some(item.value.clone()),
                 "quorum_votes" => votes = r.u32(P, item)?,
-                k if k.starts_with("ring") && k.ends_with("_addr") => {
-                    return Err(r.error(&join(P, k), item.line, one_link_only(totem.transport)))
+                k if ring_number(k).is_some() => {
+                    let n = ring_number(k).unwrap_or(0);
+                    if totem.transport != Transport::Knet {
+                        return Err(r.error(
+                            &join(P, k),
+                            item.line,
+                            one_link_only(totem.transport),
+                        ));
+                    }
+                    if n >= KNET_MAX_LINK as u64 {
+                        return Err(r.error(
+                            &join(P, k),
+                            item.line,
+                            format!(
+                                "parse error in config: interface ring number {n} is bigger than allowed maximum {}",
+                                KNET_MAX_LINK - 1
+                            ),
+                        ));
+                    }
+                    rings.retain(|(l, _)| u64::from(*l) != n);
+                    rings.push((n as u8, item));
                 }
                 _ => r.unknown_key(P, item),
             }
@@ -646,6 +724,18 @@ fn read_nodes(r: &mut Reader<'_>, sections: &[&Section], totem: &Totem) -> Resul
                 format!("Nodeid {nodeid} appears twice in corosync.conf"),
             ));
         }
+        let mut links = Vec::with_capacity(rings.len());
+        for (n, item) in rings {
+            let a = resolve(&item.value, totem.ip_version).ok_or_else(|| {
+                r.error(
+                    &join(P, &item.key),
+                    item.line,
+                    format!("cannot resolve \"{}\"", item.value),
+                )
+            })?;
+            links.push((n, a));
+        }
+        links.sort_by_key(|(n, _)| *n);
         nodes.push(NodeEntry {
             line: s.line,
             ring0_addr: ring0.value.clone(),
@@ -653,6 +743,7 @@ fn read_nodes(r: &mut Reader<'_>, sections: &[&Section], totem: &Totem) -> Resul
             nodeid,
             name,
             quorum_votes: votes,
+            links,
         });
     }
     if nodes.is_empty() {
@@ -660,7 +751,61 @@ fn read_nodes(r: &mut Reader<'_>, sections: &[&Section], totem: &Totem) -> Resul
             "No interfaces defined (udpu needs a nodelist)".into(),
         ));
     }
+    check_links(r, &nodes, totem)?;
     Ok(nodes)
+}
+
+/// `totem_config_validate` on several links: a link is configured by an `interface`
+/// section or a `ring<N>_addr`; with more than one, every node needs a `name` and every
+/// link an address of every node; and one link's addresses are of one IP family.
+fn check_links(r: &Reader<'_>, nodes: &[NodeEntry], totem: &Totem) -> Result<()> {
+    let mut configured: Vec<u8> = totem.interface_links.clone();
+    for n in nodes {
+        configured.extend(n.link_ids());
+    }
+    configured.sort_unstable();
+    configured.dedup();
+    if configured.len() <= 1 {
+        return Ok(());
+    }
+    let line = nodes[0].line;
+    if let Some(n) = nodes.iter().find(|n| n.name.is_none()) {
+        return Err(r.error(
+            "nodelist.node.name",
+            n.line,
+            "for a multi-link configuration, all nodes must have a 'name' attribute",
+        ));
+    }
+    for link in &configured {
+        let addrs: Vec<IpAddr> = nodes.iter().filter_map(|n| n.link_addr(*link)).collect();
+        if addrs.len() != nodes.len() {
+            return Err(r.error(
+                "nodelist.node",
+                line,
+                "Not all nodes have the same number of links",
+            ));
+        }
+        if let Some(other) = addrs.iter().find(|a| a.is_ipv4() != addrs[0].is_ipv4()) {
+            return Err(r.error(
+                "nodelist.node",
+                line,
+                format!(
+                    "Nodes for link {link} have different IP families (compared {other} with {})",
+                    addrs[0]
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `N` of a `ring<N>_addr` key.
+fn ring_number(key: &str) -> Option<u64> {
+    let n = key.strip_prefix("ring")?.strip_suffix("_addr")?;
+    if n.is_empty() || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(n.parse().unwrap_or(u64::MAX))
 }
 
 /// `totemip_parse` with the `ip_version` preference: literals first, then the resolver.

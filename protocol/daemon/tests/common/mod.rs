@@ -60,6 +60,11 @@ pub fn addr(n: u32) -> String {
     format!("10.200.0.{}", 10 + n)
 }
 
+/// Node `n`'s address on the second link's network ([`Lab::add_second_link`]).
+pub fn addr1(n: u32) -> String {
+    format!("10.201.0.{}", 10 + n)
+}
+
 fn run(args: &[&str]) -> Result<String, String> {
     let out = Command::new(args[0])
         .args(&args[1..])
@@ -108,6 +113,11 @@ pub struct Lab {
     /// Per-node directories bound over these paths for every daemon, program and tool
     /// started on the node (`add_private_dir`): node N's subdirectory, the mount point.
     private_dirs: Vec<(String, String)>,
+    /// A second knet link ([`Lab::add_second_link`]): every node gets `ring1_addr`
+    /// ([`addr1`]) and a `name` in every corosync.conf written from now on.
+    pub second_link: bool,
+    /// More lines of `totem` in every corosync.conf written from now on.
+    pub totem_extra: String,
 }
 
 impl Lab {
@@ -134,6 +144,8 @@ impl Lab {
             crypto_for: Vec::new(),
             node_names: None,
             private_dirs: Vec::new(),
+            second_link: false,
+            totem_extra: String::new(),
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
@@ -165,6 +177,43 @@ impl Lab {
             }
         }
         Ok(lab)
+    }
+
+    /// A second network for knet's link 1: a bridge `br1` in the hub and `eth1` =
+    /// [`addr1`] in every node, beside link 0's.
+    pub fn add_second_link(&mut self) -> Result<(), String> {
+        let hub = self.hub();
+        run(&["ip", "-n", &hub, "link", "add", "br1", "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", "br1", "up"])?;
+        for n in 1..=self.nodes {
+            let ns = self.ns(n);
+            let peer = format!("w{n}");
+            run(&[
+                "ip", "-n", &ns, "link", "add", "eth1", "type", "veth", "peer", "name", &peer,
+                "netns", &hub,
+            ])?;
+            run(&[
+                "ip",
+                "-n",
+                &ns,
+                "addr",
+                "add",
+                &format!("{}/24", addr1(n)),
+                "dev",
+                "eth1",
+            ])?;
+            run(&["ip", "-n", &ns, "link", "set", "eth1", "up"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br1"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
+        }
+        self.second_link = true;
+        Ok(())
+    }
+
+    /// `ip link set <dev> up|down` in node `n`'s namespace: a link cut at the node.
+    pub fn set_link(&self, n: u32, dev: &str, up: bool) -> Result<(), String> {
+        let state = if up { "up" } else { "down" };
+        run(&["ip", "-n", &self.ns(n), "link", "set", dev, state]).map(|_| ())
     }
 
     fn add_ns(&mut self, name: &str) -> Result<(), String> {
@@ -205,12 +254,20 @@ impl Lab {
                 .find(|(n, _)| *n == i)
                 .map(|(_, v)| format!("\t\tquorum_votes: {v}\n"))
                 .unwrap_or_default();
-            let name = self
-                .node_names
-                .map(|p| format!("\t\tname: {p}{i}\n"))
-                .unwrap_or_default();
+            // Several links need names (corosync refuses them without); Pacemaker's
+            // node names come from here too.
+            let name = match (self.node_names, self.second_link) {
+                (Some(p), _) => format!("\t\tname: {p}{i}\n"),
+                (None, true) => format!("\t\tname: node{i}\n"),
+                (None, false) => String::new(),
+            };
+            let link1 = if self.second_link {
+                format!("\t\tring1_addr: {}\n", addr1(i))
+            } else {
+                String::new()
+            };
             nodelist.push_str(&format!(
-                "\tnode {{\n\t\tring0_addr: {}\n\t\tnodeid: {i}\n{name}{votes}\t}}\n",
+                "\tnode {{\n\t\tring0_addr: {}\n{link1}\t\tnodeid: {i}\n{name}{votes}\t}}\n",
                 addr(i)
             ));
         }
@@ -223,13 +280,14 @@ impl Lab {
             .unwrap_or_else(|| "\tcrypto_cipher: none\n\tcrypto_hash: none\n".into());
         let text = format!(
             "totem {{\n\tversion: 2\n\tcluster_name: totemd-test\n\ttransport: {}\n\
-             {crypto}}}\n\
+             {crypto}{}}}\n\
              nodelist {{\n{nodelist}}}\n\
              quorum {{\n\tprovider: corosync_votequorum\n}}\n\
              logging {{\n\tto_logfile: yes\n\tlogfile: {}\n\tto_stderr: no\n\tto_syslog: no\n\
              \ttimestamp: hires\n\tdebug: off\n}}\n\
              system {{\n\tstate_dir: {}\n{}}}\n{}",
             self.transport,
+            self.totem_extra,
             self.log_path(n).display(),
             self.node_dir(n).join("state").display(),
             self.ipc_type
