@@ -19,6 +19,7 @@ use crate::net_status::{NetKind, NetStatus, NetView};
 use crate::quorum_service::{QuorumService, QuorumServiceConfig};
 use crate::report::{ReportConfig, Reporter};
 use crate::runtime::{Clock, EventSource, Exit, Runtime};
+use crate::sender_check::Senders;
 use crate::status::StatusFile;
 use crate::sys::SignalFd;
 use crate::udpu::Udpu;
@@ -548,6 +549,11 @@ fn open(args: &Args, plan: Plan) -> Result<Daemon, StartError> {
         a.push((0, n.addr));
         a.extend(n.links.iter().copied());
     }
+    runtime.set_senders(Senders::new(
+        addrs
+            .iter()
+            .map(|(n, a)| (*n, a.iter().map(|(_, ip)| *ip).collect())),
+    ));
     let net = NetStatus::new(NetView::new(kind, me.nodeid, addrs));
     runtime.set_net_status(net.clone());
     cpg.set_net_status(net);
@@ -691,7 +697,7 @@ impl Daemon {
                 logf!(
                     Main,
                     Info,
-                    "datagrams: {} received, {} sent, {} send errors{}, {} rejected (unlisted), {} truncated, {} malformed",
+                    "datagrams: {} received, {} sent, {} send errors{}, {} rejected (unlisted), {} truncated, {} forged, {} malformed",
                     s.received,
                     s.sent,
                     s.send_errors,
@@ -700,6 +706,7 @@ impl Daemon {
                         .unwrap_or_default(),
                     s.rejected_unlisted,
                     s.truncated,
+                    self.runtime.stats.forged,
                     self.runtime.stats.malformed
                 );
                 if let Some(k) = self.runtime.knet().map(|k| k.stats) {

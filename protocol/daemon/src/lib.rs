@@ -32,6 +32,7 @@ pub mod quorum;
 pub mod quorum_service;
 pub mod report;
 pub mod runtime;
+pub mod sender_check;
 pub mod status;
 mod sys;
 pub mod udpu;

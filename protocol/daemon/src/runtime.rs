@@ -24,6 +24,7 @@ use crate::link_crypto::LinkCrypto;
 use crate::log::LogLimit;
 use crate::net_status::NetStatus;
 use crate::report::Reporter;
+use crate::sender_check::{Ring, Senders, Source};
 use crate::sys::{self, SignalFd};
 use crate::udpu::{Recv, Udpu};
 use crate::{logf, persist};
@@ -158,6 +159,9 @@ const RECV_BATCH: usize = 64;
 pub struct RuntimeStats {
     /// Datagrams the engine refused as malformed.
     pub malformed: u64,
+    /// Messages dropped because no member of the ring can have sent them
+    /// ([`crate::sender_check`]).
+    pub forged: u64,
 }
 
 /// The daemon's state.
@@ -198,6 +202,10 @@ pub struct Runtime {
     gso_refused_reported: Vec<u32>,
     /// The transport's view of each node, kept current for cfg's NODESTATUSGET.
     net_status: Option<NetStatus>,
+    /// The nodelist, for the sender check; `None`: every message goes to the engine.
+    senders: Option<Senders>,
+    /// Forged-message lines, limited like the malformed ones.
+    forged_log: LogLimit,
 }
 
 /// Send errors are reported at most this often (ms): a kernel that refuses every send
@@ -240,6 +248,8 @@ impl Runtime {
             malformed_log: LogLimit::new(MALFORMED_LOGS, MALFORMED_LOG_WINDOW),
             gso_refused_reported: Vec::new(),
             net_status: None,
+            senders: None,
+            forged_log: LogLimit::new(MALFORMED_LOGS, MALFORMED_LOG_WINDOW),
         }
     }
 
@@ -258,6 +268,11 @@ impl Runtime {
     /// The sockets of knet's links other than 0 (for their counters).
     pub fn knet_link_sockets(&self) -> &[LinkSocket] {
         &self.link_sockets
+    }
+
+    /// Drops, before the engine, messages no member of the nodelist can have sent.
+    pub fn set_senders(&mut self, senders: Senders) {
+        self.senders = Some(senders);
     }
 
     /// Keeps `net` current as knet links go up and down.
@@ -545,12 +560,14 @@ impl Runtime {
                 }
             }
             match self.knet.as_mut() {
-                None => self.deliver(now, from, bytes),
+                None => self.deliver(now, from, Source::Udp(from.ip()), bytes),
                 Some(knet) => {
                     let received = knet.receive(now, from, bytes, &mut self.knet_out);
                     self.flush_knet();
                     match received {
-                        Received::Message(_, message) => self.deliver(now, from, &message),
+                        Received::Message(host, message) => {
+                            self.deliver(now, from, Source::Knet(host), &message)
+                        }
                         Received::Consumed => continue,
                         Received::Dropped(why) => {
                             logf!(Knet, Debug, "rx: datagram from {from} dropped: {why:?}");
@@ -571,7 +588,7 @@ impl Runtime {
     fn loopback(&mut self, now: Instant, sources: &mut [&mut dyn EventSource]) -> Result<(), Exit> {
         let queued = std::mem::take(&mut self.loopback);
         for own in queued {
-            self.deliver(now, "loopback", &own);
+            self.deliver(now, "loopback", Source::Loopback, &own);
             self.drain(now, sources)?;
         }
         Ok(())
@@ -615,8 +632,43 @@ impl Runtime {
 
     /// One totem message to the engine, as received (faults, log observations, malformed
     /// input counted and logged).
-    fn deliver(&mut self, now: Instant, from: impl std::fmt::Display, bytes: &[u8]) {
+    fn deliver(
+        &mut self,
+        now: Instant,
+        from: impl std::fmt::Display,
+        source: Source,
+        bytes: &[u8],
+    ) {
         if self.faults.drop_received(bytes) {
+            return;
+        }
+        let ring = Ring {
+            operational: self.node.state() == totem_srp::MembState::Operational,
+            id: self.node.ring_id(),
+            members: self.node.members(),
+        };
+        if let Some(Err(why)) = self.senders.as_ref().map(|s| s.check(source, bytes, ring)) {
+            self.stats.forged += 1;
+            let allowed = self.forged_log.allow(now);
+            if allowed.held_back > 0 {
+                logf!(
+                    Totem,
+                    Warning,
+                    "{} more forged messages dropped (not logged; {} in all)",
+                    allowed.held_back,
+                    self.stats.forged
+                );
+            }
+            if allowed.log {
+                logf!(
+                    Totem,
+                    Warning,
+                    "{} from {from} dropped ({} so far): {why}",
+                    Header::parse(bytes)
+                        .map_or("message".into(), |h| format!("{:?}", h.message_type)),
+                    self.stats.forged
+                );
+            }
             return;
         }
         self.observe(now, bytes);
