@@ -11,6 +11,7 @@ use totem_agent_protocol::command::Target;
 use totem_agent_protocol::{Command, Request};
 
 use crate::backend::{Action, Backend, BackendKind, EvsNodes};
+use totem_agent_protocol::svc::Service;
 use crate::check::{self, CheckName, Violation};
 use crate::cond;
 use crate::expectations::Deviations;
@@ -129,6 +130,23 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
         }
     }
     for st in &s.steps {
+        if let Some((name, _)) = st.svc() {
+            let svc = match name.split('_').next() {
+                Some("quorum") => Service::Quorum,
+                Some("cmap") => Service::Cmap,
+                _ => Service::Cfg,
+            };
+            if !c.services.contains(&svc) {
+                return Some(format!(
+                    "{name}: this backend does not serve {svc:?} clients{}",
+                    if svc == Service::Cfg {
+                        " (cfg shutdown needs a daemon that can leave the ring on request)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
         match st {
             Step::KillNode(_) | Step::PauseNode(_) | Step::ResumeNode(_) if !c.signals => {
                 return Some("needs node signals".into())
@@ -290,6 +308,16 @@ fn tag(client: &str, handle: Option<&String>) -> Option<String> {
 fn command(step: &Step) -> Option<(String, Command, Option<RcExpect>, Fields)> {
     use totem_agent_protocol::command as c;
     let none = Fields::new;
+    if let Some((name, call)) = step.svc() {
+        // Validated when the scenario was loaded.
+        let cmd = crate::scenario::model::svc_command(name, call).ok()?;
+        return Some((
+            call.client.clone(),
+            cmd,
+            call.expect.clone(),
+            call.expect_fields.clone(),
+        ));
+    }
     Some(match step {
         Step::Initialize(x) => (
             x.client.clone(),
@@ -1057,6 +1085,7 @@ mod tests {
                 ipc: vec![Ipc::Shm],
                 link_mtu: false,
                 evs_nodes: self.evs_nodes,
+                services: Vec::new(),
             }
         }
         fn availability(&self) -> Result<(), String> {
@@ -1146,6 +1175,7 @@ mod tests {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
             evs_nodes: EvsNodes::All,
+            services: Vec::new(),
         };
         run_case(
             &s,
@@ -1271,6 +1301,7 @@ mod tests {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
             evs_nodes: EvsNodes::All,
+            services: Vec::new(),
         };
         let o = run_case(
             &s,

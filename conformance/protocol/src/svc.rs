@@ -28,13 +28,14 @@ pub enum Service {
     Cfg,
 }
 
-/// `quorum_model_t`: v0 (`quorum_initialize`: quorate, ring seq, members) or v1
-/// (`quorum_model_initialize`, Pacemaker's: the ring id, and a nodelist callback).
+/// `quorum_model_t`: v0 (`quorum_initialize`, what Pacemaker 2.1 calls: quorate, ring
+/// seq, members) or v1 (`quorum_model_initialize(QUORUM_MODEL_V1)`: the ring id, and a
+/// nodelist callback).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum QuorumModel {
-    V0,
     #[default]
+    V0,
     V1,
 }
 

@@ -21,6 +21,7 @@ use super::{
 use crate::scenario::model::{Topology, MAX_NODES};
 use crate::scenario::raw::{Ipc, Signal, Transport};
 use crate::trace::{Trace, TraceSink};
+use totem_agent_protocol::svc::Service;
 
 const TEMPLATE: &str = include_str!("../../../fixtures/corosync/corosync.conf.tmpl");
 const COROSYNC: &str = "/usr/sbin/corosync";
@@ -526,6 +527,8 @@ impl Backend for Corosync {
                 Flavor::Native => EvsNodes::All,
                 Flavor::Mixed => EvsNodes::Even,
             },
+            // The agent's libquorum, libcmap and libcfg talk to either daemon.
+            services: vec![Service::Quorum, Service::Cmap, Service::Cfg],
         }
     }
 

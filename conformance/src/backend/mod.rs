@@ -67,6 +67,9 @@ pub struct Capabilities {
     pub link_mtu: bool,
     /// The nodes whose daemon serves EVS (docs/evs.md): totemd's, not corosync 3's.
     pub evs_nodes: EvsNodes,
+    /// The client libraries of Pacemaker's other services the backend serves (quorum,
+    /// cmap, cfg); a scenario calling another is skipped.
+    pub services: Vec<totem_agent_protocol::svc::Service>,
 }
 
 /// Where EVS clients can run.

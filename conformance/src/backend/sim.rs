@@ -487,6 +487,7 @@ impl Backend for SimBackend {
             link_mtu: false,
             // Every simulated node runs totem-cpg's EVS service.
             evs_nodes: EvsNodes::All,
+            services: Vec::new(),
         }
     }
 
