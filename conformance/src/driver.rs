@@ -11,7 +11,6 @@ use totem_agent_protocol::command::Target;
 use totem_agent_protocol::{Command, Request};
 
 use crate::backend::{Action, Backend, BackendKind, EvsNodes};
-use totem_agent_protocol::svc::Service;
 use crate::check::{self, CheckName, Violation};
 use crate::cond;
 use crate::expectations::Deviations;
@@ -19,6 +18,7 @@ use crate::scenario::model::Scenario;
 use crate::scenario::raw::{ExpectedRc, Fields, RcExpect, Signal, Step, Transport};
 use crate::trace::normalize::{normalize, NormTrace};
 use crate::trace::{now_us, EventKind, Trace, TraceSink};
+use totem_agent_protocol::svc::Service;
 
 /// Set by the Ctrl-C handler; every wait checks it, then the run tears down.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);

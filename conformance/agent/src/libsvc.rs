@@ -427,15 +427,7 @@ impl SvcApi for LibSvc {
         let mut len = buf.len();
         let mut kind: c_int = 0;
         // SAFETY: `buf` holds `len` bytes, which is what libcmap is told.
-        let rc = unsafe {
-            (lib.get)(
-                h,
-                k.as_ptr(),
-                buf.as_mut_ptr().cast(),
-                &mut len,
-                &mut kind,
-            )
-        };
+        let rc = unsafe { (lib.get)(h, k.as_ptr(), buf.as_mut_ptr().cast(), &mut len, &mut kind) };
         ok_or(rc, ())?;
         let data = &buf[..len.min(buf.len())];
         CmapValue::from_c(kind as u32, data).map_err(|_| CsError::Library)

@@ -509,7 +509,12 @@ impl Executor {
     }
 
     /// Runs one quorum, cmap or cfg command.
-    pub fn execute_svc(&mut self, api: &mut dyn SvcApi, host: &mut dyn Host, req: &Request) -> Flow {
+    pub fn execute_svc(
+        &mut self,
+        api: &mut dyn SvcApi,
+        host: &mut dyn Host,
+        req: &Request,
+    ) -> Flow {
         let mut result = CallResult {
             id: req.id,
             cmd: req.command.name().to_owned(),

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod corosync;
 pub mod netns;
 pub mod sim;
+mod sim_svc;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

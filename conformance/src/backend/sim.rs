@@ -47,7 +47,7 @@ const COMMAND_LATENCY: Duration = Duration::from_millis(2);
 /// First simulated handle value (opaque, like libcpg's).
 const FIRST_HANDLE: u64 = 0x7a11_0000_0001;
 
-type Shared = Rc<RefCell<Sim>>;
+pub(super) type Shared = Rc<RefCell<Sim>>;
 
 fn sim_time(d: Duration) -> totem_srp::Duration {
     totem_srp::Duration::from_micros(d.as_micros() as u64)
@@ -313,6 +313,8 @@ struct Client {
     api: RustCpg<SimConnector>,
     /// The client's libevs: `totem_client::evs` on the node's EVS service.
     evs: RustEvs<SimConnector>,
+    /// Its libquorum over the node's votequorum (cmap and cfg are not modelled).
+    svc: super::sim_svc::SimSvc,
     exec: Executor,
     /// SIGSTOP: commands wait until SIGCONT.
     stopped: bool,
@@ -416,6 +418,7 @@ impl SimBackend {
             };
             c.exec.auto_dispatch_all(&mut c.api, &mut host);
             c.exec.evs_auto_dispatch_all(&mut c.evs, &mut host);
+            c.exec.svc_auto_dispatch_ready(&mut c.svc, &mut host);
         }
     }
 
@@ -454,6 +457,10 @@ impl SimBackend {
             sink: &self.sink,
             client,
         };
+        if request.command.service().is_some() {
+            c.exec.execute_svc(&mut c.svc, &mut host, request);
+            return Ok(());
+        }
         match c
             .exec
             .execute_any(&mut c.api, &mut c.evs, &mut host, request)
@@ -487,7 +494,8 @@ impl Backend for SimBackend {
             link_mtu: false,
             // Every simulated node runs totem-cpg's EVS service.
             evs_nodes: EvsNodes::All,
-            services: Vec::new(),
+            // libquorum over each node's votequorum; no icmap, no cfg service.
+            services: vec![totem_agent_protocol::svc::Service::Quorum],
         }
     }
 
@@ -580,6 +588,7 @@ impl Backend for SimBackend {
                     Client {
                         api: RustCpg::new(connector(), first_handle),
                         evs: RustEvs::new(connector(), first_handle + 0x8000),
+                        svc: super::sim_svc::SimSvc::new(sim.clone(), *node, first_handle + 0xc000),
                         exec: Executor::default(),
                         stopped: false,
                         pending: Vec::new(),

@@ -461,7 +461,8 @@ pub fn normalize(trace: &Trace) -> NormTrace {
                 old,
             } => {
                 let v = |x: &Option<serde_json::Value>| {
-                    x.as_ref().map_or_else(|| "-".to_owned(), ToString::to_string)
+                    x.as_ref()
+                        .map_or_else(|| "-".to_owned(), ToString::to_string)
                 };
                 let s = format!(
                     "cmap_notify {track} {event} {key:?} new={} old={}",

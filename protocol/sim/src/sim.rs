@@ -363,6 +363,37 @@ struct SimNode {
     knet: Option<Knet>,
     /// The daemon's votequorum, new with each start.
     votequorum: Option<Votequorum>,
+    /// The views votequorum handed the quorum service (`quorum_api_set_quorum`) since the
+    /// daemon started, the last [`QUORUM_NOTES_MAX`]: what its quorum trackers are sent
+    /// (`send_library_notification`), read by the conformance runner's simulated libquorum.
+    quorum_notes: QuorumNotes,
+}
+
+/// How many quorum views a node keeps for its simulated libquorum clients.
+pub const QUORUM_NOTES_MAX: usize = 1024;
+
+/// A daemon incarnation's `quorum_api_set_quorum` calls, numbered from its start.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumNotes {
+    /// The number of `views[0]`.
+    pub first: u64,
+    /// The views, oldest first.
+    pub views: std::collections::VecDeque<totem_votequorum::QuorumView>,
+}
+
+impl QuorumNotes {
+    fn push(&mut self, view: &totem_votequorum::QuorumView) {
+        if self.views.len() == QUORUM_NOTES_MAX {
+            self.views.pop_front();
+            self.first += 1;
+        }
+        self.views.push_back(view.clone());
+    }
+
+    /// The number the next view will get.
+    pub fn next(&self) -> u64 {
+        self.first + self.views.len() as u64
+    }
 }
 
 impl SimNode {
@@ -507,6 +538,7 @@ impl Sim {
                             send_failed: 0,
                             knet: None,
                             votequorum: None,
+                            quorum_notes: QuorumNotes::default(),
                         },
                     )
                 })
@@ -652,6 +684,7 @@ impl Sim {
             n.node = Some(node);
             n.knet = knet;
             n.votequorum = Some(votequorum);
+            n.quorum_notes = QuorumNotes::default();
             n.paused_until = None;
             // A new process, a new socket with an empty buffer.
             n.rx_credit = n.rx_burst() * RX_COST_US;
@@ -698,6 +731,14 @@ impl Sim {
     /// totemd's quorum service answers GETQUORATE from.
     pub fn quorate(&self, id: u32) -> Option<bool> {
         self.votequorum(id).map(|vq| vq.quorate)
+    }
+
+    /// The quorum views node `id`'s running daemon handed its quorum service, with the
+    /// daemon's incarnation (a client of an earlier one lost its connection).
+    pub fn quorum_notes(&self, id: u32) -> Option<(u64, &QuorumNotes)> {
+        let n = self.nodes.get(&id)?;
+        n.node.as_ref()?;
+        Some((n.incarnation, &n.quorum_notes))
     }
 
     /// Node `id`'s votequorum (`None`: not running).
@@ -1584,7 +1625,9 @@ impl Sim {
                     match output {
                         NodeOutput::Event(e) => {
                             if let Some(vq) = n.votequorum.as_mut() {
-                                vq.node_event(&e);
+                                if vq.node_event(&e) {
+                                    n.quorum_notes.push(&vq.view);
+                                }
                             }
                             events.push(Output::Node(e));
                         }
@@ -1593,7 +1636,9 @@ impl Sim {
                         NodeOutput::Cfg { .. } => {}
                         NodeOutput::Votequorum { from, message } => {
                             if let Some(vq) = n.votequorum.as_mut() {
-                                vq.deliver(from, &message);
+                                if vq.deliver(from, &message) {
+                                    n.quorum_notes.push(&vq.view);
+                                }
                             }
                         }
                     }
