@@ -167,7 +167,7 @@ fn count(
                         handle == h
                             && c.quorate.is_none_or(|q| q == *quorate)
                             && c.members.as_ref().is_none_or(|m| m.matches(members))
-                            && c.ring.is_none_or(|r| r == !ring.starts_with('?'))
+                            && c.ring.is_none_or(|r| r != ring.starts_with('?'))
                     }
                     _ => false,
                 })

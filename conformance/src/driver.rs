@@ -1175,7 +1175,6 @@ mod tests {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
             evs_nodes: EvsNodes::All,
-            services: Vec::new(),
         };
         run_case(
             &s,
@@ -1294,6 +1293,31 @@ mod tests {
     }
 
     #[test]
+    fn service_steps_skip_where_the_backend_does_not_serve_them() {
+        let text = format!("{BASE}  - quorum_initialize: {{client: a}}\n");
+        let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
+        let mut b = Scripted {
+            sink: TraceSink::default(),
+            joined: BTreeSet::new(),
+            evs_nodes: EvsNodes::All,
+        };
+        let o = run_case(
+            &s,
+            &mut b,
+            &RunOptions {
+                artifacts: None,
+                deviations: &Deviations::default(),
+                cmd_timeout: Duration::from_secs(2),
+            },
+        );
+        assert!(
+            matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("does not serve Quorum")),
+            "{:?}",
+            o.verdict
+        );
+    }
+
+    #[test]
     fn unsupported_ipc_type_skips() {
         let text = BASE.replace("  nodes: 1\n", "  nodes: 1\n  ipc: socket\n");
         let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
@@ -1301,7 +1325,6 @@ mod tests {
             sink: TraceSink::default(),
             joined: BTreeSet::new(),
             evs_nodes: EvsNodes::All,
-            services: Vec::new(),
         };
         let o = run_case(
             &s,
