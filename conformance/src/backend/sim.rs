@@ -363,6 +363,8 @@ pub struct SimBackend {
     next_pid: u32,
     /// Knet packets the run's nodes could not decrypt, read at stop.
     crypto_dropped: u64,
+    /// Each simulated daemon's icmap (the clients' libcmap).
+    cmaps: super::sim_svc::Cmaps,
 }
 
 impl SimBackend {
@@ -376,6 +378,7 @@ impl SimBackend {
             clients: BTreeMap::new(),
             next_pid: FIRST_PID,
             crypto_dropped: 0,
+            cmaps: Default::default(),
         }
     }
 
@@ -494,8 +497,12 @@ impl Backend for SimBackend {
             link_mtu: false,
             // Every simulated node runs totem-cpg's EVS service.
             evs_nodes: EvsNodes::All,
-            // libquorum over each node's votequorum; no icmap, no cfg service.
-            services: vec![totem_agent_protocol::svc::Service::Quorum],
+            // libquorum over each node's votequorum, libcmap over totemd's icmap; no cfg
+            // service.
+            services: vec![
+                totem_agent_protocol::svc::Service::Quorum,
+                totem_agent_protocol::svc::Service::Cmap,
+            ],
         }
     }
 
@@ -588,7 +595,12 @@ impl Backend for SimBackend {
                     Client {
                         api: RustCpg::new(connector(), first_handle),
                         evs: RustEvs::new(connector(), first_handle + 0x8000),
-                        svc: super::sim_svc::SimSvc::new(sim.clone(), *node, first_handle + 0xc000),
+                        svc: super::sim_svc::SimSvc::new(
+                            sim.clone(),
+                            self.cmaps.clone(),
+                            *node,
+                            first_handle + 0xc000,
+                        ),
                         exec: Executor::default(),
                         stopped: false,
                         pending: Vec::new(),

@@ -369,31 +369,56 @@ struct SimNode {
     quorum_notes: QuorumNotes,
 }
 
-/// How many quorum views a node keeps for its simulated libquorum clients.
+/// How many quorum views (and configurations) a node keeps for its simulated clients.
 pub const QUORUM_NOTES_MAX: usize = 1024;
 
-/// A daemon incarnation's `quorum_api_set_quorum` calls, numbered from its start.
-#[derive(Debug, Clone, Default)]
-pub struct QuorumNotes {
-    /// The number of `views[0]`.
+/// A log numbered from the daemon's start, keeping its last [`QUORUM_NOTES_MAX`] items.
+#[derive(Debug, Clone)]
+pub struct NoteLog<T> {
+    /// The number of `items[0]`.
     pub first: u64,
-    /// The views, oldest first.
-    pub views: std::collections::VecDeque<totem_votequorum::QuorumView>,
+    /// The items, oldest first.
+    pub items: std::collections::VecDeque<T>,
 }
 
-impl QuorumNotes {
-    fn push(&mut self, view: &totem_votequorum::QuorumView) {
-        if self.views.len() == QUORUM_NOTES_MAX {
-            self.views.pop_front();
+impl<T> Default for NoteLog<T> {
+    fn default() -> Self {
+        NoteLog {
+            first: 0,
+            items: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl<T> NoteLog<T> {
+    fn push(&mut self, item: T) {
+        if self.items.len() == QUORUM_NOTES_MAX {
+            self.items.pop_front();
             self.first += 1;
         }
-        self.views.push_back(view.clone());
+        self.items.push_back(item);
     }
 
-    /// The number the next view will get.
+    /// The number the next item will get.
     pub fn next(&self) -> u64 {
-        self.first + self.views.len() as u64
+        self.first + self.items.len() as u64
     }
+
+    /// Item number `i`, if still kept.
+    pub fn get(&self, i: u64) -> Option<&T> {
+        i.checked_sub(self.first)
+            .and_then(|k| self.items.get(usize::try_from(k).ok()?))
+    }
+}
+
+/// What a daemon incarnation's services were told since its start, for the conformance
+/// runner's simulated client libraries.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumNotes {
+    /// The views votequorum handed the quorum service (`quorum_api_set_quorum`).
+    pub views: NoteLog<totem_votequorum::QuorumView>,
+    /// The totem configurations (left, joined), as `main.c::confchg_fn` gets them.
+    pub configurations: NoteLog<(Vec<u32>, Vec<u32>)>,
 }
 
 impl SimNode {
@@ -1626,8 +1651,13 @@ impl Sim {
                         NodeOutput::Event(e) => {
                             if let Some(vq) = n.votequorum.as_mut() {
                                 if vq.node_event(&e) {
-                                    n.quorum_notes.push(&vq.view);
+                                    n.quorum_notes.views.push(vq.view.clone());
                                 }
+                            }
+                            if let NodeEvent::Configuration { left, joined, .. } = &e {
+                                n.quorum_notes
+                                    .configurations
+                                    .push((left.clone(), joined.clone()));
                             }
                             events.push(Output::Node(e));
                         }
@@ -1637,7 +1667,7 @@ impl Sim {
                         NodeOutput::Votequorum { from, message } => {
                             if let Some(vq) = n.votequorum.as_mut() {
                                 if vq.deliver(from, &message) {
-                                    n.quorum_notes.push(&vq.view);
+                                    n.quorum_notes.views.push(vq.view.clone());
                                 }
                             }
                         }
