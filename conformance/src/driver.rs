@@ -138,7 +138,7 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
             };
             if !c.services.contains(&svc) {
                 return Some(format!(
-                    "{name}: this backend does not serve {svc:?} clients{}",
+                    "{name}: this backend (or its agent) does not serve {svc:?} clients{}",
                     if svc == Service::Cfg {
                         " (cfg shutdown needs a daemon that can leave the ring on request)"
                     } else {
@@ -1311,7 +1311,7 @@ mod tests {
             },
         );
         assert!(
-            matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("does not serve Quorum")),
+            matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("not serve Quorum")),
             "{:?}",
             o.verdict
         );

@@ -182,8 +182,9 @@ fn main() {
                     }
                     Client::Rust => "totem-client".into(),
                 };
+                // EVS stays last: runners read what follows `evs: ` to the end.
                 println!(
-                    "ok: {}; evs: {evs}; {}",
+                    "ok: {}; {}; evs: {evs}",
                     api.library(),
                     libsvc::LibSvc::probe()
                 );
