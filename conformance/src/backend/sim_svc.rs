@@ -10,7 +10,8 @@
 //! incarnation, fed the node's totem configurations as totemd's `confchg` feeds it
 //! (`runtime.members.<id>.*`), with cmap.c's read-only check before SET and DELETE; a
 //! track's notifications go to its connection as totemd queues them. The map holds no
-//! configuration keys (the simulator has no corosync.conf). cfg is not modelled (no cfg
+//! configuration keys (the simulator has no corosync.conf), and `runtime.members.<id>.ip`
+//! reads "no interface found for nodeid" (no addresses either). cfg is not modelled (no cfg
 //! service in the simulator): scenarios calling it are skipped on `sim`.
 
 use std::collections::{BTreeMap, VecDeque};
