@@ -702,14 +702,9 @@ impl Executor {
                     .get(&name)
                     .and_then(|st| st.tracks.get(&c.name).copied())
                     .ok_or_else(|| format!("unknown cmap track {:?}", c.name))?;
-                let e = api.cmap_track_delete(h, t);
-                r.rc = rc(e);
+                // The stale value stays: deleting it again must give CS_ERR_BAD_HANDLE.
+                r.rc = rc(api.cmap_track_delete(h, t));
                 o.track = Some(c.name.clone());
-                if e == CsError::Ok {
-                    if let Some(st) = self.svc_handles.get_mut(&name) {
-                        st.tracks.remove(&c.name);
-                    }
-                }
             }
             Command::CfgTrackstart(_) => r.rc = rc(api.cfg_trackstart(h)),
             Command::CfgTrackstop(_) => r.rc = rc(api.cfg_trackstop(h)),
