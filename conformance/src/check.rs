@@ -87,7 +87,7 @@ pub fn neutral_trace(trace: &Trace) -> shared::Trace {
                 nodes.insert(&e.client, *node);
             }
             // EVS handles are another API's (checked by `evs`).
-            EventKind::Result { .. } if e.kind.is_evs() => {}
+            EventKind::Result { .. } if e.kind.is_evs() || e.kind.is_svc() => {}
             EventKind::Confchg { handle, .. }
             | EventKind::Deliver { handle, .. }
             | EventKind::Result { handle, .. }

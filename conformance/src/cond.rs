@@ -152,6 +152,83 @@ fn count(
                 .count();
             (n, c.exactly, c.at_least.unwrap_or(1))
         }
+        Condition::QuorumNotify(c) => {
+            let h = c.handle.as_deref().unwrap_or("q1");
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::QuorumNotify {
+                        handle,
+                        quorate,
+                        ring,
+                        members,
+                    } => {
+                        handle == h
+                            && c.quorate.is_none_or(|q| q == *quorate)
+                            && c.members.as_ref().is_none_or(|m| m.matches(members))
+                            && c.ring.is_none_or(|r| r != ring.starts_with('?'))
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, c.at_least.unwrap_or(1))
+        }
+        Condition::CmapNotify(c) => {
+            let h = c.handle.as_deref().unwrap_or("m1");
+            // A value is compared by its `value` part: `new: left` matches a string
+            // "left" of any type tag.
+            let value_is = |want: &Option<serde_json::Value>, got: &Option<serde_json::Value>| {
+                want.as_ref().is_none_or(|w| {
+                    got.as_ref().and_then(|g| g.get("value")) == Some(w)
+                        || (w.is_null() && got.is_none())
+                })
+            };
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::CmapNotify {
+                        handle,
+                        track,
+                        event,
+                        key,
+                        new,
+                        old,
+                    } => {
+                        handle == h
+                            && c.track.as_ref().is_none_or(|t| t == track)
+                            && c.key.as_ref().is_none_or(|k| k == key)
+                            && c.event.as_ref().is_none_or(|x| x == event)
+                            && value_is(&c.new, new)
+                            && value_is(&c.old, old)
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, c.at_least.unwrap_or(1))
+        }
+        Condition::CfgShutdown(c) => {
+            let h = c.handle.as_deref().unwrap_or("c1");
+            let n = events
+                .iter()
+                .filter(|e| e.client == c.client)
+                .filter(|e| match &e.kind {
+                    EventKind::CfgShutdown {
+                        handle,
+                        flags,
+                        reply,
+                        ..
+                    } => {
+                        handle == h
+                            && c.reply.as_ref().is_none_or(|r| r == reply)
+                            && c.flags.as_ref().is_none_or(|f| f == flags)
+                    }
+                    _ => false,
+                })
+                .count();
+            (n, c.exactly, 1)
+        }
     }
 }
 

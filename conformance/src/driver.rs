@@ -18,6 +18,7 @@ use crate::scenario::model::Scenario;
 use crate::scenario::raw::{ExpectedRc, Fields, RcExpect, Signal, Step, Transport};
 use crate::trace::normalize::{normalize, NormTrace};
 use crate::trace::{now_us, EventKind, Trace, TraceSink};
+use totem_agent_protocol::svc::Service;
 
 /// Set by the Ctrl-C handler; every wait checks it, then the run tears down.
 pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -135,6 +136,23 @@ fn unsupported(s: &Scenario, b: &dyn Backend) -> Option<String> {
         }
     }
     for st in &s.steps {
+        if let Some((name, _)) = st.svc() {
+            let svc = match name.split('_').next() {
+                Some("quorum") => Service::Quorum,
+                Some("cmap") => Service::Cmap,
+                _ => Service::Cfg,
+            };
+            if !c.services.contains(&svc) {
+                return Some(format!(
+                    "{name}: this backend (or its agent) does not serve {svc:?} clients{}",
+                    if svc == Service::Cfg {
+                        " (cfg shutdown needs a daemon that can leave the ring on request)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
         match st {
             Step::KillNode(_) | Step::PauseNode(_) | Step::ResumeNode(_) if !c.signals => {
                 return Some("needs node signals".into())
@@ -296,6 +314,16 @@ fn tag(client: &str, handle: Option<&String>) -> Option<String> {
 fn command(step: &Step) -> Option<(String, Command, Option<RcExpect>, Fields)> {
     use totem_agent_protocol::command as c;
     let none = Fields::new;
+    if let Some((name, call)) = step.svc() {
+        // Validated when the scenario was loaded.
+        let cmd = crate::scenario::model::svc_command(name, call).ok()?;
+        return Some((
+            call.client.clone(),
+            cmd,
+            call.expect.clone(),
+            call.expect_fields.clone(),
+        ));
+    }
     Some(match step {
         Step::Initialize(x) => (
             x.client.clone(),
@@ -1071,6 +1099,7 @@ mod tests {
                 link_mtu: false,
                 max_links: 1,
                 evs_nodes: self.evs_nodes,
+                services: Vec::new(),
             }
         }
         fn availability(&self) -> Result<(), String> {
@@ -1275,6 +1304,31 @@ mod tests {
             verdict(EvsNodes::Even)
         );
         assert_eq!(verdict(EvsNodes::All), Verdict::Pass);
+    }
+
+    #[test]
+    fn service_steps_skip_where_the_backend_does_not_serve_them() {
+        let text = format!("{BASE}  - quorum_initialize: {{client: a}}\n");
+        let s = parse_str(&text, Path::new("t.yaml")).expect("valid scenario");
+        let mut b = Scripted {
+            sink: TraceSink::default(),
+            joined: BTreeSet::new(),
+            evs_nodes: EvsNodes::All,
+        };
+        let o = run_case(
+            &s,
+            &mut b,
+            &RunOptions {
+                artifacts: None,
+                deviations: &Deviations::default(),
+                cmd_timeout: Duration::from_secs(2),
+            },
+        );
+        assert!(
+            matches!(o.verdict, Verdict::Skipped(ref r) if r.contains("not serve Quorum")),
+            "{:?}",
+            o.verdict
+        );
     }
 
     #[test]

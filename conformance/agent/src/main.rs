@@ -13,10 +13,15 @@
 //! EVS (`evs_*` commands, docs/evs.md) follows the same choice: `--client rust` uses
 //! `totem_client::evs` over libqb IPC to the `evs` service, the default loads libevs at the
 //! first EVS command (`TOTEM_CONFORM_LIBEVS` names a soname or path; see `libevs`).
+//!
+//! quorum, cmap and cfg commands (`quorum_*`, `cmap_*`, `cfg_*`) call libquorum.so.5,
+//! libcmap.so.4 and libcfg.so.7, each loaded at its first command (see `libsvc`), with
+//! either `--client`: the Rust client has no implementation of them.
 
 mod ffi;
 mod libcpg;
 mod libevs;
+mod libsvc;
 
 use std::io::{BufRead, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -177,7 +182,12 @@ fn main() {
                     }
                     Client::Rust => "totem-client".into(),
                 };
-                println!("ok: {}; evs: {evs}", api.library());
+                // EVS stays last: runners read what follows `evs: ` to the end.
+                println!(
+                    "ok: {}; {}; evs: {evs}",
+                    api.library(),
+                    libsvc::LibSvc::probe()
+                );
             }
             Err(e) => {
                 println!("{e}");
@@ -220,6 +230,7 @@ fn main() {
         returned: None,
     };
     let mut evs = open_evs(client);
+    let mut svc = libsvc::LibSvc;
     let mut exec = Executor::default();
     loop {
         // Handles with auto_dispatch are dispatched whenever their descriptor is readable.
@@ -233,9 +244,15 @@ fn main() {
             .into_iter()
             .filter_map(|(n, fd)| Some((n, fd?)))
             .collect();
+        let svc_auto: Vec<(String, i32)> = exec
+            .svc_auto_handles()
+            .into_iter()
+            .filter_map(|(n, fd)| Some((n, fd?)))
+            .collect();
         let mut fds = vec![wake_rd];
         fds.extend(auto.iter().map(|(_, fd)| *fd));
         fds.extend(evs_auto.iter().map(|(_, fd)| *fd));
+        fds.extend(svc_auto.iter().map(|(_, fd)| *fd));
         let rev = ffi::poll(&fds, 200);
         for (i, (h, _)) in auto.iter().enumerate() {
             if rev[i + 1] != 0 {
@@ -245,6 +262,11 @@ fn main() {
         for (i, (h, _)) in evs_auto.iter().enumerate() {
             if rev[i + 1 + auto.len()] != 0 {
                 exec.evs_auto_dispatch(evs.as_mut(), &mut host, h);
+            }
+        }
+        for (i, (h, _)) in svc_auto.iter().enumerate() {
+            if rev[i + 1 + auto.len() + evs_auto.len()] != 0 {
+                exec.svc_auto_dispatch(&mut svc, &mut host, h);
             }
         }
         if rev[0] != 0 {
@@ -259,6 +281,10 @@ fn main() {
                 continue;
             }
             match serde_json::from_str::<Request>(&line) {
+                Ok(req) if req.command.service().is_some() => {
+                    // No exit flow: these commands never quit nor trip a watchdog.
+                    exec.execute_svc(&mut svc, &mut host, &req);
+                }
                 Ok(req) => match exec.execute_any(api.as_mut(), evs.as_mut(), &mut host, &req) {
                     Flow::Continue => {}
                     Flow::Exit(0) => return,

@@ -81,6 +81,40 @@ pub enum Command {
     EvsMcastGroups(EvsMcast),
     /// `evs_membership_get` into an array of `entries` nodeids.
     EvsMembershipGet(EvsMembershipGet),
+    /// `quorum_initialize` / `quorum_model_initialize` (a handle named apart, default `q1`).
+    QuorumInitialize(crate::svc::QuorumInitialize),
+    /// `quorum_finalize`.
+    QuorumFinalize(Target),
+    /// `quorum_trackstart` with CS_TRACK_* flags.
+    QuorumTrackstart(crate::svc::QuorumTrackstart),
+    /// `quorum_trackstop`.
+    QuorumTrackstop(Target),
+    /// `quorum_getquorate`.
+    QuorumGetquorate(Target),
+    /// `cmap_initialize` (default handle `m1`).
+    CmapInitialize(crate::svc::CmapInitialize),
+    /// `cmap_finalize`.
+    CmapFinalize(Target),
+    /// `cmap_get`.
+    CmapGet(crate::svc::CmapKey),
+    /// `cmap_set` of a typed value.
+    CmapSet(crate::svc::CmapSet),
+    /// `cmap_delete`.
+    CmapDelete(crate::svc::CmapKey),
+    /// `cmap_track_add` of a key or prefix.
+    CmapTrackAdd(crate::svc::CmapTrackAdd),
+    /// `cmap_track_delete` of a named track.
+    CmapTrackDelete(crate::svc::CmapTrackDelete),
+    /// `corosync_cfg_initialize` with a shutdown-callback policy (default handle `c1`).
+    CfgInitialize(crate::svc::CfgInitialize),
+    /// `corosync_cfg_finalize`.
+    CfgFinalize(Target),
+    /// `corosync_cfg_trackstart(h, 0)`.
+    CfgTrackstart(Target),
+    /// `corosync_cfg_trackstop`.
+    CfgTrackstop(Target),
+    /// `corosync_cfg_try_shutdown`.
+    CfgTryShutdown(crate::svc::CfgTryShutdown),
 }
 
 impl Command {
@@ -116,6 +150,23 @@ impl Command {
             Self::EvsMcastJoined(_) => "evs_mcast_joined",
             Self::EvsMcastGroups(_) => "evs_mcast_groups",
             Self::EvsMembershipGet(_) => "evs_membership_get",
+            Self::QuorumInitialize(_) => "quorum_initialize",
+            Self::QuorumFinalize(_) => "quorum_finalize",
+            Self::QuorumTrackstart(_) => "quorum_trackstart",
+            Self::QuorumTrackstop(_) => "quorum_trackstop",
+            Self::QuorumGetquorate(_) => "quorum_getquorate",
+            Self::CmapInitialize(_) => "cmap_initialize",
+            Self::CmapFinalize(_) => "cmap_finalize",
+            Self::CmapGet(_) => "cmap_get",
+            Self::CmapSet(_) => "cmap_set",
+            Self::CmapDelete(_) => "cmap_delete",
+            Self::CmapTrackAdd(_) => "cmap_track_add",
+            Self::CmapTrackDelete(_) => "cmap_track_delete",
+            Self::CfgInitialize(_) => "cfg_initialize",
+            Self::CfgFinalize(_) => "cfg_finalize",
+            Self::CfgTrackstart(_) => "cfg_trackstart",
+            Self::CfgTrackstop(_) => "cfg_trackstop",
+            Self::CfgTryShutdown(_) => "cfg_try_shutdown",
         }
     }
 

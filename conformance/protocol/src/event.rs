@@ -95,6 +95,46 @@ pub enum Event {
         left: Vec<u32>,
         joined: Vec<u32>,
     },
+    /// A quorum notification (`quorum_notification_fn_t`; v1: the ring's nodeid too).
+    QuorumNotify {
+        handle: String,
+        quorate: bool,
+        /// The ring id's nodeid (model v1 only; v0's callback has the seq alone).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ring_nodeid: Option<u32>,
+        ring_seq: u64,
+        members: Vec<u32>,
+    },
+    /// A model v1 nodelist notification.
+    QuorumNodelist {
+        handle: String,
+        ring: RingId,
+        members: Vec<u32>,
+        joined: Vec<u32>,
+        left: Vec<u32>,
+    },
+    /// A cmap track's notification (`cmap_notify_fn_t`).
+    CmapNotify {
+        handle: String,
+        /// The track's name (`cmap_track_add`'s `name`).
+        track: String,
+        /// ADD, DELETE, MODIFY (or the number).
+        event: String,
+        key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        new: Option<crate::svc::CmapValue>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<crate::svc::CmapValue>,
+    },
+    /// The cfg shutdown callback fired; `reply` is what the handle's policy answered from
+    /// inside it (`yes`, `no`, `none`: no call) and `reply_rc` that call's return code.
+    CfgShutdown {
+        handle: String,
+        flags: String,
+        reply: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_rc: Option<Rc>,
+    },
     /// A guarded call did not return in time; the agent exits with
     /// [`crate::EXIT_WATCHDOG`] right after this line.
     Watchdog {
@@ -221,6 +261,18 @@ pub struct Outputs {
     /// evs_membership_get: the member nodeids returned (at most `entries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nodes: Option<Vec<u32>>,
+    /// quorum_getquorate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorate: Option<bool>,
+    /// quorum_initialize: the quorum type (QUORUM_FREE 0, QUORUM_SET 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quorum_type: Option<u32>,
+    /// cmap_get: the typed value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<crate::svc::CmapValue>,
+    /// cmap_track_add, cmap_track_delete: the track's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub track: Option<String>,
     /// iteration: every description `_next` returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<IterationItem>>,

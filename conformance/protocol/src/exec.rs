@@ -96,6 +96,8 @@ pub struct Executor {
     buffers: BTreeMap<String, Buffer>,
     /// EVS handles, by scenario name (a namespace of their own: `evs_*` commands).
     pub(crate) evs_handles: BTreeMap<String, HandleState>,
+    /// quorum, cmap and cfg handles, by scenario name (`quorum_*`, `cmap_*`, `cfg_*`).
+    pub(crate) svc_handles: BTreeMap<String, crate::svc::SvcHandle>,
 }
 
 pub(crate) fn rc(e: CsError) -> Option<Rc> {
@@ -358,6 +360,11 @@ impl Executor {
             Command::Initialize(_) | Command::Quit => return Ok(()),
             c if c.is_evs() => {
                 return Err("an EVS command needs the agent's EVS implementation"
+                    .to_owned()
+                    .into())
+            }
+            c if c.service().is_some() => {
+                return Err("a quorum, cmap or cfg command needs the agent's SvcApi"
                     .to_owned()
                     .into())
             }

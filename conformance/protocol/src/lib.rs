@@ -15,6 +15,8 @@
 //! * EVS (docs/evs.md): the `evs_*` commands and events, [`EvsApi`] (libevs's calls;
 //!   [`client::RustEvs`] over `totem-client`, the agent's libevs FFI), run by the same
 //!   executor ([`evs_exec`]).
+//! * Pacemaker's other services ([`svc`]): `quorum_*`, `cmap_*` and `cfg_*` commands and
+//!   their notification events, [`svc::SvcApi`] (libquorum, libcmap, libcfg).
 
 pub mod api;
 pub mod client;
@@ -23,6 +25,7 @@ pub mod event;
 pub mod evs_exec;
 pub mod exec;
 pub mod payload;
+pub mod svc;
 pub mod values;
 
 pub use api::{CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, Handle};

@@ -21,6 +21,7 @@ use super::{
 use crate::scenario::model::{Topology, MAX_NODES};
 use crate::scenario::raw::{Ipc, Signal, Transport};
 use crate::trace::{Trace, TraceSink};
+use totem_agent_protocol::svc::Service;
 
 const TEMPLATE: &str = include_str!("../../../fixtures/corosync/corosync.conf.tmpl");
 const COROSYNC: &str = "/usr/sbin/corosync";
@@ -481,6 +482,38 @@ fn flavor_availability(flavor: Flavor) -> Result<(), String> {
     Ok(())
 }
 
+/// The services whose client library the agent loads: its `--probe` line says
+/// `quorum: none (why)` (`cmap: `, `cfg: `) for one that does not load; an agent that
+/// names none of them is taken to serve all three. Asked once per run.
+fn agent_services() -> Vec<Service> {
+    static SERVICES: std::sync::OnceLock<Vec<Service>> = std::sync::OnceLock::new();
+    SERVICES
+        .get_or_init(|| {
+            let text = agent::agent_command()
+                .ok()
+                .and_then(|(agent, args)| {
+                    Command::new(agent).args(args).arg("--probe").output().ok()
+                })
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            [
+                (Service::Quorum, "quorum: "),
+                (Service::Cmap, "cmap: "),
+                (Service::Cfg, "cfg: "),
+            ]
+            .into_iter()
+            .filter(|(_, tag)| {
+                !text
+                    .split(tag)
+                    .nth(1)
+                    .is_some_and(|rest| rest.starts_with("none"))
+            })
+            .map(|(s, _)| s)
+            .collect()
+        })
+        .clone()
+}
+
 /// Whether the agent can make EVS calls: its `--probe` line ends `evs: none (why)` when
 /// its EVS library does not load (an agent that says nothing is taken at its word).
 fn agent_evs_availability() -> Result<(), String> {
@@ -537,6 +570,9 @@ impl Backend for Corosync {
                 Flavor::Native => EvsNodes::All,
                 Flavor::Mixed => EvsNodes::Even,
             },
+            // The agent's libquorum, libcmap and libcfg talk to either daemon, where they
+            // load.
+            services: agent_services(),
         }
     }
 

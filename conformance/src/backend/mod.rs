@@ -8,6 +8,7 @@ pub mod agent;
 pub mod corosync;
 pub mod netns;
 pub mod sim;
+mod sim_svc;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -69,6 +70,9 @@ pub struct Capabilities {
     pub max_links: u32,
     /// The nodes whose daemon serves EVS (docs/evs.md): totemd's, not corosync 3's.
     pub evs_nodes: EvsNodes,
+    /// The client libraries of Pacemaker's other services the backend serves (quorum,
+    /// cmap, cfg); a scenario calling another is skipped.
+    pub services: Vec<totem_agent_protocol::svc::Service>,
 }
 
 /// Where EVS clients can run.

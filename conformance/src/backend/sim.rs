@@ -47,7 +47,7 @@ const COMMAND_LATENCY: Duration = Duration::from_millis(2);
 /// First simulated handle value (opaque, like libcpg's).
 const FIRST_HANDLE: u64 = 0x7a11_0000_0001;
 
-type Shared = Rc<RefCell<Sim>>;
+pub(super) type Shared = Rc<RefCell<Sim>>;
 
 fn sim_time(d: Duration) -> totem_srp::Duration {
     totem_srp::Duration::from_micros(d.as_micros() as u64)
@@ -313,6 +313,8 @@ struct Client {
     api: RustCpg<SimConnector>,
     /// The client's libevs: `totem_client::evs` on the node's EVS service.
     evs: RustEvs<SimConnector>,
+    /// Its libquorum over the node's votequorum (cmap and cfg are not modelled).
+    svc: super::sim_svc::SimSvc,
     exec: Executor,
     /// SIGSTOP: commands wait until SIGCONT.
     stopped: bool,
@@ -361,6 +363,8 @@ pub struct SimBackend {
     next_pid: u32,
     /// Knet packets the run's nodes could not decrypt, read at stop.
     crypto_dropped: u64,
+    /// Each simulated daemon's icmap (the clients' libcmap).
+    cmaps: super::sim_svc::Cmaps,
 }
 
 impl SimBackend {
@@ -374,6 +378,7 @@ impl SimBackend {
             clients: BTreeMap::new(),
             next_pid: FIRST_PID,
             crypto_dropped: 0,
+            cmaps: Default::default(),
         }
     }
 
@@ -416,6 +421,7 @@ impl SimBackend {
             };
             c.exec.auto_dispatch_all(&mut c.api, &mut host);
             c.exec.evs_auto_dispatch_all(&mut c.evs, &mut host);
+            c.exec.svc_auto_dispatch_ready(&mut c.svc, &mut host);
         }
     }
 
@@ -454,6 +460,10 @@ impl SimBackend {
             sink: &self.sink,
             client,
         };
+        if request.command.service().is_some() {
+            c.exec.execute_svc(&mut c.svc, &mut host, request);
+            return Ok(());
+        }
         match c
             .exec
             .execute_any(&mut c.api, &mut c.evs, &mut host, request)
@@ -491,6 +501,12 @@ impl Backend for SimBackend {
             max_links: 1,
             // Every simulated node runs totem-cpg's EVS service.
             evs_nodes: EvsNodes::All,
+            // libquorum over each node's votequorum, libcmap over totemd's icmap; no cfg
+            // service.
+            services: vec![
+                totem_agent_protocol::svc::Service::Quorum,
+                totem_agent_protocol::svc::Service::Cmap,
+            ],
         }
     }
 
@@ -588,6 +604,12 @@ impl Backend for SimBackend {
                     Client {
                         api: RustCpg::new(connector(), first_handle),
                         evs: RustEvs::new(connector(), first_handle + 0x8000),
+                        svc: super::sim_svc::SimSvc::new(
+                            sim.clone(),
+                            self.cmaps.clone(),
+                            *node,
+                            first_handle + 0xc000,
+                        ),
                         exec: Executor::default(),
                         stopped: false,
                         pending: Vec::new(),

@@ -208,6 +208,53 @@ fn rows(trace: &Trace) -> (Vec<String>, Vec<Row>) {
                     "deliver",
                 )
             }
+            EventKind::QuorumNotify {
+                handle,
+                quorate,
+                ring,
+                members,
+            } => (
+                Some(lane(format!("{}.{handle}", e.client), &mut lanes)),
+                format!("quorum quorate={quorate} ring {ring} {members:?}"),
+                "confchg",
+            ),
+            EventKind::QuorumNodelist {
+                handle,
+                ring,
+                members,
+                joined,
+                left,
+            } => (
+                Some(lane(format!("{}.{handle}", e.client), &mut lanes)),
+                format!("quorum nodelist ring {ring} {members:?} +{joined:?} -{left:?}"),
+                "confchg",
+            ),
+            EventKind::CmapNotify {
+                handle,
+                event,
+                key,
+                new,
+                ..
+            } => (
+                Some(lane(format!("{}.{handle}", e.client), &mut lanes)),
+                format!(
+                    "cmap {event} {key} = {}",
+                    new.as_ref()
+                        .and_then(|v| v.get("value"))
+                        .map_or_else(|| "-".to_owned(), ToString::to_string)
+                ),
+                "deliver",
+            ),
+            EventKind::CfgShutdown {
+                handle,
+                flags,
+                reply,
+                ..
+            } => (
+                Some(lane(format!("{}.{handle}", e.client), &mut lanes)),
+                format!("cfg shutdown {flags}: replied {reply}"),
+                "call",
+            ),
             EventKind::ClientStarted { .. } | EventKind::ClientFatal { .. } => continue,
         };
         rows.push((l, label, kind));

@@ -370,6 +370,46 @@ mod tests {
     }
 
     #[test]
+    fn service_steps_are_read_as_their_commands() {
+        use totem_agent_protocol::Command;
+        let ok = OK.replace(
+            "initialize: {client: a}",
+            "cmap_initialize: {client: a}\n  - cmap_set: {client: a, key: k.x, value: {type: u32, value: 7}}",
+        );
+        let s = parse_str(&ok, Path::new("x.yaml")).expect("valid");
+        let (name, call) = s
+            .steps
+            .iter()
+            .find_map(|st| st.svc().filter(|(n, _)| *n == "cmap_set"))
+            .expect("a cmap_set step");
+        let Ok(Command::CmapSet(c)) = crate::scenario::model::svc_command(name, call) else {
+            panic!("not a cmap_set")
+        };
+        // The handle defaults to the service's (m1), not CPG's h1.
+        assert_eq!((c.target.handle.as_str(), c.key.as_str()), ("m1", "k.x"));
+        for (bad, word) in [
+            (
+                "cmap_set: {client: a, key: k.x, value: {type: u33, value: 7}}",
+                "u33",
+            ),
+            (
+                "cmap_set: {client: a, key: k.x, value: {type: u32, value: 7}, vaule: 1}",
+                "vaule",
+            ),
+            ("quorum_trackstart: {client: a}", "flags"),
+        ] {
+            let text = ok.replace(
+                "cmap_set: {client: a, key: k.x, value: {type: u32, value: 7}}",
+                bad,
+            );
+            let e = parse_str(&text, Path::new("bad.yaml")).expect_err(bad);
+            assert_eq!(e.line, Some(11), "{bad}: {e}");
+            assert!(e.key.starts_with("steps[3]"), "{bad}: {e}");
+            assert!(e.message.contains(word), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn node_out_of_range_is_rejected() {
         let text = OK.replace("{name: a, node: 1}", "{name: a, node: 4}");
         assert!(parse_str(&text, Path::new("bad.yaml")).is_err());

@@ -127,8 +127,38 @@ pub fn step_client(step: &Step) -> Option<&str> {
         Step::EvsJoin(c) | Step::EvsLeave(c) => &c.client,
         Step::EvsMcastJoined(c) | Step::EvsMcastGroups(c) => &c.client,
         Step::EvsMembershipGet(c) => &c.client,
+        s if s.svc().is_some() => &s.svc()?.1.client,
         _ => return None,
     })
+}
+
+/// The agent command of a quorum, cmap or cfg step: its keys (but `client`, `expect`,
+/// `expect_fields`) read as the command's, the handle defaulting to `q1`, `m1` or `c1`. A
+/// key the command does not have is an error (the protocol's types accept and drop them).
+pub fn svc_command(
+    name: &str,
+    call: &super::raw::SvcCall,
+) -> Result<totem_agent_protocol::Command, String> {
+    use totem_agent_protocol::command::Request;
+    let mut args = call.args.clone();
+    let handle = match name.split('_').next() {
+        Some("quorum") => "q1",
+        Some("cmap") => "m1",
+        _ => "c1",
+    };
+    args.entry("handle")
+        .or_insert_with(|| serde_json::Value::from(handle));
+    args.insert("cmd".into(), name.into());
+    let req: Request = serde_json::from_value(serde_json::Value::Object(args.clone()))
+        .map_err(|e| e.to_string())?;
+    // Keys that did not survive a round trip were not the command's.
+    let back = serde_json::to_value(&req.command).map_err(|e| e.to_string())?;
+    for k in args.keys() {
+        if back.get(k).is_none() {
+            return Err(format!("unknown field {k}"));
+        }
+    }
+    Ok(req.command)
 }
 
 /// The EVS keys a step passes.
@@ -157,6 +187,9 @@ fn cond_clients(c: &Condition) -> Vec<&str> {
             v.extend(x.from.as_deref());
             v
         }
+        Condition::QuorumNotify(x) => vec![x.client.as_str()],
+        Condition::CmapNotify(x) => vec![x.client.as_str()],
+        Condition::CfgShutdown(x) => vec![x.client.as_str()],
     }
 }
 
@@ -436,6 +469,9 @@ impl Scenario {
                         ));
                     }
                 }
+            }
+            if let Some((name, call)) = step.svc() {
+                svc_command(name, call).map_err(|e| err(key(name), line, e))?;
             }
             if step.is_evs() {
                 if let Some(c) = step_client(step) {

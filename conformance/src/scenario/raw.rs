@@ -425,9 +425,65 @@ pub enum Step {
     EvsMcastJoined(EvsMcast),
     EvsMcastGroups(EvsMcast),
     EvsMembershipGet(EvsMembershipGet),
+    /// libquorum, libcmap and libcfg calls (Pacemaker's other services): handles named
+    /// apart from CPG's (defaults `q1`, `m1`, `c1`).
+    QuorumInitialize(SvcCall),
+    QuorumFinalize(SvcCall),
+    QuorumTrackstart(SvcCall),
+    QuorumTrackstop(SvcCall),
+    QuorumGetquorate(SvcCall),
+    CmapInitialize(SvcCall),
+    CmapFinalize(SvcCall),
+    CmapGet(SvcCall),
+    CmapSet(SvcCall),
+    CmapDelete(SvcCall),
+    CmapTrackAdd(SvcCall),
+    CmapTrackDelete(SvcCall),
+    CfgInitialize(SvcCall),
+    CfgFinalize(SvcCall),
+    CfgTrackstart(SvcCall),
+    CfgTrackstop(SvcCall),
+    CfgTryShutdown(SvcCall),
+}
+
+/// A quorum, cmap or cfg call: `client`, `expect`, `expect_fields`, and the keys of the
+/// agent command of the same name (`handle`, `key`, `value`, `flags` ...), checked against
+/// that command when the scenario is loaded (`model::svc_command`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct SvcCall {
+    pub client: String,
+    pub expect: Option<RcExpect>,
+    #[serde(default)]
+    pub expect_fields: Fields,
+    #[serde(flatten)]
+    pub args: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Step {
+    /// A quorum, cmap or cfg step: its command name and call.
+    pub fn svc(&self) -> Option<(&'static str, &SvcCall)> {
+        Some(match self {
+            Step::QuorumInitialize(c) => ("quorum_initialize", c),
+            Step::QuorumFinalize(c) => ("quorum_finalize", c),
+            Step::QuorumTrackstart(c) => ("quorum_trackstart", c),
+            Step::QuorumTrackstop(c) => ("quorum_trackstop", c),
+            Step::QuorumGetquorate(c) => ("quorum_getquorate", c),
+            Step::CmapInitialize(c) => ("cmap_initialize", c),
+            Step::CmapFinalize(c) => ("cmap_finalize", c),
+            Step::CmapGet(c) => ("cmap_get", c),
+            Step::CmapSet(c) => ("cmap_set", c),
+            Step::CmapDelete(c) => ("cmap_delete", c),
+            Step::CmapTrackAdd(c) => ("cmap_track_add", c),
+            Step::CmapTrackDelete(c) => ("cmap_track_delete", c),
+            Step::CfgInitialize(c) => ("cfg_initialize", c),
+            Step::CfgFinalize(c) => ("cfg_finalize", c),
+            Step::CfgTrackstart(c) => ("cfg_trackstart", c),
+            Step::CfgTrackstop(c) => ("cfg_trackstop", c),
+            Step::CfgTryShutdown(c) => ("cfg_try_shutdown", c),
+            _ => return None,
+        })
+    }
+
     /// Whether the step is an EVS call (`evs_*`, or a burst with EVS senders).
     pub fn is_evs(&self) -> bool {
         matches!(
@@ -766,6 +822,9 @@ pub struct WaitUntil {
     pub call: Option<CallCond>,
     pub evs_confchg: Option<EvsConfchgCond>,
     pub evs_delivered: Option<EvsDeliveredCond>,
+    pub quorum_notify: Option<QuorumNotifyCond>,
+    pub cmap_notify: Option<CmapNotifyCond>,
+    pub cfg_shutdown: Option<CfgShutdownCond>,
 }
 
 impl WaitUntil {
@@ -793,10 +852,19 @@ impl WaitUntil {
         if let Some(c) = &self.evs_delivered {
             v.push(Condition::EvsDelivered(c.clone()));
         }
+        if let Some(c) = &self.quorum_notify {
+            v.push(Condition::QuorumNotify(c.clone()));
+        }
+        if let Some(c) = &self.cmap_notify {
+            v.push(Condition::CmapNotify(c.clone()));
+        }
+        if let Some(c) = &self.cfg_shutdown {
+            v.push(Condition::CfgShutdown(c.clone()));
+        }
         match v.len() {
             1 => Ok(v.remove(0)),
             0 => Err(
-                "wait_until needs one of confchg, delivered, totem_confchg, exited, call, evs_confchg, evs_delivered"
+                "wait_until needs one of confchg, delivered, totem_confchg, exited, call, evs_confchg, evs_delivered, quorum_notify, cmap_notify, cfg_shutdown"
                     .to_owned(),
             ),
             _ => Err("wait_until takes exactly one condition".to_owned()),
@@ -823,6 +891,75 @@ pub enum Condition {
     EvsConfchg(EvsConfchgCond),
     /// EVS deliveries on the handle matching the filters.
     EvsDelivered(EvsDeliveredCond),
+    /// Quorum notifications on the handle matching the filters.
+    QuorumNotify(QuorumNotifyCond),
+    /// cmap track notifications on the handle matching the filters.
+    CmapNotify(CmapNotifyCond),
+    /// cfg shutdown callbacks on the handle matching the filters.
+    CfgShutdown(CfgShutdownCond),
+}
+
+/// A quorum notification: quorate, members (a count or the nodeids as a set), whether the
+/// ring id's nodeid came (model v1).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuorumNotifyCond {
+    pub client: String,
+    /// Default `q1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quorate: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub members: Option<NodeList>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ring: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+/// A cmap notification: the track (its name), key, event (ADD, DELETE, MODIFY) and the
+/// new / old value (the value alone, compared as JSON: `left`, `5`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CmapNotifyCond {
+    pub client: String,
+    /// Default `m1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub old: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
+}
+
+/// A cfg shutdown callback: what the policy answered (`yes`, `no`, `none`) and the
+/// shutdown flags (REQUEST ...).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CfgShutdownCond {
+    pub client: String,
+    /// Default `c1`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flags: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exactly: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

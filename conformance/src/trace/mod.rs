@@ -109,6 +109,37 @@ pub enum EventKind {
         left: Vec<u32>,
         joined: Vec<u32>,
     },
+    /// A quorum notification; `ring` is `nodeid.seq` (model v1) or `?.seq` (v0).
+    QuorumNotify {
+        handle: String,
+        quorate: bool,
+        ring: String,
+        members: Vec<u32>,
+    },
+    /// A model v1 nodelist notification.
+    QuorumNodelist {
+        handle: String,
+        ring: String,
+        members: Vec<u32>,
+        joined: Vec<u32>,
+        left: Vec<u32>,
+    },
+    /// A cmap track notification; values as `{type, value}`.
+    CmapNotify {
+        handle: String,
+        track: String,
+        event: String,
+        key: String,
+        new: Option<serde_json::Value>,
+        old: Option<serde_json::Value>,
+    },
+    /// A cfg shutdown callback and the policy's answer from inside it.
+    CfgShutdown {
+        handle: String,
+        flags: String,
+        reply: String,
+        reply_rc: Option<String>,
+    },
 }
 
 /// For each event, whether it is a regular EVS confchg (`Some(true)`), a transitional one
@@ -146,6 +177,20 @@ impl EventKind {
         match self {
             EventKind::EvsDeliver { .. } | EventKind::EvsConfchg { .. } => true,
             EventKind::Result { cmd, .. } => cmd.starts_with("evs_"),
+            _ => false,
+        }
+    }
+
+    /// Whether the event belongs to a quorum, cmap or cfg handle.
+    pub fn is_svc(&self) -> bool {
+        match self {
+            EventKind::QuorumNotify { .. }
+            | EventKind::QuorumNodelist { .. }
+            | EventKind::CmapNotify { .. }
+            | EventKind::CfgShutdown { .. } => true,
+            EventKind::Result { cmd, .. } => {
+                cmd.starts_with("quorum_") || cmd.starts_with("cmap_") || cmd.starts_with("cfg_")
+            }
             _ => false,
         }
     }
@@ -362,6 +407,60 @@ pub fn from_agent(event: agent::Event) -> Result<EventKind, String> {
             members,
             left,
             joined,
+        },
+        agent::Event::QuorumNotify {
+            handle,
+            quorate,
+            ring_nodeid,
+            ring_seq,
+            members,
+        } => EventKind::QuorumNotify {
+            handle,
+            quorate,
+            ring: format!(
+                "{}.{ring_seq}",
+                ring_nodeid.map_or_else(|| "?".to_owned(), |n| n.to_string())
+            ),
+            members,
+        },
+        agent::Event::QuorumNodelist {
+            handle,
+            ring,
+            members,
+            joined,
+            left,
+        } => EventKind::QuorumNodelist {
+            handle,
+            ring: format!("{}.{}", ring.nodeid, ring.seq),
+            members,
+            joined,
+            left,
+        },
+        agent::Event::CmapNotify {
+            handle,
+            track,
+            event,
+            key,
+            new,
+            old,
+        } => EventKind::CmapNotify {
+            handle,
+            track,
+            event,
+            key,
+            new: new.and_then(|v| serde_json::to_value(v).ok()),
+            old: old.and_then(|v| serde_json::to_value(v).ok()),
+        },
+        agent::Event::CfgShutdown {
+            handle,
+            flags,
+            reply,
+            reply_rc,
+        } => EventKind::CfgShutdown {
+            handle,
+            flags,
+            reply,
+            reply_rc: reply_rc.map(|r| r.to_string()),
         },
     })
 }

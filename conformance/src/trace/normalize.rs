@@ -218,6 +218,26 @@ fn value_str(ids: &mut Ids, k: &str, v: &serde_json::Value) -> String {
     v.to_string()
 }
 
+/// A service ring id (`nodeid.seq`, `?.seq` from quorum's v0 callback) renamed as rings
+/// are (`ids.first-appearance`).
+fn norm_ring(ids: &mut Ids, ring: &str) -> String {
+    match ring
+        .split_once('.')
+        .and_then(|(n, q)| Some((n.parse::<u32>().ok(), q.parse::<u64>().ok()?)))
+    {
+        Some((Some(n), q)) => format!("{}@{}", ids.ring((n, q)), ids.node(n)),
+        Some((None, q)) => format!("seq:{}", ids.ring((0, q))),
+        None => ring.to_owned(),
+    }
+}
+
+/// Nodeids renamed and sorted (a member list's order is the daemon's).
+fn norm_nodes(ids: &mut Ids, nodes: &[u32]) -> String {
+    let mut l: Vec<String> = nodes.iter().map(|n| ids.node(*n)).collect();
+    l.sort();
+    format!("[{}]", l.join(" "))
+}
+
 pub fn normalize(trace: &Trace) -> NormTrace {
     let mut ids = Ids::default();
     let mut out = NormTrace {
@@ -394,6 +414,80 @@ pub fn normalize(trace: &Trace) -> NormTrace {
                         seq: *seq,
                         len: *len,
                     });
+            }
+            // Notifications of Pacemaker's other services are membership-like: ordered
+            // per handle, ring ids and nodeids renamed.
+            EventKind::QuorumNotify {
+                handle,
+                quorate,
+                ring,
+                members,
+            } => {
+                let r = norm_ring(&mut ids, ring);
+                let m = norm_nodes(&mut ids, members);
+                pending
+                    .entry(stream(handle))
+                    .or_default()
+                    .push(Item::Membership(format!(
+                        "quorum_notify quorate={quorate} ring={r} members={m}"
+                    )));
+            }
+            EventKind::QuorumNodelist {
+                handle,
+                ring,
+                members,
+                joined,
+                left,
+            } => {
+                let r = norm_ring(&mut ids, ring);
+                let (m, j, l) = (
+                    norm_nodes(&mut ids, members),
+                    norm_nodes(&mut ids, joined),
+                    norm_nodes(&mut ids, left),
+                );
+                pending
+                    .entry(stream(handle))
+                    .or_default()
+                    .push(Item::Membership(format!(
+                        "quorum_nodelist ring={r} members={m} joined={j} left={l}"
+                    )));
+            }
+            EventKind::CmapNotify {
+                handle,
+                track,
+                event,
+                key,
+                new,
+                old,
+            } => {
+                let v = |x: &Option<serde_json::Value>| {
+                    x.as_ref()
+                        .map_or_else(|| "-".to_owned(), ToString::to_string)
+                };
+                let s = format!(
+                    "cmap_notify {track} {event} {key:?} new={} old={}",
+                    v(new),
+                    v(old)
+                );
+                pending
+                    .entry(stream(handle))
+                    .or_default()
+                    .push(Item::Membership(s));
+            }
+            EventKind::CfgShutdown {
+                handle,
+                flags,
+                reply,
+                reply_rc,
+            } => {
+                let s = format!(
+                    "cfg_shutdown {flags} reply={reply} rc={}",
+                    reply_rc.as_deref().unwrap_or("-")
+                );
+                pending
+                    .entry(stream(handle))
+                    .or_default()
+                    .push(Item::Membership(s));
             }
         }
     }

@@ -23,6 +23,6 @@ mod sim;
 pub mod sweep;
 
 pub use sim::{
-    IpcError, NetworkOptions, SendBuffer, SharedFile, SharedMemory, Sim, SimStats, Timings,
-    TraceEntry, TraceEvent,
+    IpcError, NetworkOptions, QuorumNotes, SendBuffer, SharedFile, SharedMemory, Sim, SimStats,
+    Timings, TraceEntry, TraceEvent, QUORUM_NOTES_MAX,
 };

@@ -363,6 +363,62 @@ struct SimNode {
     knet: Option<Knet>,
     /// The daemon's votequorum, new with each start.
     votequorum: Option<Votequorum>,
+    /// The views votequorum handed the quorum service (`quorum_api_set_quorum`) since the
+    /// daemon started, the last [`QUORUM_NOTES_MAX`]: what its quorum trackers are sent
+    /// (`send_library_notification`), read by the conformance runner's simulated libquorum.
+    quorum_notes: QuorumNotes,
+}
+
+/// How many quorum views (and configurations) a node keeps for its simulated clients.
+pub const QUORUM_NOTES_MAX: usize = 1024;
+
+/// A log numbered from the daemon's start, keeping its last [`QUORUM_NOTES_MAX`] items.
+#[derive(Debug, Clone)]
+pub struct NoteLog<T> {
+    /// The number of `items[0]`.
+    pub first: u64,
+    /// The items, oldest first.
+    pub items: std::collections::VecDeque<T>,
+}
+
+impl<T> Default for NoteLog<T> {
+    fn default() -> Self {
+        NoteLog {
+            first: 0,
+            items: std::collections::VecDeque::new(),
+        }
+    }
+}
+
+impl<T> NoteLog<T> {
+    fn push(&mut self, item: T) {
+        if self.items.len() == QUORUM_NOTES_MAX {
+            self.items.pop_front();
+            self.first += 1;
+        }
+        self.items.push_back(item);
+    }
+
+    /// The number the next item will get.
+    pub fn next(&self) -> u64 {
+        self.first + self.items.len() as u64
+    }
+
+    /// Item number `i`, if still kept.
+    pub fn get(&self, i: u64) -> Option<&T> {
+        i.checked_sub(self.first)
+            .and_then(|k| self.items.get(usize::try_from(k).ok()?))
+    }
+}
+
+/// What a daemon incarnation's services were told since its start, for the conformance
+/// runner's simulated client libraries.
+#[derive(Debug, Clone, Default)]
+pub struct QuorumNotes {
+    /// The views votequorum handed the quorum service (`quorum_api_set_quorum`).
+    pub views: NoteLog<totem_votequorum::QuorumView>,
+    /// The totem configurations (left, joined), as `main.c::confchg_fn` gets them.
+    pub configurations: NoteLog<(Vec<u32>, Vec<u32>)>,
 }
 
 impl SimNode {
@@ -507,6 +563,7 @@ impl Sim {
                             send_failed: 0,
                             knet: None,
                             votequorum: None,
+                            quorum_notes: QuorumNotes::default(),
                         },
                     )
                 })
@@ -652,6 +709,7 @@ impl Sim {
             n.node = Some(node);
             n.knet = knet;
             n.votequorum = Some(votequorum);
+            n.quorum_notes = QuorumNotes::default();
             n.paused_until = None;
             // A new process, a new socket with an empty buffer.
             n.rx_credit = n.rx_burst() * RX_COST_US;
@@ -698,6 +756,14 @@ impl Sim {
     /// totemd's quorum service answers GETQUORATE from.
     pub fn quorate(&self, id: u32) -> Option<bool> {
         self.votequorum(id).map(|vq| vq.quorate)
+    }
+
+    /// The quorum views node `id`'s running daemon handed its quorum service, with the
+    /// daemon's incarnation (a client of an earlier one lost its connection).
+    pub fn quorum_notes(&self, id: u32) -> Option<(u64, &QuorumNotes)> {
+        let n = self.nodes.get(&id)?;
+        n.node.as_ref()?;
+        Some((n.incarnation, &n.quorum_notes))
     }
 
     /// Node `id`'s votequorum (`None`: not running).
@@ -1586,7 +1652,14 @@ impl Sim {
                     match output {
                         NodeOutput::Event(e) => {
                             if let Some(vq) = n.votequorum.as_mut() {
-                                vq.node_event(&e);
+                                if vq.node_event(&e) {
+                                    n.quorum_notes.views.push(vq.view.clone());
+                                }
+                            }
+                            if let NodeEvent::Configuration { left, joined, .. } = &e {
+                                n.quorum_notes
+                                    .configurations
+                                    .push((left.clone(), joined.clone()));
                             }
                             events.push(Output::Node(e));
                         }
@@ -1595,7 +1668,9 @@ impl Sim {
                         NodeOutput::Cfg { .. } => {}
                         NodeOutput::Votequorum { from, message } => {
                             if let Some(vq) = n.votequorum.as_mut() {
-                                vq.deliver(from, &message);
+                                if vq.deliver(from, &message) {
+                                    n.quorum_notes.views.push(vq.view.clone());
+                                }
                             }
                         }
                     }

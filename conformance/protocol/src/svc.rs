@@ -1,0 +1,824 @@
+//! The three services Pacemaker depends on beside CPG: libquorum (`quorum_*`), libcmap
+//! (`cmap_*`) and libcfg's shutdown tracking (`cfg_*`). Their commands, values and
+//! callbacks, the [`SvcApi`] trait (the C calls, one method each) and the executor's half
+//! that runs them, written once for the agent (FFI to libquorum.so.5, libcmap.so.4,
+//! libcfg.so.7) and the `sim` backend.
+//!
+//! Handles of the three live in one namespace of their own (scenario defaults `q1`, `m1`,
+//! `c1`); cmap tracks are named too (`t1`), and a notification names its track.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use totem_wire::ipc::CsError;
+
+use crate::api::{EventFd, Handle};
+use crate::command::{Command, Request, Target};
+use crate::event::{CallResult, Event, Outputs, RingId};
+use crate::exec::{rc, Executor, Flow, HandleState, Host, NoCall};
+use crate::values::DispatchMode;
+
+/// Which library a handle belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Service {
+    Quorum,
+    Cmap,
+    Cfg,
+}
+
+/// `quorum_model_t`: v0 (`quorum_initialize`, what Pacemaker 2.1 calls: quorate, ring
+/// seq, members) or v1 (`quorum_model_initialize(QUORUM_MODEL_V1)`: the ring id, and a
+/// nodelist callback).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum QuorumModel {
+    #[default]
+    V0,
+    V1,
+}
+
+fn q1() -> String {
+    "q1".to_owned()
+}
+fn m1() -> String {
+    "m1".to_owned()
+}
+fn c1() -> String {
+    "c1".to_owned()
+}
+fn t1() -> String {
+    "t1".to_owned()
+}
+fn yes() -> bool {
+    true
+}
+
+/// `quorum_initialize` (v0) or `quorum_model_initialize` (v1).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QuorumInitialize {
+    #[serde(default = "q1")]
+    pub handle: String,
+    #[serde(default)]
+    pub model: QuorumModel,
+    /// Dispatch (CS_DISPATCH_ALL) whenever the handle's descriptor is readable.
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+}
+
+/// `CS_TRACK_*` flags (corotypes.h) by name, or a number.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum TrackFlags {
+    Names(Vec<String>),
+    Raw(u32),
+}
+
+impl TrackFlags {
+    /// The C value: CURRENT 1, CHANGES 2, CHANGES_ONLY 4.
+    pub fn raw(&self) -> Result<u32, String> {
+        match self {
+            TrackFlags::Raw(v) => Ok(*v),
+            TrackFlags::Names(n) => n.iter().try_fold(0, |acc, s| {
+                Ok(acc
+                    | match s.as_str() {
+                        "CURRENT" => 1,
+                        "CHANGES" => 2,
+                        "CHANGES_ONLY" => 4,
+                        o => {
+                            return Err(format!(
+                                "bad track flag {o:?}: CURRENT, CHANGES or CHANGES_ONLY"
+                            ))
+                        }
+                    })
+            }),
+        }
+    }
+}
+
+/// `quorum_trackstart`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct QuorumTrackstart {
+    #[serde(flatten)]
+    pub target: Target,
+    pub flags: TrackFlags,
+}
+
+/// A cmap value with its `cmap_value_types_t`, named as `corosync-cmapctl` names types
+/// (`i8` .. `u64`, `flt`, `dbl`, `str`, `bin`: hex digits).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
+pub enum CmapValue {
+    I8(i8),
+    U8(u8),
+    I16(i16),
+    U16(u16),
+    I32(i32),
+    U32(u32),
+    I64(i64),
+    U64(u64),
+    Flt(f32),
+    Dbl(f64),
+    Str(String),
+    Bin(String),
+}
+
+/// Largest value the agent reads or writes (icmap's own limit is below it).
+pub const CMAP_VALUE_MAX: usize = 64 * 1024;
+
+impl CmapValue {
+    /// `cmap_value_types_t`.
+    pub fn c_type(&self) -> u32 {
+        match self {
+            CmapValue::I8(_) => 1,
+            CmapValue::U8(_) => 2,
+            CmapValue::I16(_) => 3,
+            CmapValue::U16(_) => 4,
+            CmapValue::I32(_) => 5,
+            CmapValue::U32(_) => 6,
+            CmapValue::I64(_) => 7,
+            CmapValue::U64(_) => 8,
+            CmapValue::Flt(_) => 9,
+            CmapValue::Dbl(_) => 10,
+            CmapValue::Str(_) => 11,
+            CmapValue::Bin(_) => 12,
+        }
+    }
+
+    /// The bytes `cmap_set` is given: native-endian integers, a string with its NUL.
+    pub fn bytes(&self) -> Result<Vec<u8>, String> {
+        Ok(match self {
+            CmapValue::I8(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::U8(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::I16(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::U16(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::I32(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::U32(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::I64(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::U64(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::Flt(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::Dbl(v) => v.to_ne_bytes().to_vec(),
+            CmapValue::Str(s) => {
+                if s.contains('\0') {
+                    return Err("a cmap string value cannot hold a NUL".into());
+                }
+                let mut b = s.as_bytes().to_vec();
+                b.push(0);
+                b
+            }
+            CmapValue::Bin(hex) => {
+                if hex.len() % 2 != 0 || hex.len() / 2 > CMAP_VALUE_MAX {
+                    return Err(format!("bad bin value {hex:?}"));
+                }
+                (0..hex.len())
+                    .step_by(2)
+                    .map(|i| {
+                        hex.get(i..i + 2)
+                            .and_then(|d| u8::from_str_radix(d, 16).ok())
+                            .ok_or_else(|| format!("bad bin value {hex:?}"))
+                    })
+                    .collect::<Result<_, _>>()?
+            }
+        })
+    }
+
+    /// A value read back (`cmap_get`, a notification): `None` for type 0 / no data (a
+    /// notification's absent side) or a type the header does not name; a wrong length for
+    /// the type is an error.
+    pub fn from_c(kind: u32, data: &[u8]) -> Result<Option<CmapValue>, String> {
+        fn arr<const N: usize>(d: &[u8]) -> Result<[u8; N], String> {
+            d.try_into()
+                .map_err(|_| format!("a {N}-byte cmap value came with {} bytes", d.len()))
+        }
+        Ok(Some(match kind {
+            1 => CmapValue::I8(i8::from_ne_bytes(arr(data)?)),
+            2 => CmapValue::U8(u8::from_ne_bytes(arr(data)?)),
+            3 => CmapValue::I16(i16::from_ne_bytes(arr(data)?)),
+            4 => CmapValue::U16(u16::from_ne_bytes(arr(data)?)),
+            5 => CmapValue::I32(i32::from_ne_bytes(arr(data)?)),
+            6 => CmapValue::U32(u32::from_ne_bytes(arr(data)?)),
+            7 => CmapValue::I64(i64::from_ne_bytes(arr(data)?)),
+            8 => CmapValue::U64(u64::from_ne_bytes(arr(data)?)),
+            9 => CmapValue::Flt(f32::from_ne_bytes(arr(data)?)),
+            10 => CmapValue::Dbl(f64::from_ne_bytes(arr(data)?)),
+            11 => {
+                // icmap stores the terminating NUL; the text is what precedes it.
+                let end = data.iter().position(|b| *b == 0).unwrap_or(data.len());
+                CmapValue::Str(String::from_utf8_lossy(&data[..end]).into_owned())
+            }
+            12 => CmapValue::Bin(data.iter().map(|b| format!("{b:02x}")).collect()),
+            _ => return Ok(None),
+        }))
+    }
+}
+
+/// `cmap_initialize`, `corosync_cfg_initialize` (the cfg one takes a shutdown policy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CmapInitialize {
+    #[serde(default = "m1")]
+    pub handle: String,
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+}
+
+/// `cmap_get`, `cmap_delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CmapKey {
+    #[serde(flatten)]
+    pub target: Target,
+    pub key: String,
+}
+
+/// `cmap_set` of a typed value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CmapSet {
+    #[serde(flatten)]
+    pub target: Target,
+    pub key: String,
+    pub value: CmapValue,
+}
+
+/// `cmap_track_add`: `track` types by name (ADD, DELETE, MODIFY), `prefix` adds
+/// CMAP_TRACK_PREFIX; `name` names the track for `cmap_track_delete` and notifications.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CmapTrackAdd {
+    #[serde(flatten)]
+    pub target: Target,
+    pub key: String,
+    pub track: Vec<String>,
+    #[serde(default)]
+    pub prefix: bool,
+    #[serde(default = "t1")]
+    pub name: String,
+}
+
+impl CmapTrackAdd {
+    /// The `track_type` argument (cmap.h: ADD 4, DELETE 1, MODIFY 2, PREFIX 8).
+    pub fn raw(&self) -> Result<i32, String> {
+        let mut v = if self.prefix { 8 } else { 0 };
+        for t in &self.track {
+            v |= match t.as_str() {
+                "ADD" => 4,
+                "DELETE" => 1,
+                "MODIFY" => 2,
+                o => return Err(format!("bad cmap track type {o:?}: ADD, DELETE or MODIFY")),
+            };
+        }
+        Ok(v)
+    }
+}
+
+/// `cmap_track_delete` of a named track.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CmapTrackDelete {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default = "t1")]
+    pub name: String,
+}
+
+/// What the agent answers when the shutdown callback fires (Pacemaker answers no while
+/// it runs resources): `corosync_cfg_replyto_shutdown` with YES or NO from inside the
+/// callback, or no call at all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ShutdownReply {
+    Yes,
+    No,
+    #[default]
+    None,
+}
+
+/// `corosync_cfg_initialize` with a shutdown callback answering by `shutdown_reply`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CfgInitialize {
+    #[serde(default = "c1")]
+    pub handle: String,
+    #[serde(default = "yes")]
+    pub auto_dispatch: bool,
+    #[serde(default)]
+    pub shutdown_reply: ShutdownReply,
+}
+
+/// `corosync_cfg_try_shutdown`: REQUEST (0), REGARDLESS (1), IMMEDIATE (2) or a number.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CfgTryShutdown {
+    #[serde(flatten)]
+    pub target: Target,
+    #[serde(default = "request")]
+    pub flags: String,
+}
+
+fn request() -> String {
+    "REQUEST".to_owned()
+}
+
+/// `corosync_cfg_shutdown_flags_t` by name or number.
+pub fn shutdown_flags(s: &str) -> Result<u32, String> {
+    match s {
+        "REQUEST" => Ok(0),
+        "REGARDLESS" => Ok(1),
+        "IMMEDIATE" => Ok(2),
+        n => n
+            .parse()
+            .map_err(|_| format!("bad shutdown flags {n:?}: REQUEST, REGARDLESS or IMMEDIATE")),
+    }
+}
+
+fn shutdown_flags_name(v: u32) -> String {
+    match v {
+        0 => "REQUEST".into(),
+        1 => "REGARDLESS".into(),
+        2 => "IMMEDIATE".into(),
+        n => n.to_string(),
+    }
+}
+
+/// A callback one of the three libraries made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SvcCallback {
+    /// `quorum_notification_fn_t` (v0: no ring nodeid) or the v1 quorum callback.
+    Quorum {
+        quorate: bool,
+        ring_nodeid: Option<u32>,
+        ring_seq: u64,
+        members: Vec<u32>,
+    },
+    /// `quorum_v1_nodelist_notification_fn_t`.
+    Nodelist {
+        ring: (u32, u64),
+        members: Vec<u32>,
+        joined: Vec<u32>,
+        left: Vec<u32>,
+    },
+    /// `cmap_notify_fn_t`: the track handle, event (cmap.h's CMAP_TRACK_* value), key,
+    /// values (`None`: type 0 / absent).
+    Cmap {
+        track: u64,
+        event: i32,
+        key: String,
+        new: Option<CmapValue>,
+        old: Option<CmapValue>,
+    },
+    /// `corosync_cfg_shutdown_callback_t`, and what the policy answered from inside it:
+    /// the reply made (YES 1 / NO 0) and `corosync_cfg_replyto_shutdown`'s return code.
+    CfgShutdown {
+        flags: u32,
+        replied: Option<(u32, CsError)>,
+    },
+}
+
+/// The library calls of quorum.h, cmap.h and cfg.h that the protocol makes. Handles are
+/// the libraries' values; one never handed out answers CS_ERR_BAD_HANDLE.
+pub trait SvcApi {
+    /// What implements a service (`libquorum.so.5` ...), or why it cannot be loaded.
+    fn library(&self, svc: Service) -> Result<String, String>;
+    /// `quorum_initialize` (v0) / `quorum_model_initialize` (v1): handle and quorum type.
+    fn quorum_initialize(&mut self, model: QuorumModel) -> Result<(Handle, u32), CsError>;
+    fn quorum_trackstart(&mut self, h: Handle, flags: u32) -> CsError;
+    fn quorum_trackstop(&mut self, h: Handle) -> CsError;
+    fn quorum_getquorate(&mut self, h: Handle) -> Result<bool, CsError>;
+    fn cmap_initialize(&mut self) -> Result<Handle, CsError>;
+    fn cmap_get(&mut self, h: Handle, key: &str) -> Result<Option<CmapValue>, CsError>;
+    fn cmap_set(&mut self, h: Handle, key: &str, value: &CmapValue) -> CsError;
+    fn cmap_delete(&mut self, h: Handle, key: &str) -> CsError;
+    fn cmap_track_add(&mut self, h: Handle, key: &str, track_type: i32) -> Result<u64, CsError>;
+    fn cmap_track_delete(&mut self, h: Handle, track: u64) -> CsError;
+    fn cfg_initialize(&mut self) -> Result<Handle, CsError>;
+    fn cfg_trackstart(&mut self, h: Handle) -> CsError;
+    fn cfg_trackstop(&mut self, h: Handle) -> CsError;
+    fn cfg_try_shutdown(&mut self, h: Handle, flags: u32) -> CsError;
+    /// `*_finalize`.
+    fn finalize(&mut self, svc: Service, h: Handle) -> CsError;
+    /// `*_fd_get`.
+    fn fd_get(&mut self, svc: Service, h: Handle) -> Result<EventFd, CsError>;
+    /// Whether an event is pending within `timeout`.
+    fn wait_event(&mut self, svc: Service, h: Handle, timeout: Duration) -> Result<bool, CsError>;
+    /// `*_dispatch(CS_DISPATCH_ALL)`, reporting each callback; a cfg shutdown callback is
+    /// answered from inside it with `shutdown_reply` (YES 1 / NO 0) when that is given.
+    fn dispatch(
+        &mut self,
+        svc: Service,
+        h: Handle,
+        shutdown_reply: Option<u32>,
+        on_callback: &mut dyn FnMut(&SvcCallback),
+    ) -> CsError;
+}
+
+/// A quorum, cmap or cfg handle.
+#[derive(Debug, Clone)]
+pub(crate) struct SvcHandle {
+    pub(crate) svc: Service,
+    pub(crate) state: HandleState,
+    pub(crate) shutdown_reply: ShutdownReply,
+    /// cmap tracks by name: the track handle.
+    pub(crate) tracks: BTreeMap<String, u64>,
+}
+
+/// CMAP_TRACK_* of a notification's event, by name.
+fn cmap_event_name(e: i32) -> String {
+    match e {
+        4 => "ADD".into(),
+        1 => "DELETE".into(),
+        2 => "MODIFY".into(),
+        n => n.to_string(),
+    }
+}
+
+impl Command {
+    /// The service of a quorum, cmap or cfg command.
+    pub fn service(&self) -> Option<Service> {
+        let n = self.name();
+        if n.starts_with("quorum_") {
+            Some(Service::Quorum)
+        } else if n.starts_with("cmap_") {
+            Some(Service::Cmap)
+        } else if n.starts_with("cfg_") {
+            Some(Service::Cfg)
+        } else {
+            None
+        }
+    }
+}
+
+impl Executor {
+    /// quorum/cmap/cfg handles to dispatch when readable: (name, descriptor).
+    pub fn svc_auto_handles(&self) -> Vec<(String, Option<i32>)> {
+        self.svc_handles
+            .iter()
+            .filter(|(_, h)| h.state.auto_dispatch && !h.state.finalized)
+            .map(|(n, h)| (n.clone(), h.state.fd))
+            .collect()
+    }
+
+    /// CS_DISPATCH_ALL on one `auto_dispatch` service handle; a failure is reported as a
+    /// `result` with `auto: true` and ends auto dispatch for it.
+    pub fn svc_auto_dispatch(&mut self, api: &mut dyn SvcApi, host: &mut dyn Host, name: &str) {
+        let Some(st) = self.svc_handles.get_mut(name) else {
+            return;
+        };
+        if !st.state.auto_dispatch || st.state.finalized {
+            return;
+        }
+        let reply = match st.shutdown_reply {
+            ShutdownReply::Yes => Some(1),
+            ShutdownReply::No => Some(0),
+            ShutdownReply::None => None,
+        };
+        let tracks = st.tracks.clone();
+        let svc = st.svc;
+        let e = api.dispatch(svc, st.state.value, reply, &mut |cb| {
+            host.emit(svc_callback_event(name, &tracks, cb));
+        });
+        if e != CsError::Ok {
+            st.state.auto_dispatch = false;
+            let cmd = match svc {
+                Service::Quorum => "quorum_dispatch",
+                Service::Cmap => "cmap_dispatch",
+                Service::Cfg => "cfg_dispatch",
+            };
+            host.emit(Event::Result(Box::new(CallResult {
+                cmd: cmd.into(),
+                handle: Some(name.to_owned()),
+                rc: rc(e),
+                out: Outputs {
+                    mode: Some(DispatchMode::ALL.to_string()),
+                    auto: Some(true),
+                    ..Outputs::default()
+                },
+                ..CallResult::default()
+            })));
+        }
+    }
+
+    /// The `auto_dispatch` service handles whose descriptor is readable now.
+    pub fn svc_auto_dispatch_ready(&mut self, api: &mut dyn SvcApi, host: &mut dyn Host) {
+        for (name, _) in self.svc_auto_handles() {
+            let Some((svc, value)) = self
+                .svc_handles
+                .get(&name)
+                .map(|st| (st.svc, st.state.value))
+            else {
+                continue;
+            };
+            if api.wait_event(svc, value, Duration::ZERO) == Ok(true) {
+                self.svc_auto_dispatch(api, host, &name);
+            }
+        }
+    }
+
+    /// Runs one quorum, cmap or cfg command.
+    pub fn execute_svc(
+        &mut self,
+        api: &mut dyn SvcApi,
+        host: &mut dyn Host,
+        req: &Request,
+    ) -> Flow {
+        let mut result = CallResult {
+            id: req.id,
+            cmd: req.command.name().to_owned(),
+            ..CallResult::default()
+        };
+        let outcome = self.run_svc(api, &req.command, &mut result);
+        Self::finish(host, result, outcome)
+    }
+
+    fn svc_target(&self, t: &Target, svc: Service) -> Result<(String, Handle), String> {
+        if let Some(v) = t.handle_value {
+            return Ok((format!("0x{v:x}"), v));
+        }
+        match self.svc_handles.get(&t.handle) {
+            Some(h) if h.svc == svc => Ok((t.handle.clone(), h.state.value)),
+            Some(h) => Err(format!(
+                "handle {:?} is a {:?} handle, not {svc:?}",
+                t.handle, h.svc
+            )),
+            None => Err(format!(
+                "unknown handle {:?} (initialize it first)",
+                t.handle
+            )),
+        }
+    }
+
+    fn svc_new_handle(
+        &mut self,
+        api: &mut dyn SvcApi,
+        svc: Service,
+        name: &str,
+        value: Handle,
+        auto_dispatch: bool,
+        shutdown_reply: ShutdownReply,
+    ) {
+        let fd = api.fd_get(svc, value).ok().and_then(|f| f.fd);
+        self.svc_handles.insert(
+            name.to_owned(),
+            SvcHandle {
+                svc,
+                state: HandleState {
+                    value,
+                    auto_dispatch,
+                    finalized: false,
+                    fd,
+                    seq: 0,
+                },
+                shutdown_reply,
+                tracks: BTreeMap::new(),
+            },
+        );
+    }
+
+    fn run_svc(
+        &mut self,
+        api: &mut dyn SvcApi,
+        cmd: &Command,
+        r: &mut CallResult,
+    ) -> Result<(), NoCall> {
+        let Some(svc) = cmd.service() else {
+            return Err("not a quorum, cmap or cfg command".to_owned().into());
+        };
+        match cmd {
+            Command::QuorumInitialize(c) => {
+                r.handle = Some(c.handle.clone());
+                match api.quorum_initialize(c.model) {
+                    Ok((value, kind)) => {
+                        r.rc = rc(CsError::Ok);
+                        r.out.quorum_type = Some(kind);
+                        self.svc_new_handle(
+                            api,
+                            svc,
+                            &c.handle,
+                            value,
+                            c.auto_dispatch,
+                            ShutdownReply::None,
+                        );
+                    }
+                    Err(e) => r.rc = rc(e),
+                }
+                return Ok(());
+            }
+            Command::CmapInitialize(c) => {
+                r.handle = Some(c.handle.clone());
+                match api.cmap_initialize() {
+                    Ok(value) => {
+                        r.rc = rc(CsError::Ok);
+                        self.svc_new_handle(
+                            api,
+                            svc,
+                            &c.handle,
+                            value,
+                            c.auto_dispatch,
+                            ShutdownReply::None,
+                        );
+                    }
+                    Err(e) => r.rc = rc(e),
+                }
+                return Ok(());
+            }
+            Command::CfgInitialize(c) => {
+                r.handle = Some(c.handle.clone());
+                match api.cfg_initialize() {
+                    Ok(value) => {
+                        r.rc = rc(CsError::Ok);
+                        self.svc_new_handle(
+                            api,
+                            svc,
+                            &c.handle,
+                            value,
+                            c.auto_dispatch,
+                            c.shutdown_reply,
+                        );
+                    }
+                    Err(e) => r.rc = rc(e),
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        let target = match cmd {
+            Command::QuorumFinalize(t)
+            | Command::QuorumTrackstop(t)
+            | Command::QuorumGetquorate(t)
+            | Command::CmapFinalize(t)
+            | Command::CfgFinalize(t)
+            | Command::CfgTrackstart(t)
+            | Command::CfgTrackstop(t) => t,
+            Command::QuorumTrackstart(c) => &c.target,
+            Command::CmapGet(c) | Command::CmapDelete(c) => &c.target,
+            Command::CmapSet(c) => &c.target,
+            Command::CmapTrackAdd(c) => &c.target,
+            Command::CmapTrackDelete(c) => &c.target,
+            Command::CfgTryShutdown(c) => &c.target,
+            _ => return Err("not a quorum, cmap or cfg command".to_owned().into()),
+        };
+        let (name, h) = self.svc_target(target, svc)?;
+        r.handle = Some(name.clone());
+        let o = &mut r.out;
+        match cmd {
+            Command::QuorumFinalize(_) | Command::CmapFinalize(_) | Command::CfgFinalize(_) => {
+                let e = api.finalize(svc, h);
+                r.rc = rc(e);
+                if let Some(st) = self.svc_handles.get_mut(&name) {
+                    st.state.finalized |= e == CsError::Ok;
+                }
+            }
+            Command::QuorumTrackstart(c) => r.rc = rc(api.quorum_trackstart(h, c.flags.raw()?)),
+            Command::QuorumTrackstop(_) => r.rc = rc(api.quorum_trackstop(h)),
+            Command::QuorumGetquorate(_) => match api.quorum_getquorate(h) {
+                Ok(q) => {
+                    r.rc = rc(CsError::Ok);
+                    o.quorate = Some(q);
+                }
+                Err(e) => r.rc = rc(e),
+            },
+            Command::CmapGet(c) => match api.cmap_get(h, &c.key) {
+                Ok(v) => {
+                    r.rc = rc(CsError::Ok);
+                    o.value = v;
+                }
+                Err(e) => r.rc = rc(e),
+            },
+            Command::CmapSet(c) => {
+                c.value.bytes()?;
+                r.rc = rc(api.cmap_set(h, &c.key, &c.value));
+            }
+            Command::CmapDelete(c) => r.rc = rc(api.cmap_delete(h, &c.key)),
+            Command::CmapTrackAdd(c) => {
+                let kind = c.raw()?;
+                o.track = Some(c.name.clone());
+                match api.cmap_track_add(h, &c.key, kind) {
+                    Ok(t) => {
+                        r.rc = rc(CsError::Ok);
+                        if let Some(st) = self.svc_handles.get_mut(&name) {
+                            st.tracks.insert(c.name.clone(), t);
+                        }
+                    }
+                    Err(e) => r.rc = rc(e),
+                }
+            }
+            Command::CmapTrackDelete(c) => {
+                let t = self
+                    .svc_handles
+                    .get(&name)
+                    .and_then(|st| st.tracks.get(&c.name).copied())
+                    .ok_or_else(|| format!("unknown cmap track {:?}", c.name))?;
+                // The stale value stays: deleting it again must give CS_ERR_BAD_HANDLE.
+                r.rc = rc(api.cmap_track_delete(h, t));
+                o.track = Some(c.name.clone());
+            }
+            Command::CfgTrackstart(_) => r.rc = rc(api.cfg_trackstart(h)),
+            Command::CfgTrackstop(_) => r.rc = rc(api.cfg_trackstop(h)),
+            Command::CfgTryShutdown(c) => {
+                r.rc = rc(api.cfg_try_shutdown(h, shutdown_flags(&c.flags)?));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The event a service callback is reported as; a cmap track is named as `track_add`
+/// named it (a handle value it never returned: `0x<hex>`).
+pub fn svc_callback_event(handle: &str, tracks: &BTreeMap<String, u64>, cb: &SvcCallback) -> Event {
+    let handle = handle.to_owned();
+    match cb {
+        SvcCallback::Quorum {
+            quorate,
+            ring_nodeid,
+            ring_seq,
+            members,
+        } => Event::QuorumNotify {
+            handle,
+            quorate: *quorate,
+            ring_nodeid: *ring_nodeid,
+            ring_seq: *ring_seq,
+            members: members.clone(),
+        },
+        SvcCallback::Nodelist {
+            ring,
+            members,
+            joined,
+            left,
+        } => Event::QuorumNodelist {
+            handle,
+            ring: RingId {
+                nodeid: ring.0,
+                seq: ring.1,
+            },
+            members: members.clone(),
+            joined: joined.clone(),
+            left: left.clone(),
+        },
+        SvcCallback::Cmap {
+            track,
+            event,
+            key,
+            new,
+            old,
+        } => Event::CmapNotify {
+            handle,
+            track: tracks
+                .iter()
+                .find(|(_, v)| *v == track)
+                .map_or_else(|| format!("0x{track:x}"), |(n, _)| n.clone()),
+            event: cmap_event_name(*event),
+            key: key.clone(),
+            new: new.clone(),
+            old: old.clone(),
+        },
+        SvcCallback::CfgShutdown { flags, replied } => Event::CfgShutdown {
+            handle,
+            flags: shutdown_flags_name(*flags),
+            reply: match replied {
+                Some((1, _)) => "yes".into(),
+                Some((0, _)) => "no".into(),
+                Some((n, _)) => n.to_string(),
+                None => "none".into(),
+            },
+            reply_rc: replied.map(|(_, e)| crate::values::Rc(e)),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_round_trip_through_their_c_bytes() {
+        for v in [
+            CmapValue::U32(7),
+            CmapValue::I8(-3),
+            CmapValue::Str("joined".into()),
+            CmapValue::Bin("00ff10".into()),
+            CmapValue::Dbl(1.5),
+        ] {
+            let b = v.bytes().unwrap();
+            assert_eq!(CmapValue::from_c(v.c_type(), &b).unwrap(), Some(v));
+        }
+        assert!(CmapValue::from_c(6, &[1, 2]).is_err());
+        assert_eq!(CmapValue::from_c(0, &[]).unwrap(), None);
+        assert!(CmapValue::Str("a\0b".into()).bytes().is_err());
+        let j: CmapValue = serde_json::from_str(r#"{"type":"str","value":"left"}"#).unwrap();
+        assert_eq!(j, CmapValue::Str("left".into()));
+    }
+
+    #[test]
+    fn flags_by_name() {
+        assert_eq!(
+            TrackFlags::Names(vec!["CURRENT".into(), "CHANGES".into()]).raw(),
+            Ok(3)
+        );
+        assert!(TrackFlags::Names(vec!["NOW".into()]).raw().is_err());
+        let t = CmapTrackAdd {
+            target: Target::named("m1"),
+            key: "runtime.members.".into(),
+            track: vec!["ADD".into(), "MODIFY".into(), "DELETE".into()],
+            prefix: true,
+            name: "t1".into(),
+        };
+        assert_eq!(t.raw(), Ok(15));
+        assert_eq!(shutdown_flags("REGARDLESS"), Ok(1));
+        assert!(shutdown_flags("SOON").is_err());
+    }
+}
