@@ -3,8 +3,9 @@
 //! tracker is sent what totemd's quorum service sends (`protocol/daemon/src/quorum.rs`):
 //! the current view on TRACKSTART with CS_TRACK_CURRENT or CS_TRACK_CHANGES, then every
 //! view votequorum hands the quorum service (`quorum_api_set_quorum`, recorded by the
-//! simulator as `Sim::quorum_notes`). Model v1 is refused as totemd refuses it
-//! (CS_ERR_NOT_SUPPORTED).
+//! simulator as `Sim::quorum_notes`). Model v1 (its NODELIST callbacks need the sync's
+//! joined and left lists, which the simulator does not record for the quorum service) is
+//! not modelled: refused with CS_ERR_NOT_SUPPORTED, and its scenario does not list `sim`.
 //!
 //! Its libcmap runs totemd's own icmap (`totemd::cmap::Icmap`), one per simulated daemon
 //! incarnation, fed the node's totem configurations as totemd's `confchg` feeds it
@@ -214,7 +215,7 @@ impl SvcApi for SimSvc {
                 _ => return Err(CsError::Library),
             }
         };
-        // totemd's quorum_model_gettype: model v1's notifications are not implemented.
+        // Model v1 is not modelled here (totemd serves it: quorum.rs).
         if model == QuorumModel::V1 {
             return Err(CsError::NotSupported);
         }
