@@ -36,7 +36,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use totem_wire::srp::{Header, Message, MessageType, RingId};
+use totem_wire::srp::{Message, RingId};
 
 /// Where a datagram came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,93 +135,74 @@ impl Senders {
     }
 
     /// Checks one datagram. A datagram the codec cannot read passes: the engine refuses
-    /// and counts it as malformed.
+    /// and counts it as malformed (so every bad datagram is counted once, as one or the
+    /// other).
     pub fn check(&self, source: Source, bytes: &[u8], ring: Ring<'_>) -> Result<(), Refused> {
         let transmitter = match source {
             Source::Loopback => return Ok(()),
             Source::Udp(addr) => self.by_addr.get(&addr).copied(),
             Source::Knet(host) => Some(u32::from(host)),
         };
-        let Ok(header) = Header::parse(bytes) else {
+        let Ok((message, _)) = Message::parse(bytes) else {
             return Ok(());
         };
-        let sender = match header.message_type {
-            MessageType::Mcast => {
-                self.listed(header.nodeid)?;
-                if let Ok((Message::Mcast(m), _)) = Message::parse(bytes) {
-                    self.listed(m.system_from)?;
-                    // message_handler_mcast: another ring's MCAST is "foreign" and starts a
-                    // Gather; from a member of ours, naming an older ring, it is a replay
-                    // (or a datagram so late that Totem may drop it anyway).
-                    if ring.operational
-                        && ring.members.contains(&m.system_from)
-                        && m.ring_id != ring.id
-                    {
-                        return Err(Refused::Stale {
-                            sender: m.system_from,
-                            seq: m.ring_id.seq,
-                        });
-                    }
-                }
+        // A member of our ring naming another ring, while we are Operational.
+        let stale = |sender: u32, seq: u64, other_ring: bool| {
+            if ring.operational && other_ring && ring.members.contains(&sender) {
+                Err(Refused::Stale { sender, seq })
+            } else {
+                Ok(())
+            }
+        };
+        let sender = match &message {
+            Message::Mcast(m) => {
+                self.listed(m.header.nodeid)?;
+                self.listed(m.system_from)?;
+                // message_handler_mcast: another ring's MCAST is "foreign" and starts a
+                // Gather; from a member of ours it is a replay (or a datagram so late that
+                // Totem may drop it anyway).
+                stale(m.system_from, m.ring_id.seq, m.ring_id != ring.id)?;
                 return Ok(());
             }
-            MessageType::MembJoin => {
-                let Ok((Message::MembJoin(join), _)) = Message::parse(bytes) else {
-                    return Ok(());
-                };
+            Message::MembJoin(join) => {
                 for id in join.proc_list.iter().chain(&join.failed_list) {
                     self.listed(*id)?;
                 }
                 self.listed(join.system_from)?;
-                if ring.operational
-                    && header.nodeid != 0
-                    && ring.members.contains(&join.system_from)
-                    && join.ring_seq != ring.id.seq
-                {
-                    return Err(Refused::Stale {
-                        sender: join.system_from,
-                        seq: join.ring_seq,
-                    });
-                }
-                if header.nodeid == 0 {
+                if join.header.nodeid == 0 {
+                    // A LEAVE: its sender is system_from.
                     join.system_from
                 } else {
-                    self.listed(header.nodeid)?;
-                    header.nodeid
+                    stale(
+                        join.system_from,
+                        join.ring_seq,
+                        join.ring_seq != ring.id.seq,
+                    )?;
+                    join.header.nodeid
                 }
             }
-            MessageType::MembMergeDetect => {
+            Message::MembMergeDetect(m) => {
                 // memb_merge_detect_transmit: system_from is the sender (my_id), and a
                 // merge detect makes it a candidate member (message_handler_memb_merge_detect).
-                if let Ok((Message::MembMergeDetect(m), _)) = Message::parse(bytes) {
-                    self.listed(m.system_from)?;
-                    if ring.operational
-                        && ring.members.contains(&m.system_from)
-                        && m.ring_id != ring.id
-                    {
-                        return Err(Refused::Stale {
-                            sender: m.system_from,
-                            seq: m.ring_id.seq,
-                        });
-                    }
-                    if m.system_from != header.nodeid {
-                        return Err(Refused::Spoofed {
-                            claimed: m.system_from,
-                            transmitter: header.nodeid,
-                        });
-                    }
+                self.listed(m.system_from)?;
+                stale(m.system_from, m.ring_id.seq, m.ring_id != ring.id)?;
+                if m.system_from != m.header.nodeid {
+                    return Err(Refused::Spoofed {
+                        claimed: m.system_from,
+                        transmitter: m.header.nodeid,
+                    });
                 }
-                header.nodeid
+                m.header.nodeid
             }
-            MessageType::MembCommitToken => {
-                if let Ok((Message::MembCommitToken(c), _)) = Message::parse(bytes) {
-                    for id in &c.addr {
-                        self.listed(*id)?;
-                    }
+            Message::MembCommitToken(c) => {
+                for id in &c.addr {
+                    self.listed(*id)?;
                 }
-                header.nodeid
+                c.header.nodeid
             }
-            _ => header.nodeid,
+            Message::OrfToken(t) => t.header.nodeid,
+            Message::TokenHoldCancel(t) => t.header.nodeid,
+            Message::Unknown { header, .. } => header.nodeid,
         };
         self.listed(sender)?;
         match transmitter {
@@ -237,7 +218,7 @@ impl Senders {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use totem_wire::srp::MembJoin;
+    use totem_wire::srp::{Header, MembJoin, MessageType};
     use totem_wire::ByteOrder;
 
     const NONE: Ring<'static> = Ring {
