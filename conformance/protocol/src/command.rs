@@ -82,31 +82,31 @@ pub enum Command {
     /// `evs_membership_get` into an array of `entries` nodeids.
     EvsMembershipGet(EvsMembershipGet),
     /// `quorum_initialize` / `quorum_model_initialize` (a handle named apart, default `q1`).
-    QuorumInitialize(crate::svc::QuorumInitialize),
+    QuorumInitialize(crate::svc_types::QuorumInitialize),
     /// `quorum_finalize`.
     QuorumFinalize(Target),
     /// `quorum_trackstart` with CS_TRACK_* flags.
-    QuorumTrackstart(crate::svc::QuorumTrackstart),
+    QuorumTrackstart(crate::svc_types::QuorumTrackstart),
     /// `quorum_trackstop`.
     QuorumTrackstop(Target),
     /// `quorum_getquorate`.
     QuorumGetquorate(Target),
     /// `cmap_initialize` (default handle `m1`).
-    CmapInitialize(crate::svc::CmapInitialize),
+    CmapInitialize(crate::svc_types::CmapInitialize),
     /// `cmap_finalize`.
     CmapFinalize(Target),
     /// `cmap_get`.
-    CmapGet(crate::svc::CmapKey),
+    CmapGet(crate::svc_types::CmapKey),
     /// `cmap_set` of a typed value.
-    CmapSet(crate::svc::CmapSet),
+    CmapSet(crate::svc_types::CmapSet),
     /// `cmap_delete`.
-    CmapDelete(crate::svc::CmapKey),
+    CmapDelete(crate::svc_types::CmapKey),
     /// `cmap_track_add` of a key or prefix.
-    CmapTrackAdd(crate::svc::CmapTrackAdd),
+    CmapTrackAdd(crate::svc_types::CmapTrackAdd),
     /// `cmap_track_delete` of a named track.
-    CmapTrackDelete(crate::svc::CmapTrackDelete),
+    CmapTrackDelete(crate::svc_types::CmapTrackDelete),
     /// `corosync_cfg_initialize` with a shutdown-callback policy (default handle `c1`).
-    CfgInitialize(crate::svc::CfgInitialize),
+    CfgInitialize(crate::svc_types::CfgInitialize),
     /// `corosync_cfg_finalize`.
     CfgFinalize(Target),
     /// `corosync_cfg_trackstart(h, 0)`.
@@ -114,7 +114,7 @@ pub enum Command {
     /// `corosync_cfg_trackstop`.
     CfgTrackstop(Target),
     /// `corosync_cfg_try_shutdown`.
-    CfgTryShutdown(crate::svc::CfgTryShutdown),
+    CfgTryShutdown(crate::svc_types::CfgTryShutdown),
 }
 
 impl Command {
@@ -200,35 +200,7 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// The handle a call is made on.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Target {
-    /// The scenario's name for the handle (`initialize` gave it).
-    #[serde(default = "h1")]
-    pub handle: String,
-    /// A raw handle value instead (e.g. 0 or 0xdeadbeef): results name it `0x<hex>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub handle_value: Option<u64>,
-}
-
-impl Default for Target {
-    fn default() -> Self {
-        Target {
-            handle: h1(),
-            handle_value: None,
-        }
-    }
-}
-
-impl Target {
-    /// A named handle.
-    pub fn named(handle: &str) -> Target {
-        Target {
-            handle: handle.to_owned(),
-            handle_value: None,
-        }
-    }
-}
+pub use crate::target::Target;
 
 /// `initialize`: a new handle, named for later commands.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

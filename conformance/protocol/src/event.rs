@@ -122,9 +122,9 @@ pub enum Event {
         event: String,
         key: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        new: Option<crate::svc::CmapValue>,
+        new: Option<crate::svc_types::CmapValue>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        old: Option<crate::svc::CmapValue>,
+        old: Option<crate::svc_types::CmapValue>,
     },
     /// The cfg shutdown callback fired; `reply` is what the handle's policy answered from
     /// inside it (`yes`, `no`, `none`: no call) and `reply_rc` that call's return code.
@@ -269,7 +269,7 @@ pub struct Outputs {
     pub quorum_type: Option<u32>,
     /// cmap_get: the typed value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub value: Option<crate::svc::CmapValue>,
+    pub value: Option<crate::svc_types::CmapValue>,
     /// cmap_track_add, cmap_track_delete: the track's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<String>,

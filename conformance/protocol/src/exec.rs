@@ -12,6 +12,7 @@ use totem_wire::ipc::CsError;
 use crate::api::{Callback, CpgApi, Dispatched, Handle};
 use crate::command::{self, Command, Request, Target};
 use crate::event::{Address, CallResult, Event, IterationItem, Outputs, RingId};
+use crate::svc_types::{Service, ShutdownReply};
 use crate::values::{reason_name, DispatchMode, FlowControlState, Guard, Model, Rc};
 use crate::{payload, EXIT_WATCHDOG, ZCB_ALLOC_MAX};
 
@@ -97,7 +98,7 @@ pub struct Executor {
     /// EVS handles, by scenario name (a namespace of their own: `evs_*` commands).
     pub(crate) evs_handles: BTreeMap<String, HandleState>,
     /// quorum, cmap and cfg handles, by scenario name (`quorum_*`, `cmap_*`, `cfg_*`).
-    pub(crate) svc_handles: BTreeMap<String, crate::svc::SvcHandle>,
+    pub(crate) svc_handles: BTreeMap<String, SvcHandle>,
 }
 
 pub(crate) fn rc(e: CsError) -> Option<Rc> {
@@ -749,4 +750,14 @@ impl Executor {
         }
         Ok(())
     }
+}
+
+/// A quorum, cmap or cfg handle.
+#[derive(Debug, Clone)]
+pub(crate) struct SvcHandle {
+    pub(crate) svc: Service,
+    pub(crate) state: HandleState,
+    pub(crate) shutdown_reply: ShutdownReply,
+    /// cmap tracks by name: the track handle.
+    pub(crate) tracks: BTreeMap<String, u64>,
 }

@@ -26,6 +26,8 @@ pub mod evs_exec;
 pub mod exec;
 pub mod payload;
 pub mod svc;
+pub mod svc_types;
+pub mod target;
 pub mod values;
 
 pub use api::{CpgApi, Dispatched, EventFd, EvsApi, EvsCallback, Handle};

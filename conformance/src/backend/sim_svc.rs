@@ -26,7 +26,8 @@ use totem_wire::ipc::CsError;
 use totem_wire::ipc::cmap::CmapResponse;
 use totemd::cmap::Icmap;
 
-use super::sim::Shared;
+/// The simulator the sim backend shares between its clients (its `sim::Shared`).
+type Shared = std::rc::Rc<std::cell::RefCell<totem_sim::Sim>>;
 
 /// One simulated daemon's icmap and the notifications waiting for each connection.
 pub(super) struct NodeCmap {
