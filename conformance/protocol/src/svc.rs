@@ -252,63 +252,40 @@ impl Executor {
         let Some(svc) = cmd.service() else {
             return Err("not a quorum, cmap or cfg command".to_owned().into());
         };
-        match cmd {
-            Command::QuorumInitialize(c) => {
-                r.handle = Some(c.handle.clone());
-                match api.quorum_initialize(c.model) {
-                    Ok((value, kind)) => {
-                        r.rc = rc(CsError::Ok);
-                        r.out.quorum_type = Some(kind);
-                        self.svc_new_handle(
-                            api,
-                            svc,
-                            &c.handle,
-                            value,
-                            c.auto_dispatch,
-                            ShutdownReply::None,
-                        );
-                    }
-                    Err(e) => r.rc = rc(e),
+        // The three initializes: a new handle in the services' namespace.
+        let init = match cmd {
+            Command::QuorumInitialize(c) => Some((
+                &c.handle,
+                c.auto_dispatch,
+                ShutdownReply::None,
+                api.quorum_initialize(c.model)
+                    .map(|(v, kind)| (v, Some(kind))),
+            )),
+            Command::CmapInitialize(c) => Some((
+                &c.handle,
+                c.auto_dispatch,
+                ShutdownReply::None,
+                api.cmap_initialize().map(|v| (v, None)),
+            )),
+            Command::CfgInitialize(c) => Some((
+                &c.handle,
+                c.auto_dispatch,
+                c.shutdown_reply,
+                api.cfg_initialize().map(|v| (v, None)),
+            )),
+            _ => None,
+        };
+        if let Some((handle, auto_dispatch, shutdown_reply, result)) = init {
+            r.handle = Some(handle.clone());
+            match result {
+                Ok((value, quorum_type)) => {
+                    r.rc = rc(CsError::Ok);
+                    r.out.quorum_type = quorum_type;
+                    self.svc_new_handle(api, svc, handle, value, auto_dispatch, shutdown_reply);
                 }
-                return Ok(());
+                Err(e) => r.rc = rc(e),
             }
-            Command::CmapInitialize(c) => {
-                r.handle = Some(c.handle.clone());
-                match api.cmap_initialize() {
-                    Ok(value) => {
-                        r.rc = rc(CsError::Ok);
-                        self.svc_new_handle(
-                            api,
-                            svc,
-                            &c.handle,
-                            value,
-                            c.auto_dispatch,
-                            ShutdownReply::None,
-                        );
-                    }
-                    Err(e) => r.rc = rc(e),
-                }
-                return Ok(());
-            }
-            Command::CfgInitialize(c) => {
-                r.handle = Some(c.handle.clone());
-                match api.cfg_initialize() {
-                    Ok(value) => {
-                        r.rc = rc(CsError::Ok);
-                        self.svc_new_handle(
-                            api,
-                            svc,
-                            &c.handle,
-                            value,
-                            c.auto_dispatch,
-                            c.shutdown_reply,
-                        );
-                    }
-                    Err(e) => r.rc = rc(e),
-                }
-                return Ok(());
-            }
-            _ => {}
+            return Ok(());
         }
         let target = match cmd {
             Command::QuorumFinalize(t)

@@ -33,20 +33,7 @@ fn skip(test: &str, need_corosync: bool) -> bool {
 
 /// `cmd` in node `n`'s namespace (private /run): stdout, stderr and exit code.
 fn tool(lab: &Lab, n: u32, cmd: &str) -> (String, String, i32) {
-    let script = format!(
-        "mount --bind '{}' /run && exec {cmd}",
-        lab.node_dir(n).join("run").display()
-    );
-    let out = Command::new("ip")
-        .args(["netns", "exec", &lab.ns(n), "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("ip netns exec");
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        out.status.code().unwrap_or(-1),
-    )
+    lab.tool_output(n, cmd)
 }
 
 /// A line-buffered tool in the background, its output in `file`; its stdin is a pipe kept

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use common::agent::{confchg_with, Agent};
 use common::netns::in_netns;
-use common::{addr, cpgtool_missing, libcpg_missing, skip_reason, Lab};
+use common::{addr, cpgtool_missing, libcpg_missing, pcap_udp_payloads, skip_reason, Lab};
 
 const FORM: Duration = Duration::from_secs(30);
 const EVENT: Duration = Duration::from_secs(15);
@@ -849,42 +849,6 @@ fn malformed_datagrams() -> Vec<Vec<u8>> {
         keep(flipped, &mut out);
     }
     assert!(out.len() > 300, "only {} malformed datagrams", out.len());
-    out
-}
-
-/// The UDP payloads of a little-endian pcap of Ethernet/IPv4 frames (the fixtures' form).
-fn pcap_udp_payloads(path: &str) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    assert_eq!(
-        u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
-        1,
-        "Ethernet"
-    );
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        let Some(frame) = bytes.get(at + 16..at + 16 + caplen) else {
-            break;
-        };
-        at += 16 + caplen;
-        // Ethernet II, IPv4 without fragmentation, UDP.
-        if frame.len() < 42 || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
-            continue;
-        }
-        let ihl = usize::from(frame[14] & 0x0f) * 4;
-        let udp = 14 + ihl;
-        let Some(len) = frame
-            .get(udp + 4..udp + 6)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-        else {
-            continue;
-        };
-        if let Some(p) = frame.get(udp + 8..udp + len) {
-            out.push(p.to_vec());
-        }
-    }
     out
 }
 

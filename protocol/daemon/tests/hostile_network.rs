@@ -33,7 +33,7 @@ use serde_json::json;
 
 use common::agent::{confchg_with, Agent};
 use common::netns::in_netns;
-use common::{addr, skip_reason, Lab};
+use common::{addr, pcap_udp_payloads, skip_reason, Lab};
 
 const SYNCED: &str = "Completed service synchronization, ready to provide service.";
 const EVENT: Duration = Duration::from_secs(60);
@@ -43,36 +43,6 @@ fn xorshift(s: &mut u64) -> u64 {
     *s ^= *s >> 7;
     *s ^= *s << 17;
     *s
-}
-
-/// The UDP payloads of a little-endian pcap of Ethernet/IPv4 frames (the fixtures' form).
-fn pcap_udp_payloads(path: &str) -> Vec<Vec<u8>> {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
-    let mut out = Vec::new();
-    let mut at = 24;
-    while at + 16 <= bytes.len() {
-        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
-        let Some(frame) = bytes.get(at + 16..at + 16 + caplen) else {
-            break;
-        };
-        at += 16 + caplen;
-        if frame.len() < 42 || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
-            continue;
-        }
-        let ihl = usize::from(frame[14] & 0x0f) * 4;
-        let udp = 14 + ihl;
-        let Some(len) = frame
-            .get(udp + 4..udp + 6)
-            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
-        else {
-            continue;
-        };
-        if let Some(p) = frame.get(udp + 8..udp + len) {
-            out.push(p.to_vec());
-        }
-    }
-    out
 }
 
 /// Real udpu frames of corosync 3.1.7 (joins, commit tokens, tokens, MCASTs).

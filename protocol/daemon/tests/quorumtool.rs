@@ -28,23 +28,14 @@ fn skip(test: &str, need_corosync: bool) -> bool {
     false
 }
 
-/// `cmd` in node `n`'s namespace (private /run): its stdout and exit code.
+/// `cmd` in node `n`'s namespace (private /run): its stdout and exit code; stderr is
+/// shown.
 fn tool(lab: &Lab, n: u32, cmd: &str) -> (String, i32) {
-    let script = format!(
-        "mount --bind '{}' /run && exec {cmd}",
-        lab.node_dir(n).join("run").display()
-    );
-    let out = Command::new("ip")
-        .args(["netns", "exec", &lab.ns(n), "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .output()
-        .expect("ip netns exec");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let (stdout, stderr, code) = lab.tool_output(n, cmd);
     if !stderr.trim().is_empty() {
         eprintln!("node {n} `{cmd}` stderr: {stderr}");
     }
-    (stdout, out.status.code().unwrap_or(-1))
+    (stdout, code)
 }
 
 /// `corosync-quorumtool -s`'s "Key: value" lines (the Date line dropped) and its

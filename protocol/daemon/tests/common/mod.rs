@@ -149,14 +149,34 @@ impl Lab {
         };
         let hub = lab.hub();
         lab.add_ns(&hub)?;
-        run(&["ip", "-n", &hub, "link", "add", "br0", "type", "bridge"])?;
-        run(&["ip", "-n", &hub, "link", "set", "br0", "up"])?;
         for n in 1..=nodes {
             let ns = lab.ns(n);
             lab.add_ns(&ns)?;
-            let peer = format!("v{n}");
+            for sub in ["run", "state", "log"] {
+                std::fs::create_dir_all(lab.node_dir(n).join(sub)).map_err(|e| e.to_string())?;
+            }
+        }
+        lab.add_network("br0", "eth0", "v", addr)?;
+        Ok(lab)
+    }
+
+    /// One network: a bridge in the hub and, in every node, `dev` (its veth peer in the
+    /// hub named `peer_prefix` + N) with the address `addr_of(N)`/24.
+    fn add_network(
+        &self,
+        bridge: &str,
+        dev: &str,
+        peer_prefix: &str,
+        addr_of: fn(u32) -> String,
+    ) -> Result<(), String> {
+        let hub = self.hub();
+        run(&["ip", "-n", &hub, "link", "add", bridge, "type", "bridge"])?;
+        run(&["ip", "-n", &hub, "link", "set", bridge, "up"])?;
+        for n in 1..=self.nodes {
+            let ns = self.ns(n);
+            let peer = format!("{peer_prefix}{n}");
             run(&[
-                "ip", "-n", &ns, "link", "add", "eth0", "type", "veth", "peer", "name", &peer,
+                "ip", "-n", &ns, "link", "add", dev, "type", "veth", "peer", "name", &peer,
                 "netns", &hub,
             ])?;
             run(&[
@@ -165,47 +185,21 @@ impl Lab {
                 &ns,
                 "addr",
                 "add",
-                &format!("{}/24", addr(n)),
+                &format!("{}/24", addr_of(n)),
                 "dev",
-                "eth0",
+                dev,
             ])?;
-            run(&["ip", "-n", &ns, "link", "set", "eth0", "up"])?;
-            run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br0"])?;
+            run(&["ip", "-n", &ns, "link", "set", dev, "up"])?;
+            run(&["ip", "-n", &hub, "link", "set", &peer, "master", bridge])?;
             run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
-            for sub in ["run", "state", "log"] {
-                std::fs::create_dir_all(lab.node_dir(n).join(sub)).map_err(|e| e.to_string())?;
-            }
         }
-        Ok(lab)
+        Ok(())
     }
 
     /// A second network for knet's link 1: a bridge `br1` in the hub and `eth1` =
     /// [`addr1`] in every node, beside link 0's.
     pub fn add_second_link(&mut self) -> Result<(), String> {
-        let hub = self.hub();
-        run(&["ip", "-n", &hub, "link", "add", "br1", "type", "bridge"])?;
-        run(&["ip", "-n", &hub, "link", "set", "br1", "up"])?;
-        for n in 1..=self.nodes {
-            let ns = self.ns(n);
-            let peer = format!("w{n}");
-            run(&[
-                "ip", "-n", &ns, "link", "add", "eth1", "type", "veth", "peer", "name", &peer,
-                "netns", &hub,
-            ])?;
-            run(&[
-                "ip",
-                "-n",
-                &ns,
-                "addr",
-                "add",
-                &format!("{}/24", addr1(n)),
-                "dev",
-                "eth1",
-            ])?;
-            run(&["ip", "-n", &ns, "link", "set", "eth1", "up"])?;
-            run(&["ip", "-n", &hub, "link", "set", &peer, "master", "br1"])?;
-            run(&["ip", "-n", &hub, "link", "set", &peer, "up"])?;
-        }
+        self.add_network("br1", "eth1", "w", addr1)?;
         self.second_link = true;
         Ok(())
     }
@@ -490,6 +484,21 @@ impl Lab {
         run(&["ip", "netns", "exec", &self.ns(n), "sh", "-c", &script])
     }
 
+    /// [`Lab::tool`]'s stdout, stderr and exit code (-1 for a signal).
+    pub fn tool_output(&self, n: u32, cmd: &str) -> (String, String, i32) {
+        let script = format!("{}exec {cmd}", self.binds(n));
+        let out = Command::new("ip")
+            .args(["netns", "exec", &self.ns(n), "sh", "-c", &script])
+            .stdin(Stdio::null())
+            .output()
+            .expect("ip netns exec");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    }
+
     /// Captures the bridge into `ring.pcap` (best effort: tcpdump may be missing).
     pub fn start_capture(&mut self) {
         let pcap = self.dir.join("ring.pcap");
@@ -678,4 +687,40 @@ impl Drop for Lab {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// The UDP payloads of a little-endian pcap of Ethernet/IPv4 frames (the fixtures' form).
+pub fn pcap_udp_payloads(path: &str) -> Vec<Vec<u8>> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert_eq!(&bytes[..4], &[0xd4, 0xc3, 0xb2, 0xa1], "little-endian pcap");
+    assert_eq!(
+        u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
+        1,
+        "Ethernet"
+    );
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        let Some(frame) = bytes.get(at + 16..at + 16 + caplen) else {
+            break;
+        };
+        at += 16 + caplen;
+        // Ethernet II, IPv4 without fragmentation, UDP.
+        if frame.len() < 42 || frame[12..14] != [0x08, 0x00] || frame[23] != 17 {
+            continue;
+        }
+        let ihl = usize::from(frame[14] & 0x0f) * 4;
+        let udp = 14 + ihl;
+        let Some(len) = frame
+            .get(udp + 4..udp + 6)
+            .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+        else {
+            continue;
+        };
+        if let Some(p) = frame.get(udp + 8..udp + len) {
+            out.push(p.to_vec());
+        }
+    }
+    out
 }

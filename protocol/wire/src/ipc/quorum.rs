@@ -241,6 +241,32 @@ impl QuorumResponse {
     }
 }
 
+/// A notification's `view_list_entries`, the list (bounded by [`VIEW_LIST_MAX`] and the
+/// bytes present) and the struct's 4 trailing bytes: the tail of the v0 and v1 events.
+fn parse_view_list(d: &mut crate::codec::Decoder<'_>) -> Result<Vec<u32>> {
+    let at = d.offset();
+    let count = d.u32("view_list_entries")?;
+    let n = d.bounded_count(
+        "view_list_entries",
+        count.into(),
+        VIEW_LIST_MAX as u64,
+        4,
+        at,
+    )?;
+    let view_list = d.u32_list("view_list", n)?;
+    d.pad(4)?;
+    Ok(view_list)
+}
+
+/// The tail [`parse_view_list`] reads.
+fn emit_view_list(e: &mut Encoder<'_>, view_list: &[u32]) {
+    e.u32(view_list.len() as u32);
+    for v in view_list {
+        e.u32(*v);
+    }
+    e.zeros(4);
+}
+
 /// `res_lib_quorum_notification`, the model-v0 event (`prepare_library_notification_v0`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuorumNotification {
@@ -263,17 +289,7 @@ impl QuorumNotification {
         let quorate = d.i32("quorate")?;
         d.pad(4)?;
         let ring_seq = d.u64("ring_seq")?;
-        let at = d.offset();
-        let count = d.u32("view_list_entries")?;
-        let n = d.bounded_count(
-            "view_list_entries",
-            count.into(),
-            VIEW_LIST_MAX as u64,
-            4,
-            at,
-        )?;
-        let view_list = d.u32_list("view_list", n)?;
-        d.pad(4)?;
+        let view_list = parse_view_list(&mut d)?;
         finish(&d, "notification")?;
         Ok(QuorumNotification {
             quorate,
@@ -296,11 +312,7 @@ impl QuorumNotification {
         e.i32(self.quorate);
         e.zeros(4);
         e.u64(self.ring_seq);
-        e.u32(n as u32);
-        for v in &self.view_list[..n] {
-            e.u32(*v);
-        }
-        e.zeros(4);
+        emit_view_list(&mut e, &self.view_list[..n]);
     }
 }
 
@@ -354,17 +366,7 @@ impl V1QuorumNotification {
         let quorate = d.i32("quorate")?;
         d.pad(4)?;
         let ring_id = parse_ring_id(&mut d)?;
-        let at = d.offset();
-        let count = d.u32("view_list_entries")?;
-        let n = d.bounded_count(
-            "view_list_entries",
-            count.into(),
-            VIEW_LIST_MAX as u64,
-            4,
-            at,
-        )?;
-        let view_list = d.u32_list("view_list", n)?;
-        d.pad(4)?;
+        let view_list = parse_view_list(&mut d)?;
         finish(&d, "v1 notification")?;
         Ok(V1QuorumNotification {
             quorate,
@@ -386,11 +388,7 @@ impl V1QuorumNotification {
         e.i32(self.quorate);
         e.zeros(4);
         emit_ring_id(&mut e, self.ring_id);
-        e.u32(n as u32);
-        for v in &self.view_list[..n] {
-            e.u32(*v);
-        }
-        e.zeros(4);
+        emit_view_list(&mut e, &self.view_list[..n]);
     }
 }
 
